@@ -1,0 +1,474 @@
+//! The forwarding engine: pure, no IO, no clock, no tokio. Packets in, verdicts out.
+//!
+//! Owns the per-packet pipeline and its counters. A packet read from a site or VNet walks the
+//! router hops of the emulated network, each one a named stage:
+//!
+//! ```text
+//! site  -> ce-out -> msee(circuit) -+-> ce-in(site)  -> site
+//!                                   +-> gw-in(vnet)  -> vnet
+//!                                   +-> msee(peer, over Global Reach) -> ce-in(peer site) -> site
+//! vnet  -> gw-out -> msee(circuit) -> ce-in / gw-in
+//! ```
+//!
+//! Every hop decrements TTL / hop limit (the IPv4 checksum is updated incrementally, once, at
+//! the end) and answers from its own address: Time Exceeded on expiry, Destination (Net)
+//! Unreachable when the MSEE or gateway has no route, Echo Reply when pinged. Every dropped
+//! packet is counted by a `DropReason`, per ingress port and per circuit where it happened.
+//! `handle` never panics on any input (property-tested in `tests/`).
+
+pub mod icmp;
+pub mod table;
+pub mod wire;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use icmp::IcmpError;
+pub use table::{CircuitId, PortId, Tables, Target};
+use table::PortKind;
+use wire::{Ipv4Packet, Ipv6Packet, WireError};
+
+/// Why a packet was not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not an IPv4 or IPv6 packet.
+    NotIp,
+    /// Truncated, inconsistent lengths, bad header checksum.
+    Malformed,
+    /// Multicast, broadcast, link-local or unspecified addresses: never routed.
+    NotRoutable,
+    /// Source address outside the ingress endpoint's own prefixes.
+    Spoofed,
+    /// No route at an MSEE or VNet gateway (Destination Unreachable sent when allowed).
+    NoRoute,
+    /// TTL / hop limit ran out at a router hop (Time Exceeded sent when allowed).
+    TtlExpired,
+    /// Addressed to a router hop and not a ping it answers.
+    ForRouter,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 7] = [
+        DropReason::NotIp,
+        DropReason::Malformed,
+        DropReason::NotRoutable,
+        DropReason::Spoofed,
+        DropReason::NoRoute,
+        DropReason::TtlExpired,
+        DropReason::ForRouter,
+    ];
+
+    /// Stable name, as shown by the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::NotIp => "not-ip",
+            DropReason::Malformed => "malformed",
+            DropReason::NotRoutable => "not-routable",
+            DropReason::Spoofed => "spoofed",
+            DropReason::NoRoute => "no-route",
+            DropReason::TtlExpired => "ttl-expired",
+            DropReason::ForRouter => "for-router",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What to do with a packet handed to `Engine::handle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the first `len` bytes of the (rewritten) packet buffer out of `port`.
+    Forward { port: PortId, len: usize },
+    /// Send the reply the engine wrote into `out` to `port` (an ICMP message from a router
+    /// hop). The original packet is dropped (and counted when it was an error).
+    Reply { port: PortId },
+    /// Drop the packet; it has been counted.
+    Drop(DropReason),
+}
+
+/// Packet and byte counters in one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Count {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    fn add(&mut self, bytes: usize) {
+        self.packets += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+/// Counters of one site or VNet (`rx`: read from its TUN; `tx`: written to it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx: Count,
+    pub tx: Count,
+    pub drops: [u64; DropReason::ALL.len()],
+}
+
+/// Counters of one circuit's MSEE (`bytes_in`: from the customer side into the MSEE;
+/// `bytes_out`: from the MSEE towards the customer, as Azure's get-stats counts them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CircuitStats {
+    pub input: Count,
+    pub output: Count,
+    pub drops: [u64; DropReason::ALL.len()],
+}
+
+/// A router hop of the emulated network: the stages of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    /// A site's edge router, packet leaving the site.
+    CeOut(PortId),
+    /// A site's edge router, packet entering the site.
+    CeIn(PortId),
+    /// A circuit's MSEE; `via` is the Global Reach link it arrived over, if any.
+    Msee { circuit: CircuitId, via: Option<usize> },
+    /// A VNet's gateway, packet leaving the VNet.
+    GwOut(PortId),
+    /// A VNet's gateway, packet entering the VNet.
+    GwIn(PortId),
+}
+
+/// The forwarding engine of one lab.
+#[derive(Debug)]
+pub struct Engine {
+    tables: Arc<Tables>,
+    ports: Vec<PortStats>,
+    circuits: Vec<CircuitStats>,
+}
+
+/// Longest path through the network (ce-out, msee, msee, ce-in) plus slack: a bound that the
+/// hop walk can never reach, asserted so a future table bug cannot loop forever.
+const MAX_HOPS: u8 = 8;
+
+impl Engine {
+    pub fn new(tables: Tables) -> Engine {
+        let ports = vec![PortStats::default(); tables.ports.len()];
+        let circuits = vec![CircuitStats::default(); tables.circuits.len()];
+        Engine {
+            tables: Arc::new(tables),
+            ports,
+            circuits,
+        }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub fn port_stats(&self) -> &[PortStats] {
+        &self.ports
+    }
+
+    pub fn circuit_stats(&self) -> &[CircuitStats] {
+        &self.circuits
+    }
+
+    /// Handles one packet read from `ingress`. Forwarded packets are rewritten in place
+    /// (TTL, checksum); replies from router hops are written to `out`.
+    pub fn handle(&mut self, ingress: PortId, pkt: &mut [u8], out: &mut Vec<u8>) -> Verdict {
+        if ingress >= self.ports.len() {
+            return Verdict::Drop(DropReason::NotIp);
+        }
+        self.ports[ingress].rx.add(pkt.len());
+        let verdict = match pkt.first().map(|b| b >> 4) {
+            Some(4) => self.handle_v4(ingress, pkt, out),
+            Some(6) => self.handle_v6(ingress, pkt, out),
+            _ => Err((DropReason::NotIp, None)),
+        };
+        match verdict {
+            Ok(v) => {
+                match v {
+                    Verdict::Forward { port, len } => self.ports[port].tx.add(len),
+                    Verdict::Reply { port } => self.ports[port].tx.add(out.len()),
+                    Verdict::Drop(_) => {}
+                }
+                v
+            }
+            Err((reason, circuit)) => {
+                self.count_drop(ingress, circuit, reason);
+                Verdict::Drop(reason)
+            }
+        }
+    }
+
+    fn count_drop(&mut self, ingress: PortId, circuit: Option<CircuitId>, reason: DropReason) {
+        self.ports[ingress].drops[reason.index()] += 1;
+        if let Some(c) = circuit {
+            self.circuits[c].drops[reason.index()] += 1;
+        }
+    }
+
+    fn handle_v4(
+        &mut self,
+        ingress: PortId,
+        pkt: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, (DropReason, Option<CircuitId>)> {
+        let p = Ipv4Packet::new_checked(&*pkt).map_err(|e| (wire_reason(e), None))?;
+        let (src, dst) = (p.src(), p.dst());
+        if dst.is_multicast()
+            || dst.is_broadcast()
+            || dst.is_unspecified()
+            || dst.is_link_local()
+            || dst.is_loopback()
+        {
+            return Err((DropReason::NotRoutable, None));
+        }
+        if self.tables.ports[ingress].prefixes.lookup_v4(src).is_none() {
+            return Err((DropReason::Spoofed, None));
+        }
+        let ttl = p.ttl();
+        let may_error = p.frag_offset() == 0
+            && !(p.protocol() == 1 && p.payload().first().is_some_and(|t| icmp::is_icmpv4_error(*t)));
+        let len = p.total_len();
+        let walk = self.walk(ingress, IpAddr::V4(dst), ttl, len);
+        match walk {
+            Walk::Deliver { port, hops } => {
+                let mut p = Ipv4Packet::new_checked(&mut *pkt).expect("checked above");
+                p.decrement_ttl(hops);
+                Ok(Verdict::Forward { port, len })
+            }
+            Walk::Local { at, addr } => {
+                let p = Ipv4Packet::new_checked(&*pkt).expect("checked above");
+                if p.protocol() == 1 && icmp::echo_reply(out, addr, IpAddr::V4(src), p.payload()) {
+                    return Ok(Verdict::Reply { port: ingress });
+                }
+                Err((DropReason::ForRouter, at))
+            }
+            Walk::Error { kind, at, from, hops } => {
+                let reason = error_reason(kind);
+                self.count_drop(ingress, at, reason);
+                let Some(IpAddr::V4(from)) = from else {
+                    return Ok(Verdict::Drop(reason));
+                };
+                if !may_error {
+                    return Ok(Verdict::Drop(reason));
+                }
+                // Quote the packet as the reporting hop received it.
+                let mut p = Ipv4Packet::new_checked(&mut *pkt).expect("checked above");
+                p.decrement_ttl(hops);
+                icmp::error_v4(out, kind, from, src, p.packet());
+                Ok(Verdict::Reply { port: ingress })
+            }
+        }
+    }
+
+    fn handle_v6(
+        &mut self,
+        ingress: PortId,
+        pkt: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, (DropReason, Option<CircuitId>)> {
+        let p = Ipv6Packet::new_checked(&*pkt).map_err(|e| (wire_reason(e), None))?;
+        let (src, dst) = (p.src(), p.dst());
+        let link_local = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xffc0) == 0xfe80;
+        if dst.is_multicast() || dst.is_unspecified() || dst.is_loopback() || link_local(dst) {
+            return Err((DropReason::NotRoutable, None));
+        }
+        if self.tables.ports[ingress].prefixes.lookup_v6(src).is_none() {
+            return Err((DropReason::Spoofed, None));
+        }
+        let hop_limit = p.hop_limit();
+        // Extension headers are not walked: an error is only withheld for a bare ICMPv6 error.
+        let may_error = !(p.next_header() == 58
+            && p.payload().first().is_some_and(|t| icmp::is_icmpv6_error(*t)));
+        let len = p.total_len();
+        match self.walk(ingress, IpAddr::V6(dst), hop_limit, len) {
+            Walk::Deliver { port, hops } => {
+                let mut p = Ipv6Packet::new_checked(&mut *pkt).expect("checked above");
+                p.decrement_hop_limit(hops);
+                Ok(Verdict::Forward { port, len })
+            }
+            Walk::Local { at, addr } => {
+                if p.next_header() == 58 && icmp::echo_reply(out, addr, IpAddr::V6(src), p.payload())
+                {
+                    return Ok(Verdict::Reply { port: ingress });
+                }
+                Err((DropReason::ForRouter, at))
+            }
+            Walk::Error { kind, at, from, hops } => {
+                let reason = error_reason(kind);
+                self.count_drop(ingress, at, reason);
+                let Some(IpAddr::V6(from)) = from else {
+                    return Ok(Verdict::Drop(reason));
+                };
+                if !may_error {
+                    return Ok(Verdict::Drop(reason));
+                }
+                let mut p = Ipv6Packet::new_checked(&mut *pkt).expect("checked above");
+                p.decrement_hop_limit(hops);
+                icmp::error_v6(out, kind, from, src, p.packet());
+                Ok(Verdict::Reply { port: ingress })
+            }
+        }
+    }
+
+    /// Walks the router hops from `ingress` towards `dst` with the packet's TTL.
+    fn walk(&mut self, ingress: PortId, dst: IpAddr, ttl: u8, len: usize) -> Walk {
+        let tables = Arc::clone(&self.tables);
+        let t = &*tables;
+        let mut hop = match t.ports[ingress].kind {
+            PortKind::Site { .. } => Hop::CeOut(ingress),
+            PortKind::Vnet { .. } => Hop::GwOut(ingress),
+        };
+        let mut hops: u8 = 0;
+        loop {
+            debug_assert!(hops < MAX_HOPS, "hop walk exceeded its bound");
+            if hops >= MAX_HOPS {
+                return Walk::Error {
+                    kind: IcmpError::NetUnreachable,
+                    at: None,
+                    from: None,
+                    hops,
+                };
+            }
+            let circuit_at = match hop {
+                Hop::Msee { circuit, .. } => Some(circuit),
+                _ => None,
+            };
+            let me = hop_address(t, hop, dst.is_ipv4());
+            if owns(t, hop, dst) {
+                return Walk::Local {
+                    at: circuit_at,
+                    addr: dst,
+                };
+            }
+            // Forwarding needs TTL > 1 on arrival: it leaves with at least 1.
+            if ttl.saturating_sub(hops) <= 1 {
+                return Walk::Error {
+                    kind: IcmpError::TimeExceeded,
+                    at: circuit_at,
+                    from: me,
+                    hops,
+                };
+            }
+            hops += 1;
+            let unreachable = |at| Walk::Error {
+                kind: IcmpError::NetUnreachable,
+                at,
+                from: me,
+                hops: hops - 1,
+            };
+            hop = match hop {
+                Hop::CeOut(site) => {
+                    if t.ports[site].prefixes.lookup(dst).is_some() {
+                        // Towards its own LAN: there is no other host there.
+                        return unreachable(None);
+                    }
+                    let PortKind::Site { circuit } = t.ports[site].kind else {
+                        unreachable!("CeOut is only made for sites")
+                    };
+                    self.circuits[circuit].input.add(len);
+                    Hop::Msee { circuit, via: None }
+                }
+                Hop::GwOut(vnet) => {
+                    let PortKind::Vnet { gateway } = &t.ports[vnet].kind else {
+                        unreachable!("GwOut is only made for VNets")
+                    };
+                    match gateway.lookup(dst) {
+                        Some(circuit) => Hop::Msee { circuit, via: None },
+                        None => return unreachable(None),
+                    }
+                }
+                Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
+                    Some(Target::Site(site)) => {
+                        self.circuits[circuit].output.add(len);
+                        Hop::CeIn(site)
+                    }
+                    Some(Target::Vnet(vnet)) if via.is_none() => Hop::GwIn(vnet),
+                    Some(Target::Peer { circuit: peer, gr }) if via.is_none() => Hop::Msee {
+                        circuit: peer,
+                        via: Some(gr),
+                    },
+                    _ => return unreachable(Some(circuit)),
+                },
+                Hop::CeIn(port) | Hop::GwIn(port) => return Walk::Deliver { port, hops },
+            };
+        }
+    }
+}
+
+/// The outcome of walking the hops.
+enum Walk {
+    Deliver { port: PortId, hops: u8 },
+    /// Addressed to a router hop; `addr` is the address it was sent to.
+    Local { at: Option<CircuitId>, addr: IpAddr },
+    /// A hop reports an error from `from` (none: the hop has no address in the packet's
+    /// family, so the packet is dropped silently) after `hops` decrements.
+    Error {
+        kind: IcmpError,
+        at: Option<CircuitId>,
+        from: Option<IpAddr>,
+        hops: u8,
+    },
+}
+
+fn wire_reason(e: WireError) -> DropReason {
+    match e {
+        WireError::NotIp => DropReason::NotIp,
+        WireError::Malformed => DropReason::Malformed,
+    }
+}
+
+fn error_reason(kind: IcmpError) -> DropReason {
+    match kind {
+        IcmpError::TimeExceeded => DropReason::TtlExpired,
+        IcmpError::NetUnreachable => DropReason::NoRoute,
+    }
+}
+
+/// The address a hop answers from in the family of the packet.
+fn hop_address(t: &Tables, hop: Hop, v4: bool) -> Option<IpAddr> {
+    match hop {
+        Hop::CeOut(p) | Hop::CeIn(p) | Hop::GwOut(p) | Hop::GwIn(p) => {
+            if v4 {
+                t.ports[p].gateway_v4.map(IpAddr::V4)
+            } else {
+                t.ports[p].gateway_v6.map(IpAddr::V6)
+            }
+        }
+        Hop::Msee { circuit, via: None } => Some(if v4 {
+            IpAddr::V4(t.circuits[circuit].msee_v4)
+        } else {
+            IpAddr::V6(t.circuits[circuit].msee_v6)
+        }),
+        Hop::Msee {
+            circuit,
+            via: Some(gr),
+        } => {
+            if v4 {
+                Some(IpAddr::V4(t.gr[gr].addr_v4(circuit)))
+            } else {
+                t.gr[gr].addr_v6(circuit).map(IpAddr::V6)
+            }
+        }
+    }
+}
+
+/// Whether `dst` is one of the hop's own addresses.
+fn owns(t: &Tables, hop: Hop, dst: IpAddr) -> bool {
+    match hop {
+        Hop::CeOut(p) | Hop::CeIn(p) | Hop::GwOut(p) | Hop::GwIn(p) => t.ports[p]
+            .prefix_list
+            .iter()
+            .any(|pre| table::gateway_address(pre) == dst),
+        Hop::Msee { circuit, .. } => {
+            let c = &t.circuits[circuit];
+            dst == IpAddr::V4(c.msee_v4)
+                || dst == IpAddr::V6(c.msee_v6)
+                || t.gr.iter().filter(|g| g.circuits.contains(&circuit)).any(|g| {
+                    dst == IpAddr::V4(g.addr_v4(circuit))
+                        || g.addr_v6(circuit).map(IpAddr::V6) == Some(dst)
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

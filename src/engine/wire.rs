@@ -1,0 +1,268 @@
+//! Typed views over IPv4 and IPv6 packets in caller-owned buffers (smoltcp style).
+//!
+//! `Ipv4Packet::new_checked` / `Ipv6Packet::new_checked` validate everything the accessors rely
+//! on (length, version, header length, total/payload length, IPv4 header checksum); after a
+//! successful check no accessor panics. Only the fields forwarding needs are exposed. Building
+//! new packets (ICMP errors) is done with etherparse in `icmp`.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Why a buffer is not a forwardable IP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// Empty buffer or an IP version other than 4 and 6.
+    NotIp,
+    /// Truncated, inconsistent lengths or a bad IPv4 header checksum.
+    Malformed,
+}
+
+/// The Internet checksum (RFC 1071) of `data`, folded and complemented.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+pub mod field4 {
+    pub const VER_IHL: usize = 0;
+    pub const TOTAL_LEN: usize = 2;
+    pub const FRAG: usize = 6;
+    pub const TTL: usize = 8;
+    pub const PROTO: usize = 9;
+    pub const CHECKSUM: usize = 10;
+    pub const SRC: usize = 12;
+    pub const DST: usize = 16;
+    pub const MIN_HEADER: usize = 20;
+}
+
+pub mod field6 {
+    pub const PAYLOAD_LEN: usize = 4;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC: usize = 8;
+    pub const DST: usize = 24;
+    pub const HEADER: usize = 40;
+}
+
+/// An IPv4 packet: header and payload within `total_len` of the buffer.
+#[derive(Debug)]
+pub struct Ipv4Packet<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// Validates version, header length, total length and the header checksum.
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        let b = buf.as_ref();
+        if b.len() < field4::MIN_HEADER {
+            return Err(WireError::Malformed);
+        }
+        if b[field4::VER_IHL] >> 4 != 4 {
+            return Err(WireError::NotIp);
+        }
+        let ihl = usize::from(b[field4::VER_IHL] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
+        if ihl < field4::MIN_HEADER || total < ihl || total > b.len() {
+            return Err(WireError::Malformed);
+        }
+        if checksum(&b[..ihl]) != 0 {
+            return Err(WireError::Malformed);
+        }
+        Ok(Ipv4Packet { buf })
+    }
+
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buf.as_ref()[field4::VER_IHL] & 0x0f) * 4
+    }
+    pub fn total_len(&self) -> usize {
+        let b = self.buf.as_ref();
+        usize::from(u16::from_be_bytes([b[field4::TOTAL_LEN], b[field4::TOTAL_LEN + 1]]))
+    }
+    pub fn ttl(&self) -> u8 {
+        self.buf.as_ref()[field4::TTL]
+    }
+    pub fn protocol(&self) -> u8 {
+        self.buf.as_ref()[field4::PROTO]
+    }
+    /// Fragment offset in 8-byte units (0 for unfragmented and first fragments).
+    pub fn frag_offset(&self) -> u16 {
+        let b = self.buf.as_ref();
+        u16::from_be_bytes([b[field4::FRAG], b[field4::FRAG + 1]]) & 0x1fff
+    }
+    pub fn src(&self) -> Ipv4Addr {
+        let b = self.buf.as_ref();
+        Ipv4Addr::new(b[12], b[13], b[14], b[15])
+    }
+    pub fn dst(&self) -> Ipv4Addr {
+        let b = self.buf.as_ref();
+        Ipv4Addr::new(b[16], b[17], b[18], b[19])
+    }
+    /// The transport payload (after the header, within total length).
+    pub fn payload(&self) -> &[u8] {
+        &self.buf.as_ref()[self.header_len()..self.total_len()]
+    }
+    /// The whole packet within total length.
+    pub fn packet(&self) -> &[u8] {
+        &self.buf.as_ref()[..self.total_len()]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Lowers the TTL by `n` and updates the header checksum incrementally (RFC 1624).
+    /// The caller guarantees `ttl() > n`.
+    pub fn decrement_ttl(&mut self, n: u8) {
+        let b = self.buf.as_mut();
+        let old = u16::from_be_bytes([b[field4::TTL], b[field4::PROTO]]);
+        b[field4::TTL] -= n;
+        let new = u16::from_be_bytes([b[field4::TTL], b[field4::PROTO]]);
+        let ck = u16::from_be_bytes([b[field4::CHECKSUM], b[field4::CHECKSUM + 1]]);
+        // HC' = ~(~HC + ~m + m')
+        let mut sum = u32::from(!ck) + u32::from(!old) + u32::from(new);
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let ck = !(sum as u16);
+        b[field4::CHECKSUM..field4::CHECKSUM + 2].copy_from_slice(&ck.to_be_bytes());
+    }
+}
+
+/// An IPv6 packet: fixed header and payload within `payload_len` of the buffer.
+#[derive(Debug)]
+pub struct Ipv6Packet<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv6Packet<T> {
+    /// Validates version and payload length (jumbograms are not supported).
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        let b = buf.as_ref();
+        if b.is_empty() {
+            return Err(WireError::NotIp);
+        }
+        if b[0] >> 4 != 6 {
+            return Err(WireError::NotIp);
+        }
+        if b.len() < field6::HEADER {
+            return Err(WireError::Malformed);
+        }
+        let plen = usize::from(u16::from_be_bytes([b[4], b[5]]));
+        if field6::HEADER + plen > b.len() {
+            return Err(WireError::Malformed);
+        }
+        Ok(Ipv6Packet { buf })
+    }
+
+    pub fn total_len(&self) -> usize {
+        let b = self.buf.as_ref();
+        field6::HEADER + usize::from(u16::from_be_bytes([b[4], b[5]]))
+    }
+    pub fn hop_limit(&self) -> u8 {
+        self.buf.as_ref()[field6::HOP_LIMIT]
+    }
+    pub fn next_header(&self) -> u8 {
+        self.buf.as_ref()[field6::NEXT_HEADER]
+    }
+    pub fn src(&self) -> Ipv6Addr {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&self.buf.as_ref()[field6::SRC..field6::SRC + 16]);
+        Ipv6Addr::from(a)
+    }
+    pub fn dst(&self) -> Ipv6Addr {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&self.buf.as_ref()[field6::DST..field6::DST + 16]);
+        Ipv6Addr::from(a)
+    }
+    pub fn payload(&self) -> &[u8] {
+        &self.buf.as_ref()[field6::HEADER..self.total_len()]
+    }
+    pub fn packet(&self) -> &[u8] {
+        &self.buf.as_ref()[..self.total_len()]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Lowers the hop limit by `n` (IPv6 has no header checksum). Caller guarantees `> n`.
+    pub fn decrement_hop_limit(&mut self, n: u8) {
+        self.buf.as_mut()[field6::HOP_LIMIT] -= n;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// ICMP echo request 10.0.1.1 -> 10.0.2.1, TTL 64, id 0x1234 seq 1, 4 bytes of data.
+    pub static ECHO_V4: [u8; 32] = [
+        0x45, 0x00, 0x00, 0x20, 0x00, 0x01, 0x40, 0x00, 0x40, 0x01, 0x23, 0xdb, 10, 0, 1, 1, 10,
+        0, 2, 1, // IPv4
+        0x08, 0x00, 0x48, 0x2d, 0x12, 0x34, 0x00, 0x01, // ICMP echo
+        0xde, 0xad, 0xbe, 0xef,
+    ];
+
+    /// ICMPv6 echo request fd00:1::1 -> fd00:2::1, hop limit 64, id 0x1234 seq 1.
+    pub static ECHO_V6: [u8; 48] = [
+        0x60, 0, 0, 0, 0x00, 0x08, 58, 64, // version, payload 8, ICMPv6, hop limit 64
+        0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // src fd00:1::1
+        0xfd, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // dst fd00:2::1
+        128, 0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x01, // echo request (checksum not checked)
+    ];
+
+    #[test]
+    fn literal_v4_packet_is_valid() {
+        assert_eq!(checksum(&ECHO_V4[..20]), 0, "header checksum of the literal");
+        assert_eq!(checksum(&ECHO_V4[20..]), 0, "ICMP checksum of the literal");
+        let p = Ipv4Packet::new_checked(&ECHO_V4[..]).unwrap();
+        assert_eq!(p.src(), Ipv4Addr::new(10, 0, 1, 1));
+        assert_eq!(p.dst(), Ipv4Addr::new(10, 0, 2, 1));
+        assert_eq!(p.ttl(), 64);
+        assert_eq!(p.protocol(), 1);
+        assert_eq!(p.payload().len(), 12);
+    }
+
+    #[test]
+    fn ttl_decrement_keeps_checksum_valid() {
+        let mut b = ECHO_V4;
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        p.decrement_ttl(3);
+        assert_eq!(p.ttl(), 61);
+        assert_eq!(checksum(&b[..20]), 0);
+        assert!(Ipv4Packet::new_checked(&b[..]).is_ok());
+    }
+
+    #[test]
+    fn checked_constructor_rejects_bad_input() {
+        assert_eq!(Ipv4Packet::new_checked(&ECHO_V4[..19]).unwrap_err(), WireError::Malformed);
+        let mut b = ECHO_V4;
+        b[10] ^= 1; // corrupt checksum
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        let mut b = ECHO_V4;
+        b[3] = 0x40; // total length beyond the buffer
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        let mut b = ECHO_V4;
+        b[0] = 0x43; // IHL 3
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(Ipv6Packet::new_checked(&ECHO_V6[..30]).unwrap_err(), WireError::Malformed);
+        assert_eq!(Ipv6Packet::new_checked(&[0x20u8; 40][..]).unwrap_err(), WireError::NotIp);
+        assert_eq!(Ipv6Packet::new_checked(&[][..]).unwrap_err(), WireError::NotIp);
+    }
+
+    #[test]
+    fn literal_v6_packet_fields() {
+        let mut b = ECHO_V6;
+        let mut p = Ipv6Packet::new_checked(&mut b[..]).unwrap();
+        assert_eq!(p.src(), "fd00:1::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(p.dst(), "fd00:2::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(p.payload().len(), 8);
+        p.decrement_hop_limit(2);
+        assert_eq!(p.hop_limit(), 62);
+    }
+}

@@ -1,0 +1,27 @@
+//! reachlab: a packet-level userspace emulator of Azure ExpressRoute Global Reach.
+//!
+//! Each branch site and Azure VNet of a lab is a network namespace whose TUN device this
+//! process holds; a forwarding engine with one longest-prefix-match table per circuit (its
+//! MSEE's) carries packets between them, so ordinary `ping`, `traceroute` and `iperf3` run
+//! across the emulated circuits and Global Reach connections.
+//!
+//! Module map, pure core first:
+//! - [`catalogue`]: peering locations and Azure regions (geopolitical region, Global Reach
+//!   availability, coordinates) and published backbone RTTs; compiled in from `catalogue.toml`.
+//! - [`topology`]: the lab file format, its data model and the validation rules.
+//! - [`diag`]: `file:line:col` diagnostics for topology errors.
+//! - [`engine`]: the pure forwarding core: typed packet views, route tables, the hop pipeline
+//!   (TTL, checksums, ICMP errors) and drop counters. No IO, no clock, no tokio.
+//!
+//! The IO shell:
+//! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
+//!   namespaces and TUN devices, the tokio forwarding loop, teardown.
+//! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`), a thin
+//!   layer over `topology` and `lab`.
+
+pub mod catalogue;
+pub mod cli;
+pub mod diag;
+pub mod engine;
+pub mod lab;
+pub mod topology;

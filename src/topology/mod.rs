@@ -1,0 +1,332 @@
+//! The topology: the lab a user describes in TOML, parsed with source spans and validated.
+//!
+//! Owns the data model (`Topology` and its circuits, sites, VNets and Global Reach connections),
+//! the file format (field names are the user interface: see README), and the one validation
+//! every change goes through (`rules`). A `Topology` that left `load`/`validate` satisfies every
+//! rule and has every default resolved (peering prefixes allocated).
+
+mod parse;
+pub mod rules;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use crate::diag::{Diagnostic, SourceFile};
+
+/// ExpressRoute SKU tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sku {
+    Local,
+    Standard,
+    Premium,
+}
+
+impl Sku {
+    pub const ALL: &'static [(&'static str, Sku)] = &[
+        ("Local", Sku::Local),
+        ("Standard", Sku::Standard),
+        ("Premium", Sku::Premium),
+    ];
+}
+
+impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// ExpressRoute billing family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Family {
+    MeteredData,
+    UnlimitedData,
+}
+
+impl Family {
+    pub const ALL: &'static [(&'static str, Family)] = &[
+        ("MeteredData", Family::MeteredData),
+        ("UnlimitedData", Family::UnlimitedData),
+    ];
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// A circuit's bandwidth in bits per second (each direction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bandwidth(pub u64);
+
+impl Bandwidth {
+    pub const MIN: Bandwidth = Bandwidth(50_000_000);
+    pub const MAX: Bandwidth = Bandwidth(100_000_000_000);
+
+    /// Parses `50Mbps`, `1Gbps`, `2.5Gbps` (units Kbps, Mbps, Gbps, case-insensitive).
+    pub fn parse(s: &str) -> Option<Bandwidth> {
+        let t = s.trim();
+        let lower = t.to_ascii_lowercase();
+        let (num, mult) = [("kbps", 1e3), ("mbps", 1e6), ("gbps", 1e9)]
+            .iter()
+            .find_map(|(u, m)| lower.strip_suffix(u).map(|n| (n.trim().to_string(), *m)))?;
+        let v: f64 = num.parse().ok()?;
+        if !v.is_finite() || v <= 0.0 {
+            return None;
+        }
+        Some(Bandwidth((v * mult).round() as u64))
+    }
+}
+
+impl fmt::Display for Bandwidth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b % 1_000_000_000 == 0 {
+            write!(f, "{}Gbps", b / 1_000_000_000)
+        } else if b % 1_000_000 == 0 {
+            write!(f, "{}Mbps", b / 1_000_000)
+        } else if b % 1_000 == 0 {
+            write!(f, "{}Kbps", b / 1_000)
+        } else {
+            write!(f, "{}Mbps", b as f64 / 1e6)
+        }
+    }
+}
+
+impl Serialize for Bandwidth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bandwidth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Bandwidth::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad bandwidth {s}")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lab {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Circuit {
+    pub name: String,
+    pub peering_location: String,
+    pub bandwidth: Bandwidth,
+    pub sku: Sku,
+    pub family: Family,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The CE/MSEE link: a /30 (primary) or /29 (primary and secondary). Allocated from a
+    /// lab-internal range when the file leaves it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peering_prefix: Option<Ipv4Net>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    pub name: String,
+    pub circuit: String,
+    pub prefixes: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vnet {
+    pub name: String,
+    pub region: String,
+    pub prefixes: Vec<IpNet>,
+    pub circuits: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalReach {
+    pub circuits: [String; 2],
+    pub address_prefix: Ipv4Net,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_address_prefix: Option<Ipv6Net>,
+}
+
+/// A whole lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    pub lab: Lab,
+    #[serde(default)]
+    pub circuit: Vec<Circuit>,
+    #[serde(default)]
+    pub site: Vec<Site>,
+    #[serde(default)]
+    pub vnet: Vec<Vnet>,
+    #[serde(default)]
+    pub global_reach: Vec<GlobalReach>,
+}
+
+/// Which entity of a topology a span belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Lab,
+    Circuit(usize),
+    Site(usize),
+    Vnet(usize),
+    GlobalReach(usize),
+}
+
+/// Where each field of a parsed file sits, so rules can point at it. Empty for a topology that
+/// did not come from a file (a live change): its diagnostics then carry no location.
+#[derive(Debug, Clone, Default)]
+pub struct Spans {
+    map: HashMap<(Entity, &'static str, usize), Range<usize>>,
+}
+
+impl Spans {
+    pub fn insert(&mut self, e: Entity, field: &'static str, index: usize, span: Range<usize>) {
+        self.map.insert((e, field, index), span);
+    }
+
+    /// The span of `field[index]` of `e`, else of the field, else of the entity.
+    pub fn get(&self, e: Entity, field: &'static str, index: usize) -> Option<Range<usize>> {
+        self.map
+            .get(&(e, field, index))
+            .or_else(|| self.map.get(&(e, field, 0)))
+            .or_else(|| self.map.get(&(e, "", 0)))
+            .cloned()
+    }
+}
+
+/// A topology file that failed to load: the file and every problem found in it.
+#[derive(Debug)]
+pub struct LoadError {
+    pub source: SourceFile,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.source.render(d))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Topology {
+    /// Reads, parses and validates a topology file.
+    pub fn load(path: &Path) -> Result<Topology, LoadError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+            source: SourceFile::new(shown.clone(), ""),
+            diagnostics: vec![Diagnostic::new(None, format!("cannot read the file: {e}"))],
+        })?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "lab".into());
+        Topology::from_source(SourceFile::new(shown, text), &stem)
+    }
+
+    /// Parses and validates topology text; `default_name` names the lab when `[lab]` does not.
+    pub fn from_source(source: SourceFile, default_name: &str) -> Result<Topology, LoadError> {
+        match parse::parse(&source.text, default_name) {
+            Err(diagnostics) => Err(LoadError {
+                source,
+                diagnostics,
+            }),
+            Ok((mut topo, spans)) => {
+                let diagnostics = rules::check(&topo, &spans);
+                if !diagnostics.is_empty() {
+                    return Err(LoadError {
+                        source,
+                        diagnostics,
+                    });
+                }
+                topo.resolve_defaults();
+                Ok(topo)
+            }
+        }
+    }
+
+    /// Fills in defaults that depend on the whole lab: peering prefixes for circuits that do not
+    /// set one, taken from 192.168.100.0/24 upwards, never overlapping any prefix in the lab.
+    pub fn resolve_defaults(&mut self) {
+        let used: Vec<IpNet> = self.all_prefixes().into_iter().map(|(p, _)| p).collect();
+        let mut taken: Vec<IpNet> = used;
+        let mut candidates = (100u32..=255)
+            .flat_map(|third| (0u32..32).map(move |i| (third, i * 8)))
+            .map(|(third, fourth)| {
+                Ipv4Net::new(
+                    std::net::Ipv4Addr::from(0xC0A8_0000 | (third << 8) | fourth),
+                    29,
+                )
+                .expect("valid /29")
+            });
+        for c in self.circuit.iter_mut().filter(|c| c.peering_prefix.is_none()) {
+            let p = candidates
+                .by_ref()
+                .find(|p| !taken.iter().any(|t| overlaps(t, &IpNet::V4(*p))))
+                .expect("192.168.100.0-192.168.255.255 has room for every circuit");
+            taken.push(IpNet::V4(p));
+            c.peering_prefix = Some(p);
+        }
+    }
+
+    /// Every prefix the lab uses, with a description of its owner.
+    pub fn all_prefixes(&self) -> Vec<(IpNet, String)> {
+        let mut v = Vec::new();
+        for s in &self.site {
+            v.extend(s.prefixes.iter().map(|p| (*p, format!("site {}", s.name))));
+        }
+        for n in &self.vnet {
+            v.extend(n.prefixes.iter().map(|p| (*p, format!("vnet {}", n.name))));
+        }
+        for c in &self.circuit {
+            if let Some(p) = c.peering_prefix {
+                v.push((
+                    IpNet::V4(p),
+                    format!("the peering prefix of circuit {}", c.name),
+                ));
+            }
+        }
+        for g in &self.global_reach {
+            let who = format!(
+                "Global Reach {} <-> {}",
+                g.circuits[0], g.circuits[1]
+            );
+            v.push((IpNet::V4(g.address_prefix), who.clone()));
+            if let Some(p) = g.ipv6_address_prefix {
+                v.push((IpNet::V6(p), who));
+            }
+        }
+        v
+    }
+
+    pub fn circuit(&self, name: &str) -> Option<&Circuit> {
+        self.circuit.iter().find(|c| c.name == name)
+    }
+
+    /// Sites and VNets in the order ports are numbered: sites first, then VNets.
+    pub fn endpoint_names(&self) -> impl Iterator<Item = &str> {
+        self.site
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(self.vnet.iter().map(|v| v.name.as_str()))
+    }
+}
+
+/// Whether two prefixes share any address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! TOML to `Topology`: syntax and types, with spans recorded for the rules to point at.
+//! Values with a fixed set of choices are read as strings and matched here so the error can
+//! list what is allowed.
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+use super::{
+    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, Site, Sku, Spans, Topology, Vnet,
+};
+use crate::diag::Diagnostic;
+
+type S<T> = Spanned<T>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopology {
+    lab: Option<S<RawLab>>,
+    #[serde(default)]
+    circuit: Vec<S<RawCircuit>>,
+    #[serde(default)]
+    site: Vec<S<RawSite>>,
+    #[serde(default)]
+    vnet: Vec<S<RawVnet>>,
+    #[serde(default)]
+    global_reach: Vec<S<RawGlobalReach>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLab {
+    name: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCircuit {
+    name: S<String>,
+    peering_location: S<String>,
+    bandwidth: S<String>,
+    sku: Option<S<String>>,
+    family: Option<S<String>>,
+    provider: Option<S<String>>,
+    peering_prefix: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: S<String>,
+    circuit: S<String>,
+    prefixes: S<Vec<S<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVnet {
+    name: S<String>,
+    region: S<String>,
+    prefixes: S<Vec<S<String>>>,
+    #[serde(default)]
+    circuits: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGlobalReach {
+    circuits: S<Vec<S<String>>>,
+    address_prefix: S<String>,
+    ipv6_address_prefix: Option<S<String>>,
+}
+
+struct Ctx {
+    spans: Spans,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(Some(span), msg));
+    }
+
+    fn note(&mut self, e: Entity, field: &'static str, i: usize, v: &S<impl Sized>) {
+        self.spans.insert(e, field, i, v.span());
+    }
+
+    fn string(&mut self, e: Entity, field: &'static str, v: S<String>) -> String {
+        self.note(e, field, 0, &v);
+        v.into_inner()
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        e: Entity,
+        field: &'static str,
+        v: Option<S<String>>,
+        all: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(v) = v else { return default };
+        self.note(e, field, 0, &v);
+        if let Some((_, t)) = all.iter().find(|(n, _)| *n == v.get_ref()) {
+            return *t;
+        }
+        let allowed: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+        let hint = all
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(v.get_ref()))
+            .map(|(n, _)| format!(" (did you mean \"{n}\"?)"))
+            .unwrap_or_default();
+        self.err(
+            v.span(),
+            format!(
+                "unknown {field} \"{}\"{hint}; allowed: {}",
+                v.get_ref(),
+                allowed.join(", ")
+            ),
+        );
+        default
+    }
+
+    fn prefix(&mut self, e: Entity, field: &'static str, i: usize, v: &S<String>) -> Option<IpNet> {
+        self.note(e, field, i, v);
+        let text = v.get_ref().trim();
+        match text.parse::<IpNet>() {
+            Ok(p) if p.trunc() != p => {
+                self.err(
+                    v.span(),
+                    format!(
+                        "{field}: \"{text}\" has host bits set; the network is {}",
+                        p.trunc()
+                    ),
+                );
+                None
+            }
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.err(
+                    v.span(),
+                    format!(
+                        "{field}: \"{text}\" is not an IP prefix; write address/length, e.g. 10.0.1.0/24 or fd00:1::/64"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn prefix_v4(&mut self, e: Entity, field: &'static str, v: &S<String>) -> Option<Ipv4Net> {
+        match self.prefix(e, field, 0, v)? {
+            IpNet::V4(p) => Some(p),
+            IpNet::V6(_) => {
+                self.err(v.span(), format!("{field} must be an IPv4 prefix"));
+                None
+            }
+        }
+    }
+
+    fn prefix_v6(&mut self, e: Entity, field: &'static str, v: &S<String>) -> Option<Ipv6Net> {
+        match self.prefix(e, field, 0, v)? {
+            IpNet::V6(p) => Some(p),
+            IpNet::V4(_) => {
+                self.err(v.span(), format!("{field} must be an IPv6 prefix"));
+                None
+            }
+        }
+    }
+
+    fn prefixes(&mut self, e: Entity, field: &'static str, v: S<Vec<S<String>>>) -> Vec<IpNet> {
+        self.note(e, field, 0, &v);
+        if v.get_ref().is_empty() {
+            self.err(v.span(), format!("{field} is empty: give at least one prefix"));
+        }
+        let list: Vec<_> = v
+            .get_ref()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| self.prefix(e, field, i, p))
+            .collect();
+        // Element spans win over the list span for index 0.
+        if let Some(first) = v.get_ref().first() {
+            self.spans.insert(e, field, 0, first.span());
+        }
+        list
+    }
+
+    fn names(&mut self, e: Entity, field: &'static str, v: S<Vec<S<String>>>) -> Vec<String> {
+        self.note(e, field, 0, &v);
+        let list = v.into_inner();
+        for (i, n) in list.iter().enumerate() {
+            self.spans.insert(e, field, i, n.span());
+        }
+        list.into_iter().map(Spanned::into_inner).collect()
+    }
+}
+
+/// Parses topology text. Syntax and type errors stop at the first one (TOML cannot go on);
+/// value errors are all collected.
+pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans), Vec<Diagnostic>> {
+    let raw: RawTopology = toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim_end().replace('\n', "; ");
+        let msg = if msg.starts_with("unknown field") {
+            msg.replacen("unknown field", "unknown key", 1)
+        } else {
+            msg
+        };
+        vec![Diagnostic::new(e.span(), msg)]
+    })?;
+    let mut cx = Ctx {
+        spans: Spans::default(),
+        diags: Vec::new(),
+    };
+
+    let lab_name = match raw.lab {
+        Some(lab) => {
+            cx.note(Entity::Lab, "", 0, &lab);
+            match lab.into_inner().name {
+                Some(n) => cx.string(Entity::Lab, "name", n),
+                None => default_name.to_string(),
+            }
+        }
+        None => default_name.to_string(),
+    };
+
+    let mut circuits = Vec::new();
+    for (i, c) in raw.circuit.into_iter().enumerate() {
+        let e = Entity::Circuit(i);
+        cx.note(e, "", 0, &c);
+        let c = c.into_inner();
+        cx.note(e, "bandwidth", 0, &c.bandwidth);
+        let bandwidth = match Bandwidth::parse(c.bandwidth.get_ref()) {
+            Some(b) => b,
+            None => {
+                cx.err(
+                    c.bandwidth.span(),
+                    format!(
+                        "bandwidth \"{}\" is not a rate; write e.g. \"50Mbps\", \"1Gbps\", \"10Gbps\" ({} .. {})",
+                        c.bandwidth.get_ref(),
+                        Bandwidth::MIN,
+                        Bandwidth::MAX
+                    ),
+                );
+                Bandwidth::MIN
+            }
+        };
+        let peering_prefix = c
+            .peering_prefix
+            .as_ref()
+            .and_then(|p| cx.prefix_v4(e, "peering_prefix", p));
+        circuits.push(Circuit {
+            name: cx.string(e, "name", c.name),
+            peering_location: cx.string(e, "peering_location", c.peering_location),
+            bandwidth,
+            sku: cx.choice(e, "sku", c.sku, Sku::ALL, Sku::Standard),
+            family: cx.choice(e, "family", c.family, Family::ALL, Family::MeteredData),
+            provider: c.provider.map(|p| cx.string(e, "provider", p)),
+            peering_prefix,
+        });
+    }
+
+    let mut sites = Vec::new();
+    for (i, s) in raw.site.into_iter().enumerate() {
+        let e = Entity::Site(i);
+        cx.note(e, "", 0, &s);
+        let s = s.into_inner();
+        sites.push(Site {
+            name: cx.string(e, "name", s.name),
+            circuit: cx.string(e, "circuit", s.circuit),
+            prefixes: cx.prefixes(e, "prefixes", s.prefixes),
+        });
+    }
+
+    let mut vnets = Vec::new();
+    for (i, v) in raw.vnet.into_iter().enumerate() {
+        let e = Entity::Vnet(i);
+        cx.note(e, "", 0, &v);
+        let v = v.into_inner();
+        vnets.push(Vnet {
+            name: cx.string(e, "name", v.name),
+            region: cx.string(e, "region", v.region),
+            prefixes: cx.prefixes(e, "prefixes", v.prefixes),
+            circuits: v
+                .circuits
+                .map(|c| cx.names(e, "circuits", c))
+                .unwrap_or_default(),
+        });
+    }
+
+    let mut grs = Vec::new();
+    for (i, g) in raw.global_reach.into_iter().enumerate() {
+        let e = Entity::GlobalReach(i);
+        cx.note(e, "", 0, &g);
+        let g = g.into_inner();
+        let span = g.circuits.span();
+        let names = cx.names(e, "circuits", g.circuits);
+        let address_prefix = cx.prefix_v4(e, "address_prefix", &g.address_prefix);
+        let v6 = g
+            .ipv6_address_prefix
+            .as_ref()
+            .and_then(|p| cx.prefix_v6(e, "ipv6_address_prefix", p));
+        if names.len() != 2 {
+            cx.err(
+                span,
+                format!(
+                    "a Global Reach connection joins exactly two circuits, got {}",
+                    names.len()
+                ),
+            );
+            continue;
+        }
+        let Some(address_prefix) = address_prefix else {
+            continue;
+        };
+        grs.push(GlobalReach {
+            circuits: [names[0].clone(), names[1].clone()],
+            address_prefix,
+            ipv6_address_prefix: v6,
+        });
+    }
+
+    if !cx.diags.is_empty() {
+        return Err(cx.diags);
+    }
+    Ok((
+        Topology {
+            lab: Lab { name: lab_name },
+            circuit: circuits,
+            site: sites,
+            vnet: vnets,
+            global_reach: grs,
+        },
+        cx.spans,
+    ))
+}
