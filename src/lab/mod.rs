@@ -1,1 +1,236 @@
-//! lab
+//! A lab's lifecycle on this machine: bring it up (state recorded, namespaces and TUNs made,
+//! forwarding started), run until told to stop, tear it down; and `down` for a lab whose
+//! process is gone. The engine and topology are pure; everything that touches the host lives
+//! under this module.
+
+pub mod names;
+pub mod netns;
+pub mod run;
+pub mod state;
+
+use std::future::Future;
+
+use ipnet::IpNet;
+use tracing::{info, warn};
+
+use crate::engine::{Engine, Tables};
+use crate::topology::Topology;
+use netns::NetnsError;
+use state::{EndpointState, LabState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("reachlab needs root to make network namespaces and TUN devices; run it with sudo")]
+    NotRoot,
+    #[error("lab {lab} is already running (pid {pid}); stop it with `reachlab down {lab}`")]
+    Running { lab: String, pid: u32 },
+    #[error("lab {lab} was left behind by pid {pid}, which is gone; clean it with `reachlab down {lab}`")]
+    Stale { lab: String, pid: u32 },
+    #[error("no lab named {0} is running")]
+    NoSuchLab(String),
+    #[error("no lab is running")]
+    NoLab,
+    #[error("several labs are running ({0}); say which with --lab")]
+    WhichLab(String),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
+    let what = what.into();
+    move |source| LabError::Io { what, source }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The lab to act on: the one named, else the only one there is.
+pub fn resolve_lab(lab: Option<&str>) -> Result<String, LabError> {
+    let labs = state::list_labs();
+    match lab {
+        Some(l) if labs.iter().any(|x| x == l) => Ok(l.to_string()),
+        Some(l) => Err(LabError::NoSuchLab(l.to_string())),
+        None => match labs.as_slice() {
+            [] => Err(LabError::NoLab),
+            [one] => Ok(one.clone()),
+            many => Err(LabError::WhichLab(many.join(", "))),
+        },
+    }
+}
+
+/// Brings `topo` up, calls `on_ready` once every endpoint forwards, runs until `shutdown`
+/// completes, then removes everything it made. On a failure at any step, removes what was
+/// made and returns the reason.
+pub async fn run(
+    topo: &Topology,
+    file: &str,
+    on_ready: impl FnOnce(&LabState),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), LabError> {
+    let mut st = prepare(topo, file)?;
+    let forwarder = match make(topo, &mut st).await {
+        Ok(f) => f,
+        Err(e) => {
+            teardown(&st);
+            return Err(e);
+        }
+    };
+    st.ready = true;
+    if let Err(e) = st.save() {
+        forwarder.stop().await;
+        teardown(&st);
+        return Err(io_err("recording the lab state")(e));
+    }
+    info!(lab = %st.lab, "lab is up");
+    on_ready(&st);
+    shutdown.await;
+    info!(lab = %st.lab, "stopping");
+    forwarder.stop().await;
+    teardown(&st);
+    Ok(())
+}
+
+/// Checks nothing is in the way and records the lab (with no namespaces yet).
+fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
+    if !is_root() {
+        return Err(LabError::NotRoot);
+    }
+    let lab = topo.lab.name.clone();
+    if let Ok(old) = LabState::load(&lab) {
+        return Err(if old.alive() {
+            LabError::Running { lab, pid: old.pid }
+        } else {
+            LabError::Stale { lab, pid: old.pid }
+        });
+    }
+    if state::exists(&state::lab_dir(&lab)) {
+        return Err(LabError::Stale {
+            lab,
+            pid: 0,
+        });
+    }
+    for ep in topo.endpoint_names() {
+        let ns = names::netns_name(&lab, ep);
+        if netns::netns_exists(&ns) {
+            return Err(NetnsError::Exists(ns).into());
+        }
+    }
+    let pid = std::process::id();
+    let st = LabState {
+        lab: lab.clone(),
+        pid,
+        pid_start: state::process_start_time(pid).unwrap_or(0),
+        file: file.to_string(),
+        ready: false,
+        namespaces: Vec::new(),
+        endpoints: Vec::new(),
+    };
+    st.save()
+        .map_err(io_err(format!("recording the lab state in {}", state::lab_dir(&lab).display())))?;
+    Ok(st)
+}
+
+/// Makes every namespace and TUN, then starts forwarding.
+async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabError> {
+    let all: Vec<IpNet> = topo.all_prefixes().into_iter().map(|(p, _)| p).collect();
+    let endpoints = topo
+        .site
+        .iter()
+        .map(|s| (s.name.as_str(), "site", &s.prefixes))
+        .chain(topo.vnet.iter().map(|v| (v.name.as_str(), "vnet", &v.prefixes)));
+    let mut devices = Vec::new();
+    for (name, kind, own) in endpoints {
+        let ns = names::netns_name(&st.lab, name);
+        let tun = names::tun_name(name);
+        // Recorded before it is made: `down` after a crash finds it.
+        st.namespaces.push(ns.clone());
+        st.save().map_err(io_err("recording the lab state"))?;
+        netns::add(&ns)?;
+        let dev = netns::create_tun(&ns, &tun)?;
+        let others: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
+        let addresses = netns::configure(&ns, &tun, own, &others)?;
+        let dev = tun_rs::AsyncDevice::new(dev)
+            .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
+        devices.push(dev);
+        st.endpoints.push(EndpointState {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            namespace: ns,
+            tun,
+            addresses,
+        });
+        st.save().map_err(io_err("recording the lab state"))?;
+    }
+    let engine = Engine::new(Tables::build(topo));
+    Ok(run::Forwarder::spawn(engine, devices))
+}
+
+/// Removes every namespace the state records, then the state itself. Keeps going past
+/// failures (reporting them) so as much as possible is cleaned.
+pub fn teardown(st: &LabState) -> bool {
+    let mut clean = true;
+    for ns in &st.namespaces {
+        if let Err(e) = netns::del(ns) {
+            warn!(namespace = %ns, error = %e, "could not remove namespace");
+            eprintln!("reachlab: {e}");
+            clean = false;
+        }
+    }
+    if clean {
+        if let Err(e) = state::remove_lab_dir(&st.lab) {
+            eprintln!("reachlab: removing {}: {e}", state::lab_dir(&st.lab).display());
+            clean = false;
+        }
+    }
+    clean
+}
+
+/// Stops a lab (its process, if alive, tears down itself; what remains is removed here).
+/// Returns what was done, for the user.
+pub fn down(lab: &str) -> Result<String, LabError> {
+    let st = match LabState::load(lab) {
+        Ok(st) => st,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let _ = state::remove_lab_dir(lab);
+            return Ok(format!("lab {lab} is not running; nothing to do"));
+        }
+        Err(e) => return Err(io_err(format!("reading the state of lab {lab}"))(e)),
+    };
+    let mut how = "removed";
+    if st.alive() && st.pid != std::process::id() {
+        let pid = nix::unistd::Pid::from_raw(st.pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while st.alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if st.alive() {
+            warn!(pid = st.pid, "lab process ignored SIGTERM for 10 s; killing it");
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            while st.alive() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        how = "stopped";
+    } else {
+        how = if st.alive() { how } else { "cleaned up (its process was gone)" };
+    }
+    // The process normally removed everything; after a crash or kill -9 the record remains.
+    if let Ok(left) = LabState::load(lab) {
+        if !teardown(&left) {
+            return Err(LabError::Io {
+                what: format!("cleaning lab {lab}"),
+                source: std::io::Error::other("some namespaces could not be removed"),
+            });
+        }
+    }
+    let _ = std::fs::remove_file(state::log_path(lab));
+    Ok(format!("lab {lab} {how}"))
+}

@@ -1,0 +1,69 @@
+//! `reachlab status`: running labs, their process, file, sites and addresses.
+
+use super::Output;
+use crate::lab::state::{self, LabState};
+
+pub fn run(output: Output) -> i32 {
+    let labs: Vec<LabState> = state::list_labs()
+        .iter()
+        .filter_map(|l| LabState::load(l).ok())
+        .collect();
+    match output {
+        Output::Json => {
+            let v: Vec<serde_json::Value> = labs
+                .iter()
+                .map(|st| {
+                    let mut v = serde_json::to_value(st).unwrap_or_default();
+                    v["running"] = serde_json::Value::Bool(st.alive());
+                    v
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        Output::Table => {
+            if labs.is_empty() {
+                println!("no lab is running");
+            }
+            for st in &labs {
+                let state = if !st.alive() {
+                    "stale: its process is gone; `reachlab down` cleans it"
+                } else if st.ready {
+                    "running"
+                } else {
+                    "starting"
+                };
+                println!("lab {}  pid {}  {}  file {}", st.lab, st.pid, state, st.file);
+                print_endpoints(st);
+            }
+        }
+    }
+    0
+}
+
+pub(super) fn print_endpoints(st: &LabState) {
+    let w = st
+        .endpoints
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let wn = st
+        .endpoints
+        .iter()
+        .map(|e| e.namespace.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    println!("  {:w$}  {:4}  {:wn$}  {:15}  ADDRESSES", "NAME", "KIND", "NAMESPACE", "TUN");
+    for e in &st.endpoints {
+        println!(
+            "  {:w$}  {:4}  {:wn$}  {:15}  {}",
+            e.name,
+            e.kind,
+            e.namespace,
+            e.tun,
+            e.addresses.join(", ")
+        );
+    }
+}

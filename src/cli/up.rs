@@ -1,0 +1,143 @@
+//! `reachlab up FILE [--detach]`: run a lab in the foreground, or start it in the background
+//! and return once it is ready.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::lab::{self, state, state::LabState};
+use crate::topology::Topology;
+
+pub fn run(file: &Path, detach: bool, notify_ready: bool) -> i32 {
+    let topo = match Topology::load(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return super::fail(format!("{} is not a valid topology; nothing was made", file.display()));
+        }
+    };
+    if !lab::is_root() {
+        return super::fail(lab::LabError::NotRoot);
+    }
+    if detach {
+        return detach_run(file, &topo);
+    }
+    foreground(file, &topo, notify_ready)
+}
+
+fn foreground(file: &Path, topo: &Topology, notify_ready: bool) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return super::fail(format!("starting the runtime: {e}")),
+    };
+    let result = rt.block_on(async {
+        // Registered before anything is made, so a signal during set-up still cleans up.
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+                _ = hup.recv() => {},
+            }
+        };
+        let on_ready = |st: &LabState| {
+            if notify_ready {
+                println!("ready");
+                let _ = std::io::stdout().flush();
+                silence_stdout();
+            } else {
+                print_summary(st);
+                println!("Ctrl-C stops the lab and removes everything it made.");
+            }
+        };
+        lab::run(topo, &file.display().to_string(), on_ready, shutdown)
+            .await
+            .map_err(std::io::Error::other)
+    });
+    match result {
+        Ok(()) => {
+            if !notify_ready {
+                println!("lab {} is down", topo.lab.name);
+            }
+            0
+        }
+        Err(e) => super::fail(format!("{e}; nothing of lab {} is left", topo.lab.name)),
+    }
+}
+
+/// After `ready`, the parent stops reading: stdout goes to /dev/null so later prints cannot
+/// fail on a closed pipe.
+fn silence_stdout() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(&null);
+    }
+}
+
+fn detach_run(file: &Path, topo: &Topology) -> i32 {
+    let lab = &topo.lab.name;
+    if let Err(e) = std::fs::create_dir_all(state::run_dir()) {
+        return super::fail(format!("creating {}: {e}", state::run_dir().display()));
+    }
+    let log_path = state::log_path(lab);
+    let log = match std::fs::File::create(&log_path) {
+        Ok(f) => f,
+        Err(e) => return super::fail(format!("creating {}: {e}", log_path.display())),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return super::fail(format!("finding the reachlab binary: {e}")),
+    };
+    let mut child = match Command::new(exe)
+        .arg("up")
+        .arg(file)
+        .arg("--notify-ready")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        // Its own process group: Ctrl-C in this terminal does not reach the lab.
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return super::fail(format!("starting the lab process: {e}")),
+    };
+    let stdout = child.stdout.take().expect("piped");
+    let ready = BufReader::new(stdout)
+        .lines()
+        .any(|l| l.map(|l| l.trim() == "ready").unwrap_or(false));
+    if ready {
+        match LabState::load(lab) {
+            Ok(st) => {
+                print_summary(&st);
+                println!("Running in the background; `reachlab down {lab}` stops it.");
+            }
+            Err(e) => println!("lab {lab} is up (pid {}); state unreadable: {e}", child.id()),
+        }
+        return 0;
+    }
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&log_path);
+    eprint!("{log}");
+    super::fail(format!("lab {lab} did not come up"))
+}
+
+pub(super) fn print_summary(st: &LabState) {
+    println!(
+        "lab {} is up (pid {}, from {})",
+        st.lab, st.pid, st.file
+    );
+    super::status::print_endpoints(st);
+    if let Some(first) = st.endpoints.first() {
+        println!("Try: reachlab exec {} -- ping -c 3 <address>", first.name);
+    }
+}

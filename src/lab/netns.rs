@@ -1,0 +1,154 @@
+//! Network namespaces and TUN devices: making, configuring and removing them.
+//!
+//! Namespaces are made and removed with iproute2 (`ip netns add|del`), which also keeps the
+//! /run/netns mounts that `ip netns exec` relies on. A TUN is created *inside* its namespace
+//! (a short-lived thread enters it with setns, opens the device with tun-rs and leaves), so it
+//! never appears in the root namespace. Addresses and routes are set with one `ip -batch` per
+//! namespace.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use ipnet::IpNet;
+
+use crate::engine::table::host_address;
+
+/// MTU of the TUN devices (the circuit MTU arrives with a later issue).
+pub const TUN_MTU: u16 = 1500;
+/// Transmit queue length: the default 500 overflows under iperf3 at MTU 1500.
+pub const TUN_TXQUEUELEN: u32 = 5000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("namespace {0} already exists and was not made by this lab; remove it (ip netns del {0}) or rename the lab")]
+    Exists(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {stderr}")]
+    Command { what: String, stderr: String },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetnsError {
+    let what = what.into();
+    move |source| NetnsError::Io { what, source }
+}
+
+pub fn netns_path(name: &str) -> PathBuf {
+    PathBuf::from("/run/netns").join(name)
+}
+
+pub fn netns_exists(name: &str) -> bool {
+    super::state::exists(&netns_path(name))
+}
+
+fn run(what: &str, cmd: &mut Command, stdin: Option<&str>) -> Result<(), NetnsError> {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(io_err(format!("{what} (running ip)")))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .map_err(io_err(format!("{what} (writing to ip)")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(io_err(format!("{what} (waiting for ip)")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(NetnsError::Command {
+            what: what.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Makes a namespace; refuses when one of that name exists already.
+pub fn add(name: &str) -> Result<(), NetnsError> {
+    if netns_exists(name) {
+        return Err(NetnsError::Exists(name.to_string()));
+    }
+    run(
+        &format!("creating namespace {name}"),
+        Command::new("ip").args(["netns", "add", name]),
+        None,
+    )
+}
+
+/// Removes a namespace if it exists (removing twice is fine).
+pub fn del(name: &str) -> Result<(), NetnsError> {
+    if !netns_exists(name) {
+        return Ok(());
+    }
+    run(
+        &format!("removing namespace {name}"),
+        Command::new("ip").args(["netns", "del", name]),
+        None,
+    )
+}
+
+/// Opens a TUN device named `tun` inside namespace `ns`.
+pub fn create_tun(ns: &str, tun: &str) -> Result<tun_rs::SyncDevice, NetnsError> {
+    let (ns, tun) = (ns.to_string(), tun.to_string());
+    let what = format!("creating TUN {tun} in namespace {ns}");
+    std::thread::spawn(move || -> std::io::Result<tun_rs::SyncDevice> {
+        // This thread enters the namespace and dies afterwards; the device's fd keeps working
+        // from any thread.
+        let f = std::fs::File::open(netns_path(&ns))?;
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        tun_rs::DeviceBuilder::new()
+            .name(&tun)
+            .mtu(TUN_MTU)
+            .tx_queue_len(TUN_TXQUEUELEN)
+            .packet_information(false)
+            .offload(false)
+            .build_sync()
+    })
+    .join()
+    .map_err(|_| NetnsError::Command {
+        what: what.clone(),
+        stderr: "the namespace thread panicked".into(),
+    })?
+    .map_err(io_err(what))
+}
+
+/// Sets up an endpoint's namespace: `lo` up, its addresses (first host of each prefix) on the
+/// TUN without IPv6 autoconfiguration or DAD, the TUN up, and routes to every other lab prefix
+/// through the TUN. Returns the addresses set, with prefix length.
+pub fn configure(
+    ns: &str,
+    tun: &str,
+    own: &[IpNet],
+    others: &[IpNet],
+) -> Result<Vec<String>, NetnsError> {
+    let mut batch = String::new();
+    let mut addrs = Vec::new();
+    batch.push_str("link set lo up\n");
+    // No link-local address: no router solicitations or MLD reports into the lab.
+    batch.push_str(&format!("link set {tun} addrgenmode none\n"));
+    for p in own {
+        let a = host_address(p);
+        let with_len = format!("{a}/{}", p.prefix_len());
+        match a {
+            IpAddr::V4(_) => batch.push_str(&format!("addr add {with_len} dev {tun}\n")),
+            IpAddr::V6(_) => batch.push_str(&format!("addr add {with_len} dev {tun} nodad\n")),
+        }
+        addrs.push(with_len);
+    }
+    batch.push_str(&format!("link set {tun} up\n"));
+    for p in others {
+        batch.push_str(&format!("route add {p} dev {tun}\n"));
+    }
+    run(
+        &format!("configuring {tun} in namespace {ns}"),
+        Command::new("ip").args(["-n", ns, "-batch", "-"]),
+        Some(&batch),
+    )?;
+    Ok(addrs)
+}

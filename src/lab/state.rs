@@ -1,0 +1,118 @@
+//! What a lab made, recorded under /run/reachlab/<lab>/state.json before it is made, so that
+//! `down` can remove it even after the lab's process was killed. Owns the state directory
+//! layout and process identity (PID plus start time, so a reused PID is never mistaken for a
+//! lab).
+
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Root of reachlab's runtime state. `REACHLAB_RUN_DIR` overrides it (tests use their own).
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("REACHLAB_RUN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/reachlab"))
+}
+
+pub fn lab_dir(lab: &str) -> PathBuf {
+    run_dir().join(lab)
+}
+
+pub fn log_path(lab: &str) -> PathBuf {
+    run_dir().join(format!("{lab}.log"))
+}
+
+/// One site or VNet of a running lab.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointState {
+    pub name: String,
+    /// "site" or "vnet".
+    pub kind: String,
+    pub namespace: String,
+    pub tun: String,
+    /// Addresses on the TUN, with prefix length.
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LabState {
+    pub lab: String,
+    pub pid: u32,
+    /// Start time of `pid` in clock ticks since boot (/proc/PID/stat field 22).
+    pub pid_start: u64,
+    /// The topology file, as given.
+    pub file: String,
+    /// Whether every endpoint was up and forwarding.
+    pub ready: bool,
+    /// Namespaces, recorded before each is made.
+    pub namespaces: Vec<String>,
+    pub endpoints: Vec<EndpointState>,
+}
+
+impl LabState {
+    pub fn path(lab: &str) -> PathBuf {
+        lab_dir(lab).join("state.json")
+    }
+
+    /// Writes atomically (temp file + rename), so a crash never leaves half a record.
+    pub fn save(&self) -> io::Result<()> {
+        let dir = lab_dir(&self.lab);
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join("state.json.tmp");
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, Self::path(&self.lab))
+    }
+
+    pub fn load(lab: &str) -> io::Result<LabState> {
+        let bytes = std::fs::read(Self::path(lab))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", Self::path(lab).display()),
+            )
+        })
+    }
+
+    /// Whether the process that made the lab is still running.
+    pub fn alive(&self) -> bool {
+        process_start_time(self.pid) == Some(self.pid_start)
+    }
+}
+
+/// Every lab with a state directory, sorted by name.
+pub fn list_labs() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(run_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("state.json").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Start time of a live process in clock ticks since boot, if it exists.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    // A zombie (killed, not yet reaped) is gone for our purposes.
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+pub fn remove_lab_dir(lab: &str) -> io::Result<()> {
+    match std::fs::remove_dir_all(lab_dir(lab)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
