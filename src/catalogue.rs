@@ -130,7 +130,10 @@ mod tests {
     #[test]
     fn facts_from_the_reference() {
         let c = catalogue();
-        assert_eq!(c.location("Silicon Valley").unwrap().region, "North America");
+        assert_eq!(
+            c.location("Silicon Valley").unwrap().region,
+            "North America"
+        );
         assert_eq!(c.location("London").unwrap().region, "Europe");
         assert!(!c.location("Sao Paulo").unwrap().global_reach);
         assert!(!c.location("Dubai").unwrap().global_reach);
@@ -142,7 +145,10 @@ mod tests {
     #[test]
     fn close_matches_suggest_the_intended_location() {
         let c = catalogue();
-        assert_eq!(close_matches("silicon valley", c.location_names())[0], "Silicon Valley");
+        assert_eq!(
+            close_matches("silicon valley", c.location_names())[0],
+            "Silicon Valley"
+        );
         assert_eq!(close_matches("Londn", c.location_names())[0], "London");
         assert!(close_matches("Atlantis-9000", c.location_names()).is_empty());
     }

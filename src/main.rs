@@ -12,7 +12,9 @@ fn main() {
         _ => "trace",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+        )
         .with_writer(std::io::stderr)
         .init();
     std::process::exit(reachlab::cli::run(cli));

@@ -32,7 +32,10 @@ pub fn run(output: Output) -> i32 {
                 } else {
                     "starting"
                 };
-                println!("lab {}  pid {}  {}  file {}", st.lab, st.pid, state, st.file);
+                println!(
+                    "lab {}  pid {}  {}  file {}",
+                    st.lab, st.pid, state, st.file
+                );
                 print_endpoints(st);
             }
         }
@@ -55,7 +58,10 @@ pub(super) fn print_endpoints(st: &LabState) {
         .max()
         .unwrap_or(9)
         .max(9);
-    println!("  {:w$}  {:4}  {:wn$}  {:15}  ADDRESSES", "NAME", "KIND", "NAMESPACE", "TUN");
+    println!(
+        "  {:w$}  {:4}  {:wn$}  {:15}  ADDRESSES",
+        "NAME", "KIND", "NAMESPACE", "TUN"
+    );
     for e in &st.endpoints {
         println!(
             "  {:w$}  {:4}  {:wn$}  {:15}  {}",

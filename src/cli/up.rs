@@ -16,7 +16,10 @@ pub fn run(file: &Path, detach: bool, notify_ready: bool) -> i32 {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
-            return super::fail(format!("{} is not a valid topology; nothing was made", file.display()));
+            return super::fail(format!(
+                "{} is not a valid topology; nothing was made",
+                file.display()
+            ));
         }
     };
     if !lab::is_root() {
@@ -70,7 +73,7 @@ fn foreground(file: &Path, topo: &Topology, notify_ready: bool) -> i32 {
             }
             0
         }
-        Err(e) => super::fail(format!("{e}; nothing of lab {} is left", topo.lab.name)),
+        Err(e) => super::fail(e),
     }
 }
 
@@ -120,7 +123,10 @@ fn detach_run(file: &Path, topo: &Topology) -> i32 {
                 print_summary(&st);
                 println!("Running in the background; `reachlab down {lab}` stops it.");
             }
-            Err(e) => println!("lab {lab} is up (pid {}); state unreadable: {e}", child.id()),
+            Err(e) => println!(
+                "lab {lab} is up (pid {}); state unreadable: {e}",
+                child.id()
+            ),
         }
         return 0;
     }
@@ -132,10 +138,7 @@ fn detach_run(file: &Path, topo: &Topology) -> i32 {
 }
 
 pub(super) fn print_summary(st: &LabState) {
-    println!(
-        "lab {} is up (pid {}, from {})",
-        st.lab, st.pid, st.file
-    );
+    println!("lab {} is up (pid {}, from {})", st.lab, st.pid, st.file);
     super::status::print_endpoints(st);
     if let Some(first) = st.endpoints.first() {
         println!("Try: reachlab exec {} -- ping -c 3 <address>", first.name);

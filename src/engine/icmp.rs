@@ -3,9 +3,7 @@
 //! etherparse into a caller-owned buffer. Owns the RFC 1812 / RFC 4443 rules on what may be
 //! quoted and what must never trigger an error.
 
-use etherparse::{
-    icmpv4, icmpv6, IcmpEchoHeader, Icmpv4Type, Icmpv6Type, PacketBuilder,
-};
+use etherparse::{icmpv4, icmpv6, IcmpEchoHeader, Icmpv4Type, Icmpv6Type, PacketBuilder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// TTL / hop limit of messages a router originates.

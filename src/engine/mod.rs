@@ -24,8 +24,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use icmp::IcmpError;
-pub use table::{CircuitId, PortId, Tables, Target};
 use table::PortKind;
+pub use table::{CircuitId, PortId, Tables, Target};
 use wire::{Ipv4Packet, Ipv6Packet, WireError};
 
 /// Why a packet was not forwarded.
@@ -127,7 +127,10 @@ enum Hop {
     /// A site's edge router, packet entering the site.
     CeIn(PortId),
     /// A circuit's MSEE; `via` is the Global Reach link it arrived over, if any.
-    Msee { circuit: CircuitId, via: Option<usize> },
+    Msee {
+        circuit: CircuitId,
+        via: Option<usize>,
+    },
     /// A VNet's gateway, packet leaving the VNet.
     GwOut(PortId),
     /// A VNet's gateway, packet entering the VNet.
@@ -225,7 +228,10 @@ impl Engine {
         }
         let ttl = p.ttl();
         let may_error = p.frag_offset() == 0
-            && !(p.protocol() == 1 && p.payload().first().is_some_and(|t| icmp::is_icmpv4_error(*t)));
+            && !(p.protocol() == 1
+                && p.payload()
+                    .first()
+                    .is_some_and(|t| icmp::is_icmpv4_error(*t)));
         let len = p.total_len();
         let walk = self.walk(ingress, IpAddr::V4(dst), ttl, len);
         match walk {
@@ -241,7 +247,12 @@ impl Engine {
                 }
                 Err((DropReason::ForRouter, at))
             }
-            Walk::Error { kind, at, from, hops } => {
+            Walk::Error {
+                kind,
+                at,
+                from,
+                hops,
+            } => {
                 let reason = error_reason(kind);
                 self.count_drop(ingress, at, reason);
                 let Some(IpAddr::V4(from)) = from else {
@@ -277,7 +288,9 @@ impl Engine {
         let hop_limit = p.hop_limit();
         // Extension headers are not walked: an error is only withheld for a bare ICMPv6 error.
         let may_error = !(p.next_header() == 58
-            && p.payload().first().is_some_and(|t| icmp::is_icmpv6_error(*t)));
+            && p.payload()
+                .first()
+                .is_some_and(|t| icmp::is_icmpv6_error(*t)));
         let len = p.total_len();
         match self.walk(ingress, IpAddr::V6(dst), hop_limit, len) {
             Walk::Deliver { port, hops } => {
@@ -286,13 +299,19 @@ impl Engine {
                 Ok(Verdict::Forward { port, len })
             }
             Walk::Local { at, addr } => {
-                if p.next_header() == 58 && icmp::echo_reply(out, addr, IpAddr::V6(src), p.payload())
+                if p.next_header() == 58
+                    && icmp::echo_reply(out, addr, IpAddr::V6(src), p.payload())
                 {
                     return Ok(Verdict::Reply { port: ingress });
                 }
                 Err((DropReason::ForRouter, at))
             }
-            Walk::Error { kind, at, from, hops } => {
+            Walk::Error {
+                kind,
+                at,
+                from,
+                hops,
+            } => {
                 let reason = error_reason(kind);
                 self.count_drop(ingress, at, reason);
                 let Some(IpAddr::V6(from)) = from else {
@@ -396,9 +415,15 @@ impl Engine {
 
 /// The outcome of walking the hops.
 enum Walk {
-    Deliver { port: PortId, hops: u8 },
+    Deliver {
+        port: PortId,
+        hops: u8,
+    },
     /// Addressed to a router hop; `addr` is the address it was sent to.
-    Local { at: Option<CircuitId>, addr: IpAddr },
+    Local {
+        at: Option<CircuitId>,
+        addr: IpAddr,
+    },
     /// A hop reports an error from `from` (none: the hop has no address in the packet's
     /// family, so the packet is dropped silently) after `hops` decrements.
     Error {
@@ -462,10 +487,13 @@ fn owns(t: &Tables, hop: Hop, dst: IpAddr) -> bool {
             let c = &t.circuits[circuit];
             dst == IpAddr::V4(c.msee_v4)
                 || dst == IpAddr::V6(c.msee_v6)
-                || t.gr.iter().filter(|g| g.circuits.contains(&circuit)).any(|g| {
-                    dst == IpAddr::V4(g.addr_v4(circuit))
-                        || g.addr_v6(circuit).map(IpAddr::V6) == Some(dst)
-                })
+                || t.gr
+                    .iter()
+                    .filter(|g| g.circuits.contains(&circuit))
+                    .any(|g| {
+                        dst == IpAddr::V4(g.addr_v4(circuit))
+                            || g.addr_v6(circuit).map(IpAddr::V6) == Some(dst)
+                    })
         }
     }
 }

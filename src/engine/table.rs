@@ -101,9 +101,13 @@ pub struct PortInfo {
 
 #[derive(Debug, Clone)]
 pub enum PortKind {
-    Site { circuit: CircuitId },
+    Site {
+        circuit: CircuitId,
+    },
     /// A VNet and its gateway's table (prefix -> the circuit whose MSEE leads there).
-    Vnet { gateway: Lpm<CircuitId> },
+    Vnet {
+        gateway: Box<Lpm<CircuitId>>,
+    },
 }
 
 /// One Global Reach connection's transit link: each side's address in the /29 (/125).
@@ -150,17 +154,21 @@ pub fn host_address(p: &IpNet) -> IpAddr {
 }
 
 fn first_v4(ps: &[IpNet]) -> Option<Ipv4Addr> {
-    ps.iter().find(|p| matches!(p, IpNet::V4(_))).map(|p| match gateway_address(p) {
-        IpAddr::V4(a) => a,
-        IpAddr::V6(_) => unreachable!("v4 prefix"),
-    })
+    ps.iter()
+        .find(|p| matches!(p, IpNet::V4(_)))
+        .map(|p| match gateway_address(p) {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(_) => unreachable!("v4 prefix"),
+        })
 }
 
 fn first_v6(ps: &[IpNet]) -> Option<Ipv6Addr> {
-    ps.iter().find(|p| matches!(p, IpNet::V6(_))).map(|p| match gateway_address(p) {
-        IpAddr::V6(a) => a,
-        IpAddr::V4(_) => unreachable!("v6 prefix"),
-    })
+    ps.iter()
+        .find(|p| matches!(p, IpNet::V6(_)))
+        .map(|p| match gateway_address(p) {
+            IpAddr::V6(a) => a,
+            IpAddr::V4(_) => unreachable!("v6 prefix"),
+        })
 }
 
 impl Tables {
@@ -198,7 +206,9 @@ impl Tables {
         for (j, v) in t.vnet.iter().enumerate() {
             for cname in &v.circuits {
                 for p in &v.prefixes {
-                    circuits[cidx(cname)].table.insert(*p, Target::Vnet(nsites + j));
+                    circuits[cidx(cname)]
+                        .table
+                        .insert(*p, Target::Vnet(nsites + j));
                 }
             }
         }
@@ -231,7 +241,13 @@ impl Tables {
 
         let mut ports = Vec::new();
         for s in &t.site {
-            ports.push(port(&s.name, &s.prefixes, PortKind::Site { circuit: cidx(&s.circuit) }));
+            ports.push(port(
+                &s.name,
+                &s.prefixes,
+                PortKind::Site {
+                    circuit: cidx(&s.circuit),
+                },
+            ));
         }
         for v in &t.vnet {
             let mut gateway = Lpm::new();
@@ -244,13 +260,23 @@ impl Tables {
                         gateway.insert(*p, c);
                     }
                 }
-                for other in t.vnet.iter().filter(|o| o.name != v.name && o.circuits.contains(cname)) {
+                for other in t
+                    .vnet
+                    .iter()
+                    .filter(|o| o.name != v.name && o.circuits.contains(cname))
+                {
                     for p in &other.prefixes {
                         gateway.insert(*p, c);
                     }
                 }
             }
-            ports.push(port(&v.name, &v.prefixes, PortKind::Vnet { gateway }));
+            ports.push(port(
+                &v.name,
+                &v.prefixes,
+                PortKind::Vnet {
+                    gateway: Box::new(gateway),
+                },
+            ));
         }
         Tables {
             circuits,

@@ -15,7 +15,11 @@ fn engine(text: &str) -> Engine {
 }
 
 fn port(e: &Engine, name: &str) -> PortId {
-    e.tables().ports.iter().position(|p| p.name == name).unwrap()
+    e.tables()
+        .ports
+        .iter()
+        .position(|p| p.name == name)
+        .unwrap()
 }
 
 /// The literal echo request with its TTL and addresses changed (header checksum recomputed).
@@ -46,7 +50,13 @@ fn sf_reaches_london_over_global_reach_with_four_hops() {
     let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
     let mut out = Vec::new();
     let v = e.handle(sf, &mut pkt, &mut out);
-    assert_eq!(v, Verdict::Forward { port: london, len: 32 });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            port: london,
+            len: 32
+        }
+    );
     let p = Ipv4Packet::new_checked(&pkt[..]).unwrap();
     assert_eq!(p.ttl(), 60, "ce, msee, peer msee, peer ce");
     assert_eq!(checksum(&pkt[..20]), 0);
@@ -58,15 +68,18 @@ fn traceroute_hops_answer_from_their_addresses() {
     let mut e = engine(SEED);
     let sf = port(&e, "sf");
     let expect = [
-        (1, Ipv4Addr::new(10, 0, 1, 254)),   // sf's CE
+        (1, Ipv4Addr::new(10, 0, 1, 254)),    // sf's CE
         (2, Ipv4Addr::new(192, 168, 100, 2)), // er-sv MSEE (default peering prefix)
         (3, Ipv4Addr::new(192, 168, 8, 2)),   // er-london MSEE on the GR /29
-        (4, Ipv4Addr::new(10, 0, 2, 254)),   // london's CE
+        (4, Ipv4Addr::new(10, 0, 2, 254)),    // london's CE
     ];
     for (ttl, from) in expect {
         let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], ttl);
         let mut out = Vec::new();
-        assert_eq!(e.handle(sf, &mut pkt, &mut out), Verdict::Reply { port: sf });
+        assert_eq!(
+            e.handle(sf, &mut pkt, &mut out),
+            Verdict::Reply { port: sf }
+        );
         let (src, ty, code) = icmp_of(&out);
         assert_eq!((src, ty, code), (from, 11, 0), "ttl {ttl}");
         let quoted = Ipv4Packet::new_checked(&out[28..]).unwrap();
@@ -81,7 +94,10 @@ fn without_global_reach_london_is_net_unreachable_from_the_msee() {
     let sf = port(&e, "sf");
     let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
     let mut out = Vec::new();
-    assert_eq!(e.handle(sf, &mut pkt, &mut out), Verdict::Reply { port: sf });
+    assert_eq!(
+        e.handle(sf, &mut pkt, &mut out),
+        Verdict::Reply { port: sf }
+    );
     assert_eq!(icmp_of(&out), (Ipv4Addr::new(192, 168, 100, 2), 3, 0));
     assert_eq!(e.circuit_stats()[0].drops[DropReason::NoRoute as usize], 1);
 }
@@ -91,11 +107,22 @@ fn both_branches_reach_both_vnets_without_global_reach() {
     let mut e = engine(SEED_NO_GR);
     for site in ["sf", "london"] {
         let s = port(&e, site);
-        let src = if site == "sf" { [10, 0, 1, 1] } else { [10, 0, 2, 1] };
+        let src = if site == "sf" {
+            [10, 0, 1, 1]
+        } else {
+            [10, 0, 2, 1]
+        };
         for (vnet, dst) in [("uswest", [10, 0, 3, 1]), ("uksouth", [10, 0, 4, 1])] {
             let mut pkt = echo(src, dst, 64);
             let v = e.handle(s, &mut pkt, &mut Vec::new());
-            assert_eq!(v, Verdict::Forward { port: port(&e, vnet), len: 32 }, "{site}->{vnet}");
+            assert_eq!(
+                v,
+                Verdict::Forward {
+                    port: port(&e, vnet),
+                    len: 32
+                },
+                "{site}->{vnet}"
+            );
             // And back: the VNet's gateway knows the site.
             let mut back = echo(dst, src, 64);
             let v = e.handle(port(&e, vnet), &mut back, &mut Vec::new());
@@ -105,7 +132,13 @@ fn both_branches_reach_both_vnets_without_global_reach() {
     // Two VNets on the same circuit reach each other through the MSEE.
     let mut pkt = echo([10, 0, 3, 1], [10, 0, 4, 1], 64);
     let v = e.handle(port(&e, "uswest"), &mut pkt, &mut Vec::new());
-    assert_eq!(v, Verdict::Forward { port: port(&e, "uksouth"), len: 32 });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            port: port(&e, "uksouth"),
+            len: 32
+        }
+    );
 }
 
 #[test]
@@ -115,9 +148,19 @@ fn vnet_does_not_transit_between_circuits() {
     let mut e = engine(SEED_NO_GR);
     let mut pkt = echo([10, 0, 3, 1], [10, 0, 2, 1], 64);
     let v = e.handle(port(&e, "uswest"), &mut pkt, &mut Vec::new());
-    assert_eq!(v, Verdict::Forward { port: port(&e, "london"), len: 32 }, "vnet reaches london");
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            port: port(&e, "london"),
+            len: 32
+        },
+        "vnet reaches london"
+    );
     let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
-    assert!(matches!(e.handle(port(&e, "sf"), &mut pkt, &mut Vec::new()), Verdict::Reply { .. }));
+    assert!(matches!(
+        e.handle(port(&e, "sf"), &mut pkt, &mut Vec::new()),
+        Verdict::Reply { .. }
+    ));
 }
 
 const CHAIN: &str = r#"
@@ -160,14 +203,26 @@ fn global_reach_is_not_transitive() {
     let (sa, sb, sc) = (port(&e, "sa"), port(&e, "sb"), port(&e, "sc"));
     let mut out = Vec::new();
     let mut pkt = echo([10, 1, 0, 1], [10, 2, 0, 1], 64);
-    assert_eq!(e.handle(sa, &mut pkt, &mut out), Verdict::Forward { port: sb, len: 32 });
+    assert_eq!(
+        e.handle(sa, &mut pkt, &mut out),
+        Verdict::Forward { port: sb, len: 32 }
+    );
     let mut pkt = echo([10, 2, 0, 1], [10, 3, 0, 1], 64);
-    assert_eq!(e.handle(sb, &mut pkt, &mut out), Verdict::Forward { port: sc, len: 32 });
+    assert_eq!(
+        e.handle(sb, &mut pkt, &mut out),
+        Verdict::Forward { port: sc, len: 32 }
+    );
     let mut pkt = echo([10, 1, 0, 1], [10, 3, 0, 1], 64);
-    assert_eq!(e.handle(sa, &mut pkt, &mut out), Verdict::Reply { port: sa });
+    assert_eq!(
+        e.handle(sa, &mut pkt, &mut out),
+        Verdict::Reply { port: sa }
+    );
     assert_eq!(icmp_of(&out).1, 3, "destination unreachable");
     let mut pkt = echo([10, 3, 0, 1], [10, 1, 0, 1], 64);
-    assert_eq!(e.handle(sc, &mut pkt, &mut out), Verdict::Reply { port: sc });
+    assert_eq!(
+        e.handle(sc, &mut pkt, &mut out),
+        Verdict::Reply { port: sc }
+    );
 }
 
 /// ICMPv6 echo request with a given hop limit between two addresses (checksum left zero: the
@@ -186,19 +241,34 @@ fn ipv6_crosses_global_reach_only_with_a_125() {
     let (sa, sb, sc) = (port(&e, "sa"), port(&e, "sb"), port(&e, "sc"));
     let mut out = Vec::new();
     let mut pkt = echo6("fd00:1::1", "fd00:2::1", 64);
-    assert_eq!(e.handle(sa, &mut pkt, &mut out), Verdict::Forward { port: sb, len: 48 });
+    assert_eq!(
+        e.handle(sa, &mut pkt, &mut out),
+        Verdict::Forward { port: sb, len: 48 }
+    );
     assert_eq!(pkt[7], 60);
     // b-c has no IPv6 /125: no IPv6 routes exchanged, ICMPv6 no-route from b's MSEE.
     let mut pkt = echo6("fd00:2::1", "fd00:3::1", 64);
-    assert_eq!(e.handle(sb, &mut pkt, &mut out), Verdict::Reply { port: sb });
+    assert_eq!(
+        e.handle(sb, &mut pkt, &mut out),
+        Verdict::Reply { port: sb }
+    );
     assert_eq!(out[40], 1, "ICMPv6 destination unreachable");
     assert_eq!(&out[8..24], &e.tables().circuits[1].msee_v6.octets());
     let _ = sc;
     // Hop limit 3 expires at the peer MSEE, which answers from its /125 address.
     let mut pkt = echo6("fd00:1::1", "fd00:2::1", 3);
-    assert_eq!(e.handle(sa, &mut pkt, &mut out), Verdict::Reply { port: sa });
+    assert_eq!(
+        e.handle(sa, &mut pkt, &mut out),
+        Verdict::Reply { port: sa }
+    );
     assert_eq!(out[40], 3, "ICMPv6 time exceeded");
-    assert_eq!(&out[8..24], &"fd00:ffff::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    assert_eq!(
+        &out[8..24],
+        &"fd00:ffff::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets()
+    );
 }
 
 #[test]
@@ -208,7 +278,11 @@ fn routers_answer_pings_to_their_own_addresses() {
     for dst in [[10, 0, 1, 254], [192, 168, 100, 2], [192, 168, 8, 1]] {
         let mut pkt = echo([10, 0, 1, 1], dst, 64);
         let mut out = Vec::new();
-        assert_eq!(e.handle(sf, &mut pkt, &mut out), Verdict::Reply { port: sf }, "{dst:?}");
+        assert_eq!(
+            e.handle(sf, &mut pkt, &mut out),
+            Verdict::Reply { port: sf },
+            "{dst:?}"
+        );
         let (src, ty, _) = icmp_of(&out);
         assert_eq!((src, ty), (Ipv4Addr::from(dst), 0), "echo reply");
         assert_eq!(&out[24..28], &ECHO_V4[24..28], "id and seq echoed");
@@ -225,19 +299,29 @@ fn bad_input_is_dropped_and_counted_by_reason() {
         (vec![0x20; 40], DropReason::NotIp),
         (ECHO_V4[..10].to_vec(), DropReason::Malformed),
         (echo([10, 0, 9, 1], [10, 0, 2, 1], 64), DropReason::Spoofed),
-        (echo([10, 0, 1, 1], [224, 0, 0, 22], 1), DropReason::NotRoutable),
+        (
+            echo([10, 0, 1, 1], [224, 0, 0, 22], 1),
+            DropReason::NotRoutable,
+        ),
         (echo([10, 0, 1, 1], [10, 0, 1, 7], 64), DropReason::NoRoute),
     ];
     for (mut pkt, reason) in cases {
         let v = e.handle(sf, &mut pkt, &mut out);
         assert!(
-            v == Verdict::Drop(reason) || (reason == DropReason::NoRoute && matches!(v, Verdict::Reply { .. })),
+            v == Verdict::Drop(reason)
+                || (reason == DropReason::NoRoute && matches!(v, Verdict::Reply { .. })),
             "{reason:?}: {v:?}"
         );
-        assert!(e.port_stats()[sf].drops[reason as usize] >= 1, "{reason:?} counted");
+        assert!(
+            e.port_stats()[sf].drops[reason as usize] >= 1,
+            "{reason:?} counted"
+        );
     }
     // An ICMP error never triggers another one.
     let mut pkt = echo([10, 0, 1, 1], [10, 0, 9, 9], 64);
     pkt[20] = 11; // ICMP type: time exceeded
-    assert_eq!(e.handle(sf, &mut pkt, &mut out), Verdict::Drop(DropReason::NoRoute));
+    assert_eq!(
+        e.handle(sf, &mut pkt, &mut out),
+        Verdict::Drop(DropReason::NoRoute)
+    );
 }

@@ -85,7 +85,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
     pub fn total_len(&self) -> usize {
         let b = self.buf.as_ref();
-        usize::from(u16::from_be_bytes([b[field4::TOTAL_LEN], b[field4::TOTAL_LEN + 1]]))
+        usize::from(u16::from_be_bytes([
+            b[field4::TOTAL_LEN],
+            b[field4::TOTAL_LEN + 1],
+        ]))
     }
     pub fn ttl(&self) -> u8 {
         self.buf.as_ref()[field4::TTL]
@@ -202,8 +205,8 @@ pub(crate) mod tests {
 
     /// ICMP echo request 10.0.1.1 -> 10.0.2.1, TTL 64, id 0x1234 seq 1, 4 bytes of data.
     pub static ECHO_V4: [u8; 32] = [
-        0x45, 0x00, 0x00, 0x20, 0x00, 0x01, 0x40, 0x00, 0x40, 0x01, 0x23, 0xdb, 10, 0, 1, 1, 10,
-        0, 2, 1, // IPv4
+        0x45, 0x00, 0x00, 0x20, 0x00, 0x01, 0x40, 0x00, 0x40, 0x01, 0x23, 0xdb, 10, 0, 1, 1, 10, 0,
+        2, 1, // IPv4
         0x08, 0x00, 0x48, 0x2d, 0x12, 0x34, 0x00, 0x01, // ICMP echo
         0xde, 0xad, 0xbe, 0xef,
     ];
@@ -218,7 +221,11 @@ pub(crate) mod tests {
 
     #[test]
     fn literal_v4_packet_is_valid() {
-        assert_eq!(checksum(&ECHO_V4[..20]), 0, "header checksum of the literal");
+        assert_eq!(
+            checksum(&ECHO_V4[..20]),
+            0,
+            "header checksum of the literal"
+        );
         assert_eq!(checksum(&ECHO_V4[20..]), 0, "ICMP checksum of the literal");
         let p = Ipv4Packet::new_checked(&ECHO_V4[..]).unwrap();
         assert_eq!(p.src(), Ipv4Addr::new(10, 0, 1, 1));
@@ -240,19 +247,40 @@ pub(crate) mod tests {
 
     #[test]
     fn checked_constructor_rejects_bad_input() {
-        assert_eq!(Ipv4Packet::new_checked(&ECHO_V4[..19]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&ECHO_V4[..19]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut b = ECHO_V4;
         b[10] ^= 1; // corrupt checksum
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut b = ECHO_V4;
         b[3] = 0x40; // total length beyond the buffer
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut b = ECHO_V4;
         b[0] = 0x43; // IHL 3
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
-        assert_eq!(Ipv6Packet::new_checked(&ECHO_V6[..30]).unwrap_err(), WireError::Malformed);
-        assert_eq!(Ipv6Packet::new_checked(&[0x20u8; 40][..]).unwrap_err(), WireError::NotIp);
-        assert_eq!(Ipv6Packet::new_checked(&[][..]).unwrap_err(), WireError::NotIp);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::Malformed
+        );
+        assert_eq!(
+            Ipv6Packet::new_checked(&ECHO_V6[..30]).unwrap_err(),
+            WireError::Malformed
+        );
+        assert_eq!(
+            Ipv6Packet::new_checked(&[0x20u8; 40][..]).unwrap_err(),
+            WireError::NotIp
+        );
+        assert_eq!(
+            Ipv6Packet::new_checked(&[][..]).unwrap_err(),
+            WireError::NotIp
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum LabError {
     WhichLab(String),
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    #[error("{0}; everything made so far was removed")]
+    SetupFailed(Box<LabError>),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -79,7 +81,7 @@ pub async fn run(
         Ok(f) => f,
         Err(e) => {
             teardown(&st);
-            return Err(e);
+            return Err(LabError::SetupFailed(Box::new(e)));
         }
     };
     st.ready = true;
@@ -111,10 +113,7 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         });
     }
     if state::exists(&state::lab_dir(&lab)) {
-        return Err(LabError::Stale {
-            lab,
-            pid: 0,
-        });
+        return Err(LabError::Stale { lab, pid: 0 });
     }
     for ep in topo.endpoint_names() {
         let ns = names::netns_name(&lab, ep);
@@ -132,8 +131,10 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         namespaces: Vec::new(),
         endpoints: Vec::new(),
     };
-    st.save()
-        .map_err(io_err(format!("recording the lab state in {}", state::lab_dir(&lab).display())))?;
+    st.save().map_err(io_err(format!(
+        "recording the lab state in {}",
+        state::lab_dir(&lab).display()
+    )))?;
     Ok(st)
 }
 
@@ -144,7 +145,11 @@ async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabE
         .site
         .iter()
         .map(|s| (s.name.as_str(), "site", &s.prefixes))
-        .chain(topo.vnet.iter().map(|v| (v.name.as_str(), "vnet", &v.prefixes)));
+        .chain(
+            topo.vnet
+                .iter()
+                .map(|v| (v.name.as_str(), "vnet", &v.prefixes)),
+        );
     let mut devices = Vec::new();
     for (name, kind, own) in endpoints {
         let ns = names::netns_name(&st.lab, name);
@@ -185,7 +190,10 @@ pub fn teardown(st: &LabState) -> bool {
     }
     if clean {
         if let Err(e) = state::remove_lab_dir(&st.lab) {
-            eprintln!("reachlab: removing {}: {e}", state::lab_dir(&st.lab).display());
+            eprintln!(
+                "reachlab: removing {}: {e}",
+                state::lab_dir(&st.lab).display()
+            );
             clean = false;
         }
     }
@@ -212,7 +220,10 @@ pub fn down(lab: &str) -> Result<String, LabError> {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         if st.alive() {
-            warn!(pid = st.pid, "lab process ignored SIGTERM for 10 s; killing it");
+            warn!(
+                pid = st.pid,
+                "lab process ignored SIGTERM for 10 s; killing it"
+            );
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             while st.alive() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -220,7 +231,11 @@ pub fn down(lab: &str) -> Result<String, LabError> {
         }
         how = "stopped";
     } else {
-        how = if st.alive() { how } else { "cleaned up (its process was gone)" };
+        how = if st.alive() {
+            how
+        } else {
+            "cleaned up (its process was gone)"
+        };
     }
     // The process normally removed everything; after a crash or kill -9 the record remains.
     if let Ok(left) = LabState::load(lab) {

@@ -21,11 +21,9 @@ pub fn tun_name(endpoint: &str) -> String {
         return full;
     }
     // FNV-1a: stable across runs and builds (unlike std's RandomState).
-    let hash = endpoint
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = endpoint.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let keep = IFNAME_MAX - "rl-".len() - 5;
     format!("rl-{}-{:04x}", &endpoint[..keep], hash & 0xffff)
 }

@@ -48,10 +48,16 @@ pub fn netns_exists(name: &str) -> bool {
 }
 
 fn run(what: &str, cmd: &mut Command, stdin: Option<&str>) -> Result<(), NetnsError> {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(io_err(format!("{what} (running ip)")))?;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(io_err(format!("{what} (running ip)")))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input.as_bytes())
             .map_err(io_err(format!("{what} (writing to ip)")))?;
@@ -101,7 +107,8 @@ pub fn create_tun(ns: &str, tun: &str) -> Result<tun_rs::SyncDevice, NetnsError>
         // This thread enters the namespace and dies afterwards; the device's fd keeps working
         // from any thread.
         let f = std::fs::File::open(netns_path(&ns))?;
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)?;
         tun_rs::DeviceBuilder::new()
             .name(&tun)
             .mtu(TUN_MTU)

@@ -270,7 +270,11 @@ impl Topology {
                 )
                 .expect("valid /29")
             });
-        for c in self.circuit.iter_mut().filter(|c| c.peering_prefix.is_none()) {
+        for c in self
+            .circuit
+            .iter_mut()
+            .filter(|c| c.peering_prefix.is_none())
+        {
             let p = candidates
                 .by_ref()
                 .find(|p| !taken.iter().any(|t| overlaps(t, &IpNet::V4(*p))))
@@ -298,10 +302,7 @@ impl Topology {
             }
         }
         for g in &self.global_reach {
-            let who = format!(
-                "Global Reach {} <-> {}",
-                g.circuits[0], g.circuits[1]
-            );
+            let who = format!("Global Reach {} <-> {}", g.circuits[0], g.circuits[1]);
             v.push((IpNet::V4(g.address_prefix), who.clone()));
             if let Some(p) = g.ipv6_address_prefix {
                 v.push((IpNet::V6(p), who));

@@ -171,7 +171,10 @@ impl Ctx {
     fn prefixes(&mut self, e: Entity, field: &'static str, v: S<Vec<S<String>>>) -> Vec<IpNet> {
         self.note(e, field, 0, &v);
         if v.get_ref().is_empty() {
-            self.err(v.span(), format!("{field} is empty: give at least one prefix"));
+            self.err(
+                v.span(),
+                format!("{field} is empty: give at least one prefix"),
+            );
         }
         let list: Vec<_> = v
             .get_ref()

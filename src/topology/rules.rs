@@ -58,7 +58,10 @@ impl Rules<'_> {
         let ok_chars = name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let ok_start = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
         if name.is_empty() || name.len() > MAX_NAME || !ok_chars || !ok_start {
             self.err(
                 e,
@@ -225,8 +228,7 @@ impl Rules<'_> {
                     continue;
                 }
                 let c = t.circuit(cname).expect("checked");
-                let (Some(region), Some(loc)) = (region, cat.location(&c.peering_location))
-                else {
+                let (Some(region), Some(loc)) = (region, cat.location(&c.peering_location)) else {
                     continue;
                 };
                 if region.region != loc.region && c.sku != Sku::Premium {
@@ -269,7 +271,9 @@ impl Rules<'_> {
                         e,
                         "prefixes",
                         j,
-                        format!("{kind} {name}: {p} is {why}; use a unicast range such as 10.0.1.0/24"),
+                        format!(
+                            "{kind} {name}: {p} is {why}; use a unicast range such as 10.0.1.0/24"
+                        ),
                     );
                 } else if p.prefix_len() > max_len {
                     self.err(
@@ -300,12 +304,24 @@ impl Rules<'_> {
         let mut all: Vec<(IpNet, String, Entity, &'static str, usize)> = Vec::new();
         for (i, s) in t.site.iter().enumerate() {
             for (j, p) in s.prefixes.iter().enumerate() {
-                all.push((*p, format!("site {}", s.name), Entity::Site(i), "prefixes", j));
+                all.push((
+                    *p,
+                    format!("site {}", s.name),
+                    Entity::Site(i),
+                    "prefixes",
+                    j,
+                ));
             }
         }
         for (i, v) in t.vnet.iter().enumerate() {
             for (j, p) in v.prefixes.iter().enumerate() {
-                all.push((*p, format!("vnet {}", v.name), Entity::Vnet(i), "prefixes", j));
+                all.push((
+                    *p,
+                    format!("vnet {}", v.name),
+                    Entity::Vnet(i),
+                    "prefixes",
+                    j,
+                ));
             }
         }
         for (i, c) in t.circuit.iter().enumerate() {
@@ -428,7 +444,10 @@ impl Rules<'_> {
                 );
                 continue;
             }
-            let (ca, cb) = (t.circuit(a).expect("checked"), t.circuit(b).expect("checked"));
+            let (ca, cb) = (
+                t.circuit(a).expect("checked"),
+                t.circuit(b).expect("checked"),
+            );
             for c in [ca, cb] {
                 if c.sku == Sku::Local {
                     self.err(

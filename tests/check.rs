@@ -1,0 +1,100 @@
+//! `reachlab check` on the topology corpus: every file under tests/topologies/bad names its
+//! expected error in its first line (`# expect: LINE:COL message-prefix`); every file under
+//! tests/topologies/good and topologies/ passes. Runs the real binary; needs no root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn reachlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reachlab"))
+}
+
+fn toml_files(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn broken_topologies_fail_with_the_expected_error_and_position() {
+    let files = toml_files("tests/topologies/bad");
+    assert!(files.len() >= 15, "corpus has {} files", files.len());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{}: first line must be `# expect: L:C msg`", f.display()));
+        let (pos, msg) = expect.split_once(' ').unwrap();
+        let out = reachlab().arg("check").arg(&f).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", f.display());
+        assert!(out.stdout.is_empty(), "{}: nothing on stdout", f.display());
+        let want = format!("{}:{pos}: error: {msg}", f.display());
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&want)),
+            "{}:\nwanted a line starting with\n  {want}\ngot\n{stderr}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn good_topologies_and_the_shipped_ones_pass() {
+    let mut files = toml_files("tests/topologies/good");
+    files.extend(toml_files("topologies"));
+    assert!(files.len() >= 4);
+    for f in files {
+        let out = reachlab().arg("check").arg(&f).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    }
+}
+
+#[test]
+fn every_error_in_a_file_is_reported() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/topologies/bad/gr-standard-cross-region.toml");
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("London", "Sao Paulo")
+        .replace("192.168.8.0/29", "192.168.8.0/28");
+    let tmp = std::env::temp_dir().join(format!("reachlab-multi-{}.toml", std::process::id()));
+    std::fs::write(&tmp, text).unwrap();
+    let out = reachlab().arg("check").arg(&tmp).output().unwrap();
+    let _ = std::fs::remove_file(&tmp);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("is a /28"), "{stderr}");
+    assert!(
+        stderr.contains("where Global Reach is not offered"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Premium"), "{stderr}");
+    assert!(stderr.contains("3 errors"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = reachlab()
+        .args(["check", "/nonexistent/lab.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/lab.toml") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,170 @@
+//! Shared helpers for the namespace tests: a uniquely named lab that is always torn down.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn reachlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reachlab"))
+}
+
+/// Whether root-only tests can run. Without root they are skipped with a loud message, except
+/// in CI (CI=true), where a missing root is a failure: there every test must run.
+pub fn root_or_skip(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs root (namespaces, TUN devices) and CI must run it as root");
+    }
+    eprintln!("\n*** SKIPPED {test}: needs root (network namespaces, TUN devices). Run scripts/test.sh as root. ***\n");
+    false
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A running lab under a unique name, with its own state directory; torn down on drop.
+pub struct Lab {
+    pub name: String,
+    pub file: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+impl Lab {
+    /// Writes `topology` (without a [lab] table) under a unique lab name; does not start it.
+    pub fn new(tag: &str, topology: &str) -> Lab {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}-{n}-{tag}", std::process::id() % 100_000);
+        let dir = std::env::temp_dir().join(format!("reachlab-test-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{name}.toml"));
+        let body: String = strip_lab_table(topology);
+        std::fs::write(&file, format!("[lab]\nname = \"{name}\"\n\n{body}")).unwrap();
+        let run_dir = dir.join("run");
+        Lab {
+            name,
+            file,
+            run_dir,
+        }
+    }
+
+    /// A copy of a shipped topology under a unique name.
+    pub fn from_file(tag: &str, path: &str) -> Lab {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        Lab::new(tag, &std::fs::read_to_string(p).unwrap())
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = reachlab();
+        c.env("REACHLAB_RUN_DIR", &self.run_dir);
+        c
+    }
+
+    pub fn up_detached(&self) -> &Lab {
+        let out = self
+            .cmd()
+            .arg("up")
+            .arg(&self.file)
+            .arg("--detach")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "up --detach failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self
+    }
+
+    /// Runs a command in an endpoint's namespace through `reachlab exec`.
+    pub fn exec(&self, endpoint: &str, args: &[&str]) -> Output {
+        self.cmd()
+            .args(["exec", "--lab", &self.name, endpoint, "--"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `ping -c N -W 1` from an endpoint; returns (received, stdout).
+    pub fn ping(&self, from: &str, to: &str, count: u32) -> (u32, String) {
+        let out = self.exec(
+            from,
+            &[
+                "ping",
+                "-n",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                to,
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let received = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .and_then(|l| l.split(", ").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        (received, text)
+    }
+
+    pub fn namespaces(&self) -> Vec<String> {
+        list_namespaces(&format!("rl-{}-", self.name))
+    }
+
+    pub fn down(&self) -> Output {
+        self.cmd().args(["down", &self.name]).output().unwrap()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        let p = self.run_dir.join(&self.name).join("state.json");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
+        v["pid"].as_i64().map(|p| p as i32)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.down();
+        // Belt and braces: a failed test must not leave the machine dirty.
+        for ns in self.namespaces() {
+            eprintln!("teardown left namespace {ns}; removing it");
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+        if let Some(dir) = self.file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn list_namespaces(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+fn strip_lab_table(t: &str) -> String {
+    let mut out = String::new();
+    let mut in_lab = false;
+    for line in t.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_lab = l == "[lab]";
+        }
+        if !in_lab {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}

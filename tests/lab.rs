@@ -1,0 +1,338 @@
+//! Namespace tests: real labs, real ping, traceroute and iperf3 through real TUN devices.
+//! Each test brings up its own uniquely named lab and always tears it down (see common::Lab).
+//! They need root; without it they are skipped loudly (and fail in CI).
+
+mod common;
+
+use common::{root_or_skip, Lab};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn seed_with_global_reach_sf_and_london_reach_each_other() {
+    if !root_or_skip("seed_with_global_reach") {
+        return;
+    }
+    let lab = Lab::from_file("gr", "topologies/global-reach.toml");
+    lab.up_detached();
+    assert_eq!(lab.namespaces().len(), 4);
+
+    let (rx, out) = lab.ping("sf", "10.0.2.1", 3);
+    assert_eq!(rx, 3, "sf -> london:\n{out}");
+    assert!(
+        out.contains("ttl=60"),
+        "four router hops on the way:\n{out}"
+    );
+    let (rx, out) = lab.ping("london", "10.0.1.1", 3);
+    assert_eq!(rx, 3, "london -> sf:\n{out}");
+    for vnet in ["10.0.3.1", "10.0.4.1"] {
+        assert_eq!(lab.ping("sf", vnet, 1).0, 1, "sf -> {vnet}");
+    }
+
+    let tr = lab.exec(
+        "sf",
+        &[
+            "traceroute",
+            "-n",
+            "-q",
+            "1",
+            "-w",
+            "1",
+            "-m",
+            "8",
+            "10.0.2.1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&tr.stdout);
+    let hops: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            "10.0.1.254",
+            "192.168.100.2",
+            "192.168.8.2",
+            "10.0.2.254",
+            "10.0.2.1"
+        ],
+        "CE, MSEE, peer MSEE on the /29, peer CE, host:\n{text}"
+    );
+
+    // iperf3 SF -> London completes.
+    let mut server = lab
+        .cmd()
+        .args([
+            "exec", "--lab", &lab.name, "london", "--", "iperf3", "-s", "-1", "-p", "5201",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let out = lab.exec(
+            "sf",
+            &["iperf3", "-c", "10.0.2.1", "-p", "5201", "-t", "2", "-J"],
+        );
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "iperf3 never connected");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    eprintln!("iperf3 sf -> london: {:.0} Mbit/s", bps / 1e6);
+    assert!(bps > 1e6, "iperf3 moved data: {bps} bit/s");
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let out = lab.down();
+    assert!(out.status.success());
+    assert!(lab.namespaces().is_empty(), "down removes every namespace");
+}
+
+#[test]
+fn seed_without_global_reach_isolates_the_branches() {
+    if !root_or_skip("seed_without_global_reach") {
+        return;
+    }
+    let lab = Lab::from_file("nogr", "topologies/no-global-reach.toml");
+    lab.up_detached();
+    for site in ["sf", "london"] {
+        for vnet in ["10.0.3.1", "10.0.4.1"] {
+            let (rx, out) = lab.ping(site, vnet, 2);
+            assert_eq!(rx, 2, "{site} -> {vnet}:\n{out}");
+        }
+    }
+    let (rx, out) = lab.ping("sf", "10.0.2.1", 2);
+    assert_eq!(
+        rx, 0,
+        "sf must not reach london without Global Reach:\n{out}"
+    );
+    assert!(
+        out.contains("From 192.168.100.2") && out.contains("Destination Net Unreachable"),
+        "the MSEE says why:\n{out}"
+    );
+    let (rx, _) = lab.ping("london", "10.0.1.1", 2);
+    assert_eq!(rx, 0, "london must not reach sf");
+    // Two VNets on the same circuit reach each other through the MSEE.
+    assert_eq!(lab.ping("uswest", "10.0.4.1", 1).0, 1);
+}
+
+const CHAIN: &str = r#"
+[[circuit]]
+name = "er-a"
+peering_location = "Tokyo"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-b"
+peering_location = "Osaka"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "er-c"
+peering_location = "Seoul"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[site]]
+name = "a"
+circuit = "er-a"
+prefixes = ["10.1.0.0/24", "fd00:1::/64"]
+[[site]]
+name = "b"
+circuit = "er-b"
+prefixes = ["10.2.0.0/24", "fd00:2::/64"]
+[[site]]
+name = "c"
+circuit = "er-c"
+prefixes = ["10.3.0.0/24"]
+[[global_reach]]
+circuits = ["er-a", "er-b"]
+address_prefix = "192.168.8.0/29"
+ipv6_address_prefix = "fd00:ffff::/125"
+[[global_reach]]
+circuits = ["er-b", "er-c"]
+address_prefix = "192.168.8.8/29"
+"#;
+
+#[test]
+fn three_circuit_chain_is_not_transitive() {
+    if !root_or_skip("three_circuit_chain") {
+        return;
+    }
+    // er-b (Osaka, Japan) links to er-c (Seoul, South Korea): both Premium.
+    let lab = Lab::new("chain", CHAIN);
+    lab.up_detached();
+    assert_eq!(lab.ping("a", "10.2.0.1", 2).0, 2, "a -> b (linked)");
+    assert_eq!(lab.ping("b", "10.3.0.1", 2).0, 2, "b -> c (linked)");
+    assert_eq!(lab.ping("c", "10.2.0.1", 2).0, 2, "c -> b (linked)");
+    let (rx, out) = lab.ping("a", "10.3.0.1", 2);
+    assert_eq!(
+        rx, 0,
+        "a -> c must fail: Global Reach is not transitive\n{out}"
+    );
+    assert_eq!(lab.ping("c", "10.1.0.1", 2).0, 0, "c -> a must fail");
+    let (rx, out) = lab.ping("a", "fd00:2::1", 2);
+    assert_eq!(rx, 2, "IPv6 a -> b over the /125:\n{out}");
+}
+
+#[test]
+fn down_after_kill_9_removes_everything() {
+    if !root_or_skip("down_after_kill_9") {
+        return;
+    }
+    let lab = Lab::from_file("kill", "topologies/global-reach.toml");
+    lab.up_detached();
+    let pid = lab.pid().expect("state records the pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}/exe")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        lab.namespaces().len(),
+        4,
+        "kill -9 leaves the namespaces for down to clean"
+    );
+    // `up` over the stale lab refuses and says how to clean it.
+    let out = lab
+        .cmd()
+        .arg("up")
+        .arg(&lab.file)
+        .arg("--detach")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reachlab down"));
+
+    let out = lab.down();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        lab.namespaces().is_empty(),
+        "down after kill -9 removes the namespaces"
+    );
+    let tuns = Command::new("ip")
+        .args(["-o", "link", "show", "type", "tun"])
+        .output()
+        .unwrap();
+    let tuns = String::from_utf8_lossy(&tuns.stdout);
+    assert!(
+        !tuns.contains("rl-"),
+        "no reachlab TUN in the root namespace: {tuns}"
+    );
+    assert!(!lab.run_dir.join(&lab.name).exists(), "state removed");
+    let again = lab.down();
+    assert!(again.status.success(), "down twice is fine");
+}
+
+#[test]
+fn foreground_up_cleans_up_on_sigterm() {
+    if !root_or_skip("foreground_up_cleans_up_on_sigterm") {
+        return;
+    }
+    let lab = Lab::from_file("fg", "topologies/no-global-reach.toml");
+    let child = lab
+        .cmd()
+        .arg("up")
+        .arg(&lab.file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = lab
+            .cmd()
+            .args(["status", "--output", "json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
+        if v.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|l| l["lab"] == lab.name.as_str() && l["ready"] == true)
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lab never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lab.ping("sf", "10.0.3.1", 1).0, 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("is up") && stdout.contains("is down"),
+        "{stdout}"
+    );
+    assert!(
+        lab.namespaces().is_empty(),
+        "SIGTERM removes every namespace"
+    );
+}
+
+#[test]
+fn a_broken_topology_or_a_second_up_makes_nothing() {
+    if !root_or_skip("a_broken_topology_makes_nothing") {
+        return;
+    }
+    let lab = Lab::from_file("bad", "topologies/global-reach.toml");
+    let text = std::fs::read_to_string(&lab.file).unwrap();
+    std::fs::write(&lab.file, text.replace("192.168.8.0/29", "10.0.1.0/29")).unwrap();
+    let out = lab
+        .cmd()
+        .arg("up")
+        .arg(&lab.file)
+        .arg("--detach")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlaps"));
+    assert!(lab.namespaces().is_empty());
+
+    std::fs::write(&lab.file, text).unwrap();
+    lab.up_detached();
+    let out = lab
+        .cmd()
+        .arg("up")
+        .arg(&lab.file)
+        .arg("--detach")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a second up of a running lab is refused"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    assert_eq!(
+        lab.ping("sf", "10.0.2.1", 1).0,
+        1,
+        "the first lab is untouched"
+    );
+    // exec names the endpoints when asked for an unknown one.
+    let out = lab.exec("paris", &["true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sf, london, uswest, uksouth"));
+}
