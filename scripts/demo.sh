@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: show Global Reach working, end to end, with real ping, traceroute and iperf3.
 #
-#   sudo scripts/demo.sh
+#   scripts/demo.sh        (as root)
 #
 # Installs what is missing (iperf3, ping, traceroute), builds release, brings the seed up
 # without Global Reach (San Francisco reaches both VNets but not London), then with it
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo.sh makes network namespaces and TUN devices: run it as root (sudo $0)" >&2
+  echo "demo.sh makes network namespaces and TUN devices: run it as root (or with sudo)" >&2
   exit 1
 fi
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/test.sh runs the namespace tests too: run it as root (sudo $0)." >&2
+  echo "scripts/test.sh runs the namespace tests too: run it as root (or with sudo)." >&2
   echo "Without root, 'cargo test' runs them as SKIPPED with a loud message." >&2
   exit 1
 fi

@@ -20,7 +20,7 @@ use state::{EndpointState, LabState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    #[error("reachlab needs root to make network namespaces and TUN devices; run it with sudo")]
+    #[error("reachlab needs root to make network namespaces and TUN devices; run it as root (or with sudo)")]
     NotRoot,
     #[error("lab {lab} is already running (pid {pid}); stop it with `reachlab down {lab}`")]
     Running { lab: String, pid: u32 },
