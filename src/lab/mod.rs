@@ -24,8 +24,8 @@ pub enum LabError {
     NotRoot,
     #[error("lab {lab} is already running (pid {pid}); stop it with `reachlab down {lab}`")]
     Running { lab: String, pid: u32 },
-    #[error("lab {lab} was left behind by pid {pid}, which is gone; clean it with `reachlab down {lab}`")]
-    Stale { lab: String, pid: u32 },
+    #[error("lab {lab} was left behind ({why}); clean it with `reachlab down {lab}`")]
+    Stale { lab: String, why: String },
     #[error("no lab named {0} is running")]
     NoSuchLab(String),
     #[error("no lab is running")]
@@ -109,11 +109,20 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         return Err(if old.alive() {
             LabError::Running { lab, pid: old.pid }
         } else {
-            LabError::Stale { lab, pid: old.pid }
+            LabError::Stale {
+                why: format!("its process {} is gone", old.pid),
+                lab,
+            }
         });
     }
     if state::exists(&state::lab_dir(&lab)) {
-        return Err(LabError::Stale { lab, pid: 0 });
+        return Err(LabError::Stale {
+            why: format!(
+                "{} exists without a state file",
+                state::lab_dir(&lab).display()
+            ),
+            lab,
+        });
     }
     for ep in topo.endpoint_names() {
         let ns = names::netns_name(&lab, ep);
