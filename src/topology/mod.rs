@@ -124,6 +124,10 @@ pub struct Circuit {
     pub family: Family,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// The Azure subscription owning the circuit: linking circuits of different subscriptions
+    /// live takes an authorization key created on the peer circuit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
     /// The CE/MSEE link: a /30 (primary) or /29 (primary and secondary). Allocated from a
     /// lab-internal range when the file leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,6 +139,9 @@ pub struct Site {
     pub name: String,
     pub circuit: String,
     pub prefixes: Vec<IpNet>,
+    /// The site's BGP ASN towards its circuit; default 65001 + the site's index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +227,15 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// The subscription circuits belong to when the file does not say.
+pub const DEFAULT_SUBSCRIPTION: &str = "default";
+
+impl Circuit {
+    pub fn subscription(&self) -> &str {
+        self.subscription.as_deref().unwrap_or(DEFAULT_SUBSCRIPTION)
+    }
+}
+
 impl Topology {
     /// Reads, parses and validates a topology file.
     pub fn load(path: &Path) -> Result<Topology, LoadError> {
@@ -256,8 +272,9 @@ impl Topology {
         }
     }
 
-    /// Fills in defaults that depend on the whole lab: peering prefixes for circuits that do not
-    /// set one, taken from 192.168.100.0/24 upwards, never overlapping any prefix in the lab.
+    /// Fills in defaults that depend on the whole lab: site ASNs (65001 + index) and peering
+    /// prefixes for circuits that do not set one, taken from 192.168.100.0/24 upwards, never
+    /// overlapping any prefix in the lab.
     pub fn resolve_defaults(&mut self) {
         let used: Vec<IpNet> = self.all_prefixes().into_iter().map(|(p, _)| p).collect();
         let mut taken: Vec<IpNet> = used;

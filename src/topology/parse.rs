@@ -43,6 +43,7 @@ struct RawCircuit {
     sku: Option<S<String>>,
     family: Option<S<String>>,
     provider: Option<S<String>>,
+    subscription: Option<S<String>>,
     peering_prefix: Option<S<String>>,
 }
 
@@ -52,6 +53,7 @@ struct RawSite {
     name: S<String>,
     circuit: S<String>,
     prefixes: S<Vec<S<String>>>,
+    asn: Option<S<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +261,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             sku: cx.choice(e, "sku", c.sku, Sku::ALL, Sku::Standard),
             family: cx.choice(e, "family", c.family, Family::ALL, Family::MeteredData),
             provider: c.provider.map(|p| cx.string(e, "provider", p)),
+            subscription: c.subscription.map(|p| cx.string(e, "subscription", p)),
             peering_prefix,
         });
     }
@@ -268,10 +271,24 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         let e = Entity::Site(i);
         cx.note(e, "", 0, &s);
         let s = s.into_inner();
+        let asn = s.asn.and_then(|a| {
+            cx.note(e, "asn", 0, &a);
+            match u32::try_from(*a.get_ref()) {
+                Ok(v) if v != 0 && v != u32::MAX => Some(v),
+                _ => {
+                    cx.err(
+                        a.span(),
+                        format!("asn {} is not a BGP ASN; allowed: 1 .. 4294967294", a.get_ref()),
+                    );
+                    None
+                }
+            }
+        });
         sites.push(Site {
             name: cx.string(e, "name", s.name),
             circuit: cx.string(e, "circuit", s.circuit),
             prefixes: cx.prefixes(e, "prefixes", s.prefixes),
+            asn,
         });
     }
 

@@ -10,6 +10,11 @@ use super::{Entity, Sku, Spans, Topology};
 use crate::catalogue::{catalogue, close_matches};
 use crate::diag::Diagnostic;
 
+/// Microsoft's ASN on ExpressRoute.
+pub const MICROSOFT_ASN: u32 = 12076;
+/// Private ASNs Azure reserves (65515 is the VNet gateways').
+pub const RESERVED_ASNS: std::ops::RangeInclusive<u32> = 65515..=65520;
+
 /// Longest name accepted for labs, circuits, sites and VNets (namespace names derive from them).
 pub const MAX_NAME: usize = 32;
 
@@ -196,6 +201,19 @@ impl Rules<'_> {
         let cat = catalogue();
         for (i, s) in t.site.iter().enumerate() {
             self.circuit_ref(Entity::Site(i), "circuit", 0, &s.circuit);
+            if let Some(asn) = s.asn {
+                if asn == MICROSOFT_ASN || RESERVED_ASNS.contains(&asn) || asn == 23456 {
+                    self.err(
+                        Entity::Site(i),
+                        "asn",
+                        0,
+                        format!(
+                            "site {} cannot use asn {asn}: 12076 is Microsoft's, 65515-65520 are reserved by Azure, 23456 is AS_TRANS",
+                            s.name
+                        ),
+                    );
+                }
+            }
         }
         for (i, v) in t.vnet.iter().enumerate() {
             let e = Entity::Vnet(i);
