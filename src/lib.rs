@@ -21,6 +21,7 @@
 
 pub mod catalogue;
 pub mod cli;
+pub mod control;
 pub mod diag;
 pub mod engine;
 pub mod lab;

@@ -2,14 +2,23 @@
 //! `topology` and `lab`. Verbs return an exit code; errors are printed as `reachlab: ...`.
 
 mod check;
+mod circuit;
 mod down;
 mod exec;
+mod export;
+mod global_reach;
 mod locations;
+mod routes;
+mod stats;
 mod status;
 mod up;
+mod vnet;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+use crate::control::{client, proto::Request};
+use crate::lab;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -72,6 +81,35 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Link circuits with Global Reach, unlink them, list the connections (live)
+    #[command(name = "global-reach", subcommand)]
+    GlobalReach(global_reach::Cmd),
+    /// Show a circuit, or create an authorization key on it (live)
+    #[command(subcommand)]
+    Circuit(circuit::Cmd),
+    /// Link a VNet to a circuit or unlink it (live)
+    #[command(subcommand)]
+    Vnet(vnet::Cmd),
+    /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
+    Routes {
+        circuit: String,
+        /// Which of the circuit's links
+        #[arg(long, value_enum, default_value_t = crate::control::proto::Path::Primary)]
+        path: crate::control::proto::Path,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// A circuit's traffic counters per link and its drops by reason
+    Stats {
+        circuit: String,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Write the running lab as a topology file (`reachlab export > lab.toml`)
+    Export {
+        /// Lab name (default: the only running lab)
+        lab: Option<String>,
+    },
     /// List the known peering locations and Azure regions
     Locations {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -98,6 +136,69 @@ pub fn run(cli: Cli) -> i32 {
         Command::Exec { lab, name, command } => exec::run(lab.as_deref(), &name, &command),
         Command::Status { output } => status::run(output),
         Command::Locations { output } => locations::run(output),
+        Command::GlobalReach(cmd) => global_reach::run(cmd),
+        Command::Circuit(cmd) => circuit::run(cmd),
+        Command::Vnet(cmd) => vnet::run(cmd),
+        Command::Routes { circuit, path, to } => routes::run(&circuit, path, &to),
+        Command::Stats { circuit, to } => stats::run(&circuit, &to),
+        Command::Export { lab } => export::run(lab.as_deref()),
+    }
+}
+
+/// Which running lab a live verb talks to, and how it prints.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// Lab name (default: the only running lab)
+    #[arg(long)]
+    pub lab: Option<String>,
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// Sends a request to the lab; on refusal prints why and returns the exit code.
+pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value, i32> {
+    let lab = lab::resolve_lab(lab).map_err(fail)?;
+    let resp = client::call(&lab, &req).map_err(fail)?;
+    if resp.ok {
+        Ok(resp.result)
+    } else {
+        Err(fail(resp.error.unwrap_or_else(|| "refused".into())))
+    }
+}
+
+/// Decodes a verb's result; a mismatch means client and lab are different versions.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, i32> {
+    serde_json::from_value(v).map_err(|e| {
+        fail(format!(
+            "unexpected reply from the lab (is it another reachlab version?): {e}"
+        ))
+    })
+}
+
+pub(crate) fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Prints rows under headers, columns padded to their widest cell.
+pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
     }
 }
 

@@ -160,6 +160,26 @@ impl Engine {
         }
     }
 
+    /// Replaces every table at once (a live change). Packets are handled whole under the
+    /// caller's lock, so none ever meets half a table; counters carry over.
+    ///
+    /// # Panics
+    /// If the new tables have a different set of ports or circuits: live changes alter links,
+    /// never endpoints.
+    pub fn set_tables(&mut self, tables: Tables) {
+        assert_eq!(
+            tables.ports.len(),
+            self.ports.len(),
+            "live changes keep the ports"
+        );
+        assert_eq!(
+            tables.circuits.len(),
+            self.circuits.len(),
+            "live changes keep the circuits"
+        );
+        self.tables = Arc::new(tables);
+    }
+
     pub fn tables(&self) -> &Tables {
         &self.tables
     }

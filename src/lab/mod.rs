@@ -3,12 +3,14 @@
 //! process is gone. The engine and topology are pure; everything that touches the host lives
 //! under this module.
 
+pub mod live;
 pub mod names;
 pub mod netns;
 pub mod run;
 pub mod state;
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 use tracing::{info, warn};
@@ -84,8 +86,26 @@ pub async fn run(
             return Err(LabError::SetupFailed(Box::new(e)));
         }
     };
+    let live = Arc::new(Mutex::new(live::LiveLab::new(
+        topo.clone(),
+        Arc::clone(&forwarder.engine),
+        st.endpoints.clone(),
+    )));
+    let sock = crate::control::socket_path(&st.lab);
+    let server = match crate::control::server::serve(&sock, live) {
+        Ok(s) => s,
+        Err(e) => {
+            forwarder.stop().await;
+            teardown(&st);
+            return Err(LabError::SetupFailed(Box::new(io_err(format!(
+                "opening the control socket {}",
+                sock.display()
+            ))(e))));
+        }
+    };
     st.ready = true;
     if let Err(e) = st.save() {
+        server.abort();
         forwarder.stop().await;
         teardown(&st);
         return Err(io_err("recording the lab state")(e));
@@ -94,6 +114,7 @@ pub async fn run(
     on_ready(&st);
     shutdown.await;
     info!(lab = %st.lab, "stopping");
+    server.abort();
     forwarder.stop().await;
     teardown(&st);
     Ok(())

@@ -159,3 +159,13 @@ pub fn configure(
     )?;
     Ok(addrs)
 }
+
+/// Adds or removes a route to `prefix` through the TUN in a namespace.
+pub fn route(ns: &str, tun: &str, prefix: &IpNet, add: bool) -> Result<(), NetnsError> {
+    let verb = if add { "add" } else { "del" };
+    run(
+        &format!("{verb} route {prefix} in namespace {ns}"),
+        Command::new("ip").args(["-n", ns, "route", verb, &prefix.to_string(), "dev", tun]),
+        None,
+    )
+}

@@ -8,6 +8,8 @@
 mod parse;
 pub mod rules;
 
+pub use parse::{as_v4, as_v6, parse_prefix};
+
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -164,13 +166,13 @@ pub struct GlobalReach {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Topology {
     pub lab: Lab,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub circuit: Vec<Circuit>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub site: Vec<Site>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vnet: Vec<Vnet>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub global_reach: Vec<GlobalReach>,
 }
 
@@ -272,10 +274,24 @@ impl Topology {
         }
     }
 
+    /// Checks a topology that did not come from a file (a live change) against the same rules;
+    /// the messages are the file's, without positions.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let d = rules::check(self, &Spans::default());
+        if d.is_empty() {
+            Ok(())
+        } else {
+            Err(d.into_iter().map(|d| d.message).collect())
+        }
+    }
+
     /// Fills in defaults that depend on the whole lab: site ASNs (65001 + index) and peering
     /// prefixes for circuits that do not set one, taken from 192.168.100.0/24 upwards, never
     /// overlapping any prefix in the lab.
     pub fn resolve_defaults(&mut self) {
+        for (i, s) in self.site.iter_mut().enumerate() {
+            s.asn.get_or_insert(65001 + i as u32);
+        }
         let used: Vec<IpNet> = self.all_prefixes().into_iter().map(|(p, _)| p).collect();
         let mut taken: Vec<IpNet> = used;
         let mut candidates = (100u32..=255)

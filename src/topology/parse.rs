@@ -74,6 +74,35 @@ struct RawGlobalReach {
     ipv6_address_prefix: Option<S<String>>,
 }
 
+/// Parses a prefix the way the topology file does: the one wording for files and live changes.
+pub fn parse_prefix(field: &str, text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    match text.parse::<IpNet>() {
+        Ok(p) if p.trunc() != p => Err(format!(
+            "{field}: \"{text}\" has host bits set; the network is {}",
+            p.trunc()
+        )),
+        Ok(p) => Ok(p),
+        Err(_) => Err(format!(
+            "{field}: \"{text}\" is not an IP prefix; write address/length, e.g. 10.0.1.0/24 or fd00:1::/64"
+        )),
+    }
+}
+
+pub fn as_v4(field: &str, p: IpNet) -> Result<Ipv4Net, String> {
+    match p {
+        IpNet::V4(p) => Ok(p),
+        IpNet::V6(_) => Err(format!("{field} must be an IPv4 prefix")),
+    }
+}
+
+pub fn as_v6(field: &str, p: IpNet) -> Result<Ipv6Net, String> {
+    match p {
+        IpNet::V6(p) => Ok(p),
+        IpNet::V4(_) => Err(format!("{field} must be an IPv6 prefix")),
+    }
+}
+
 struct Ctx {
     spans: Spans,
     diags: Vec<Diagnostic>,
@@ -125,51 +154,20 @@ impl Ctx {
 
     fn prefix(&mut self, e: Entity, field: &'static str, i: usize, v: &S<String>) -> Option<IpNet> {
         self.note(e, field, i, v);
-        let text = v.get_ref().trim();
-        match text.parse::<IpNet>() {
-            Ok(p) if p.trunc() != p => {
-                self.err(
-                    v.span(),
-                    format!(
-                        "{field}: \"{text}\" has host bits set; the network is {}",
-                        p.trunc()
-                    ),
-                );
-                None
-            }
-            Ok(p) => Some(p),
-            Err(_) => {
-                self.err(
-                    v.span(),
-                    format!(
-                        "{field}: \"{text}\" is not an IP prefix; write address/length, e.g. 10.0.1.0/24 or fd00:1::/64"
-                    ),
-                );
-                None
-            }
-        }
+        parse_prefix(field, v.get_ref())
+            .map_err(|m| self.err(v.span(), m))
+            .ok()
     }
 
     fn prefix_v4(&mut self, e: Entity, field: &'static str, v: &S<String>) -> Option<Ipv4Net> {
-        match self.prefix(e, field, 0, v)? {
-            IpNet::V4(p) => Some(p),
-            IpNet::V6(_) => {
-                self.err(v.span(), format!("{field} must be an IPv4 prefix"));
-                None
-            }
-        }
+        let p = self.prefix(e, field, 0, v)?;
+        as_v4(field, p).map_err(|m| self.err(v.span(), m)).ok()
     }
 
     fn prefix_v6(&mut self, e: Entity, field: &'static str, v: &S<String>) -> Option<Ipv6Net> {
-        match self.prefix(e, field, 0, v)? {
-            IpNet::V6(p) => Some(p),
-            IpNet::V4(_) => {
-                self.err(v.span(), format!("{field} must be an IPv6 prefix"));
-                None
-            }
-        }
+        let p = self.prefix(e, field, 0, v)?;
+        as_v6(field, p).map_err(|m| self.err(v.span(), m)).ok()
     }
-
     fn prefixes(&mut self, e: Entity, field: &'static str, v: S<Vec<S<String>>>) -> Vec<IpNet> {
         self.note(e, field, 0, &v);
         if v.get_ref().is_empty() {
@@ -278,7 +276,10 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 _ => {
                     cx.err(
                         a.span(),
-                        format!("asn {} is not a BGP ASN; allowed: 1 .. 4294967294", a.get_ref()),
+                        format!(
+                            "asn {} is not a BGP ASN; allowed: 1 .. 4294967294",
+                            a.get_ref()
+                        ),
                     );
                     None
                 }

@@ -1,0 +1,123 @@
+//! `reachlab circuit show|authorize`: a circuit of a running lab.
+
+use clap::Subcommand;
+
+use super::{call, decode, print_json, print_table, Output, Target};
+use crate::control::proto::{AuthorizationRow, CircuitInfo, Request};
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// SKU, family, bandwidth, location, region, peering addresses, VNet links, Global Reach
+    Show {
+        circuit: String,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Create an authorization key on a circuit, for a Global Reach link from another
+    /// subscription (a key serves one connection)
+    Authorize {
+        circuit: String,
+        /// A name for the authorization
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        to: Target,
+    },
+}
+
+pub fn run(cmd: Cmd) -> i32 {
+    match cmd {
+        Cmd::Show { circuit, to } => {
+            let v = match call(to.lab.as_deref(), Request::CircuitShow { circuit }) {
+                Ok(v) => v,
+                Err(c) => return c,
+            };
+            if to.output == Output::Json {
+                print_json(&v);
+                return 0;
+            }
+            let c: CircuitInfo = match decode(v) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let kv = [
+                ("Name", c.name.clone()),
+                ("PeeringLocation", c.peering_location.clone()),
+                ("GeopoliticalRegion", c.geopolitical_region.clone()),
+                ("Sku", c.sku.clone()),
+                ("Family", c.family.clone()),
+                ("Bandwidth", c.bandwidth.clone()),
+                ("Provider", c.provider.clone().unwrap_or_else(|| "-".into())),
+                ("Subscription", c.subscription.clone()),
+                (
+                    "PrimaryPeering",
+                    format!(
+                        "{} (customer {}, Microsoft {})",
+                        c.primary.prefix, c.primary.customer, c.primary.microsoft
+                    ),
+                ),
+                (
+                    "SecondaryPeering",
+                    c.secondary
+                        .as_ref()
+                        .map(|s| {
+                            format!(
+                                "{} (customer {}, Microsoft {})",
+                                s.prefix, s.customer, s.microsoft
+                            )
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                ("Sites", join(&c.sites)),
+                ("VnetLinks", join(&c.vnet_links)),
+            ];
+            for (k, v) in kv {
+                println!("{k:<20}{v}");
+            }
+            println!("\nGlobal Reach:");
+            if c.global_reach.is_empty() {
+                println!("  none");
+            } else {
+                super::global_reach::print_gr(&c.global_reach);
+            }
+            if !c.authorizations.is_empty() {
+                println!("\nAuthorizations:");
+                let rows: Vec<Vec<String>> = c
+                    .authorizations
+                    .iter()
+                    .map(|a| vec![a.name.clone(), a.key.clone(), a.state.clone()])
+                    .collect();
+                print_table(&["Name", "Key", "State"], &rows);
+            }
+            0
+        }
+        Cmd::Authorize { circuit, name, to } => {
+            let v = match call(
+                to.lab.as_deref(),
+                Request::CircuitAuthorize { circuit, name },
+            ) {
+                Ok(v) => v,
+                Err(c) => return c,
+            };
+            if to.output == Output::Json {
+                print_json(&v);
+                return 0;
+            }
+            match decode::<AuthorizationRow>(v) {
+                Ok(a) => {
+                    println!("{}", a.key);
+                    0
+                }
+                Err(c) => c,
+            }
+        }
+    }
+}
+
+fn join(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}

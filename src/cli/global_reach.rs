@@ -1,0 +1,121 @@
+//! `reachlab global-reach add|remove|list`: Global Reach connections of a running lab, in the
+//! nouns of `az network express-route peering connection`.
+
+use clap::Subcommand;
+
+use super::{call, decode, print_json, print_table, Output, Target};
+use crate::control::proto::{GrRow, Request};
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Link two circuits: each learns the other's on-premises routes
+    Add {
+        /// The circuit the connection is configured on
+        circuit: String,
+        /// The peer circuit
+        peer: String,
+        /// IPv4 /29 for the link between the two MSEEs, unused elsewhere in the lab
+        #[arg(long)]
+        address_prefix: String,
+        /// IPv6 /125, needed for IPv6 site routes to cross the link
+        #[arg(long)]
+        ipv6_address_prefix: Option<String>,
+        /// Key from `reachlab circuit authorize PEER` when the peer is in another subscription
+        #[arg(long)]
+        authorization_key: Option<String>,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Unlink two circuits
+    Remove {
+        circuit: String,
+        peer: String,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// List connections (of one circuit, when given)
+    List {
+        circuit: Option<String>,
+        #[command(flatten)]
+        to: Target,
+    },
+}
+
+pub fn run(cmd: Cmd) -> i32 {
+    let (req, to) = match cmd {
+        Cmd::Add {
+            circuit,
+            peer,
+            address_prefix,
+            ipv6_address_prefix,
+            authorization_key,
+            to,
+        } => (
+            Request::GlobalReachAdd {
+                circuit,
+                peer,
+                address_prefix,
+                ipv6_address_prefix,
+                authorization_key,
+            },
+            to,
+        ),
+        Cmd::Remove { circuit, peer, to } => (Request::GlobalReachRemove { circuit, peer }, to),
+        Cmd::List { circuit, to } => (Request::GlobalReachList { circuit }, to),
+    };
+    let list = matches!(req, Request::GlobalReachList { .. });
+    let removing = matches!(req, Request::GlobalReachRemove { .. });
+    let v = match call(to.lab.as_deref(), req) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if to.output == Output::Json {
+        print_json(&v);
+        return 0;
+    }
+    let rows: Vec<GrRow> = if list {
+        match decode(v) {
+            Ok(r) => r,
+            Err(c) => return c,
+        }
+    } else {
+        match decode::<GrRow>(v) {
+            Ok(r) => {
+                let what = if removing { "removed" } else { "added" };
+                println!("Global Reach {} <-> {} {what}", r.circuit, r.peer);
+                if removing {
+                    return 0;
+                }
+                vec![r]
+            }
+            Err(c) => return c,
+        }
+    };
+    print_gr(&rows);
+    0
+}
+
+pub(super) fn print_gr(rows: &[GrRow]) {
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.circuit.clone(),
+                r.peer.clone(),
+                r.address_prefix.clone(),
+                r.ipv6_address_prefix.clone().unwrap_or_else(|| "-".into()),
+                r.state.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "Circuit",
+            "Peer",
+            "AddressPrefix",
+            "Ipv6AddressPrefix",
+            "State",
+        ],
+        &table,
+    );
+}

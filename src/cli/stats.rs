@@ -1,0 +1,51 @@
+//! `reachlab stats CIRCUIT`: bytes and packets per link, drops by reason.
+
+use super::{call, decode, print_json, print_table, Output, Target};
+use crate::control::proto::{CircuitStatsInfo, Request};
+
+pub fn run(circuit: &str, to: &Target) -> i32 {
+    let v = match call(
+        to.lab.as_deref(),
+        Request::Stats {
+            circuit: circuit.to_string(),
+        },
+    ) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    if to.output == Output::Json {
+        print_json(&v);
+        return 0;
+    }
+    let s: CircuitStatsInfo = match decode(v) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    print_table(
+        &["Path", "BytesIn", "BytesOut", "PacketsIn", "PacketsOut"],
+        &[
+            vec![
+                "primary".into(),
+                s.primary_bytes_in.to_string(),
+                s.primary_bytes_out.to_string(),
+                s.primary_packets_in.to_string(),
+                s.primary_packets_out.to_string(),
+            ],
+            vec![
+                "secondary".into(),
+                s.secondary_bytes_in.to_string(),
+                s.secondary_bytes_out.to_string(),
+                s.secondary_packets_in.to_string(),
+                s.secondary_packets_out.to_string(),
+            ],
+        ],
+    );
+    println!();
+    let drops: Vec<Vec<String>> = s
+        .drops
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.to_string()])
+        .collect();
+    print_table(&["Drop reason", "Packets"], &drops);
+    0
+}

@@ -1,0 +1,58 @@
+//! `reachlab vnet link|unlink VNET CIRCUIT`: a VNet's circuit links in a running lab.
+
+use clap::Subcommand;
+
+use super::{call, print_json, Output, Target};
+use crate::control::proto::Request;
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Link a VNet to a circuit: the circuit's sites reach it
+    Link {
+        vnet: String,
+        circuit: String,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Unlink a VNet from a circuit
+    Unlink {
+        vnet: String,
+        circuit: String,
+        #[command(flatten)]
+        to: Target,
+    },
+}
+
+pub fn run(cmd: Cmd) -> i32 {
+    let (req, to, what) = match cmd {
+        Cmd::Link { vnet, circuit, to } => (Request::VnetLink { vnet, circuit }, to, "linked to"),
+        Cmd::Unlink { vnet, circuit, to } => {
+            (Request::VnetUnlink { vnet, circuit }, to, "unlinked from")
+        }
+    };
+    let (vnet, circuit) = match &req {
+        Request::VnetLink { vnet, circuit } | Request::VnetUnlink { vnet, circuit } => {
+            (vnet.clone(), circuit.clone())
+        }
+        _ => unreachable!("built above"),
+    };
+    match call(to.lab.as_deref(), req) {
+        Ok(v) if to.output == Output::Json => {
+            print_json(&v);
+            0
+        }
+        Ok(v) => {
+            let links: Vec<String> = serde_json::from_value(v).unwrap_or_default();
+            println!(
+                "vnet {vnet} {what} {circuit}; its circuits: {}",
+                if links.is_empty() {
+                    "none".to_string()
+                } else {
+                    links.join(", ")
+                }
+            );
+            0
+        }
+        Err(c) => c,
+    }
+}

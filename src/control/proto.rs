@@ -1,0 +1,172 @@
+//! The control protocol: one JSON request per line, one JSON response per line, over the lab's
+//! Unix socket. Requests carry user input as typed by the user (prefixes as strings): the lab
+//! parses and validates them with the topology's own rules, so errors read the same as
+//! `reachlab check`'s.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest request accepted, in bytes (one line).
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// Which of a circuit's two links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    #[default]
+    Primary,
+    Secondary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    GlobalReachAdd {
+        circuit: String,
+        peer: String,
+        address_prefix: String,
+        #[serde(default)]
+        ipv6_address_prefix: Option<String>,
+        #[serde(default)]
+        authorization_key: Option<String>,
+    },
+    GlobalReachRemove {
+        circuit: String,
+        peer: String,
+    },
+    GlobalReachList {
+        #[serde(default)]
+        circuit: Option<String>,
+    },
+    CircuitAuthorize {
+        circuit: String,
+        name: String,
+    },
+    CircuitShow {
+        circuit: String,
+    },
+    VnetLink {
+        vnet: String,
+        circuit: String,
+    },
+    VnetUnlink {
+        vnet: String,
+        circuit: String,
+    },
+    Routes {
+        circuit: String,
+        #[serde(default)]
+        path: Path,
+    },
+    Stats {
+        circuit: String,
+    },
+    Export,
+}
+
+/// The answer to one request: `ok` with a verb-specific `result`, or an `error` saying why
+/// nothing was changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub result: serde_json::Value,
+}
+
+impl Response {
+    pub fn ok(result: impl Serialize) -> Response {
+        Response {
+            ok: true,
+            error: None,
+            result: serde_json::to_value(result).unwrap_or(serde_json::Value::Null),
+        }
+    }
+    pub fn err(msg: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            result: serde_json::Value::Null,
+        }
+    }
+}
+
+/// One Global Reach connection, seen from the circuit it was configured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrRow {
+    pub circuit: String,
+    pub peer: String,
+    pub address_prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address_prefix: Option<String>,
+    /// Connected / Disconnected.
+    pub state: String,
+}
+
+/// One row of an MSEE route table, in the columns of `az network express-route
+/// list-route-tables`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteRow {
+    pub network: String,
+    pub next_hop: String,
+    pub loc_prf: Option<u32>,
+    pub weight: u32,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub circuit: String,
+    pub path: Path,
+    pub routes: Vec<RouteRow>,
+}
+
+/// A /30 link: the customer's (CE) and Microsoft's (MSEE) addresses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkAddresses {
+    pub prefix: String,
+    pub customer: String,
+    pub microsoft: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CircuitInfo {
+    pub name: String,
+    pub peering_location: String,
+    pub geopolitical_region: String,
+    pub sku: String,
+    pub family: String,
+    pub bandwidth: String,
+    pub provider: Option<String>,
+    pub subscription: String,
+    pub primary: LinkAddresses,
+    pub secondary: Option<LinkAddresses>,
+    pub sites: Vec<String>,
+    pub vnet_links: Vec<String>,
+    pub global_reach: Vec<GrRow>,
+    pub authorizations: Vec<AuthorizationRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizationRow {
+    pub name: String,
+    pub key: String,
+    /// Available / InUse.
+    pub state: String,
+}
+
+/// Traffic counters of one circuit, in the shape of `az network express-route get-stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CircuitStatsInfo {
+    pub circuit: String,
+    pub primary_bytes_in: u64,
+    pub primary_bytes_out: u64,
+    pub primary_packets_in: u64,
+    pub primary_packets_out: u64,
+    pub secondary_bytes_in: u64,
+    pub secondary_bytes_out: u64,
+    pub secondary_packets_in: u64,
+    pub secondary_packets_out: u64,
+    /// Drops at this circuit's MSEE, by reason.
+    pub drops: std::collections::BTreeMap<String, u64>,
+}

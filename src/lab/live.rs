@@ -1,0 +1,520 @@
+//! A running lab's control plane: the current topology, the engine it feeds, authorization
+//! keys; one method per control verb. Every change is applied to a copy of the topology,
+//! checked with the topology's own rules (`Topology::validate`) and only then swapped into the
+//! engine whole; a refused change leaves everything as it was.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use ipnet::{IpNet, Ipv4Net};
+use tracing::{info, warn};
+
+use crate::catalogue::catalogue;
+use crate::control::proto::*;
+use crate::engine::table::{gateway_address, Target};
+use crate::engine::{DropReason, Engine, Tables};
+use crate::topology::{as_v4, as_v6, parse_prefix, rules, GlobalReach, Topology};
+
+use super::netns;
+use super::state::EndpointState;
+
+/// An authorization key created on a circuit; it serves one connection at a time.
+#[derive(Debug, Clone)]
+struct Authorization {
+    circuit: String,
+    name: String,
+    key: String,
+    /// The connection (configured circuit, peer) using it.
+    used_by: Option<(String, String)>,
+}
+
+pub struct LiveLab {
+    topo: Topology,
+    engine: Arc<Mutex<Engine>>,
+    endpoints: Vec<EndpointState>,
+    auth: Vec<Authorization>,
+}
+
+type Outcome = Result<serde_json::Value, String>;
+
+fn json(v: impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+impl LiveLab {
+    pub fn new(topo: Topology, engine: Arc<Mutex<Engine>>, endpoints: Vec<EndpointState>) -> Self {
+        LiveLab {
+            topo,
+            engine,
+            endpoints,
+            auth: Vec::new(),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// Carries out one request.
+    pub fn handle(&mut self, req: Request) -> Response {
+        let out = match req {
+            Request::GlobalReachAdd {
+                circuit,
+                peer,
+                address_prefix,
+                ipv6_address_prefix,
+                authorization_key,
+            } => self.gr_add(
+                &circuit,
+                &peer,
+                &address_prefix,
+                ipv6_address_prefix.as_deref(),
+                authorization_key.as_deref(),
+            ),
+            Request::GlobalReachRemove { circuit, peer } => self.gr_remove(&circuit, &peer),
+            Request::GlobalReachList { circuit } => self.gr_list(circuit.as_deref()),
+            Request::CircuitAuthorize { circuit, name } => self.authorize(&circuit, &name),
+            Request::CircuitShow { circuit } => self.circuit_show(&circuit),
+            Request::VnetLink { vnet, circuit } => self.vnet_link(&vnet, &circuit, true),
+            Request::VnetUnlink { vnet, circuit } => self.vnet_link(&vnet, &circuit, false),
+            Request::Routes { circuit, path } => self.routes(&circuit, path),
+            Request::Stats { circuit } => self.stats(&circuit),
+            Request::Export => Ok(serde_json::Value::String(self.export())),
+        };
+        match out {
+            Ok(v) => Response {
+                ok: true,
+                error: None,
+                result: v,
+            },
+            Err(e) => Response::err(e),
+        }
+    }
+
+    fn circuit_index(&self, name: &str) -> Result<usize, String> {
+        self.topo
+            .circuit
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.topo.circuit.iter().map(|c| c.name.as_str()).collect();
+                format!(
+                    "no circuit named \"{name}\"; circuits in this lab: {}",
+                    known.join(", ")
+                )
+            })
+    }
+
+    /// Validates `new` with the topology rules and swaps it in whole.
+    fn apply(&mut self, mut new: Topology) -> Result<(), String> {
+        new.validate().map_err(|errs| errs.join("\n"))?;
+        new.resolve_defaults();
+        let tables = Tables::build(&new);
+        self.engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_tables(tables);
+        self.topo = new;
+        Ok(())
+    }
+
+    fn find_gr(&self, a: &str, b: &str) -> Option<usize> {
+        self.topo.global_reach.iter().position(|g| {
+            (g.circuits[0] == a && g.circuits[1] == b) || (g.circuits[0] == b && g.circuits[1] == a)
+        })
+    }
+
+    fn gr_add(
+        &mut self,
+        circuit: &str,
+        peer: &str,
+        prefix: &str,
+        prefix6: Option<&str>,
+        key: Option<&str>,
+    ) -> Outcome {
+        let address_prefix =
+            parse_prefix("address_prefix", prefix).and_then(|p| as_v4("address_prefix", p))?;
+        let ipv6_address_prefix = prefix6
+            .map(|p| {
+                parse_prefix("ipv6_address_prefix", p).and_then(|p| as_v6("ipv6_address_prefix", p))
+            })
+            .transpose()?;
+        let mut new = self.topo.clone();
+        new.global_reach.push(GlobalReach {
+            circuits: [circuit.to_string(), peer.to_string()],
+            address_prefix,
+            ipv6_address_prefix,
+        });
+        // The rules first (they name unknown circuits), then the authorization.
+        new.validate().map_err(|errs| errs.join("\n"))?;
+        let auth = self.check_authorization(circuit, peer, key)?;
+        self.apply(new)?;
+        if let Some(i) = auth {
+            self.auth[i].used_by = Some((circuit.to_string(), peer.to_string()));
+        }
+        let mut added = vec![IpNet::V4(address_prefix)];
+        added.extend(ipv6_address_prefix.map(IpNet::V6));
+        self.update_routes(&added, true);
+        info!(%circuit, %peer, %address_prefix, "global reach connection added");
+        Ok(json(self.gr_row(self.topo.global_reach.len() - 1)))
+    }
+
+    /// Linking circuits of different subscriptions takes an unused key made on the peer.
+    fn check_authorization(
+        &self,
+        circuit: &str,
+        peer: &str,
+        key: Option<&str>,
+    ) -> Result<Option<usize>, String> {
+        let a = &self.topo.circuit[self.circuit_index(circuit)?];
+        let b = &self.topo.circuit[self.circuit_index(peer)?];
+        if a.subscription() == b.subscription() {
+            return Ok(None);
+        }
+        let Some(key) = key else {
+            return Err(format!(
+                "circuit {peer} is in subscription {} and {circuit} in {}: linking them needs an authorization key created on {peer} (`reachlab circuit authorize {peer} --name NAME`), passed with --authorization-key",
+                b.subscription(),
+                a.subscription()
+            ));
+        };
+        let Some(i) = self
+            .auth
+            .iter()
+            .position(|x| x.key == key && x.circuit == peer)
+        else {
+            return Err(format!(
+                "authorization key {key} is not valid for circuit {peer}: create one with `reachlab circuit authorize {peer} --name NAME`"
+            ));
+        };
+        if let Some((c, p)) = &self.auth[i].used_by {
+            return Err(format!(
+                "authorization key {key} ({}) on {peer} is already used by the connection {c} <-> {p}; a key serves one connection",
+                self.auth[i].name
+            ));
+        }
+        Ok(Some(i))
+    }
+
+    fn gr_remove(&mut self, circuit: &str, peer: &str) -> Outcome {
+        self.circuit_index(circuit)?;
+        self.circuit_index(peer)?;
+        let Some(i) = self.find_gr(circuit, peer) else {
+            return Err(format!(
+                "circuits {circuit} and {peer} are not linked by Global Reach; `reachlab global-reach list` shows the connections"
+            ));
+        };
+        let row = self.gr_row(i);
+        let mut new = self.topo.clone();
+        let gone = new.global_reach.remove(i);
+        self.apply(new)?;
+        let [a, b] = &gone.circuits;
+        for x in self.auth.iter_mut() {
+            if x.used_by
+                .as_ref()
+                .is_some_and(|(c, p)| (c == a && p == b) || (c == b && p == a))
+            {
+                x.used_by = None;
+            }
+        }
+        let mut removed = vec![IpNet::V4(gone.address_prefix)];
+        removed.extend(gone.ipv6_address_prefix.map(IpNet::V6));
+        self.update_routes(&removed, false);
+        info!(%circuit, %peer, "global reach connection removed");
+        Ok(json(row))
+    }
+
+    /// Keeps each namespace's routes to the Global Reach prefixes (router addresses) in step.
+    fn update_routes(&self, prefixes: &[IpNet], add: bool) {
+        for ep in &self.endpoints {
+            for p in prefixes {
+                if let Err(e) = netns::route(&ep.namespace, &ep.tun, p, add) {
+                    warn!(namespace = %ep.namespace, prefix = %p, error = %e, "route update failed");
+                }
+            }
+        }
+    }
+
+    fn gr_row(&self, i: usize) -> GrRow {
+        let g = &self.topo.global_reach[i];
+        GrRow {
+            circuit: g.circuits[0].clone(),
+            peer: g.circuits[1].clone(),
+            address_prefix: g.address_prefix.to_string(),
+            ipv6_address_prefix: g.ipv6_address_prefix.map(|p| p.to_string()),
+            state: "Connected".into(),
+        }
+    }
+
+    fn gr_list(&self, circuit: Option<&str>) -> Outcome {
+        if let Some(c) = circuit {
+            self.circuit_index(c)?;
+        }
+        let rows: Vec<GrRow> = (0..self.topo.global_reach.len())
+            .filter(|&i| {
+                circuit.is_none_or(|c| self.topo.global_reach[i].circuits.iter().any(|x| x == c))
+            })
+            .map(|i| self.gr_row(i))
+            .collect();
+        Ok(json(rows))
+    }
+
+    fn authorize(&mut self, circuit: &str, name: &str) -> Outcome {
+        self.circuit_index(circuit)?;
+        if name.is_empty() || name.len() > rules::MAX_NAME {
+            return Err(format!(
+                "authorization name must be 1 to {} characters",
+                rules::MAX_NAME
+            ));
+        }
+        if self
+            .auth
+            .iter()
+            .any(|a| a.circuit == circuit && a.name == name)
+        {
+            return Err(format!(
+                "circuit {circuit} already has an authorization named {name}"
+            ));
+        }
+        let key = new_key();
+        self.auth.push(Authorization {
+            circuit: circuit.to_string(),
+            name: name.to_string(),
+            key: key.clone(),
+            used_by: None,
+        });
+        Ok(json(AuthorizationRow {
+            name: name.to_string(),
+            key,
+            state: "Available".into(),
+        }))
+    }
+
+    fn vnet_link(&mut self, vnet: &str, circuit: &str, link: bool) -> Outcome {
+        self.circuit_index(circuit)?;
+        let Some(v) = self.topo.vnet.iter().position(|v| v.name == vnet) else {
+            let known: Vec<&str> = self.topo.vnet.iter().map(|v| v.name.as_str()).collect();
+            return Err(format!(
+                "no vnet named \"{vnet}\"; VNets in this lab: {}",
+                known.join(", ")
+            ));
+        };
+        let mut new = self.topo.clone();
+        let linked = new.vnet[v].circuits.iter().any(|c| c == circuit);
+        match (link, linked) {
+            (true, true) => {
+                return Err(format!(
+                    "vnet {vnet} is already linked to circuit {circuit}"
+                ))
+            }
+            (false, false) => {
+                return Err(format!("vnet {vnet} is not linked to circuit {circuit}"))
+            }
+            (true, false) => new.vnet[v].circuits.push(circuit.to_string()),
+            (false, true) => new.vnet[v].circuits.retain(|c| c != circuit),
+        }
+        self.apply(new)?;
+        info!(%vnet, %circuit, link, "vnet link changed");
+        Ok(json(&self.topo.vnet[v].circuits))
+    }
+
+    fn circuit_show(&self, name: &str) -> Outcome {
+        let i = self.circuit_index(name)?;
+        let c = &self.topo.circuit[i];
+        let region = catalogue()
+            .location(&c.peering_location)
+            .map(|l| l.region.clone())
+            .unwrap_or_default();
+        let pp = c.peering_prefix.expect("defaults resolved");
+        let gr: Vec<GrRow> = (0..self.topo.global_reach.len())
+            .filter(|&g| self.topo.global_reach[g].circuits.iter().any(|x| x == name))
+            .map(|g| self.gr_row(g))
+            .collect();
+        Ok(json(CircuitInfo {
+            name: c.name.clone(),
+            peering_location: c.peering_location.clone(),
+            geopolitical_region: region,
+            sku: c.sku.to_string(),
+            family: c.family.to_string(),
+            bandwidth: c.bandwidth.to_string(),
+            provider: c.provider.clone(),
+            subscription: c.subscription().to_string(),
+            primary: link_addresses(pp, 0),
+            secondary: (pp.prefix_len() <= 29).then(|| link_addresses(pp, 4)),
+            sites: self
+                .topo
+                .site
+                .iter()
+                .filter(|s| s.circuit == name)
+                .map(|s| s.name.clone())
+                .collect(),
+            vnet_links: self
+                .topo
+                .vnet
+                .iter()
+                .filter(|v| v.circuits.iter().any(|x| x == name))
+                .map(|v| v.name.clone())
+                .collect(),
+            global_reach: gr,
+            authorizations: self
+                .auth
+                .iter()
+                .filter(|a| a.circuit == name)
+                .map(|a| AuthorizationRow {
+                    name: a.name.clone(),
+                    key: a.key.clone(),
+                    state: if a.used_by.is_some() {
+                        "InUse"
+                    } else {
+                        "Available"
+                    }
+                    .into(),
+                })
+                .collect(),
+        }))
+    }
+
+    fn routes(&self, name: &str, path: Path) -> Outcome {
+        let ci = self.circuit_index(name)?;
+        let c = &self.topo.circuit[ci];
+        let pp = c.peering_prefix.expect("defaults resolved");
+        let offset = match path {
+            Path::Primary => 0,
+            Path::Secondary if pp.prefix_len() <= 29 => 4,
+            Path::Secondary => {
+                return Err(format!(
+                    "circuit {name} has no secondary link: its peering_prefix {pp} is a /30 (give a /29 for both)"
+                ))
+            }
+        };
+        let ce = Ipv4Net::new(host(pp, offset + 1), 30)
+            .expect("valid")
+            .addr();
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let t = engine.tables();
+        let mut rows = Vec::new();
+        for (prefix, target) in t.circuits[ci].table.entries() {
+            let (next_hop, path_attr) = match target {
+                Target::Site(p) => {
+                    let asn = self.topo.site[p].asn.unwrap_or(0);
+                    (ce.to_string(), asn.to_string())
+                }
+                Target::Vnet(p) => {
+                    let gw = t.ports[p]
+                        .prefix_list
+                        .iter()
+                        .find(|x| x.contains(&prefix.network()))
+                        .map(gateway_address)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    (gw, "65515".to_string())
+                }
+                Target::Peer { circuit, gr } => {
+                    let link = &self.topo.global_reach[gr];
+                    let hop: Option<IpAddr> = match prefix {
+                        IpNet::V4(_) => {
+                            let side = usize::from(t.gr[gr].circuits[1] == circuit);
+                            Some(IpAddr::V4(host(
+                                link.address_prefix,
+                                offset + 1 + side as u32,
+                            )))
+                        }
+                        IpNet::V6(_) => t.gr[gr].addr_v6(circuit).map(IpAddr::V6),
+                    };
+                    let asn = self
+                        .topo
+                        .site
+                        .iter()
+                        .find(|s| s.prefixes.contains(&prefix))
+                        .and_then(|s| s.asn)
+                        .unwrap_or(0);
+                    (
+                        hop.map(|h| h.to_string()).unwrap_or_default(),
+                        format!("{} {asn}", rules::MICROSOFT_ASN),
+                    )
+                }
+            };
+            rows.push(RouteRow {
+                network: prefix.to_string(),
+                next_hop,
+                loc_prf: None,
+                weight: 0,
+                path: path_attr,
+            });
+        }
+        Ok(json(RouteTable {
+            circuit: name.to_string(),
+            path,
+            routes: rows,
+        }))
+    }
+
+    fn stats(&self, name: &str) -> Outcome {
+        let ci = self.circuit_index(name)?;
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &engine.circuit_stats()[ci];
+        let drops: BTreeMap<String, u64> = DropReason::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), s.drops[*r as usize]))
+            .collect();
+        // One path carries everything until redundancy arrives.
+        Ok(json(CircuitStatsInfo {
+            circuit: name.to_string(),
+            primary_bytes_in: s.input.bytes,
+            primary_bytes_out: s.output.bytes,
+            primary_packets_in: s.input.packets,
+            primary_packets_out: s.output.packets,
+            secondary_bytes_in: 0,
+            secondary_bytes_out: 0,
+            secondary_packets_in: 0,
+            secondary_packets_out: 0,
+            drops,
+        }))
+    }
+
+    /// The running lab as a topology file that `check` accepts and `up` reproduces.
+    pub fn export(&self) -> String {
+        let mut body = toml::to_string(&self.topo).unwrap_or_default();
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        format!(
+            "# Exported from the running reachlab lab {}.\n# `reachlab check` accepts it; `reachlab up` reproduces the lab.\n\n{body}",
+            self.topo.lab.name
+        )
+    }
+}
+
+/// The address `n` hosts into `p` (p's network + n).
+fn host(p: Ipv4Net, n: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(p.network()) + n)
+}
+
+/// The /30 at `offset` in a circuit's peering prefix: customer first host, Microsoft second.
+fn link_addresses(pp: Ipv4Net, offset: u32) -> LinkAddresses {
+    let net = Ipv4Net::new(host(pp, offset), 30).expect("valid");
+    LinkAddresses {
+        prefix: net.to_string(),
+        customer: host(pp, offset + 1).to_string(),
+        microsoft: host(pp, offset + 2).to_string(),
+    }
+}
+
+/// A random authorization key in the shape of a GUID.
+fn new_key() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
