@@ -109,6 +109,9 @@ pub enum Command {
     Export {
         /// Lab name (default: the only running lab)
         lab: Option<String>,
+        /// Lab name, as the other live verbs take it
+        #[arg(long = "lab", conflicts_with = "lab")]
+        lab_flag: Option<String>,
     },
     /// List the known peering locations and Azure regions
     Locations {
@@ -141,7 +144,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Vnet(cmd) => vnet::run(cmd),
         Command::Routes { circuit, path, to } => routes::run(&circuit, path, &to),
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
-        Command::Export { lab } => export::run(lab.as_deref()),
+        Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
     }
 }
 

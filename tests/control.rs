@@ -1,0 +1,525 @@
+//! Live control against real running labs: every verb of the control socket, with real ping
+//! and iperf3 watching the data plane. Needs root (skipped loudly without, failing in CI).
+
+mod common;
+
+use common::{root_or_skip, Lab};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The seed without Global Reach plus a Standard circuit in Tokyo and a Premium circuit in
+/// Amsterdam owned by another subscription.
+fn lab_topology() -> String {
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/no-global-reach.toml"),
+    )
+    .unwrap();
+    seed + r#"
+[[circuit]]
+name = "er-tokyo"
+peering_location = "Tokyo"
+bandwidth = "1Gbps"
+sku = "Standard"
+
+[[circuit]]
+name = "er-ams"
+peering_location = "Amsterdam"
+bandwidth = "1Gbps"
+sku = "Premium"
+subscription = "contoso-eu"
+
+[[site]]
+name = "tokyo"
+circuit = "er-tokyo"
+prefixes = ["10.0.5.0/24"]
+
+[[site]]
+name = "ams"
+circuit = "er-ams"
+prefixes = ["10.0.6.0/24"]
+"#
+}
+
+fn run(lab: &Lab, args: &[&str]) -> Output {
+    lab.cmd()
+        .args(args)
+        .args(["--lab", &lab.name])
+        .output()
+        .unwrap()
+}
+
+fn ok(lab: &Lab, args: &[&str]) -> String {
+    let out = run(lab, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(lab: &Lab, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend(["--output", "json"]);
+    serde_json::from_str(&ok(lab, &a)).unwrap()
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Times (epoch seconds) at which `ping -D` output lines report replies.
+fn reply_times(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn global_reach_switched_on_and_off_under_a_running_ping() {
+    if !root_or_skip("global_reach_switched_on_and_off") {
+        return;
+    }
+    let lab = Lab::new("live", &lab_topology());
+    lab.up_detached();
+    let ping = |to: &str| {
+        lab.cmd()
+            .args([
+                "exec", "--lab", &lab.name, "sf", "--", "ping", "-n", "-D", "-i", "0.2", "-W", "1",
+                "-c", "45", to,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let london = ping("10.0.2.1");
+    let vnet = ping("10.0.3.1");
+    std::thread::sleep(Duration::from_secs(2));
+    let add_start = now();
+    ok(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+        ],
+    );
+    let add_done = now();
+    std::thread::sleep(Duration::from_secs(3));
+    let rm_start = now();
+    ok(&lab, &["global-reach", "remove", "er-sv", "er-london"]);
+    let rm_done = now();
+    let london = london.wait_with_output().unwrap();
+    let vnet = vnet.wait_with_output().unwrap();
+    let replies = reply_times(&String::from_utf8_lossy(&london.stdout));
+    assert!(
+        replies.iter().all(|t| *t > add_start),
+        "no reply before the link: {replies:?}"
+    );
+    let first = replies.first().copied().expect("replies once linked");
+    let last = *replies.last().unwrap();
+    eprintln!(
+        "replies started {:.3} s after add returned, stopped {:.3} s after remove returned; {} replies",
+        first - add_done,
+        last - rm_done,
+        replies.len()
+    );
+    assert!(first - add_done < 1.0, "replies start within 1 s of add");
+    assert!(last - rm_done < 1.0, "replies stop within 1 s of remove");
+    assert!(last > rm_start - 0.5, "replies ran until the removal");
+    let vnet_out = String::from_utf8_lossy(&vnet.stdout);
+    assert_eq!(
+        reply_times(&vnet_out).len(),
+        45,
+        "sf -> 10.0.3.1 lost nothing:\n{vnet_out}"
+    );
+}
+
+#[test]
+fn refused_changes_say_why_and_change_nothing() {
+    if !root_or_skip("refused_changes_change_nothing") {
+        return;
+    }
+    let lab = Lab::new("refuse", &lab_topology());
+    lab.up_detached();
+    ok(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+        ],
+    );
+    let before = json(&lab, &["global-reach", "list"]);
+    assert_eq!(before.as_array().unwrap().len(), 1);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-sv",
+                "er-tokyo",
+                "--address-prefix",
+                "192.168.9.0/29",
+            ],
+            "crosses geopolitical regions: both circuits need sku = \"Premium\"",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-london",
+                "er-ams",
+                "--address-prefix",
+                "192.168.9.0/28",
+            ],
+            "a connection needs an IPv4 /29",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-tokyo",
+                "er-london",
+                "--address-prefix",
+                "10.0.1.0/29",
+            ],
+            "overlaps 10.0.1.0/24 (site sf)",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-london",
+                "er-sv",
+                "--address-prefix",
+                "192.168.9.0/29",
+            ],
+            "already linked",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-sv",
+                "er-nowhere",
+                "--address-prefix",
+                "192.168.9.0/29",
+            ],
+            "no circuit named \"er-nowhere\"",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-sv",
+                "er-ams",
+                "--address-prefix",
+                "192.168.9.0/29",
+            ],
+            "needs an authorization key created on er-ams",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-sv",
+                "er-ams",
+                "--address-prefix",
+                "192.168.9.0/29",
+                "--authorization-key",
+                "00000000-0000-0000-0000-000000000000",
+            ],
+            "is not valid for circuit er-ams",
+        ),
+        (
+            &[
+                "global-reach",
+                "add",
+                "er-sv",
+                "er-london",
+                "--address-prefix",
+                "not-a-prefix",
+            ],
+            "is not an IP prefix",
+        ),
+    ];
+    for (args, why) in cases {
+        let out = run(&lab, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must be refused");
+        assert!(
+            stderr.contains(why),
+            "{args:?}: wanted {why:?} in\n{stderr}"
+        );
+        assert_eq!(
+            json(&lab, &["global-reach", "list"]),
+            before,
+            "{args:?} changed nothing"
+        );
+    }
+    assert_eq!(
+        lab.ping("sf", "10.0.2.1", 1).0,
+        1,
+        "the lab keeps forwarding"
+    );
+
+    // A key made on the peer serves exactly one connection.
+    let key = ok(
+        &lab,
+        &["circuit", "authorize", "er-ams", "--name", "from-sv"],
+    );
+    let key = key.trim();
+    assert_eq!(key.len(), 36, "a GUID-shaped key: {key}");
+    ok(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-ams",
+            "--address-prefix",
+            "192.168.9.0/29",
+            "--authorization-key",
+            key,
+        ],
+    );
+    assert_eq!(
+        lab.ping("sf", "10.0.6.1", 1).0,
+        1,
+        "sf reaches ams once linked"
+    );
+    let out = run(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-london",
+            "er-ams",
+            "--address-prefix",
+            "192.168.9.8/29",
+            "--authorization-key",
+            key,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
+    let show = json(&lab, &["circuit", "show", "er-ams"]);
+    assert_eq!(show["authorizations"][0]["state"], "InUse");
+    assert_eq!(show["subscription"], "contoso-eu");
+    assert_eq!(
+        json(&lab, &["global-reach", "list", "er-ams"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Garbage on the control socket gets an error reply; the lab runs on.
+    let sock = lab.run_dir.join(&lab.name).join("control.sock");
+    let mode = std::fs::metadata(&sock)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+        .unwrap();
+    assert_eq!(mode & 0o777, 0o600, "control socket is 0600");
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.write_all(b"{\"verb\": \"self-destruct\"}\nnot json at all\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    for _ in 0..2 {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ok"], false, "{line}");
+    }
+    assert_eq!(
+        lab.ping("sf", "10.0.2.1", 1).0,
+        1,
+        "the lab keeps forwarding"
+    );
+}
+
+#[test]
+fn routes_vnet_links_and_circuit_show() {
+    if !root_or_skip("routes_vnet_links_and_circuit_show") {
+        return;
+    }
+    let lab = Lab::new("routes", &lab_topology());
+    lab.up_detached();
+    let routes = |lab: &Lab| -> Vec<(String, String, String)> {
+        // `--output json` parses with jq, as a user would pipe it.
+        let out = run(lab, &["routes", "er-sv", "--output", "json"]);
+        let mut jq = std::process::Command::new("jq")
+            .args(["-c", ".routes[] | [.network, .next_hop, .path]"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("jq is installed by scripts/install-deps.sh");
+        jq.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+        let out = jq.wait_with_output().unwrap();
+        assert!(out.status.success(), "jq parses the JSON");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: Vec<String> = serde_json::from_str(l).unwrap();
+                (v[0].clone(), v[1].clone(), v[2].clone())
+            })
+            .collect()
+    };
+    let r = routes(&lab);
+    let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        r,
+        vec![
+            t("10.0.1.0/24", "192.168.100.1", "65001"),
+            t("10.0.3.0/24", "10.0.3.254", "65515"),
+            t("10.0.4.0/24", "10.0.4.254", "65515"),
+        ]
+    );
+    ok(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+        ],
+    );
+    let r = routes(&lab);
+    assert!(
+        r.contains(&t("10.0.2.0/24", "192.168.8.2", "12076 65002")),
+        "{r:?}"
+    );
+    let table = ok(&lab, &["routes", "er-sv"]);
+    assert!(table.starts_with("Network") && table.contains("NextHop") && table.contains("LocPrf"));
+    let sec = json(&lab, &["routes", "er-sv", "--path", "secondary"]);
+    assert_eq!(sec["routes"][0]["next_hop"], "192.168.100.5");
+
+    // Unlink a VNet from SF's circuit: SF loses it, London keeps it; link it back.
+    assert_eq!(lab.ping("sf", "10.0.4.1", 1).0, 1);
+    ok(&lab, &["vnet", "unlink", "uksouth", "er-sv"]);
+    let (rx, out) = lab.ping("sf", "10.0.4.1", 1);
+    assert_eq!(rx, 0, "{out}");
+    assert!(out.contains("Unreachable"), "{out}");
+    assert_eq!(lab.ping("london", "10.0.4.1", 1).0, 1);
+    assert!(!routes(&lab).iter().any(|r| r.0 == "10.0.4.0/24"));
+    let out = run(&lab, &["vnet", "unlink", "uksouth", "er-sv"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not linked"));
+    ok(&lab, &["vnet", "link", "uksouth", "er-sv"]);
+    assert_eq!(lab.ping("sf", "10.0.4.1", 1).0, 1);
+    // A UK VNet may not link to a Standard circuit in Tokyo.
+    let out = run(&lab, &["vnet", "link", "uksouth", "er-tokyo"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs sku = \"Premium\" on er-tokyo"));
+
+    let show = json(&lab, &["circuit", "show", "er-sv"]);
+    assert_eq!(show["peering_location"], "Silicon Valley");
+    assert_eq!(show["geopolitical_region"], "North America");
+    assert_eq!(show["sku"], "Premium");
+    assert_eq!(show["bandwidth"], "1Gbps");
+    assert_eq!(show["primary"]["microsoft"], "192.168.100.2");
+    assert_eq!(show["global_reach"][0]["peer"], "er-london");
+    assert_eq!(show["vnet_links"], serde_json::json!(["uswest", "uksouth"]));
+    let text = ok(&lab, &["circuit", "show", "er-sv"]);
+    assert!(text.contains("Connected") && text.contains("192.168.100.0/30"));
+}
+
+#[test]
+fn stats_match_iperf3_and_export_reproduces_the_lab() {
+    if !root_or_skip("stats_match_iperf3_and_export") {
+        return;
+    }
+    let lab = Lab::new("stats", &lab_topology());
+    lab.up_detached();
+    ok(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+        ],
+    );
+    let mut server = lab
+        .cmd()
+        .args([
+            "exec", "--lab", &lab.name, "london", "--", "iperf3", "-s", "-1", "-p", "5202",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = json(&lab, &["stats", "er-sv"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let out = lab.exec(
+            "sf",
+            &["iperf3", "-c", "10.0.2.1", "-p", "5202", "-t", "2", "-J"],
+        );
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "iperf3 never connected");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = server.wait();
+    let after = json(&lab, &["stats", "er-sv"]);
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    // What crossed the circuit is what the receiver got: the sender's count also holds the
+    // bytes still in its socket buffer when the test stopped.
+    let sent = v["end"]["sum_sent"]["bytes"].as_f64().unwrap();
+    let received = v["end"]["sum_received"]["bytes"].as_f64().unwrap();
+    let d = |k: &str| after[k].as_f64().unwrap() - before[k].as_f64().unwrap();
+    // The circuit counts IP bytes; iperf3 counts TCP payload. Every segment SF sends carries
+    // 20 bytes of IPv4 and 32 of TCP header (timestamps on): take those off.
+    let payload = d("primary_bytes_in") - 52.0 * d("primary_packets_in");
+    let err = (payload - received).abs() / received;
+    eprintln!(
+        "iperf3 sent {sent} and delivered {received} payload bytes; er-sv counted {} IP bytes in {} packets = {payload} payload ({:.3}% off delivered)",
+        d("primary_bytes_in"),
+        d("primary_packets_in"),
+        err * 100.0
+    );
+    assert!(err < 0.01, "stats within 1% of iperf3");
+    let text = ok(&lab, &["stats", "er-sv"]);
+    assert!(text.contains("primary") && text.contains("secondary") && text.contains("no-route"));
+
+    // Export the changed lab, take it down, bring the export up: same reachability.
+    let exported = ok(&lab, &["export"]);
+    let out = lab.down();
+    assert!(out.status.success());
+    let again = Lab::new("export", &exported);
+    let check = again.cmd().arg("check").arg(&again.file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    again.up_detached();
+    assert_eq!(
+        again.ping("sf", "10.0.2.1", 2).0,
+        2,
+        "the live Global Reach link survived export"
+    );
+    assert_eq!(again.ping("sf", "10.0.3.1", 1).0, 1);
+    assert_eq!(
+        again.ping("tokyo", "10.0.1.1", 1).0,
+        0,
+        "tokyo still isolated"
+    );
+}
