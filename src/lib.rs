@@ -15,9 +15,12 @@
 //!
 //! The IO shell:
 //! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
-//!   namespaces and TUN devices, the tokio forwarding loop, teardown.
-//! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`), a thin
-//!   layer over `topology` and `lab`.
+//!   namespaces and TUN devices, the tokio forwarding loop, teardown, and `live`: the running
+//!   lab's control plane (one method per verb, every change validated by the topology rules).
+//! - [`control`]: the control socket: protocol (one JSON message per line), server, client.
+//! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`,
+//!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`), a thin layer over
+//!   `topology`, `lab` and `control`.
 
 pub mod catalogue;
 pub mod cli;
