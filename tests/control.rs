@@ -6,7 +6,7 @@ mod common;
 use common::{root_or_skip, Lab};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The seed without Global Reach plus a Standard circuit in Tokyo and a Premium circuit in
 /// Amsterdam owned by another subscription.
@@ -454,32 +454,9 @@ fn stats_match_iperf3_and_export_reproduces_the_lab() {
             "192.168.8.0/29",
         ],
     );
-    let mut server = lab
-        .cmd()
-        .args([
-            "exec", "--lab", &lab.name, "london", "--", "iperf3", "-s", "-1", "-p", "5202",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     let before = json(&lab, &["stats", "er-sv"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let report = loop {
-        let out = lab.exec(
-            "sf",
-            &["iperf3", "-c", "10.0.2.1", "-p", "5202", "-t", "2", "-J"],
-        );
-        if out.status.success() {
-            break String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(Instant::now() < deadline, "iperf3 never connected");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _ = server.wait();
+    let v = lab.iperf3("sf", "london", "10.0.2.1", 5202, 2);
     let after = json(&lab, &["stats", "er-sv"]);
-    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
     // What crossed the circuit is what the receiver got: the sender's count also holds the
     // bytes still in its socket buffer when the test stopped.
     let sent = v["end"]["sum_sent"]["bytes"].as_f64().unwrap();

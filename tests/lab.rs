@@ -62,35 +62,12 @@ fn seed_with_global_reach_sf_and_london_reach_each_other() {
     );
 
     // iperf3 SF -> London completes.
-    let mut server = lab
-        .cmd()
-        .args([
-            "exec", "--lab", &lab.name, "london", "--", "iperf3", "-s", "-1", "-p", "5201",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let report = loop {
-        let out = lab.exec(
-            "sf",
-            &["iperf3", "-c", "10.0.2.1", "-p", "5201", "-t", "2", "-J"],
-        );
-        if out.status.success() {
-            break String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(Instant::now() < deadline, "iperf3 never connected");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let v = lab.iperf3("sf", "london", "10.0.2.1", 5201, 2);
     let bps = v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap();
     eprintln!("iperf3 sf -> london: {:.0} Mbit/s", bps / 1e6);
     assert!(bps > 1e6, "iperf3 moved data: {bps} bit/s");
-    let _ = server.kill();
-    let _ = server.wait();
 
     let out = lab.down();
     assert!(out.status.success());

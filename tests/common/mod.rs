@@ -168,3 +168,67 @@ fn strip_lab_table(t: &str) -> String {
     }
     out
 }
+
+impl Lab {
+    /// Runs an iperf3 test from `client` to `server` (at `addr`) and returns the client's JSON
+    /// report. The server is a one-off `iperf3 -s -1` started first and waited for.
+    pub fn iperf3(
+        &self,
+        client: &str,
+        server: &str,
+        addr: &str,
+        port: u16,
+        secs: u32,
+    ) -> serde_json::Value {
+        let port_s = port.to_string();
+        let mut srv = self
+            .cmd()
+            .args([
+                "exec", "--lab", &self.name, server, "--", "iperf3", "-s", "-1", "-p", &port_s,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let ss = self.exec(server, &["ss", "-Hltn", &format!("sport = :{port}")]);
+            if !String::from_utf8_lossy(&ss.stdout).trim().is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "iperf3 server never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = self.exec(
+            client,
+            &[
+                "iperf3",
+                "-c",
+                addr,
+                "-p",
+                &port_s,
+                "-t",
+                &secs.to_string(),
+                "-J",
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let _ = srv.kill();
+        let _ = srv.wait();
+        assert!(
+            out.status.success(),
+            "iperf3 failed:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("iperf3 JSON: {e}\n{text}"));
+        assert!(
+            v["end"]["sum_received"]["bytes"].is_number(),
+            "iperf3 report without totals:\n{text}"
+        );
+        v
+    }
+}
