@@ -68,11 +68,21 @@ pub struct Bandwidth(pub u64);
 impl Bandwidth {
     pub const MIN: Bandwidth = Bandwidth(50_000_000);
     pub const MAX: Bandwidth = Bandwidth(100_000_000_000);
+    /// `bandwidth = "unlimited"`: no shaping (benchmarks, functional labs).
+    pub const UNLIMITED: Bandwidth = Bandwidth(u64::MAX);
 
-    /// Parses `50Mbps`, `1Gbps`, `2.5Gbps` (units Kbps, Mbps, Gbps, case-insensitive).
+    pub fn is_unlimited(self) -> bool {
+        self == Bandwidth::UNLIMITED
+    }
+
+    /// Parses `50Mbps`, `1Gbps`, `2.5Gbps` (units Kbps, Mbps, Gbps, case-insensitive) and
+    /// `unlimited`.
     pub fn parse(s: &str) -> Option<Bandwidth> {
         let t = s.trim();
         let lower = t.to_ascii_lowercase();
+        if lower == "unlimited" {
+            return Some(Bandwidth::UNLIMITED);
+        }
         let (num, mult) = [("kbps", 1e3), ("mbps", 1e6), ("gbps", 1e9)]
             .iter()
             .find_map(|(u, m)| lower.strip_suffix(u).map(|n| (n.trim().to_string(), *m)))?;
@@ -87,7 +97,9 @@ impl Bandwidth {
 impl fmt::Display for Bandwidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        if b % 1_000_000_000 == 0 {
+        if self.is_unlimited() {
+            write!(f, "unlimited")
+        } else if b % 1_000_000_000 == 0 {
             write!(f, "{}Gbps", b / 1_000_000_000)
         } else if b % 1_000_000 == 0 {
             write!(f, "{}Mbps", b / 1_000_000)

@@ -239,7 +239,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 cx.err(
                     c.bandwidth.span(),
                     format!(
-                        "bandwidth \"{}\" is not a rate; write e.g. \"50Mbps\", \"1Gbps\", \"10Gbps\" ({} .. {})",
+                        "bandwidth \"{}\" is not a rate; write e.g. \"50Mbps\", \"1Gbps\", \"10Gbps\" ({} .. {}) or \"unlimited\"",
                         c.bandwidth.get_ref(),
                         Bandwidth::MIN,
                         Bandwidth::MAX

@@ -143,13 +143,15 @@ impl Rules<'_> {
                     ),
                 );
             }
-            if c.bandwidth < super::Bandwidth::MIN || c.bandwidth > super::Bandwidth::MAX {
+            if !c.bandwidth.is_unlimited()
+                && (c.bandwidth < super::Bandwidth::MIN || c.bandwidth > super::Bandwidth::MAX)
+            {
                 self.err(
                     e,
                     "bandwidth",
                     0,
                     format!(
-                        "bandwidth {} is out of range; ExpressRoute circuits run from {} to {}",
+                        "bandwidth {} is out of range; ExpressRoute circuits run from {} to {} (or \"unlimited\" for no shaping)",
                         c.bandwidth,
                         super::Bandwidth::MIN,
                         super::Bandwidth::MAX

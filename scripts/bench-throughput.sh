@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# reachlab against the kernel's own forwarding, measured in the same run on this machine.
+#
+#   scripts/bench-throughput.sh [ROUNDS]      (as root; default 3 rounds)
+#
+# Sets up (1) the kernel baseline: host A - veth - router namespace (ip_forward=1) - veth -
+# host B, and (2) a reachlab lab (topologies/bench-unshaped.toml: SF <-> London over Global
+# Reach, unshaped). Then, alternating kernel / reachlab each round: iperf3 single stream and
+# -P 4 (10 s each), 64-byte UDP (packets/s delivered and loss, 10 s), ping -i 0.01 -c 500.
+# Prints medians and ratios and writes them as JSON under benches/results/. Cleans up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+SECS=${BENCH_SECS:-10}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench-throughput.sh makes namespaces: run it as root (or with sudo)" >&2
+  exit 1
+fi
+scripts/install-deps.sh
+cargo build --release --quiet
+R=$PWD/target/release/reachlab
+
+TAG="rlb$$"
+KA="$TAG-a"; KR="$TAG-r"; KB="$TAG-b"
+LAB="bench$$"
+WORK=$(mktemp -d)
+cleanup() {
+  $R down "$LAB" >/dev/null 2>&1 || true
+  for ns in "$KA" "$KR" "$KB"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# (1) kernel baseline
+for ns in "$KA" "$KR" "$KB"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip link add "$TAG-a0" netns "$KA" type veth peer name "$TAG-r0" netns "$KR"
+ip link add "$TAG-b0" netns "$KB" type veth peer name "$TAG-r1" netns "$KR"
+ip -n "$KA" addr add 10.99.1.1/24 dev "$TAG-a0"; ip -n "$KA" link set "$TAG-a0" up
+ip -n "$KB" addr add 10.99.2.1/24 dev "$TAG-b0"; ip -n "$KB" link set "$TAG-b0" up
+ip -n "$KR" addr add 10.99.1.254/24 dev "$TAG-r0"; ip -n "$KR" link set "$TAG-r0" up
+ip -n "$KR" addr add 10.99.2.254/24 dev "$TAG-r1"; ip -n "$KR" link set "$TAG-r1" up
+ip -n "$KA" route add default via 10.99.1.254
+ip -n "$KB" route add default via 10.99.2.254
+ip netns exec "$KR" sysctl -qw net.ipv4.ip_forward=1
+
+# (2) reachlab
+sed "s/^name = \"bench\"/name = \"$LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench.toml"
+$R up "$WORK/bench.toml" --detach >/dev/null
+
+k_exec() { local side=$1; shift; ip netns exec "$([ "$side" = a ] && echo "$KA" || echo "$KB")" "$@"; }
+r_exec() { local side=$1; shift; $R exec --lab "$LAB" "$([ "$side" = a ] && echo sf || echo london)" -- "$@"; }
+k_dst=10.99.2.1
+r_dst=10.0.2.1
+
+# One measurement: prints a number.
+measure() {
+  local sys=$1 what=$2 ex dst
+  if [ "$sys" = kernel ]; then ex=k_exec; dst=$k_dst; else ex=r_exec; dst=$r_dst; fi
+  $ex b iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+  local srv=$!
+  for _ in $(seq 50); do $ex b ss -Hltn 'sport = :5301' | grep -q . && break; sleep 0.1; done
+  case $what in
+    tcp1) $ex a iperf3 -c $dst -p 5301 -t "$SECS" -J > "$WORK/out.json"
+          jq '.end.sum_received.bits_per_second / 1e9' "$WORK/out.json" ;;
+    tcp4) $ex a iperf3 -c $dst -p 5301 -t "$SECS" -P 4 -J > "$WORK/out.json"
+          jq '.end.sum_received.bits_per_second / 1e9' "$WORK/out.json" ;;
+    udp64) $ex a iperf3 -c $dst -p 5301 -t "$SECS" -u -l 64 -b 0 -J > "$WORK/out.json"
+          jq '.end.sum as $s | (($s.packets - $s.lost_packets) / $s.seconds)' "$WORK/out.json"
+          jq '.end.sum.lost_percent' "$WORK/out.json" > "$WORK/loss" ;;
+    ping) kill $srv 2>/dev/null || true
+          $ex a ping -q -n -i 0.01 -c 500 -W 1 $dst | awk -F'[/ ]' '/^rtt/ {print $8 * 1000}' ;;
+  esac
+  kill $srv 2>/dev/null || true
+  wait $srv 2>/dev/null || true
+}
+
+declare -A RES
+tests=(tcp1 tcp4 udp64 ping)
+for round in $(seq "$ROUNDS"); do
+  for t in "${tests[@]}"; do
+    for sys in kernel reachlab; do
+      v=$(measure $sys $t)
+      RES[$sys,$t]+="$v "
+      if [ "$t" = udp64 ]; then RES[$sys,udploss]+="$(cat "$WORK/loss") "; fi
+      printf 'round %d  %-8s %-6s %s\n' "$round" "$sys" "$t" "$v" >&2
+    done
+  done
+done
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A MED
+for key in "${!RES[@]}"; do MED[$key]=$(echo "${RES[$key]}" | median); done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+printf '\n%-34s %14s %14s %10s\n' "median of $ROUNDS rounds" kernel reachlab ratio
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[kernel,tcp1]}" "${MED[reachlab,tcp1]}" "$(ratio "${MED[reachlab,tcp1]}" "${MED[kernel,tcp1]}")"
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[kernel,tcp4]}" "${MED[reachlab,tcp4]}" "$(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}")"
+printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[kernel,udp64]}" "${MED[reachlab,udp64]}" "$(ratio "${MED[reachlab,udp64]}" "${MED[kernel,udp64]}")"
+printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[kernel,udploss]}" "${MED[reachlab,udploss]}"
+printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[kernel,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')"
+
+mkdir -p benches/results
+out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
+{
+  echo "{"
+  echo "  \"date\": \"$(date -u +%FT%TZ)\", \"rounds\": $ROUNDS, \"seconds\": $SECS,"
+  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc),"
+  for sys in kernel reachlab; do
+    echo "  \"$sys\": {"
+    echo "    \"tcp1_gbps\": ${MED[$sys,tcp1]}, \"tcp4_gbps\": ${MED[$sys,tcp4]},"
+    echo "    \"udp64_pps\": ${MED[$sys,udp64]}, \"udp64_loss_pct\": ${MED[$sys,udploss]},"
+    echo "    \"ping_avg_us\": ${MED[$sys,ping]},"
+    echo "    \"samples\": {\"tcp1\": [$(echo ${RES[$sys,tcp1]} | tr ' ' ',')], \"tcp4\": [$(echo ${RES[$sys,tcp4]} | tr ' ' ',')], \"udp64\": [$(echo ${RES[$sys,udp64]} | tr ' ' ',')], \"ping\": [$(echo ${RES[$sys,ping]} | tr ' ' ',')]}"
+    if [ $sys = kernel ]; then echo "  },"; else echo "  },"; fi
+  done
+  echo "  \"ratios\": {\"tcp1\": $(ratio "${MED[reachlab,tcp1]}" "${MED[kernel,tcp1]}"), \"tcp4\": $(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}"), \"udp64\": $(ratio "${MED[reachlab,udp64]}" "${MED[kernel,udp64]}"), \"ping_extra_us\": $(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')}"
+  echo "}"
+} > "$out"
+jq . "$out" >/dev/null && echo "wrote $out"
