@@ -96,9 +96,54 @@ pub struct Count {
 }
 
 impl Count {
-    fn add(&mut self, bytes: usize) {
-        self.packets += 1;
-        self.bytes += bytes as u64;
+    fn add(&mut self, w: Wire) {
+        self.packets += w.packets;
+        self.bytes += w.bytes;
+    }
+}
+
+/// What a packet is on the wire: one packet, or the segments of a GSO super-packet (each with
+/// its own copy of the headers). Counters and, later, shapers charge per segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Wire {
+    pub fn single(len: usize) -> Wire {
+        Wire {
+            packets: 1,
+            bytes: len as u64,
+        }
+    }
+
+    /// The segments `pkt` (an IP packet of total length `len`) becomes when cut into
+    /// `gso_size`-byte payloads. TCP and UDP only; anything else counts as one packet.
+    pub fn segments(pkt: &[u8], len: usize, gso_size: u16) -> Wire {
+        if gso_size == 0 {
+            return Wire::single(len);
+        }
+        let l3 = match pkt.first().map(|b| b >> 4) {
+            Some(4) if pkt.len() >= 20 => usize::from(pkt[0] & 0x0f) * 4,
+            Some(6) if pkt.len() >= 40 => 40,
+            _ => return Wire::single(len),
+        };
+        let proto = if l3 == 40 { pkt[6] } else { pkt[9] };
+        let l4 = match proto {
+            6 if pkt.len() > l3 + 12 => usize::from(pkt[l3 + 12] >> 4) * 4,
+            17 => 8,
+            _ => return Wire::single(len),
+        };
+        let hdrs = l3 + l4;
+        if len <= hdrs {
+            return Wire::single(len);
+        }
+        let n = (len - hdrs).div_ceil(usize::from(gso_size)).max(1);
+        Wire {
+            packets: n as u64,
+            bytes: (len + (n - 1) * hdrs) as u64,
+        }
     }
 }
 
@@ -195,20 +240,36 @@ impl Engine {
     /// Handles one packet read from `ingress`. Forwarded packets are rewritten in place
     /// (TTL, checksum); replies from router hops are written to `out`.
     pub fn handle(&mut self, ingress: PortId, pkt: &mut [u8], out: &mut Vec<u8>) -> Verdict {
+        self.handle_segmented(ingress, pkt, 0, out)
+    }
+
+    /// `handle` for a GSO super-packet whose payload the kernel will cut into `gso_size`-byte
+    /// segments (0: an ordinary packet). It is looked up and rewritten once: TTL and the IPv4
+    /// header checksum are per-segment copies of the super-packet's, and the transport
+    /// checksum (partial, completed per segment) does not cover them. Counters charge per
+    /// segment.
+    pub fn handle_segmented(
+        &mut self,
+        ingress: PortId,
+        pkt: &mut [u8],
+        gso_size: u16,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         if ingress >= self.ports.len() {
             return Verdict::Drop(DropReason::NotIp);
         }
-        self.ports[ingress].rx.add(pkt.len());
+        let wire = Wire::segments(pkt, pkt.len(), gso_size);
+        self.ports[ingress].rx.add(wire);
         let verdict = match pkt.first().map(|b| b >> 4) {
-            Some(4) => self.handle_v4(ingress, pkt, out),
-            Some(6) => self.handle_v6(ingress, pkt, out),
+            Some(4) => self.handle_v4(ingress, pkt, wire, out),
+            Some(6) => self.handle_v6(ingress, pkt, wire, out),
             _ => Err((DropReason::NotIp, None)),
         };
         match verdict {
             Ok(v) => {
                 match v {
-                    Verdict::Forward { port, len } => self.ports[port].tx.add(len),
-                    Verdict::Reply { port } => self.ports[port].tx.add(out.len()),
+                    Verdict::Forward { port, .. } => self.ports[port].tx.add(wire),
+                    Verdict::Reply { port } => self.ports[port].tx.add(Wire::single(out.len())),
                     Verdict::Drop(_) => {}
                 }
                 v
@@ -231,6 +292,7 @@ impl Engine {
         &mut self,
         ingress: PortId,
         pkt: &mut [u8],
+        wire: Wire,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, (DropReason, Option<CircuitId>)> {
         let p = Ipv4Packet::new_checked(&*pkt).map_err(|e| (wire_reason(e), None))?;
@@ -253,7 +315,7 @@ impl Engine {
                     .first()
                     .is_some_and(|t| icmp::is_icmpv4_error(*t)));
         let len = p.total_len();
-        let walk = self.walk(ingress, IpAddr::V4(dst), ttl, len);
+        let walk = self.walk(ingress, IpAddr::V4(dst), ttl, wire);
         match walk {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv4Packet::new_checked(&mut *pkt).expect("checked above");
@@ -294,6 +356,7 @@ impl Engine {
         &mut self,
         ingress: PortId,
         pkt: &mut [u8],
+        wire: Wire,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, (DropReason, Option<CircuitId>)> {
         let p = Ipv6Packet::new_checked(&*pkt).map_err(|e| (wire_reason(e), None))?;
@@ -312,7 +375,7 @@ impl Engine {
                 .first()
                 .is_some_and(|t| icmp::is_icmpv6_error(*t)));
         let len = p.total_len();
-        match self.walk(ingress, IpAddr::V6(dst), hop_limit, len) {
+        match self.walk(ingress, IpAddr::V6(dst), hop_limit, wire) {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv6Packet::new_checked(&mut *pkt).expect("checked above");
                 p.decrement_hop_limit(hops);
@@ -349,7 +412,7 @@ impl Engine {
     }
 
     /// Walks the router hops from `ingress` towards `dst` with the packet's TTL.
-    fn walk(&mut self, ingress: PortId, dst: IpAddr, ttl: u8, len: usize) -> Walk {
+    fn walk(&mut self, ingress: PortId, dst: IpAddr, ttl: u8, wire: Wire) -> Walk {
         let tables = Arc::clone(&self.tables);
         let t = &*tables;
         let mut hop = match t.ports[ingress].kind {
@@ -403,7 +466,7 @@ impl Engine {
                     let PortKind::Site { circuit } = t.ports[site].kind else {
                         unreachable!("CeOut is only made for sites")
                     };
-                    self.circuits[circuit].input.add(len);
+                    self.circuits[circuit].input.add(wire);
                     Hop::Msee { circuit, via: None }
                 }
                 Hop::GwOut(vnet) => {
@@ -417,7 +480,7 @@ impl Engine {
                 }
                 Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
                     Some(Target::Site(site)) => {
-                        self.circuits[circuit].output.add(len);
+                        self.circuits[circuit].output.add(wire);
                         Hop::CeIn(site)
                     }
                     Some(Target::Vnet(vnet)) if via.is_none() => Hop::GwIn(vnet),

@@ -325,3 +325,49 @@ fn bad_input_is_dropped_and_counted_by_reason() {
         Verdict::Drop(DropReason::NoRoute)
     );
 }
+
+#[test]
+fn gso_super_packets_are_forwarded_once_and_counted_per_segment() {
+    let mut e = engine(SEED);
+    let (sf, london) = (port(&e, "sf"), port(&e, "london"));
+    // A TCP super-packet: 20 B IPv4 + 32 B TCP + 4344 B payload = 3 segments of 1448.
+    let total = 20 + 32 + 4344;
+    let mut pkt = vec![0u8; total];
+    pkt[..20].copy_from_slice(&echo([10, 0, 1, 1], [10, 0, 2, 1], 64)[..20]);
+    pkt[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    pkt[9] = 6; // TCP
+    pkt[10] = 0;
+    pkt[11] = 0;
+    let ck = checksum(&pkt[..20]);
+    pkt[10..12].copy_from_slice(&ck.to_be_bytes());
+    pkt[20 + 12] = 8 << 4; // data offset: 32 bytes
+    let v = e.handle_segmented(sf, &mut pkt, 1448, &mut Vec::new());
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            port: london,
+            len: total
+        }
+    );
+    assert_eq!(pkt[8], 60, "TTL rewritten once on the super-packet header");
+    assert_eq!(checksum(&pkt[..20]), 0);
+    let c = &e.circuit_stats()[0];
+    assert_eq!(c.input.packets, 3);
+    assert_eq!(
+        c.input.bytes,
+        (total + 2 * 52) as u64,
+        "each segment carries its own headers"
+    );
+    assert_eq!(e.port_stats()[london].tx.packets, 3);
+}
+
+#[test]
+fn wire_size_of_odd_input_is_one_packet() {
+    assert_eq!(Wire::segments(&[], 0, 1448), Wire::single(0));
+    assert_eq!(
+        Wire::segments(&ECHO_V4, 32, 1448),
+        Wire::single(32),
+        "ICMP is never segmented"
+    );
+    assert_eq!(Wire::segments(&ECHO_V4, 32, 0), Wire::single(32));
+}

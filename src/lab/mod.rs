@@ -181,6 +181,9 @@ async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabE
                 .map(|v| (v.name.as_str(), "vnet", &v.prefixes)),
         );
     let mut devices = Vec::new();
+    // Offload is decided on the first TUN and used for all: packets pass between TUNs with
+    // their virtio-net header, so both ends must speak it.
+    let mut offload: Option<bool> = None;
     for (name, kind, own) in endpoints {
         let ns = names::netns_name(&st.lab, name);
         let tun = names::tun_name(name);
@@ -188,7 +191,20 @@ async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabE
         st.namespaces.push(ns.clone());
         st.save().map_err(io_err("recording the lab state"))?;
         netns::add(&ns)?;
-        let dev = netns::create_tun(&ns, &tun)?;
+        let dev = match offload {
+            Some(o) => netns::create_tun(&ns, &tun, o)?,
+            None => match netns::create_tun(&ns, &tun, true) {
+                Ok(d) => {
+                    offload = Some(true);
+                    d
+                }
+                Err(e) => {
+                    warn!(error = %e, "TUN offload refused by the kernel; using plain I/O, one packet per read");
+                    offload = Some(false);
+                    netns::create_tun(&ns, &tun, false)?
+                }
+            },
+        };
         let others: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
         let addresses = netns::configure(&ns, &tun, own, &others)?;
         let dev = tun_rs::AsyncDevice::new(dev)
@@ -204,7 +220,9 @@ async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabE
         st.save().map_err(io_err("recording the lab state"))?;
     }
     let engine = Engine::new(Tables::build(topo));
-    Ok(run::Forwarder::spawn(engine, devices))
+    let offload = offload.unwrap_or(false);
+    info!(offload, "forwarding");
+    Ok(run::Forwarder::spawn(engine, devices, offload))
 }
 
 /// Removes every namespace the state records, then the state itself. Keeps going past

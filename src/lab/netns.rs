@@ -99,8 +99,10 @@ pub fn del(name: &str) -> Result<(), NetnsError> {
     )
 }
 
-/// Opens a TUN device named `tun` inside namespace `ns`.
-pub fn create_tun(ns: &str, tun: &str) -> Result<tun_rs::SyncDevice, NetnsError> {
+/// Opens a TUN device named `tun` inside namespace `ns`. With `offload`, the device carries a
+/// virtio-net header in front of every packet and exchanges GSO super-packets (IFF_VNET_HDR,
+/// TUNSETOFFLOAD with checksum, TSO4/6 and USO where the kernel has it).
+pub fn create_tun(ns: &str, tun: &str, offload: bool) -> Result<tun_rs::SyncDevice, NetnsError> {
     let (ns, tun) = (ns.to_string(), tun.to_string());
     let what = format!("creating TUN {tun} in namespace {ns}");
     std::thread::spawn(move || -> std::io::Result<tun_rs::SyncDevice> {
@@ -114,7 +116,7 @@ pub fn create_tun(ns: &str, tun: &str) -> Result<tun_rs::SyncDevice, NetnsError>
             .mtu(TUN_MTU)
             .tx_queue_len(TUN_TXQUEUELEN)
             .packet_information(false)
-            .offload(false)
+            .offload(offload)
             .build_sync()
     })
     .join()
