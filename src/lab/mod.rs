@@ -75,11 +75,12 @@ pub fn resolve_lab(lab: Option<&str>) -> Result<String, LabError> {
 pub async fn run(
     topo: &Topology,
     file: &str,
+    poll: run::Poll,
     on_ready: impl FnOnce(&LabState),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LabError> {
     let mut st = prepare(topo, file)?;
-    let forwarder = match make(topo, &mut st).await {
+    let forwarder = match make(topo, &mut st, poll).await {
         Ok(f) => f,
         Err(e) => {
             teardown(&st);
@@ -169,7 +170,11 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
 }
 
 /// Makes every namespace and TUN, then starts forwarding.
-async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabError> {
+async fn make(
+    topo: &Topology,
+    st: &mut LabState,
+    poll: run::Poll,
+) -> Result<run::Forwarder, LabError> {
     let all: Vec<IpNet> = topo.all_prefixes().into_iter().map(|(p, _)| p).collect();
     let endpoints = topo
         .site
@@ -221,8 +226,8 @@ async fn make(topo: &Topology, st: &mut LabState) -> Result<run::Forwarder, LabE
     }
     let engine = Engine::new(Tables::build(topo));
     let offload = offload.unwrap_or(false);
-    info!(offload, "forwarding");
-    Ok(run::Forwarder::spawn(engine, devices, offload))
+    info!(offload, ?poll, "forwarding");
+    Ok(run::Forwarder::spawn(engine, devices, offload, poll))
 }
 
 /// Removes every namespace the state records, then the state itself. Keeps going past

@@ -24,6 +24,15 @@ const BUF_SIZE: usize = 65536 + tun_rs::VIRTIO_NET_HDR_LEN;
 /// Packets handled per wake-up before yielding to other tasks.
 const BATCH: usize = 64;
 
+/// How a forwarding task waits for packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Sleep until the TUN is readable (epoll): no CPU when idle.
+    Sleep,
+    /// Keep trying to read, yielding between tries: no wake-up latency, one core kept busy.
+    Busy,
+}
+
 /// Running forwarding tasks of one lab.
 pub struct Forwarder {
     pub engine: Arc<Mutex<Engine>>,
@@ -33,7 +42,12 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// Starts one task per device; `devices[i]` is port `i` of the engine.
-    pub fn spawn(engine: Engine, devices: Vec<AsyncDevice>, offload: bool) -> Forwarder {
+    pub fn spawn(
+        engine: Engine,
+        devices: Vec<AsyncDevice>,
+        offload: bool,
+        poll: Poll,
+    ) -> Forwarder {
         let engine = Arc::new(Mutex::new(engine));
         let devices: Arc<Vec<AsyncDevice>> = Arc::new(devices);
         let (stop, rx) = watch::channel(false);
@@ -42,7 +56,7 @@ impl Forwarder {
                 let engine = Arc::clone(&engine);
                 let devices = Arc::clone(&devices);
                 let rx = rx.clone();
-                tokio::spawn(port_loop(port, engine, devices, offload, rx))
+                tokio::spawn(port_loop(port, engine, devices, offload, poll, rx))
             })
             .collect();
         Forwarder {
@@ -66,6 +80,7 @@ async fn port_loop(
     engine: Arc<Mutex<Engine>>,
     devices: Arc<Vec<AsyncDevice>>,
     offload: bool,
+    poll: Poll,
     mut stop: watch::Receiver<bool>,
 ) {
     let hdr = if offload {
@@ -79,7 +94,19 @@ async fn port_loop(
     let mut warned = false;
     loop {
         // Wait for the first packet, then take what else is queued, up to a batch.
-        let mut n = tokio::select! {
+        let mut n = if poll == Poll::Busy {
+            match devices[port].try_recv(&mut buf) {
+                Ok(n) => n,
+                Err(_) => {
+                    if stop.has_changed().unwrap_or(true) {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            }
+        } else {
+            tokio::select! {
             r = devices[port].recv(&mut buf) => match r {
                 Ok(n) => n,
                 Err(e) => {
@@ -92,6 +119,7 @@ async fn port_loop(
                 }
             },
             _ = stop.changed() => break,
+            }
         };
         for _ in 0..BATCH {
             if n >= hdr {
