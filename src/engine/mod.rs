@@ -315,7 +315,14 @@ impl Engine {
                     .first()
                     .is_some_and(|t| icmp::is_icmpv4_error(*t)));
         let len = p.total_len();
-        let walk = self.walk(ingress, IpAddr::V4(dst), ttl, wire);
+        let walk = walk(
+            &self.tables,
+            &mut self.circuits,
+            ingress,
+            IpAddr::V4(dst),
+            ttl,
+            wire,
+        );
         match walk {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv4Packet::new_checked(&mut *pkt).expect("checked above");
@@ -375,7 +382,14 @@ impl Engine {
                 .first()
                 .is_some_and(|t| icmp::is_icmpv6_error(*t)));
         let len = p.total_len();
-        match self.walk(ingress, IpAddr::V6(dst), hop_limit, wire) {
+        match walk(
+            &self.tables,
+            &mut self.circuits,
+            ingress,
+            IpAddr::V6(dst),
+            hop_limit,
+            wire,
+        ) {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv6Packet::new_checked(&mut *pkt).expect("checked above");
                 p.decrement_hop_limit(hops);
@@ -410,89 +424,95 @@ impl Engine {
             }
         }
     }
+}
 
-    /// Walks the router hops from `ingress` towards `dst` with the packet's TTL.
-    fn walk(&mut self, ingress: PortId, dst: IpAddr, ttl: u8, wire: Wire) -> Walk {
-        let tables = Arc::clone(&self.tables);
-        let t = &*tables;
-        let mut hop = match t.ports[ingress].kind {
-            PortKind::Site { .. } => Hop::CeOut(ingress),
-            PortKind::Vnet { .. } => Hop::GwOut(ingress),
-        };
-        let mut hops: u8 = 0;
-        loop {
-            debug_assert!(hops < MAX_HOPS, "hop walk exceeded its bound");
-            if hops >= MAX_HOPS {
-                return Walk::Error {
-                    kind: IcmpError::NetUnreachable,
-                    at: None,
-                    from: None,
-                    hops,
-                };
-            }
-            let circuit_at = match hop {
-                Hop::Msee { circuit, .. } => Some(circuit),
-                _ => None,
-            };
-            let me = hop_address(t, hop, dst.is_ipv4());
-            if owns(t, hop, dst) {
-                return Walk::Local {
-                    at: circuit_at,
-                    addr: dst,
-                };
-            }
-            // Forwarding needs TTL > 1 on arrival: it leaves with at least 1.
-            if ttl.saturating_sub(hops) <= 1 {
-                return Walk::Error {
-                    kind: IcmpError::TimeExceeded,
-                    at: circuit_at,
-                    from: me,
-                    hops,
-                };
-            }
-            hops += 1;
-            let unreachable = |at| Walk::Error {
+/// Walks the router hops from `ingress` towards `dst` with the packet's TTL, counting what
+/// enters and leaves each circuit's MSEE.
+fn walk(
+    t: &Tables,
+    circuits: &mut [CircuitStats],
+    ingress: PortId,
+    dst: IpAddr,
+    ttl: u8,
+    wire: Wire,
+) -> Walk {
+    let mut hop = match t.ports[ingress].kind {
+        PortKind::Site { .. } => Hop::CeOut(ingress),
+        PortKind::Vnet { .. } => Hop::GwOut(ingress),
+    };
+    let mut hops: u8 = 0;
+    loop {
+        debug_assert!(hops < MAX_HOPS, "hop walk exceeded its bound");
+        if hops >= MAX_HOPS {
+            return Walk::Error {
                 kind: IcmpError::NetUnreachable,
-                at,
-                from: me,
-                hops: hops - 1,
-            };
-            hop = match hop {
-                Hop::CeOut(site) => {
-                    if t.ports[site].prefixes.lookup(dst).is_some() {
-                        // Towards its own LAN: there is no other host there.
-                        return unreachable(None);
-                    }
-                    let PortKind::Site { circuit } = t.ports[site].kind else {
-                        unreachable!("CeOut is only made for sites")
-                    };
-                    self.circuits[circuit].input.add(wire);
-                    Hop::Msee { circuit, via: None }
-                }
-                Hop::GwOut(vnet) => {
-                    let PortKind::Vnet { gateway } = &t.ports[vnet].kind else {
-                        unreachable!("GwOut is only made for VNets")
-                    };
-                    match gateway.lookup(dst) {
-                        Some(circuit) => Hop::Msee { circuit, via: None },
-                        None => return unreachable(None),
-                    }
-                }
-                Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
-                    Some(Target::Site(site)) => {
-                        self.circuits[circuit].output.add(wire);
-                        Hop::CeIn(site)
-                    }
-                    Some(Target::Vnet(vnet)) if via.is_none() => Hop::GwIn(vnet),
-                    Some(Target::Peer { circuit: peer, gr }) if via.is_none() => Hop::Msee {
-                        circuit: peer,
-                        via: Some(gr),
-                    },
-                    _ => return unreachable(Some(circuit)),
-                },
-                Hop::CeIn(port) | Hop::GwIn(port) => return Walk::Deliver { port, hops },
+                at: None,
+                from: None,
+                hops,
             };
         }
+        let circuit_at = match hop {
+            Hop::Msee { circuit, .. } => Some(circuit),
+            _ => None,
+        };
+        let me = hop_address(t, hop, dst.is_ipv4());
+        if owns(t, hop, dst) {
+            return Walk::Local {
+                at: circuit_at,
+                addr: dst,
+            };
+        }
+        // Forwarding needs TTL > 1 on arrival: it leaves with at least 1.
+        if ttl.saturating_sub(hops) <= 1 {
+            return Walk::Error {
+                kind: IcmpError::TimeExceeded,
+                at: circuit_at,
+                from: me,
+                hops,
+            };
+        }
+        hops += 1;
+        let unreachable = |at| Walk::Error {
+            kind: IcmpError::NetUnreachable,
+            at,
+            from: me,
+            hops: hops - 1,
+        };
+        hop = match hop {
+            Hop::CeOut(site) => {
+                if t.ports[site].prefixes.lookup(dst).is_some() {
+                    // Towards its own LAN: there is no other host there.
+                    return unreachable(None);
+                }
+                let PortKind::Site { circuit } = t.ports[site].kind else {
+                    unreachable!("CeOut is only made for sites")
+                };
+                circuits[circuit].input.add(wire);
+                Hop::Msee { circuit, via: None }
+            }
+            Hop::GwOut(vnet) => {
+                let PortKind::Vnet { gateway } = &t.ports[vnet].kind else {
+                    unreachable!("GwOut is only made for VNets")
+                };
+                match gateway.lookup(dst) {
+                    Some(circuit) => Hop::Msee { circuit, via: None },
+                    None => return unreachable(None),
+                }
+            }
+            Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
+                Some(Target::Site(site)) => {
+                    circuits[circuit].output.add(wire);
+                    Hop::CeIn(site)
+                }
+                Some(Target::Vnet(vnet)) if via.is_none() => Hop::GwIn(vnet),
+                Some(Target::Peer { circuit: peer, gr }) if via.is_none() => Hop::Msee {
+                    circuit: peer,
+                    via: Some(gr),
+                },
+                _ => return unreachable(Some(circuit)),
+            },
+            Hop::CeIn(port) | Hop::GwIn(port) => return Walk::Deliver { port, hops },
+        };
     }
 }
 

@@ -1,7 +1,11 @@
-//! The tokio forwarding loop: one task per TUN reads a packet, hands it to the engine and
-//! writes what the engine returns straight to the TUN it names (no channel hop between
-//! stages). Plumbing only; every decision is the engine's. Tasks stop when the stop channel
-//! fires and drop their device handles.
+//! The tokio forwarding loop: one task drains every TUN of the lab in turn, hands each packet
+//! to the engine and writes what the engine returns straight to the TUN it names (no channel
+//! hop, no hand-off between threads). Plumbing only; every decision is the engine's.
+//!
+//! Waiting: after a packet the loop keeps reading (non-blocking) every TUN, so a reply that
+//! the destination namespace produced while we wrote the request (its stack runs inside our
+//! write) is forwarded without a wake-up; it spins for a short window after the last packet,
+//! then sleeps until any TUN is readable. `Poll::Busy` never sleeps.
 //!
 //! With offload the TUNs carry a virtio-net header before each packet and the kernel hands
 //! over GSO super-packets of up to 64 KB: the engine looks each up and rewrites it once, and
@@ -9,8 +13,13 @@
 //! it as one GSO packet (segmented, or not, by the kernel as it needs). Replies the engine
 //! originates get a zeroed header (no GSO, checksums complete).
 
-use std::io::IoSlice;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll as TaskPoll;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,29 +28,73 @@ use tun_rs::AsyncDevice;
 
 use crate::engine::{Engine, PortId, Verdict};
 
+/// What the loop needs to move one packet: the engine, the devices and the reply buffer.
+struct Plumbing {
+    engine: Arc<Mutex<Engine>>,
+    devices: Vec<AsyncDevice>,
+    /// virtio-net header length in front of each packet (0 without offload).
+    hdr: usize,
+    out: Vec<u8>,
+}
+
+impl Plumbing {
+    /// Hands `pkt` (as read from `port`'s TUN, header included) to the engine and writes what
+    /// it returns.
+    async fn process(&mut self, port: PortId, pkt: &mut [u8]) {
+        let hdr = self.hdr;
+        if pkt.len() < hdr {
+            return;
+        }
+        let gso_size = if hdr > 0 { gso_size(&pkt[..hdr]) } else { 0 };
+        let verdict = {
+            let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            e.handle_segmented(port, &mut pkt[hdr..], gso_size, &mut self.out)
+        };
+        trace!(port, len = pkt.len(), ?verdict, "packet");
+        let sent = match verdict {
+            Verdict::Forward { port: to, len } => self.devices[to].send(&pkt[..hdr + len]).await,
+            Verdict::Reply { port: to } if hdr > 0 => {
+                let zero_hdr = [0u8; tun_rs::VIRTIO_NET_HDR_LEN];
+                let parts = [IoSlice::new(&zero_hdr), IoSlice::new(&self.out)];
+                self.devices[to].send_vectored(&parts).await
+            }
+            Verdict::Reply { port: to } => self.devices[to].send(&self.out).await,
+            Verdict::Drop(_) => Ok(0),
+        };
+        if let Err(e) = sent {
+            debug!(port, error = %e, "writing to TUN failed");
+        }
+    }
+}
+
 /// Largest read from a TUN: a 64 KB GSO super-packet and its virtio-net header.
 const BUF_SIZE: usize = 65536 + tun_rs::VIRTIO_NET_HDR_LEN;
-/// Packets handled per wake-up before yielding to other tasks.
+/// Packets taken from one TUN before moving to the next (fairness between ports).
 const BATCH: usize = 64;
+/// How long the loop keeps polling after the last packet before it sleeps: back-to-back
+/// packets of a flow then cost no wake-up. Measured: see scripts/bench-throughput.sh.
+const SPIN: Duration = Duration::from_micros(50);
+/// Packets between yields to the runtime (control socket, stop signal) while busy.
+const YIELD_EVERY: usize = 256;
 
-/// How a forwarding task waits for packets.
+/// How the forwarding loop waits for packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Poll {
-    /// Sleep until the TUN is readable (epoll): no CPU when idle.
+    /// Spin briefly after traffic, then sleep until a TUN is readable: no CPU when idle.
     Sleep,
-    /// Keep trying to read, yielding between tries: no wake-up latency, one core kept busy.
+    /// Never sleep: no wake-up latency at all, one core kept busy while the lab runs.
     Busy,
 }
 
-/// Running forwarding tasks of one lab.
+/// The running forwarding task of one lab.
 pub struct Forwarder {
     pub engine: Arc<Mutex<Engine>>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
 }
 
 impl Forwarder {
-    /// Starts one task per device; `devices[i]` is port `i` of the engine.
+    /// Starts forwarding; `devices[i]` is port `i` of the engine.
     pub fn spawn(
         engine: Engine,
         devices: Vec<AsyncDevice>,
@@ -49,105 +102,134 @@ impl Forwarder {
         poll: Poll,
     ) -> Forwarder {
         let engine = Arc::new(Mutex::new(engine));
-        let devices: Arc<Vec<AsyncDevice>> = Arc::new(devices);
         let (stop, rx) = watch::channel(false);
-        let tasks = (0..devices.len())
-            .map(|port| {
-                let engine = Arc::clone(&engine);
-                let devices = Arc::clone(&devices);
-                let rx = rx.clone();
-                tokio::spawn(port_loop(port, engine, devices, offload, poll, rx))
-            })
-            .collect();
-        Forwarder {
-            engine,
-            stop,
-            tasks,
-        }
+        let task = tokio::spawn(forward(Arc::clone(&engine), devices, offload, poll, rx));
+        Forwarder { engine, stop, task }
     }
 
-    /// Stops every task and waits for them; the devices are closed when this returns.
+    /// Stops forwarding and waits for it; the devices are closed when this returns.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        let _ = self.task.await;
     }
 }
 
-async fn port_loop(
-    port: PortId,
+/// Reads one packet without waiting; `Ok(None)` when the TUN is empty.
+fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is an open TUN descriptor
+    // owned by an `AsyncDevice` that outlives this call. The fd is non-blocking (tokio).
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n >= 0 {
+        return Ok(Some(n as usize));
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+async fn forward(
     engine: Arc<Mutex<Engine>>,
-    devices: Arc<Vec<AsyncDevice>>,
+    devices: Vec<AsyncDevice>,
     offload: bool,
     poll: Poll,
     mut stop: watch::Receiver<bool>,
 ) {
-    let hdr = if offload {
-        tun_rs::VIRTIO_NET_HDR_LEN
-    } else {
-        0
+    let fds: Vec<RawFd> = devices.iter().map(|d| d.as_raw_fd()).collect();
+    let mut p = Plumbing {
+        engine,
+        devices,
+        hdr: if offload {
+            tun_rs::VIRTIO_NET_HDR_LEN
+        } else {
+            0
+        },
+        out: Vec::with_capacity(1500),
     };
-    let zero_hdr = [0u8; tun_rs::VIRTIO_NET_HDR_LEN];
     let mut buf = vec![0u8; BUF_SIZE];
-    let mut out = Vec::with_capacity(1500);
-    let mut warned = false;
+    let mut warned = vec![false; fds.len()];
+    let mut last_packet = Instant::now();
+    let mut since_yield = 0usize;
     loop {
-        // Wait for the first packet, then take what else is queued, up to a batch.
-        let mut n = if poll == Poll::Busy {
-            match devices[port].try_recv(&mut buf) {
-                Ok(n) => n,
-                Err(_) => {
-                    if stop.has_changed().unwrap_or(true) {
+        let mut moved = 0usize;
+        for (port, &fd) in fds.iter().enumerate() {
+            for _ in 0..BATCH {
+                match read_now(fd, &mut buf) {
+                    Ok(Some(n)) => {
+                        moved += 1;
+                        p.process(port, &mut buf[..n]).await;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !warned[port] {
+                            warn!(port, error = %e, "reading from TUN failed");
+                            warned[port] = true;
+                        }
                         break;
                     }
-                    tokio::task::yield_now().await;
-                    continue;
                 }
             }
-        } else {
-            tokio::select! {
-            r = devices[port].recv(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
-                    if !warned {
-                        warn!(port, error = %e, "reading from TUN failed");
-                        warned = true;
-                    }
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-            }
-        };
-        for _ in 0..BATCH {
-            if n >= hdr {
-                let gso_size = if offload { gso_size(&buf[..hdr]) } else { 0 };
-                let verdict = {
-                    let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
-                    e.handle_segmented(port, &mut buf[hdr..n], gso_size, &mut out)
-                };
-                trace!(port, len = n, ?verdict, "packet");
-                let sent = match verdict {
-                    Verdict::Forward { port: to, len } => devices[to].send(&buf[..hdr + len]).await,
-                    Verdict::Reply { port: to } if offload => {
-                        let parts = [IoSlice::new(&zero_hdr), IoSlice::new(&out)];
-                        devices[to].send_vectored(&parts).await
-                    }
-                    Verdict::Reply { port: to } => devices[to].send(&out).await,
-                    Verdict::Drop(_) => Ok(0),
-                };
-                if let Err(e) = sent {
-                    debug!(port, error = %e, "writing to TUN failed");
-                }
-            }
-            n = match devices[port].try_recv(&mut buf) {
-                Ok(n) => n,
-                Err(_) => break,
-            };
         }
+        if stop.has_changed().unwrap_or(true) {
+            break;
+        }
+        if moved > 0 {
+            last_packet = Instant::now();
+            since_yield += moved;
+            if since_yield >= YIELD_EVERY {
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
+            continue;
+        }
+        match poll {
+            Poll::Busy => {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Poll::Sleep if last_packet.elapsed() < SPIN => {
+                std::hint::spin_loop();
+                continue;
+            }
+            Poll::Sleep => {}
+        }
+        // Sleep until some TUN is readable. The reads above bypass tokio, so its readiness
+        // may be stale: clear it through tokio's own read first, forwarding any packet that
+        // arrived in between.
+        let mut got = false;
+        for port in 0..fds.len() {
+            if let Ok(n) = p.devices[port].try_recv(&mut buf) {
+                got = true;
+                p.process(port, &mut buf[..n]).await;
+            }
+        }
+        if !got {
+            tokio::select! {
+                _ = any_readable(&p.devices) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        last_packet = Instant::now();
     }
+}
+
+/// Completes when any of the devices is readable.
+async fn any_readable(devices: &[AsyncDevice]) {
+    let mut futs: Vec<Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>>> = devices
+        .iter()
+        .map(|d| Box::pin(d.readable()) as _)
+        .collect();
+    std::future::poll_fn(|cx| {
+        for f in futs.iter_mut() {
+            if f.as_mut().poll(cx).is_ready() {
+                return TaskPoll::Ready(());
+            }
+        }
+        TaskPoll::Pending
+    })
+    .await
 }
 
 /// The segment size of a GSO super-packet from its virtio-net header (0: not GSO).

@@ -1,0 +1,187 @@
+//! criterion benches of the pure core: engine ns/packet (parse, lookup, rewrite) for IPv4 and
+//! IPv6, LPM lookups with 10k- and 1M-prefix tables, and the time to apply a Global Reach
+//! change (validate + rebuild + swap) to 10k-prefix tables.
+//!
+//! `cargo bench --bench engine`; scripts/bench-throughput.sh measures the whole data path.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ipnet::{IpNet, Ipv4Net};
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use reachlab::diag::SourceFile;
+use reachlab::engine::table::{Lpm, Target};
+use reachlab::engine::{Engine, Tables, Verdict};
+use reachlab::topology::{GlobalReach, Topology};
+
+/// A tiny deterministic generator (xorshift64*), so every run benches the same tables.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+const DUAL: &str = r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "er-london"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24", "fd00:1::/64"]
+[[site]]
+name = "london"
+circuit = "er-london"
+prefixes = ["10.0.2.0/24", "fd00:2::/64"]
+[[global_reach]]
+circuits = ["er-sv", "er-london"]
+address_prefix = "192.168.8.0/29"
+ipv6_address_prefix = "fd00:ffff::/125"
+"#;
+
+fn topo(text: &str) -> Topology {
+    Topology::from_source(SourceFile::new("bench.toml", text), "bench").expect("valid")
+}
+
+/// An IPv4 UDP packet sf -> london with 64 bytes of payload.
+fn udp_v4() -> Vec<u8> {
+    let mut p = vec![0u8; 20 + 8 + 64];
+    p[0] = 0x45;
+    let len = p.len() as u16;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&[10, 0, 1, 1]);
+    p[16..20].copy_from_slice(&[10, 0, 2, 1]);
+    let ck = reachlab::engine::wire::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&ck.to_be_bytes());
+    p
+}
+
+fn udp_v6() -> Vec<u8> {
+    let mut p = vec![0u8; 40 + 8 + 64];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&72u16.to_be_bytes());
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&"fd00:1::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p[24..40].copy_from_slice(&"fd00:2::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p
+}
+
+fn engine_per_packet(c: &mut Criterion) {
+    let t = topo(DUAL);
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    for (name, pkt) in [("ipv4_forward", udp_v4()), ("ipv6_forward", udp_v6())] {
+        let mut e = Engine::new(Tables::build(&t));
+        let mut buf = pkt.clone();
+        let mut out = Vec::new();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                // Restore the TTL the previous iteration lowered (a 1-byte store and, for
+                // IPv4, the checksum: the rewrite is part of what is measured).
+                buf.copy_from_slice(&pkt);
+                let v = e.handle(0, black_box(&mut buf), &mut out);
+                debug_assert!(matches!(v, Verdict::Forward { .. }));
+                v
+            })
+        });
+    }
+    g.finish();
+}
+
+fn lpm(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lpm");
+    for n in [10_000usize, 1_000_000] {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut table: Lpm<Target> = Lpm::new();
+        for i in 0..n {
+            let len = 16 + (rng.next() % 13) as u8; // /16 .. /28
+            let addr = Ipv4Addr::from(rng.next() as u32);
+            let p = Ipv4Net::new(addr, len).unwrap().trunc();
+            table.insert(IpNet::V4(p), Target::Site(i % 4));
+        }
+        let addrs: Vec<Ipv4Addr> = (0..4096)
+            .map(|_| Ipv4Addr::from(rng.next() as u32))
+            .collect();
+        g.throughput(Throughput::Elements(addrs.len() as u64));
+        g.bench_function(format!("lookup_{n}_prefixes"), |b| {
+            b.iter(|| {
+                let mut hits = 0usize;
+                for a in &addrs {
+                    hits += usize::from(table.lookup_v4(black_box(*a)).is_some());
+                }
+                hits
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Two circuits whose sites carry 10,000 prefixes between them.
+fn big_topology() -> Topology {
+    let mut s = String::from(DUAL.split("[[global_reach]]").next().unwrap());
+    s = s.replace(
+        "prefixes = [\"10.0.1.0/24\", \"fd00:1::/64\"]",
+        "prefixes = [\"10.0.1.0/24\", \"fd00:1::/64\", PREFIXES_A]",
+    );
+    s = s.replace(
+        "prefixes = [\"10.0.2.0/24\", \"fd00:2::/64\"]",
+        "prefixes = [\"10.0.2.0/24\", \"fd00:2::/64\", PREFIXES_B]",
+    );
+    let list = |base: u32| {
+        let mut out = String::new();
+        for i in 0..5_000u32 {
+            let a = Ipv4Addr::from(base + (i << 8));
+            let _ = write!(out, "{}\"{a}/24\"", if i == 0 { "" } else { ", " });
+        }
+        out
+    };
+    s = s
+        .replace("PREFIXES_A", &list(0x0b00_0000))
+        .replace("PREFIXES_B", &list(0x0c00_0000));
+    topo(&s)
+}
+
+fn apply_change(c: &mut Criterion) {
+    let base = big_topology();
+    let mut e = Engine::new(Tables::build(&base));
+    let mut g = c.benchmark_group("live_change");
+    g.sample_size(20);
+    g.bench_function("global_reach_add_10k_prefixes", |b| {
+        b.iter_batched(
+            || {
+                let mut t = base.clone();
+                t.global_reach.push(GlobalReach {
+                    circuits: ["er-sv".into(), "er-london".into()],
+                    address_prefix: "192.168.8.0/29".parse().unwrap(),
+                    ipv6_address_prefix: None,
+                });
+                t
+            },
+            |t| {
+                // What a live change does: validate with the file's rules, rebuild, swap.
+                t.validate().expect("valid change");
+                e.set_tables(Tables::build(&t));
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, engine_per_packet, lpm, apply_change);
+criterion_main!(benches);
