@@ -58,6 +58,10 @@ pub enum Command {
         /// CPU core kept busy while the lab runs
         #[arg(long)]
         busy_poll: bool,
+        /// Do not use TUN offload (GSO super-packets): one packet per read and write. Slower;
+        /// for comparison, and what reachlab falls back to when the kernel refuses offload
+        #[arg(long)]
+        no_offload: bool,
         /// Internal: print `ready` on stdout when up (used by --detach)
         #[arg(long, hide = true)]
         notify_ready: bool,
@@ -140,12 +144,14 @@ pub fn run(cli: Cli) -> i32 {
             file,
             detach,
             busy_poll,
+            no_offload,
             notify_ready,
         } => up::run(
             &file,
             up::Options {
                 detach,
                 busy_poll,
+                no_offload,
                 notify_ready,
                 verbose,
             },

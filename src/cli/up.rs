@@ -16,6 +16,7 @@ use crate::topology::Topology;
 pub struct Options {
     pub detach: bool,
     pub busy_poll: bool,
+    pub no_offload: bool,
     pub notify_ready: bool,
     /// -v count, handed on to a detached lab process.
     pub verbose: u8,
@@ -75,12 +76,15 @@ fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
                 println!("Ctrl-C stops the lab and removes everything it made.");
             }
         };
-        let poll = if opts.busy_poll {
-            lab::run::Poll::Busy
-        } else {
-            lab::run::Poll::Sleep
+        let io = lab::run::IoOptions {
+            poll: if opts.busy_poll {
+                lab::run::Poll::Busy
+            } else {
+                lab::run::Poll::Sleep
+            },
+            offload: !opts.no_offload,
         };
-        lab::run(topo, &file.display().to_string(), poll, on_ready, shutdown)
+        lab::run(topo, &file.display().to_string(), io, on_ready, shutdown)
             .await
             .map_err(std::io::Error::other)
     });
@@ -121,6 +125,9 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
     cmd.arg("up").arg(file).arg("--notify-ready");
     if opts.busy_poll {
         cmd.arg("--busy-poll");
+    }
+    if opts.no_offload {
+        cmd.arg("--no-offload");
     }
     if opts.verbose > 0 {
         cmd.arg(format!("-{}", "v".repeat(usize::from(opts.verbose))));

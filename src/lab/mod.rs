@@ -75,12 +75,12 @@ pub fn resolve_lab(lab: Option<&str>) -> Result<String, LabError> {
 pub async fn run(
     topo: &Topology,
     file: &str,
-    poll: run::Poll,
+    io: run::IoOptions,
     on_ready: impl FnOnce(&LabState),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LabError> {
     let mut st = prepare(topo, file)?;
-    let forwarder = match make(topo, &mut st, poll).await {
+    let forwarder = match make(topo, &mut st, io).await {
         Ok(f) => f,
         Err(e) => {
             teardown(&st);
@@ -173,7 +173,7 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
 async fn make(
     topo: &Topology,
     st: &mut LabState,
-    poll: run::Poll,
+    io: run::IoOptions,
 ) -> Result<run::Forwarder, LabError> {
     let all: Vec<IpNet> = topo.all_prefixes().into_iter().map(|(p, _)| p).collect();
     let endpoints = topo
@@ -188,7 +188,7 @@ async fn make(
     let mut devices = Vec::new();
     // Offload is decided on the first TUN and used for all: packets pass between TUNs with
     // their virtio-net header, so both ends must speak it.
-    let mut offload: Option<bool> = None;
+    let mut offload: Option<bool> = if io.offload { None } else { Some(false) };
     for (name, kind, own) in endpoints {
         let ns = names::netns_name(&st.lab, name);
         let tun = names::tun_name(name);
@@ -226,8 +226,8 @@ async fn make(
     }
     let engine = Engine::new(Tables::build(topo));
     let offload = offload.unwrap_or(false);
-    info!(offload, ?poll, "forwarding");
-    Ok(run::Forwarder::spawn(engine, devices, offload, poll))
+    info!(offload, poll = ?io.poll, "forwarding");
+    Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
 }
 
 /// Removes every namespace the state records, then the state itself. Keeps going past

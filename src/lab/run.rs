@@ -86,6 +86,14 @@ pub enum Poll {
     Busy,
 }
 
+/// How the IO shell moves packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoOptions {
+    pub poll: Poll,
+    /// Try TUN offload (GSO super-packets); false: plain I/O, one packet per read.
+    pub offload: bool,
+}
+
 /// The running forwarding task of one lab.
 pub struct Forwarder {
     pub engine: Arc<Mutex<Engine>>,

@@ -180,6 +180,18 @@ impl Lab {
         port: u16,
         secs: u32,
     ) -> serde_json::Value {
+        self.iperf3_args(client, server, addr, port, &["-t", &secs.to_string()])
+    }
+
+    /// `iperf3` with extra client arguments (which must include `-t`).
+    pub fn iperf3_args(
+        &self,
+        client: &str,
+        server: &str,
+        addr: &str,
+        port: u16,
+        extra: &[&str],
+    ) -> serde_json::Value {
         let port_s = port.to_string();
         let mut srv = self
             .cmd()
@@ -202,19 +214,9 @@ impl Lab {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let out = self.exec(
-            client,
-            &[
-                "iperf3",
-                "-c",
-                addr,
-                "-p",
-                &port_s,
-                "-t",
-                &secs.to_string(),
-                "-J",
-            ],
-        );
+        let mut args = vec!["iperf3", "-c", addr, "-p", &port_s, "-J"];
+        args.extend_from_slice(extra);
+        let out = self.exec(client, &args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let _ = srv.kill();
         let _ = srv.wait();
