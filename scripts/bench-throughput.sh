@@ -95,7 +95,7 @@ $R up "$WORK/bench.toml" --detach --busy-poll >/dev/null
 for round in $(seq "$ROUNDS"); do
   for sys in kernel reachlab; do
     v=$(measure $sys ping)
-    [ $sys = kernel ] && key=kernel,ping || key=busy,ping
+    [ $sys = kernel ] && key=kernelb,ping || key=busy,ping
     RES[$key]+="$v "
     printf 'round %d  %-8s %-6s %s\n' "$round" "${key%,ping}" "ping" "$v" >&2
   done
@@ -112,7 +112,7 @@ printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[kernel,tcp4]
 printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[kernel,udp64]}" "${MED[reachlab,udp64]}" "$(ratio "${MED[reachlab,udp64]}" "${MED[kernel,udp64]}")"
 printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[kernel,udploss]}" "${MED[reachlab,udploss]}"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[kernel,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')"
-printf '%-34s %14s %14.1f %+9.1f us\n' "  same, reachlab up --busy-poll" "" "${MED[busy,ping]}" "$(awk -v a="${MED[busy,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')"
+printf '%-34s %14.1f %14.1f %+9.1f us\n' "  same, reachlab up --busy-poll" "${MED[kernelb,ping]}" "${MED[busy,ping]}" "$(awk -v a="${MED[busy,ping]}" -v b="${MED[kernelb,ping]}" 'BEGIN{print a-b}')"
 
 mkdir -p benches/results
 out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
@@ -128,8 +128,8 @@ out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
     echo "    \"samples\": {\"tcp1\": [$(echo ${RES[$sys,tcp1]} | tr ' ' ',')], \"tcp4\": [$(echo ${RES[$sys,tcp4]} | tr ' ' ',')], \"udp64\": [$(echo ${RES[$sys,udp64]} | tr ' ' ',')], \"ping\": [$(echo ${RES[$sys,ping]} | tr ' ' ',')]}"
     if [ $sys = kernel ]; then echo "  },"; else echo "  },"; fi
   done
-  echo "  \"busy_poll\": {\"ping_avg_us\": ${MED[busy,ping]}, \"samples\": [$(echo ${RES[busy,ping]} | tr ' ' ',')]},"
-  echo "  \"ratios\": {\"tcp1\": $(ratio "${MED[reachlab,tcp1]}" "${MED[kernel,tcp1]}"), \"tcp4\": $(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}"), \"udp64\": $(ratio "${MED[reachlab,udp64]}" "${MED[kernel,udp64]}"), \"ping_extra_us\": $(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}'), \"ping_extra_us_busy_poll\": $(awk -v a="${MED[busy,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')}"
+  echo "  \"busy_poll\": {\"ping_avg_us\": ${MED[busy,ping]}, \"kernel_ping_avg_us\": ${MED[kernelb,ping]}, \"samples\": [$(echo ${RES[busy,ping]} | tr ' ' ',')], \"kernel_samples\": [$(echo ${RES[kernelb,ping]} | tr ' ' ',')]},"
+  echo "  \"ratios\": {\"tcp1\": $(ratio "${MED[reachlab,tcp1]}" "${MED[kernel,tcp1]}"), \"tcp4\": $(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}"), \"udp64\": $(ratio "${MED[reachlab,udp64]}" "${MED[kernel,udp64]}"), \"ping_extra_us\": $(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}'), \"ping_extra_us_busy_poll\": $(awk -v a="${MED[busy,ping]}" -v b="${MED[kernelb,ping]}" 'BEGIN{print a-b}')}"
   echo "}"
 } > "$out"
 jq . "$out" >/dev/null && echo "wrote $out"
