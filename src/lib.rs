@@ -9,6 +9,7 @@
 //! - [`catalogue`]: peering locations and Azure regions (geopolitical region, Global Reach
 //!   availability, coordinates) and published backbone RTTs; compiled in from `catalogue.toml`.
 //! - [`topology`]: the lab file format, its data model and the validation rules.
+//! - [`model`]: the latency model: published RTTs between regions, else great-circle distance.
 //! - [`diag`]: `file:line:col` diagnostics for topology errors.
 //! - [`engine`]: the pure forwarding core: typed packet views, route tables, the hop pipeline
 //!   (TTL, checksums, ICMP errors) and drop counters. No IO, no clock, no tokio.
@@ -28,4 +29,5 @@ pub mod control;
 pub mod diag;
 pub mod engine;
 pub mod lab;
+pub mod model;
 pub mod topology;

@@ -50,7 +50,7 @@ fn offloaded_tcp_and_udp_cross_intact() {
     if !root_or_skip("offloaded_tcp_and_udp_cross_intact") {
         return;
     }
-    let lab = Lab::new("offload", DUAL);
+    let lab = Lab::new_with("offload", DUAL, "latency = \"none\"");
     lab.up_detached();
 
     let stats = |lab: &Lab| {
@@ -139,7 +139,7 @@ fn plain_io_without_offload_still_forwards() {
     if !root_or_skip("plain_io_without_offload_still_forwards") {
         return;
     }
-    let lab = Lab::new("plain", DUAL);
+    let lab = Lab::new_with("plain", DUAL, "latency = \"none\"");
     let out = lab
         .cmd()
         .arg("up")

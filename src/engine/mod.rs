@@ -18,14 +18,17 @@
 
 pub mod icmp;
 pub mod table;
+pub mod timing;
 pub mod wire;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use icmp::IcmpError;
 use table::PortKind;
 pub use table::{CircuitId, PortId, Tables, Target};
+use timing::{Dir, Plan};
 use wire::{Ipv4Packet, Ipv6Packet, WireError};
 
 /// Why a packet was not forwarded.
@@ -45,10 +48,12 @@ pub enum DropReason {
     TtlExpired,
     /// Addressed to a router hop and not a ping it answers.
     ForRouter,
+    /// A circuit's shaper queue was full (tail drop).
+    QueueFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::NotIp,
         DropReason::Malformed,
         DropReason::NotRoutable,
@@ -56,6 +61,7 @@ impl DropReason {
         DropReason::NoRoute,
         DropReason::TtlExpired,
         DropReason::ForRouter,
+        DropReason::QueueFull,
     ];
 
     /// Stable name, as shown by the CLI.
@@ -68,6 +74,7 @@ impl DropReason {
             DropReason::NoRoute => "no-route",
             DropReason::TtlExpired => "ttl-expired",
             DropReason::ForRouter => "for-router",
+            DropReason::QueueFull => "queue-full",
         }
     }
 
@@ -84,6 +91,9 @@ pub enum Verdict {
     /// Send the reply the engine wrote into `out` to `port` (an ICMP message from a router
     /// hop). The original packet is dropped (and counted when it was an error).
     Reply { port: PortId },
+    /// The packet (or the reply) is on its way through shapers and delays: the engine keeps
+    /// a copy and hands it out from `poll_transmit` when due.
+    Queued,
     /// Drop the packet; it has been counted.
     Drop(DropReason),
 }
@@ -188,6 +198,9 @@ pub struct Engine {
     tables: Arc<Tables>,
     ports: Vec<PortStats>,
     circuits: Vec<CircuitStats>,
+    sched: timing::Scheduler,
+    /// Bytes in front of each IP packet in a frame (the TUN's virtio-net header).
+    prefix: usize,
 }
 
 /// Longest path through the network (ce-out, msee, msee, ce-in) plus slack: a bound that the
@@ -198,11 +211,43 @@ impl Engine {
     pub fn new(tables: Tables) -> Engine {
         let ports = vec![PortStats::default(); tables.ports.len()];
         let circuits = vec![CircuitStats::default(); tables.circuits.len()];
+        let sched = timing::Scheduler::new(circuits.len());
         Engine {
             tables: Arc::new(tables),
             ports,
             circuits,
+            sched,
+            prefix: 0,
         }
+    }
+
+    /// Frames handed to `handle_at` carry `prefix` bytes before the IP packet (the virtio-net
+    /// header with TUN offload); queued packets keep them, generated ones get zeroes.
+    pub fn with_frame_prefix(mut self, prefix: usize) -> Engine {
+        self.prefix = prefix;
+        self
+    }
+
+    /// The next packet due at `now`, with the port to write it to (frame prefix included).
+    pub fn poll_transmit(&mut self, now: Duration) -> Option<(PortId, Vec<u8>)> {
+        loop {
+            match self.sched.poll(now, &self.tables)? {
+                timing::Step::Transmit(port, frame) => return Some((port, frame)),
+                timing::Step::QueueFull(c, wire) => {
+                    self.circuits[c].drops[DropReason::QueueFull.index()] += wire.packets;
+                }
+            }
+        }
+    }
+
+    /// When `poll_transmit` next has something to do.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.sched.next_deadline()
+    }
+
+    /// Packets in flight in shapers and delay lines.
+    pub fn in_flight(&self) -> usize {
+        self.sched.len()
     }
 
     /// Replaces every table at once (a live change). Packets are handled whole under the
@@ -255,14 +300,33 @@ impl Engine {
         gso_size: u16,
         out: &mut Vec<u8>,
     ) -> Verdict {
-        if ingress >= self.ports.len() {
+        let prefix = std::mem::replace(&mut self.prefix, 0);
+        let v = self.handle_at(Duration::ZERO, ingress, pkt, gso_size, out);
+        self.prefix = prefix;
+        v
+    }
+
+    /// Handles one frame (`prefix` bytes, then an IP packet) read from `ingress` at `now`.
+    /// Forwarded now: rewritten in place, `Forward`. Crossing shapers or delays: copied,
+    /// `Queued`, out of `poll_transmit` when due. Replies a hop originates go to `out`
+    /// (without prefix) when immediate, else are queued like packets.
+    pub fn handle_at(
+        &mut self,
+        now: Duration,
+        ingress: PortId,
+        frame: &mut [u8],
+        gso_size: u16,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        if ingress >= self.ports.len() || frame.len() < self.prefix {
             return Verdict::Drop(DropReason::NotIp);
         }
-        let wire = Wire::segments(pkt, pkt.len(), gso_size);
+        let pkt_len = frame.len() - self.prefix;
+        let wire = Wire::segments(&frame[self.prefix..], pkt_len, gso_size);
         self.ports[ingress].rx.add(wire);
-        let verdict = match pkt.first().map(|b| b >> 4) {
-            Some(4) => self.handle_v4(ingress, pkt, wire, out),
-            Some(6) => self.handle_v6(ingress, pkt, wire, out),
+        let verdict = match frame.get(self.prefix).map(|b| b >> 4) {
+            Some(4) => self.handle_v4(now, ingress, frame, wire, out),
+            Some(6) => self.handle_v6(now, ingress, frame, wire, out),
             _ => Err((DropReason::NotIp, None)),
         };
         match verdict {
@@ -270,7 +334,7 @@ impl Engine {
                 match v {
                     Verdict::Forward { port, .. } => self.ports[port].tx.add(wire),
                     Verdict::Reply { port } => self.ports[port].tx.add(Wire::single(out.len())),
-                    Verdict::Drop(_) => {}
+                    Verdict::Queued | Verdict::Drop(_) => {}
                 }
                 v
             }
@@ -288,14 +352,64 @@ impl Engine {
         }
     }
 
+    /// A packet leaving now or after its plan: in place, or copied into the scheduler.
+    fn deliver(
+        &mut self,
+        now: Duration,
+        frame: &[u8],
+        port: PortId,
+        len: usize,
+        wire: Wire,
+        plan: Plan,
+    ) -> Verdict {
+        if plan.is_empty() {
+            return Verdict::Forward { port, len };
+        }
+        self.sched.push(
+            now,
+            timing::InFlight {
+                frame: frame[..self.prefix + len].to_vec(),
+                egress: port,
+                wire,
+                plan,
+                next: 0,
+            },
+        );
+        self.ports[port].tx.add(wire);
+        Verdict::Queued
+    }
+
+    /// A reply a hop wrote to `out`: now, or after the round trip to that hop.
+    fn reply(&mut self, now: Duration, ingress: PortId, oneway: Duration, out: &[u8]) -> Verdict {
+        if oneway.is_zero() {
+            return Verdict::Reply { port: ingress };
+        }
+        let mut frame = vec![0u8; self.prefix];
+        frame.extend_from_slice(out);
+        self.ports[ingress].tx.add(Wire::single(out.len()));
+        self.sched.push(
+            now,
+            timing::InFlight {
+                frame,
+                egress: ingress,
+                wire: Wire::single(out.len()),
+                plan: Plan::just_delay(oneway * 2),
+                next: 0,
+            },
+        );
+        Verdict::Queued
+    }
+
     fn handle_v4(
         &mut self,
+        now: Duration,
         ingress: PortId,
-        pkt: &mut [u8],
+        frame: &mut [u8],
         wire: Wire,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, (DropReason, Option<CircuitId>)> {
-        let p = Ipv4Packet::new_checked(&*pkt).map_err(|e| (wire_reason(e), None))?;
+        let prefix = self.prefix;
+        let p = Ipv4Packet::new_checked(&frame[prefix..]).map_err(|e| (wire_reason(e), None))?;
         let (src, dst) = (p.src(), p.dst());
         if dst.is_multicast()
             || dst.is_broadcast()
@@ -315,6 +429,7 @@ impl Engine {
                     .first()
                     .is_some_and(|t| icmp::is_icmpv4_error(*t)));
         let len = p.total_len();
+        let mut plan = Plan::default();
         let walk = walk(
             &self.tables,
             &mut self.circuits,
@@ -322,17 +437,18 @@ impl Engine {
             IpAddr::V4(dst),
             ttl,
             wire,
+            &mut plan,
         );
         match walk {
             Walk::Deliver { port, hops } => {
-                let mut p = Ipv4Packet::new_checked(&mut *pkt).expect("checked above");
+                let mut p = Ipv4Packet::new_checked(&mut frame[prefix..]).expect("checked above");
                 p.decrement_ttl(hops);
-                Ok(Verdict::Forward { port, len })
+                Ok(self.deliver(now, frame, port, len, wire, plan))
             }
             Walk::Local { at, addr } => {
-                let p = Ipv4Packet::new_checked(&*pkt).expect("checked above");
+                let p = Ipv4Packet::new_checked(&frame[prefix..]).expect("checked above");
                 if p.protocol() == 1 && icmp::echo_reply(out, addr, IpAddr::V4(src), p.payload()) {
-                    return Ok(Verdict::Reply { port: ingress });
+                    return Ok(self.reply(now, ingress, plan.oneway, out));
                 }
                 Err((DropReason::ForRouter, at))
             }
@@ -351,22 +467,24 @@ impl Engine {
                     return Ok(Verdict::Drop(reason));
                 }
                 // Quote the packet as the reporting hop received it.
-                let mut p = Ipv4Packet::new_checked(&mut *pkt).expect("checked above");
+                let mut p = Ipv4Packet::new_checked(&mut frame[prefix..]).expect("checked above");
                 p.decrement_ttl(hops);
                 icmp::error_v4(out, kind, from, src, p.packet());
-                Ok(Verdict::Reply { port: ingress })
+                Ok(self.reply(now, ingress, plan.oneway, out))
             }
         }
     }
 
     fn handle_v6(
         &mut self,
+        now: Duration,
         ingress: PortId,
-        pkt: &mut [u8],
+        frame: &mut [u8],
         wire: Wire,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, (DropReason, Option<CircuitId>)> {
-        let p = Ipv6Packet::new_checked(&*pkt).map_err(|e| (wire_reason(e), None))?;
+        let prefix = self.prefix;
+        let p = Ipv6Packet::new_checked(&frame[prefix..]).map_err(|e| (wire_reason(e), None))?;
         let (src, dst) = (p.src(), p.dst());
         let link_local = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xffc0) == 0xfe80;
         if dst.is_multicast() || dst.is_unspecified() || dst.is_loopback() || link_local(dst) {
@@ -382,6 +500,7 @@ impl Engine {
                 .first()
                 .is_some_and(|t| icmp::is_icmpv6_error(*t)));
         let len = p.total_len();
+        let mut plan = Plan::default();
         match walk(
             &self.tables,
             &mut self.circuits,
@@ -389,17 +508,18 @@ impl Engine {
             IpAddr::V6(dst),
             hop_limit,
             wire,
+            &mut plan,
         ) {
             Walk::Deliver { port, hops } => {
-                let mut p = Ipv6Packet::new_checked(&mut *pkt).expect("checked above");
+                let mut p = Ipv6Packet::new_checked(&mut frame[prefix..]).expect("checked above");
                 p.decrement_hop_limit(hops);
-                Ok(Verdict::Forward { port, len })
+                Ok(self.deliver(now, frame, port, len, wire, plan))
             }
             Walk::Local { at, addr } => {
                 if p.next_header() == 58
                     && icmp::echo_reply(out, addr, IpAddr::V6(src), p.payload())
                 {
-                    return Ok(Verdict::Reply { port: ingress });
+                    return Ok(self.reply(now, ingress, plan.oneway, out));
                 }
                 Err((DropReason::ForRouter, at))
             }
@@ -417,10 +537,10 @@ impl Engine {
                 if !may_error {
                     return Ok(Verdict::Drop(reason));
                 }
-                let mut p = Ipv6Packet::new_checked(&mut *pkt).expect("checked above");
+                let mut p = Ipv6Packet::new_checked(&mut frame[prefix..]).expect("checked above");
                 p.decrement_hop_limit(hops);
                 icmp::error_v6(out, kind, from, src, p.packet());
-                Ok(Verdict::Reply { port: ingress })
+                Ok(self.reply(now, ingress, plan.oneway, out))
             }
         }
     }
@@ -435,6 +555,7 @@ fn walk(
     dst: IpAddr,
     ttl: u8,
     wire: Wire,
+    plan: &mut Plan,
 ) -> Walk {
     let mut hop = match t.ports[ingress].kind {
         PortKind::Site { .. } => Hop::CeOut(ingress),
@@ -488,6 +609,8 @@ fn walk(
                     unreachable!("CeOut is only made for sites")
                 };
                 circuits[circuit].input.add(wire);
+                plan.shape(t, circuit, Dir::Up);
+                plan.delay(t.circuits[circuit].timing.access);
                 Hop::Msee { circuit, via: None }
             }
             Hop::GwOut(vnet) => {
@@ -495,20 +618,31 @@ fn walk(
                     unreachable!("GwOut is only made for VNets")
                 };
                 match gateway.lookup(dst) {
-                    Some(circuit) => Hop::Msee { circuit, via: None },
+                    Some(circuit) => {
+                        plan.delay(t.vnet_delay[circuit][vnet]);
+                        Hop::Msee { circuit, via: None }
+                    }
                     None => return unreachable(None),
                 }
             }
             Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
                 Some(Target::Site(site)) => {
                     circuits[circuit].output.add(wire);
+                    plan.shape(t, circuit, Dir::Down);
+                    plan.delay(t.circuits[circuit].timing.access);
                     Hop::CeIn(site)
                 }
-                Some(Target::Vnet(vnet)) if via.is_none() => Hop::GwIn(vnet),
-                Some(Target::Peer { circuit: peer, gr }) if via.is_none() => Hop::Msee {
-                    circuit: peer,
-                    via: Some(gr),
-                },
+                Some(Target::Vnet(vnet)) if via.is_none() => {
+                    plan.delay(t.vnet_delay[circuit][vnet]);
+                    Hop::GwIn(vnet)
+                }
+                Some(Target::Peer { circuit: peer, gr }) if via.is_none() => {
+                    plan.delay(t.backbone[circuit][peer]);
+                    Hop::Msee {
+                        circuit: peer,
+                        via: Some(gr),
+                    }
+                }
                 _ => return unreachable(Some(circuit)),
             },
             Hop::CeIn(port) | Hop::GwIn(port) => return Walk::Deliver { port, hops },

@@ -9,8 +9,11 @@
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
-use crate::topology::Topology;
+use crate::catalogue::catalogue;
+use crate::model;
+use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
 
 /// Index of a site or VNet: sites first in file order, then VNets.
 pub type PortId = usize;
@@ -76,11 +79,25 @@ impl<T: Copy> Lpm<T> {
     }
 }
 
+/// How a circuit behaves in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitTiming {
+    /// Bandwidth each way; None: unshaped.
+    pub rate_bps: Option<u64>,
+    /// One-way delay between the circuit's sites and its MSEE.
+    pub access: Duration,
+    /// Shaper queue depth, as time at the rate.
+    pub queue: Duration,
+    /// IP MTU of the circuit.
+    pub mtu: u16,
+}
+
 /// One MSEE: its table and the addresses it answers from.
 #[derive(Debug, Clone)]
 pub struct CircuitFib {
     pub name: String,
     pub table: Lpm<Target>,
+    pub timing: CircuitTiming,
     /// The MSEE's address in the circuit's peering prefix (second host of the primary /30).
     pub msee_v4: Ipv4Addr,
     pub msee_v6: Ipv6Addr,
@@ -134,7 +151,14 @@ pub struct Tables {
     pub circuits: Vec<CircuitFib>,
     pub ports: Vec<PortInfo>,
     pub gr: Vec<GrLink>,
+    /// One-way backbone delay between two circuits' MSEEs, `[a][b]`.
+    pub backbone: Vec<Vec<Duration>>,
+    /// One-way delay between a circuit's MSEE and a VNet, `[circuit][port]` (zero for sites).
+    pub vnet_delay: Vec<Vec<Duration>>,
 }
+
+/// Shortest default shaper queue, whatever the round trips.
+pub const MIN_DEFAULT_QUEUE: Duration = Duration::from_millis(10);
 
 /// The last usable address of a prefix: 10.0.1.254 for 10.0.1.0/24 (the first host is the
 /// endpoint's own address, the last is its router's).
@@ -188,9 +212,23 @@ impl Tables {
             .map(|(i, c)| {
                 let pp = c.peering_prefix.expect("defaults resolved");
                 let base = u128::from(internal.network()) | ((i as u128) << 64);
+                let access = if t.lab.latency == LatencyModel::None {
+                    Duration::ZERO
+                } else {
+                    c.access_delay
+                        .or(t.lab.access_delay)
+                        .unwrap_or(DEFAULT_ACCESS_DELAY)
+                        .0
+                };
                 CircuitFib {
                     name: c.name.clone(),
                     table: Lpm::new(),
+                    timing: CircuitTiming {
+                        rate_bps: (!c.bandwidth.is_unlimited()).then_some(c.bandwidth.0),
+                        access,
+                        queue: c.queue.map(|q| q.0).unwrap_or(MIN_DEFAULT_QUEUE),
+                        mtu: c.mtu(),
+                    },
                     msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
                     msee_v6: Ipv6Addr::from(base + 2),
                 }
@@ -278,11 +316,84 @@ impl Tables {
                 },
             ));
         }
-        Tables {
+        let n = circuits.len();
+        let geo = t.lab.latency == LatencyModel::Geographic;
+        let cat = catalogue();
+        let loc = |i: usize| cat.location(&t.circuit[i].peering_location);
+        let mut backbone = vec![vec![Duration::ZERO; n]; n];
+        for (a, row) in backbone.iter_mut().enumerate() {
+            for (b, cell) in row.iter_mut().enumerate() {
+                if let (true, Some(la), Some(lb)) = (geo && a != b, loc(a), loc(b)) {
+                    *cell = model::backbone_rtt(la, lb) / 2;
+                }
+            }
+        }
+        let mut vnet_delay = vec![vec![Duration::ZERO; ports.len()]; n];
+        for (c, row) in vnet_delay.iter_mut().enumerate() {
+            for (j, v) in t.vnet.iter().enumerate() {
+                if let (true, Some(l), Some(r)) = (geo, loc(c), cat.azure_region(&v.region)) {
+                    row[nsites + j] = model::vnet_rtt(l, r) / 2;
+                }
+            }
+        }
+        let mut tables = Tables {
             circuits,
             ports,
             gr,
+            backbone,
+            vnet_delay,
+        };
+        // Default queue: one round trip's worth at the rate (a bandwidth-delay product), so
+        // one TCP flow can fill the circuit over the longest path it serves.
+        for (i, c) in t.circuit.iter().enumerate() {
+            if c.queue.is_none() {
+                tables.circuits[i].timing.queue = tables.longest_rtt(i).max(MIN_DEFAULT_QUEUE);
+            }
         }
+        tables
+    }
+
+    /// The modelled round trip from a site on `circuit` to a VNet or Global Reach peer site,
+    /// for every destination the circuit's table holds, with the destination port.
+    pub fn rtts(&self, circuit: CircuitId) -> Vec<(PortId, Duration)> {
+        let c = &self.circuits[circuit];
+        let access = c.timing.access;
+        let mut v = Vec::new();
+        for (_, target) in c.table.entries() {
+            let (port, oneway) = match target {
+                Target::Site(p) => (p, access * 2),
+                Target::Vnet(p) => (p, access + self.vnet_delay[circuit][p]),
+                Target::Peer { circuit: peer, .. } => {
+                    let p = self.sites_of(peer).next().unwrap_or(0);
+                    (
+                        p,
+                        access + self.backbone[circuit][peer] + self.circuits[peer].timing.access,
+                    )
+                }
+            };
+            if !v.iter().any(|(q, _)| *q == port) {
+                v.push((port, oneway * 2));
+            }
+        }
+        v
+    }
+
+    fn longest_rtt(&self, circuit: CircuitId) -> Duration {
+        self.rtts(circuit)
+            .into_iter()
+            .map(|(_, d)| d)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn sites_of(&self, circuit: CircuitId) -> impl Iterator<Item = PortId> + '_ {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, p)| match p.kind {
+                PortKind::Site { circuit: c } if c == circuit => Some(i),
+                _ => None,
+            })
     }
 }
 

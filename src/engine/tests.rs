@@ -3,15 +3,26 @@
 use super::wire::{checksum, tests::ECHO_V4, Ipv4Packet};
 use super::*;
 use crate::diag::SourceFile;
-use crate::topology::Topology;
+use crate::topology::{Bandwidth, LatencyModel, Topology};
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 const SEED: &str = include_str!("../../topologies/global-reach.toml");
 const SEED_NO_GR: &str = include_str!("../../topologies/no-global-reach.toml");
 
+/// The topology's forwarding with time switched off (no latency, unshaped): these tests are
+/// about where packets go; `timing_*` tests below are about when.
 fn engine(text: &str) -> Engine {
-    let t = Topology::from_source(SourceFile::new("t.toml", text), "t").unwrap();
+    let mut t = topo(text);
+    t.lab.latency = LatencyModel::None;
+    for c in &mut t.circuit {
+        c.bandwidth = Bandwidth::UNLIMITED;
+    }
     Engine::new(Tables::build(&t))
+}
+
+fn topo(text: &str) -> Topology {
+    Topology::from_source(SourceFile::new("t.toml", text), "t").unwrap()
 }
 
 fn port(e: &Engine, name: &str) -> PortId {
@@ -370,4 +381,116 @@ fn wire_size_of_odd_input_is_one_packet() {
         "ICMP is never segmented"
     );
     assert_eq!(Wire::segments(&ECHO_V4, 32, 0), Wire::single(32));
+}
+
+/// Drains everything due by `now` from the engine.
+fn due(e: &mut Engine, now: Duration) -> Vec<(PortId, Vec<u8>)> {
+    std::iter::from_fn(|| e.poll_transmit(now)).collect()
+}
+
+#[test]
+fn timing_sf_to_london_takes_the_modelled_one_way_delay() {
+    // Seed: access 1 ms each side, backbone West US - UK South 137 ms RTT, 1 Gbit/s circuits.
+    let mut e = Engine::new(Tables::build(&topo(SEED)));
+    let (sf, london) = (port(&e, "sf"), port(&e, "london"));
+    let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+    assert_eq!(
+        e.handle_at(Duration::ZERO, sf, &mut pkt, 0, &mut Vec::new()),
+        Verdict::Queued
+    );
+    // 32 bytes at 1 Gbit/s: 256 ns on each circuit's shaper.
+    let oneway = Duration::from_micros(1000 + 68_500 + 1000) + Duration::from_nanos(2 * 256);
+    assert_eq!(
+        e.poll_timeout(),
+        Some(Duration::ZERO),
+        "the first stage is due now"
+    );
+    assert!(
+        due(&mut e, oneway - Duration::from_nanos(1)).is_empty(),
+        "not a nanosecond early"
+    );
+    assert_eq!(e.poll_timeout(), Some(oneway));
+    let out = due(&mut e, oneway);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, london);
+    assert_eq!(out[0].1[8], 60, "rewritten before it left");
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn timing_traceroute_replies_take_the_round_trip_to_each_hop() {
+    let mut e = Engine::new(Tables::build(&topo(SEED)));
+    let sf = port(&e, "sf");
+    let ms = Duration::from_millis;
+    let us = Duration::from_micros;
+    // ttl 1: the CE answers at once; 2: the MSEE, 1 ms access away; 3: the far MSEE.
+    for (ttl, rtt) in [(1, Duration::ZERO), (2, ms(2)), (3, ms(2) + us(137_000))] {
+        let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], ttl);
+        let mut out = Vec::new();
+        let v = e.handle_at(ms(1000), sf, &mut pkt, 0, &mut out);
+        if rtt.is_zero() {
+            assert_eq!(v, Verdict::Reply { port: sf });
+            continue;
+        }
+        assert_eq!(v, Verdict::Queued, "ttl {ttl}");
+        assert!(due(&mut e, ms(1000)).is_empty());
+        assert_eq!(e.poll_timeout(), Some(ms(1000) + rtt), "ttl {ttl}");
+        let got = due(&mut e, ms(1000) + rtt);
+        assert_eq!(got.len(), 1);
+        assert_eq!(icmp_of(&got[0].1).1, 11, "time exceeded");
+    }
+}
+
+#[test]
+fn timing_shaper_paces_a_burst_at_the_circuit_rate_and_drops_beyond_the_queue() {
+    let text = SEED.replace(
+        "bandwidth = \"1Gbps\"",
+        "bandwidth = \"100Mbps\"\nqueue = \"1ms\"",
+    );
+    let mut t = topo(&text);
+    t.lab.latency = LatencyModel::None;
+    let mut e = Engine::new(Tables::build(&t));
+    let (sf, london) = (port(&e, "sf"), port(&e, "london"));
+    // 20 packets of 1250 bytes at once: 100 us each at 100 Mbit/s. The queue holds 1 ms.
+    let mut sent = 0;
+    for _ in 0..20 {
+        let mut pkt = vec![0u8; 1250];
+        pkt[..20].copy_from_slice(&echo([10, 0, 1, 1], [10, 0, 2, 1], 64)[..20]);
+        pkt[2..4].copy_from_slice(&1250u16.to_be_bytes());
+        pkt[10] = 0;
+        pkt[11] = 0;
+        let ck = checksum(&pkt[..20]);
+        pkt[10..12].copy_from_slice(&ck.to_be_bytes());
+        if e.handle_at(Duration::ZERO, sf, &mut pkt, 0, &mut Vec::new()) == Verdict::Queued {
+            sent += 1;
+        }
+    }
+    assert_eq!(
+        sent, 20,
+        "all queued at ingress; the shaper decides in event order"
+    );
+    let mut times = Vec::new();
+    let mut now = Duration::ZERO;
+    while let Some(at) = e.poll_timeout() {
+        now = now.max(at);
+        for (p, _) in due(&mut e, now) {
+            assert_eq!(p, london);
+            times.push(now);
+        }
+    }
+    // Up to 1 ms of queue at 100 us per packet: the first leaves at 100 us, then one every
+    // 100 us; those that would wait more than 1 ms are dropped.
+    assert_eq!(times.len(), 11, "{times:?}");
+    for (i, t) in times.iter().enumerate() {
+        // Each crosses er-sv's shaper then er-london's (which adds its own 100 us).
+        assert_eq!(
+            *t,
+            Duration::from_micros(100 * (i as u64 + 1) + 100),
+            "packet {i}"
+        );
+    }
+    assert_eq!(
+        e.circuit_stats()[0].drops[DropReason::QueueFull as usize],
+        9
+    );
 }

@@ -224,8 +224,13 @@ async fn make(
         });
         st.save().map_err(io_err("recording the lab state"))?;
     }
-    let engine = Engine::new(Tables::build(topo));
     let offload = offload.unwrap_or(false);
+    let prefix = if offload {
+        tun_rs::VIRTIO_NET_HDR_LEN
+    } else {
+        0
+    };
+    let engine = Engine::new(Tables::build(topo)).with_frame_prefix(prefix);
     info!(offload, poll = ?io.poll, "forwarding");
     Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
 }

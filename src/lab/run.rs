@@ -28,13 +28,16 @@ use tun_rs::AsyncDevice;
 
 use crate::engine::{Engine, PortId, Verdict};
 
-/// What the loop needs to move one packet: the engine, the devices and the reply buffer.
+/// What the loop needs to move one packet: the engine, the devices, the clock and the reply
+/// buffer.
 struct Plumbing {
     engine: Arc<Mutex<Engine>>,
     devices: Vec<AsyncDevice>,
     /// virtio-net header length in front of each packet (0 without offload).
     hdr: usize,
     out: Vec<u8>,
+    /// The engine's clock: time since this instant.
+    epoch: Instant,
 }
 
 impl Plumbing {
@@ -48,7 +51,7 @@ impl Plumbing {
         let gso_size = if hdr > 0 { gso_size(&pkt[..hdr]) } else { 0 };
         let verdict = {
             let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            e.handle_segmented(port, &mut pkt[hdr..], gso_size, &mut self.out)
+            e.handle_at(self.epoch.elapsed(), port, pkt, gso_size, &mut self.out)
         };
         trace!(port, len = pkt.len(), ?verdict, "packet");
         let sent = match verdict {
@@ -59,10 +62,97 @@ impl Plumbing {
                 self.devices[to].send_vectored(&parts).await
             }
             Verdict::Reply { port: to } => self.devices[to].send(&self.out).await,
-            Verdict::Drop(_) => Ok(0),
+            Verdict::Queued | Verdict::Drop(_) => Ok(0),
         };
         if let Err(e) = sent {
             debug!(port, error = %e, "writing to TUN failed");
+        }
+    }
+
+    /// Writes every queued packet that is due; returns how many.
+    async fn transmit_due(&mut self) -> usize {
+        let mut n = 0;
+        loop {
+            let next = {
+                let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+                e.poll_transmit(self.epoch.elapsed())
+            };
+            let Some((port, frame)) = next else { return n };
+            n += 1;
+            if let Err(e) = self.devices[port].send(&frame).await {
+                debug!(port, error = %e, "writing to TUN failed");
+            }
+        }
+    }
+
+    /// How long until the engine next has a packet due (None: nothing queued).
+    fn until_due(&self) -> Option<Duration> {
+        let e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        e.poll_timeout()
+            .map(|d| d.saturating_sub(self.epoch.elapsed()))
+    }
+}
+
+/// Wakes the loop when a queued packet is due: a timerfd (ns resolution, no slack once the
+/// process's timer slack is set to 1 ns), since tokio's timer has 1 ms granularity.
+struct DueTimer {
+    fd: tokio::io::unix::AsyncFd<TimerFd>,
+}
+
+/// A timerfd that tokio can register (nix's type has `AsFd`; `AsyncFd` wants `AsRawFd`).
+struct TimerFd(nix::sys::timerfd::TimerFd);
+
+impl AsRawFd for TimerFd {
+    fn as_raw_fd(&self) -> RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl DueTimer {
+    fn new() -> io::Result<DueTimer> {
+        use nix::sys::timerfd::{ClockId, TimerFlags};
+        // Wake-ups at the deadline, not up to 50 us later (the default slack).
+        let _ = nix::sys::prctl::set_timerslack(1);
+        let t = TimerFd(nix::sys::timerfd::TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?);
+        // SAFETY: the timerfd is owned by `t`, which the AsyncFd owns for its whole life;
+        // `as_raw_fd` always returns that same open descriptor.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(t, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(DueTimer { fd })
+    }
+
+    /// Completes `after` from now.
+    async fn sleep(&self, after: Duration) {
+        use nix::sys::time::TimeSpec;
+        use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+        let after = after.max(Duration::from_nanos(1));
+        if self
+            .fd
+            .get_ref()
+            .0
+            .set(
+                Expiration::OneShot(TimeSpec::from_duration(after)),
+                TimerSetTimeFlags::empty(),
+            )
+            .is_err()
+        {
+            tokio::time::sleep(after).await;
+            return;
+        }
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else {
+                return;
+            };
+            match guard.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
+                Ok(_) => return,
+                Err(_would_block) => continue,
+            }
         }
     }
 }
@@ -155,6 +245,14 @@ async fn forward(
             0
         },
         out: Vec::with_capacity(1500),
+        epoch: Instant::now(),
+    };
+    let timer = match DueTimer::new() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            warn!(error = %e, "no timerfd; delayed packets wake on tokio's 1 ms timer");
+            None
+        }
     };
     let mut buf = vec![0u8; BUF_SIZE];
     let mut warned = vec![false; fds.len()];
@@ -180,6 +278,7 @@ async fn forward(
                 }
             }
         }
+        moved += p.transmit_due().await;
         if stop.has_changed().unwrap_or(true) {
             break;
         }
@@ -192,12 +291,18 @@ async fn forward(
             }
             continue;
         }
+        let due = p.until_due();
         match poll {
             Poll::Busy => {
                 tokio::task::yield_now().await;
                 continue;
             }
             Poll::Sleep if last_packet.elapsed() < SPIN => {
+                std::hint::spin_loop();
+                continue;
+            }
+            // A deadline closer than a wake-up takes: poll until it.
+            Poll::Sleep if due.is_some_and(|d| d < SPIN) => {
                 std::hint::spin_loop();
                 continue;
             }
@@ -214,8 +319,18 @@ async fn forward(
             }
         }
         if !got {
+            let wake = async {
+                match (due, &timer) {
+                    // Wake a little early and spin the rest: the deadline is met to within
+                    // microseconds rather than a wake-up's latency late.
+                    (Some(d), Some(t)) => t.sleep(d.saturating_sub(SPIN)).await,
+                    (Some(d), None) => tokio::time::sleep(d).await,
+                    (None, _) => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 _ = any_readable(&p.devices) => {}
+                _ = wake => {}
                 _ = stop.changed() => break,
             }
         }

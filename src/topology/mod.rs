@@ -124,9 +124,85 @@ impl<'de> Deserialize<'de> for Bandwidth {
     }
 }
 
+/// Whether circuits add the delays of real distances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyModel {
+    /// Access, backbone and VNet delays from the catalogue (published RTTs, else distance).
+    #[default]
+    Geographic,
+    /// No added delay anywhere (functional labs, benchmarks).
+    None,
+}
+
+impl LatencyModel {
+    pub const ALL: &'static [(&'static str, LatencyModel)] = &[
+        ("geographic", LatencyModel::Geographic),
+        ("none", LatencyModel::None),
+    ];
+}
+
+/// A time span written as `1ms`, `500us`, `0.25ms`, `2s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Span(pub std::time::Duration);
+
+impl Span {
+    pub fn parse(s: &str) -> Option<Span> {
+        let t = s.trim().to_ascii_lowercase();
+        let (num, scale) = [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1.0)]
+            .iter()
+            .find_map(|(u, m)| t.strip_suffix(u).map(|n| (n.trim().to_string(), *m)))?;
+        let v: f64 = num.parse().ok()?;
+        if !v.is_finite() || v < 0.0 || v * scale > 3600.0 {
+            return None;
+        }
+        Some(Span(std::time::Duration::from_secs_f64(v * scale)))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.as_nanos();
+        if ns % 1_000_000 == 0 {
+            write!(f, "{}ms", ns / 1_000_000)
+        } else if ns % 1_000 == 0 {
+            write!(f, "{}us", ns / 1_000)
+        } else {
+            write!(f, "{ns}ns")
+        }
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Span::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad duration {s}")))
+    }
+}
+
+/// Access delay between a site and its MSEE when nothing says otherwise.
+pub const DEFAULT_ACCESS_DELAY: Span = Span(std::time::Duration::from_millis(1));
+/// The private path's MTU per the ExpressRoute FAQ.
+pub const DEFAULT_MTU: u16 = 1400;
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lab {
     pub name: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub latency: LatencyModel,
+    /// One-way delay between each site and its MSEE (default 1 ms); circuits may override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_delay: Option<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +222,22 @@ pub struct Circuit {
     /// lab-internal range when the file leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peering_prefix: Option<Ipv4Net>,
+    /// One-way site <-> MSEE delay on this circuit (default: the lab's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_delay: Option<Span>,
+    /// How much the circuit's shaper may queue, as time at the circuit's rate (default: one
+    /// bandwidth-delay product of the longest modelled round trip over the circuit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<Span>,
+    /// IP MTU of the circuit (default 1400, the private path's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u16>,
+}
+
+impl Circuit {
+    pub fn mtu(&self) -> u16 {
+        self.mtu.unwrap_or(DEFAULT_MTU)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,8 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::{
-    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, Site, Sku, Spans, Topology, Vnet,
+    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Site, Sku, Span, Spans,
+    Topology, Vnet,
 };
 use crate::diag::Diagnostic;
 
@@ -32,6 +33,8 @@ struct RawTopology {
 #[serde(deny_unknown_fields)]
 struct RawLab {
     name: Option<S<String>>,
+    latency: Option<S<String>>,
+    access_delay: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +48,9 @@ struct RawCircuit {
     provider: Option<S<String>>,
     subscription: Option<S<String>>,
     peering_prefix: Option<S<String>>,
+    access_delay: Option<S<String>>,
+    queue: Option<S<String>>,
+    mtu: Option<S<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +121,21 @@ impl Ctx {
 
     fn note(&mut self, e: Entity, field: &'static str, i: usize, v: &S<impl Sized>) {
         self.spans.insert(e, field, i, v.span());
+    }
+
+    fn span(&mut self, e: Entity, field: &'static str, v: S<String>) -> Option<Span> {
+        self.note(e, field, 0, &v);
+        let parsed = Span::parse(v.get_ref());
+        if parsed.is_none() {
+            self.err(
+                v.span(),
+                format!(
+                    "{field} \"{}\" is not a duration; write e.g. \"1ms\", \"500us\", \"0.5ms\", \"2s\" (at most 1 hour)",
+                    v.get_ref()
+                ),
+            );
+        }
+        parsed
     }
 
     fn string(&mut self, e: Entity, field: &'static str, v: S<String>) -> String {
@@ -216,16 +237,28 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         diags: Vec::new(),
     };
 
-    let lab_name = match raw.lab {
-        Some(lab) => {
-            cx.note(Entity::Lab, "", 0, &lab);
-            match lab.into_inner().name {
-                Some(n) => cx.string(Entity::Lab, "name", n),
-                None => default_name.to_string(),
-            }
-        }
-        None => default_name.to_string(),
+    let mut lab = Lab {
+        name: default_name.to_string(),
+        latency: LatencyModel::default(),
+        access_delay: None,
     };
+    if let Some(l) = raw.lab {
+        cx.note(Entity::Lab, "", 0, &l);
+        let l = l.into_inner();
+        if let Some(n) = l.name {
+            lab.name = cx.string(Entity::Lab, "name", n);
+        }
+        lab.latency = cx.choice(
+            Entity::Lab,
+            "latency",
+            l.latency,
+            LatencyModel::ALL,
+            LatencyModel::Geographic,
+        );
+        lab.access_delay = l
+            .access_delay
+            .and_then(|d| cx.span(Entity::Lab, "access_delay", d));
+    }
 
     let mut circuits = Vec::new();
     for (i, c) in raw.circuit.into_iter().enumerate() {
@@ -252,7 +285,28 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             .peering_prefix
             .as_ref()
             .and_then(|p| cx.prefix_v4(e, "peering_prefix", p));
+        let access_delay = c.access_delay.and_then(|d| cx.span(e, "access_delay", d));
+        let queue = c.queue.and_then(|d| cx.span(e, "queue", d));
+        let mtu = c.mtu.and_then(|m| {
+            cx.note(e, "mtu", 0, &m);
+            match u16::try_from(*m.get_ref()) {
+                Ok(v) if (1280..=9000).contains(&v) => Some(v),
+                _ => {
+                    cx.err(
+                        m.span(),
+                        format!(
+                            "mtu {} is out of range; allowed: 1280 .. 9000 (default 1400)",
+                            m.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
         circuits.push(Circuit {
+            access_delay,
+            queue,
+            mtu,
             name: cx.string(e, "name", c.name),
             peering_location: cx.string(e, "peering_location", c.peering_location),
             bandwidth,
@@ -346,7 +400,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
     }
     Ok((
         Topology {
-            lab: Lab { name: lab_name },
+            lab,
             circuit: circuits,
             site: sites,
             vnet: vnets,

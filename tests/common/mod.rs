@@ -34,13 +34,22 @@ pub struct Lab {
 impl Lab {
     /// Writes `topology` (without a [lab] table) under a unique lab name; does not start it.
     pub fn new(tag: &str, topology: &str) -> Lab {
+        Lab::new_with(tag, topology, "")
+    }
+
+    /// `new` with extra lines for the `[lab]` table (e.g. `latency = "none"`).
+    pub fn new_with(tag: &str, topology: &str, lab_keys: &str) -> Lab {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("t{}-{n}-{tag}", std::process::id() % 100_000);
         let dir = std::env::temp_dir().join(format!("reachlab-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join(format!("{name}.toml"));
         let body: String = strip_lab_table(topology);
-        std::fs::write(&file, format!("[lab]\nname = \"{name}\"\n\n{body}")).unwrap();
+        std::fs::write(
+            &file,
+            format!("[lab]\nname = \"{name}\"\n{lab_keys}\n\n{body}"),
+        )
+        .unwrap();
         let run_dir = dir.join("run");
         Lab {
             name,
