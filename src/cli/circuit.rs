@@ -74,6 +74,17 @@ pub fn run(cmd: Cmd) -> i32 {
             for (k, v) in kv {
                 println!("{k:<20}{v}");
             }
+            println!(
+                "\nTiming ({} latency): access {} ms each way, shaper queue {} ms, MTU {}",
+                c.timing.latency_model, c.timing.access_delay_ms, c.timing.queue_ms, c.timing.mtu
+            );
+            let rows: Vec<Vec<String>> = c
+                .timing
+                .rtts
+                .iter()
+                .map(|r| vec![r.to.clone(), r.via.clone(), format!("{:.1}", r.rtt_ms)])
+                .collect();
+            print_table(&["To", "Via", "ModelledRttMs"], &rows);
             println!("\nGlobal Reach:");
             if c.global_reach.is_empty() {
                 println!("  none");

@@ -145,6 +145,25 @@ pub struct CircuitInfo {
     pub vnet_links: Vec<String>,
     pub global_reach: Vec<GrRow>,
     pub authorizations: Vec<AuthorizationRow>,
+    /// Modelled round trips from the circuit's sites, and the circuit's timing.
+    pub timing: CircuitTimingInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CircuitTimingInfo {
+    pub latency_model: String,
+    pub access_delay_ms: f64,
+    pub queue_ms: f64,
+    pub mtu: u16,
+    pub rtts: Vec<RttRow>,
+}
+
+/// The modelled round trip from a site on the circuit to a destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RttRow {
+    pub to: String,
+    pub via: String,
+    pub rtt_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -327,6 +327,39 @@ impl LiveLab {
             .map(|l| l.region.clone())
             .unwrap_or_default();
         let pp = c.peering_prefix.expect("defaults resolved");
+        let timing = {
+            let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            let t = engine.tables();
+            let ct = t.circuits[i].timing;
+            let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+            CircuitTimingInfo {
+                latency_model: format!("{:?}", self.topo.lab.latency).to_lowercase(),
+                access_delay_ms: ms(ct.access),
+                queue_ms: ms(ct.queue),
+                mtu: ct.mtu,
+                rtts: t
+                    .rtts(i)
+                    .into_iter()
+                    .map(|(port, rtt)| {
+                        let p = &t.ports[port];
+                        let via = match p.kind {
+                            crate::engine::table::PortKind::Vnet { .. } => "vnet link".to_string(),
+                            crate::engine::table::PortKind::Site { circuit } if circuit == i => {
+                                "this circuit".to_string()
+                            }
+                            crate::engine::table::PortKind::Site { circuit } => {
+                                format!("Global Reach to {}", t.circuits[circuit].name)
+                            }
+                        };
+                        RttRow {
+                            to: p.name.clone(),
+                            via,
+                            rtt_ms: ms(rtt),
+                        }
+                    })
+                    .collect(),
+            }
+        };
         let gr: Vec<GrRow> = (0..self.topo.global_reach.len())
             .filter(|&g| self.topo.global_reach[g].circuits.iter().any(|x| x == name))
             .map(|g| self.gr_row(g))
@@ -372,6 +405,7 @@ impl LiveLab {
                     .into(),
                 })
                 .collect(),
+            timing,
         }))
     }
 
