@@ -18,6 +18,9 @@ const QUOTE_V6: usize = 1280 - 40 - 8;
 pub enum IcmpError {
     TimeExceeded,
     NetUnreachable,
+    /// The next link's MTU is smaller than the packet (IPv4 with DF: Fragmentation Needed;
+    /// IPv6: Packet Too Big).
+    TooBig(u16),
 }
 
 /// Whether an ICMPv4 message (protocol 1, first payload byte `ty`) is itself an error.
@@ -32,14 +35,18 @@ pub fn is_icmpv6_error(ty: u8) -> bool {
 
 /// Writes an ICMPv4 error from `from` to the source of `original` into `out`.
 pub fn error_v4(out: &mut Vec<u8>, kind: IcmpError, from: Ipv4Addr, to: Ipv4Addr, original: &[u8]) {
-    let ty = match kind {
-        IcmpError::TimeExceeded => {
-            Icmpv4Type::TimeExceeded(icmpv4::TimeExceededCode::TtlExceededInTransit)
-        }
-        IcmpError::NetUnreachable => {
-            Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::Network)
-        }
-    };
+    let ty =
+        match kind {
+            IcmpError::TimeExceeded => {
+                Icmpv4Type::TimeExceeded(icmpv4::TimeExceededCode::TtlExceededInTransit)
+            }
+            IcmpError::NetUnreachable => {
+                Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::Network)
+            }
+            IcmpError::TooBig(mtu) => Icmpv4Type::DestinationUnreachable(
+                icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
+            ),
+        };
     let quote = &original[..original.len().min(QUOTE_V4)];
     out.clear();
     PacketBuilder::ipv4(from.octets(), to.octets(), ORIGIN_TTL)
@@ -57,6 +64,9 @@ pub fn error_v6(out: &mut Vec<u8>, kind: IcmpError, from: Ipv6Addr, to: Ipv6Addr
         IcmpError::NetUnreachable => {
             Icmpv6Type::DestinationUnreachable(icmpv6::DestUnreachableCode::NoRoute)
         }
+        IcmpError::TooBig(mtu) => Icmpv6Type::PacketTooBig {
+            mtu: u32::from(mtu),
+        },
     };
     let quote = &original[..original.len().min(QUOTE_V6)];
     out.clear();

@@ -50,10 +50,12 @@ pub enum DropReason {
     ForRouter,
     /// A circuit's shaper queue was full (tail drop).
     QueueFull,
+    /// Larger than the next link's MTU (Fragmentation Needed / Packet Too Big sent).
+    MtuExceeded,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::NotIp,
         DropReason::Malformed,
         DropReason::NotRoutable,
@@ -62,6 +64,7 @@ impl DropReason {
         DropReason::TtlExpired,
         DropReason::ForRouter,
         DropReason::QueueFull,
+        DropReason::MtuExceeded,
     ];
 
     /// Stable name, as shown by the CLI.
@@ -75,6 +78,7 @@ impl DropReason {
             DropReason::TtlExpired => "ttl-expired",
             DropReason::ForRouter => "for-router",
             DropReason::QueueFull => "queue-full",
+            DropReason::MtuExceeded => "mtu-exceeded",
         }
     }
 
@@ -118,6 +122,10 @@ impl Count {
 pub struct Wire {
     pub packets: u64,
     pub bytes: u64,
+    /// For a super-packet: header bytes each segment carries and its payload size (the last
+    /// segment may carry less); zero for a single packet.
+    pub hdrs: u32,
+    pub mss: u32,
 }
 
 impl Wire {
@@ -125,6 +133,8 @@ impl Wire {
         Wire {
             packets: 1,
             bytes: len as u64,
+            hdrs: 0,
+            mss: 0,
         }
     }
 
@@ -153,6 +163,17 @@ impl Wire {
         Wire {
             packets: n as u64,
             bytes: (len + (n - 1) * hdrs) as u64,
+            hdrs: hdrs as u32,
+            mss: u32::from(gso_size),
+        }
+    }
+
+    /// The largest IP packet this becomes on the wire.
+    pub fn largest(&self) -> usize {
+        if self.packets > 1 {
+            (self.hdrs + self.mss) as usize
+        } else {
+            self.bytes as usize
         }
     }
 }
@@ -230,14 +251,11 @@ impl Engine {
 
     /// The next packet due at `now`, with the port to write it to (frame prefix included).
     pub fn poll_transmit(&mut self, now: Duration) -> Option<(PortId, Vec<u8>)> {
-        loop {
-            match self.sched.poll(now, &self.tables)? {
-                timing::Step::Transmit(port, frame) => return Some((port, frame)),
-                timing::Step::QueueFull(c, wire) => {
-                    self.circuits[c].drops[DropReason::QueueFull.index()] += wire.packets;
-                }
-            }
+        let next = self.sched.poll(now, &self.tables, self.prefix);
+        for (c, n) in self.sched.drops.iter_mut().enumerate() {
+            self.circuits[c].drops[DropReason::QueueFull.index()] += std::mem::take(n);
         }
+        next
     }
 
     /// When `poll_transmit` next has something to do.
@@ -379,6 +397,20 @@ impl Engine {
         Verdict::Queued
     }
 
+    /// Queues a packet that is due now (one of several a single input became).
+    fn push_now(&mut self, now: Duration, frame: &[u8], port: PortId, len: usize, wire: Wire) {
+        self.sched.push(
+            now,
+            timing::InFlight {
+                frame: frame[..self.prefix + len].to_vec(),
+                egress: port,
+                wire,
+                plan: Plan::default(),
+                next: 0,
+            },
+        );
+    }
+
     /// A reply a hop wrote to `out`: now, or after the round trip to that hop.
     fn reply(&mut self, now: Duration, ingress: PortId, oneway: Duration, out: &[u8]) -> Verdict {
         if oneway.is_zero() {
@@ -451,6 +483,26 @@ impl Engine {
                     return Ok(self.reply(now, ingress, plan.oneway, out));
                 }
                 Err((DropReason::ForRouter, at))
+            }
+            Walk::Error {
+                kind: IcmpError::TooBig(mtu),
+                ..
+            } if !p.dont_frag() && wire.packets == 1 => {
+                // No DF: the hop fragments. Each fragment then goes its way (they fit now),
+                // through the scheduler so all of them leave.
+                let frags = wire::fragment_v4(&frame[prefix..prefix + len], usize::from(mtu))
+                    .ok_or((DropReason::MtuExceeded, None))?;
+                for f in frags {
+                    let mut fr = vec![0u8; prefix];
+                    fr.extend_from_slice(&f);
+                    let w = Wire::single(f.len());
+                    if let Ok(Verdict::Forward { port, len }) =
+                        self.handle_v4(now, ingress, &mut fr, w, out)
+                    {
+                        self.push_now(now, &fr, port, len, w);
+                    }
+                }
+                Ok(Verdict::Queued)
             }
             Walk::Error {
                 kind,
@@ -599,6 +651,16 @@ fn walk(
             from: me,
             hops: hops - 1,
         };
+        // Onto a circuit's link: the sending hop checks the packet fits its MTU.
+        let too_big = |c: CircuitId, at| {
+            let mtu = t.circuits[c].timing.mtu;
+            (wire.largest() > usize::from(mtu)).then_some(Walk::Error {
+                kind: IcmpError::TooBig(mtu),
+                at,
+                from: me,
+                hops: hops - 1,
+            })
+        };
         hop = match hop {
             Hop::CeOut(site) => {
                 if t.ports[site].prefixes.lookup(dst).is_some() {
@@ -608,6 +670,9 @@ fn walk(
                 let PortKind::Site { circuit } = t.ports[site].kind else {
                     unreachable!("CeOut is only made for sites")
                 };
+                if let Some(w) = too_big(circuit, None) {
+                    return w;
+                }
                 circuits[circuit].input.add(wire);
                 plan.shape(t, circuit, Dir::Up);
                 plan.delay(t.circuits[circuit].timing.access);
@@ -619,6 +684,9 @@ fn walk(
                 };
                 match gateway.lookup(dst) {
                     Some(circuit) => {
+                        if let Some(w) = too_big(circuit, None) {
+                            return w;
+                        }
                         plan.delay(t.vnet_delay[circuit][vnet]);
                         Hop::Msee { circuit, via: None }
                     }
@@ -627,12 +695,18 @@ fn walk(
             }
             Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
                 Some(Target::Site(site)) => {
+                    if let Some(w) = too_big(circuit, Some(circuit)) {
+                        return w;
+                    }
                     circuits[circuit].output.add(wire);
                     plan.shape(t, circuit, Dir::Down);
                     plan.delay(t.circuits[circuit].timing.access);
                     Hop::CeIn(site)
                 }
                 Some(Target::Vnet(vnet)) if via.is_none() => {
+                    if let Some(w) = too_big(circuit, Some(circuit)) {
+                        return w;
+                    }
                     plan.delay(t.vnet_delay[circuit][vnet]);
                     Hop::GwIn(vnet)
                 }
@@ -682,6 +756,7 @@ fn error_reason(kind: IcmpError) -> DropReason {
     match kind {
         IcmpError::TimeExceeded => DropReason::TtlExpired,
         IcmpError::NetUnreachable => DropReason::NoRoute,
+        IcmpError::TooBig(_) => DropReason::MtuExceeded,
     }
 }
 

@@ -341,8 +341,9 @@ fn bad_input_is_dropped_and_counted_by_reason() {
 fn gso_super_packets_are_forwarded_once_and_counted_per_segment() {
     let mut e = engine(SEED);
     let (sf, london) = (port(&e, "sf"), port(&e, "london"));
-    // A TCP super-packet: 20 B IPv4 + 32 B TCP + 4344 B payload = 3 segments of 1448.
-    let total = 20 + 32 + 4344;
+    // A TCP super-packet: 20 B IPv4 + 32 B TCP + 4044 B payload = 3 segments of 1348 (1400
+    // bytes each on the wire: the circuit MTU).
+    let total = 20 + 32 + 4044;
     let mut pkt = vec![0u8; total];
     pkt[..20].copy_from_slice(&echo([10, 0, 1, 1], [10, 0, 2, 1], 64)[..20]);
     pkt[2..4].copy_from_slice(&(total as u16).to_be_bytes());
@@ -352,7 +353,7 @@ fn gso_super_packets_are_forwarded_once_and_counted_per_segment() {
     let ck = checksum(&pkt[..20]);
     pkt[10..12].copy_from_slice(&ck.to_be_bytes());
     pkt[20 + 12] = 8 << 4; // data offset: 32 bytes
-    let v = e.handle_segmented(sf, &mut pkt, 1448, &mut Vec::new());
+    let v = e.handle_segmented(sf, &mut pkt, 1348, &mut Vec::new());
     assert_eq!(
         v,
         Verdict::Forward {
@@ -492,5 +493,77 @@ fn timing_shaper_paces_a_burst_at_the_circuit_rate_and_drops_beyond_the_queue() 
     assert_eq!(
         e.circuit_stats()[0].drops[DropReason::QueueFull as usize],
         9
+    );
+}
+
+/// A VNet (MTU 1500) sending `len`-byte IPv4 UDP to sf, with or without DF.
+fn udp_from_vnet(len: usize, df: bool) -> Vec<u8> {
+    let mut p = vec![0u8; len];
+    p[..20].copy_from_slice(&echo([10, 0, 3, 1], [10, 0, 1, 1], 64)[..20]);
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[6] = if df { 0x40 } else { 0 };
+    p[9] = 17;
+    p[10] = 0;
+    p[11] = 0;
+    let ck = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&ck.to_be_bytes());
+    p
+}
+
+#[test]
+fn over_the_circuit_mtu_with_df_gets_fragmentation_needed_from_the_gateway() {
+    let mut e = engine(SEED);
+    let uswest = port(&e, "uswest");
+    let mut pkt = udp_from_vnet(1500, true);
+    let mut out = Vec::new();
+    assert_eq!(
+        e.handle(uswest, &mut pkt, &mut out),
+        Verdict::Reply { port: uswest }
+    );
+    let (src, ty, code) = icmp_of(&out);
+    assert_eq!((src, ty, code), (Ipv4Addr::new(10, 0, 3, 254), 3, 4));
+    assert_eq!(u16::from_be_bytes([out[26], out[27]]), 1400, "next-hop MTU");
+    assert_eq!(
+        e.port_stats()[uswest].drops[DropReason::MtuExceeded as usize],
+        1
+    );
+}
+
+#[test]
+fn over_the_circuit_mtu_without_df_is_fragmented() {
+    let mut e = engine(SEED);
+    let (uswest, sf) = (port(&e, "uswest"), port(&e, "sf"));
+    let mut pkt = udp_from_vnet(1500, false);
+    let payload = pkt[20..].to_vec();
+    assert_eq!(e.handle(uswest, &mut pkt, &mut Vec::new()), Verdict::Queued);
+    let frags = due(&mut e, Duration::ZERO);
+    assert_eq!(frags.len(), 2);
+    let mut got = Vec::new();
+    for (p, f) in &frags {
+        assert_eq!(*p, sf);
+        assert!(f.len() <= 1400);
+        let ip = Ipv4Packet::new_checked(&f[..]).unwrap();
+        assert_eq!(ip.ttl(), 61, "each fragment crossed gw, msee, ce");
+        got.extend_from_slice(ip.payload());
+    }
+    assert_eq!(got, payload);
+}
+
+#[test]
+fn over_the_circuit_mtu_ipv6_gets_packet_too_big() {
+    let mut e = engine(CHAIN);
+    let sa = port(&e, "sa");
+    let mut pkt = echo6("fd00:1::1", "fd00:2::1", 64);
+    pkt.resize(1500, 0);
+    pkt[4..6].copy_from_slice(&(1460u16).to_be_bytes());
+    let mut out = Vec::new();
+    assert_eq!(
+        e.handle(sa, &mut pkt, &mut out),
+        Verdict::Reply { port: sa }
+    );
+    assert_eq!(out[40], 2, "ICMPv6 Packet Too Big");
+    assert_eq!(
+        u32::from_be_bytes([out[44], out[45], out[46], out[47]]),
+        1400
     );
 }

@@ -120,6 +120,40 @@ impl Shaper {
         self.next_free = start + serialization(wire.bytes, rate_bps);
         Some(self.next_free)
     }
+
+    /// Like `admit`, segment by segment: how many of a super-packet's segments fit in the
+    /// queue (each is tail-dropped on its own, as on a real link) and when the last admitted
+    /// one leaves. None: not even the first fits.
+    pub fn admit_segments(
+        &mut self,
+        t: Duration,
+        wire: Wire,
+        rate_bps: u64,
+        depth: Duration,
+    ) -> Option<(u64, Duration)> {
+        if wire.packets <= 1 || wire.mss == 0 {
+            return self
+                .admit(t, wire, rate_bps, depth)
+                .map(|d| (wire.packets, d));
+        }
+        let start = self.next_free.max(t);
+        let wait = start - t;
+        if wait > depth {
+            return None;
+        }
+        let seg = serialization(u64::from(wire.hdrs + wire.mss), rate_bps);
+        let room = if seg.is_zero() {
+            wire.packets
+        } else {
+            ((depth - wait).as_nanos() / seg.as_nanos()) as u64 + 1
+        };
+        if room >= wire.packets {
+            self.next_free = start + serialization(wire.bytes, rate_bps);
+            return Some((wire.packets, self.next_free));
+        }
+        self.next_free = start + serialization(room * u64::from(wire.hdrs + wire.mss), rate_bps);
+        Some((room, self.next_free))
+    }
 }
 
 /// A packet on its way: its bytes (as the IO shell writes them), where it goes, its plan and
@@ -158,20 +192,14 @@ impl Ord for Event {
     }
 }
 
-/// What a stage did with a packet.
-pub enum Step {
-    /// Due now: transmit.
-    Transmit(PortId, Vec<u8>),
-    /// Dropped by a full shaper queue on this circuit.
-    QueueFull(CircuitId, Wire),
-}
-
 /// The events of one lab.
 #[derive(Debug, Default)]
 pub struct Scheduler {
     heap: BinaryHeap<Event>,
     seq: u64,
     pub shapers: Vec<[Shaper; 2]>,
+    /// Segments tail-dropped by each circuit's shapers since the caller last took them.
+    pub drops: Vec<u64>,
 }
 
 impl Scheduler {
@@ -180,6 +208,7 @@ impl Scheduler {
             heap: BinaryHeap::new(),
             seq: 0,
             shapers: vec![[Shaper::default(); 2]; circuits],
+            drops: vec![0; circuits],
         }
     }
 
@@ -206,13 +235,14 @@ impl Scheduler {
         self.heap.peek().map(|e| e.at)
     }
 
-    /// Runs events due at or before `now` until one yields a packet to transmit or a drop.
-    pub fn poll(&mut self, now: Duration, t: &Tables) -> Option<Step> {
+    /// Runs events due at or before `now` until one yields a packet to transmit (its port and
+    /// frame). Frames carry `prefix` bytes (the virtio-net header) before the IP packet.
+    pub fn poll(&mut self, now: Duration, t: &Tables, prefix: usize) -> Option<(PortId, Vec<u8>)> {
         while self.heap.peek().is_some_and(|e| e.at <= now) {
             let Event { at, mut item, .. } = self.heap.pop().expect("peeked");
             let stages = item.plan.stages();
             let Some(stage) = stages.get(usize::from(item.next)).copied() else {
-                return Some(Step::Transmit(item.egress, std::mem::take(&mut item.frame)));
+                return Some((item.egress, std::mem::take(&mut item.frame)));
             };
             item.next += 1;
             let next_at = match stage {
@@ -220,14 +250,32 @@ impl Scheduler {
                 Stage::Shape { circuit, dir } => {
                     let timing = &t.circuits[circuit].timing;
                     let rate = timing.rate_bps.unwrap_or(u64::MAX);
-                    match self.shapers[circuit][dir as usize].admit(
-                        at,
-                        item.wire,
-                        rate,
-                        timing.queue,
-                    ) {
-                        Some(depart) => depart,
-                        None => return Some(Step::QueueFull(circuit, item.wire)),
+                    let shaper = &mut self.shapers[circuit][dir as usize];
+                    match shaper.admit_segments(at, item.wire, rate, timing.queue) {
+                        Some((k, depart)) if k == item.wire.packets => depart,
+                        Some((k, depart)) => {
+                            match trim_gso(&mut item.frame, prefix, item.wire, k) {
+                                Some(w) => {
+                                    self.drops[circuit] += item.wire.packets - k;
+                                    item.wire = w;
+                                    depart
+                                }
+                                None => {
+                                    // Not trimmable: the whole super-packet goes. The shaper
+                                    // already booked the admitted part; give it back.
+                                    shaper.next_free -= serialization(
+                                        k * u64::from(item.wire.hdrs + item.wire.mss),
+                                        rate,
+                                    );
+                                    self.drops[circuit] += item.wire.packets;
+                                    continue;
+                                }
+                            }
+                        }
+                        None => {
+                            self.drops[circuit] += item.wire.packets;
+                            continue;
+                        }
                     }
                 }
             };
@@ -241,6 +289,81 @@ impl Scheduler {
         }
         None
     }
+}
+
+/// Cuts a GSO super-packet down to its first `k` segments (k >= 1): IP length (and IPv4
+/// header checksum), UDP length, and the partial transport checksum, which covers the
+/// pseudo-header's length; with one segment left it is no longer GSO. None when the packet is
+/// not a TCP/UDP super-packet with a partial checksum.
+pub fn trim_gso(frame: &mut Vec<u8>, prefix: usize, wire: Wire, k: u64) -> Option<Wire> {
+    const NEEDS_CSUM: u8 = 1;
+    if prefix < 10 || frame.len() < prefix + 40 || frame[0] & NEEDS_CSUM == 0 || k == 0 {
+        return None;
+    }
+    let hdrs = wire.hdrs as usize;
+    let new_total = hdrs + k as usize * wire.mss as usize;
+    let p = &mut frame[prefix..];
+    if new_total >= p.len() {
+        return None;
+    }
+    let (l3, proto, old_l4_len) = match p[0] >> 4 {
+        4 => {
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            (ihl, p[9], p.len() - ihl)
+        }
+        6 => (40, p[6], p.len() - 40),
+        _ => return None,
+    };
+    let new_l4_len = new_total - l3;
+    let ck_at = match proto {
+        6 => l3 + 16,
+        17 => l3 + 6,
+        _ => return None,
+    };
+    if p.len() < ck_at + 2 {
+        return None;
+    }
+    // The check field holds the folded pseudo-header sum: swap the old length for the new.
+    let old_ck = u16::from_be_bytes([p[ck_at], p[ck_at + 1]]);
+    let fold = |mut x: u32| {
+        while x >> 16 != 0 {
+            x = (x & 0xffff) + (x >> 16);
+        }
+        x as u16
+    };
+    let sub = |a: u32, b: u16| fold(a + u32::from(!b));
+    let mut sum = u32::from(old_ck);
+    // Lengths up to 64 KiB fit a 16-bit word in the pseudo-header (IPv6 uses 32 bits with
+    // the high half zero here).
+    sum = u32::from(sub(sum, old_l4_len as u16));
+    sum = u32::from(fold(sum + new_l4_len as u32));
+    p[ck_at..ck_at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
+    if proto == 17 {
+        p[l3 + 4..l3 + 6].copy_from_slice(&(new_l4_len as u16).to_be_bytes());
+    }
+    match p[0] >> 4 {
+        4 => {
+            p[2..4].copy_from_slice(&(new_total as u16).to_be_bytes());
+            p[10] = 0;
+            p[11] = 0;
+            let ck = super::wire::checksum(&p[..l3]);
+            p[10..12].copy_from_slice(&ck.to_be_bytes());
+        }
+        _ => p[4..6].copy_from_slice(&((new_total - 40) as u16).to_be_bytes()),
+    }
+    frame.truncate(prefix + new_total);
+    if k == 1 {
+        // gso_type = NONE, gso_size = 0; the partial checksum stays.
+        frame[1] = 0;
+        frame[4] = 0;
+        frame[5] = 0;
+    }
+    Some(Wire {
+        packets: k,
+        bytes: (k as usize * (hdrs + wire.mss as usize)) as u64,
+        hdrs: wire.hdrs,
+        mss: wire.mss,
+    })
 }
 
 #[cfg(test)]
@@ -293,11 +416,77 @@ mod tests {
         let w = Wire {
             packets: 3,
             bytes: 3 * 1500,
+            hdrs: 52,
+            mss: 1448,
         };
         assert_eq!(
             s.admit(Duration::ZERO, w, 100_000_000, MS),
             Some(Duration::from_micros(360))
         );
+    }
+
+    #[test]
+    fn a_super_packet_is_tail_dropped_segment_by_segment() {
+        let mut s = Shaper::default();
+        let w = Wire {
+            packets: 10,
+            bytes: 10 * 1250,
+            hdrs: 50,
+            mss: 1200,
+        };
+        // 100 us per 1250-byte segment at 100 Mbit/s; 350 us of queue: segments starting at
+        // 0, 100, 200, 300 us fit, the other six are dropped.
+        let got = s.admit_segments(Duration::ZERO, w, 100_000_000, Duration::from_micros(350));
+        assert_eq!(got, Some((4, Duration::from_micros(400))));
+    }
+
+    /// A TCP/IPv4 super-packet with a virtio-net header: 3 segments of 100 bytes.
+    fn super_packet() -> (Vec<u8>, Wire) {
+        let mut f = vec![0u8; 10 + 20 + 20 + 300];
+        f[0] = 1; // NEEDS_CSUM
+        f[1] = 1; // GSO TCPv4
+        f[4..6].copy_from_slice(&100u16.to_le_bytes());
+        let p = &mut f[10..];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&340u16.to_be_bytes());
+        p[8] = 64;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 0, 1, 1]);
+        p[16..20].copy_from_slice(&[10, 0, 2, 1]);
+        let ck = super::super::wire::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&ck.to_be_bytes());
+        p[32] = 5 << 4;
+        // Partial checksum: the folded pseudo-header sum for TCP length 320.
+        let pseudo: u32 = 0x0a00 + 0x0101 + 0x0a00 + 0x0201 + 6 + 320;
+        p[36..38].copy_from_slice(&(pseudo as u16).to_be_bytes());
+        let w = super::super::Wire::segments(p, 340, 100);
+        (f, w)
+    }
+
+    #[test]
+    fn trimming_a_super_packet_keeps_lengths_and_checksums_consistent() {
+        let (mut f, w) = super_packet();
+        assert_eq!((w.packets, w.hdrs, w.mss), (3, 40, 100));
+        let t = trim_gso(&mut f, 10, w, 2).expect("trimmable");
+        assert_eq!((t.packets, t.bytes), (2, 280));
+        assert_eq!(f.len(), 10 + 240);
+        let p = &f[10..];
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 240);
+        assert_eq!(
+            super::super::wire::checksum(&p[..20]),
+            0,
+            "IPv4 header checksum"
+        );
+        let pseudo: u32 = 0x0a00 + 0x0101 + 0x0a00 + 0x0201 + 6 + 220;
+        assert_eq!(
+            u16::from_be_bytes([p[36], p[37]]),
+            pseudo as u16,
+            "pseudo-header sum"
+        );
+        assert_eq!(f[1], 1, "still GSO with two segments");
+        let (mut f, w) = super_packet();
+        trim_gso(&mut f, 10, w, 1).unwrap();
+        assert_eq!((f[1], f[4], f[5]), (0, 0, 0), "one segment: no longer GSO");
     }
 
     #[test]
@@ -321,15 +510,12 @@ mod tests {
         s.push(Duration::ZERO, item(2, 3));
         s.push(Duration::ZERO, item(3, 3));
         assert!(
-            s.poll(Duration::from_millis(2), &t).is_none(),
+            s.poll(Duration::from_millis(2), &t, 0).is_none(),
             "nothing due at 2 ms"
         );
         assert_eq!(s.next_deadline(), Some(Duration::from_millis(3)));
-        let order: Vec<PortId> =
-            std::iter::from_fn(|| match s.poll(Duration::from_millis(10), &t) {
-                Some(Step::Transmit(p, _)) => Some(p),
-                _ => None,
-            })
+        let order: Vec<PortId> = std::iter::from_fn(|| s.poll(Duration::from_millis(10), &t, 0))
+            .map(|(p, _)| p)
             .collect();
         assert_eq!(order, [2, 3, 1]);
         assert!(s.is_empty());

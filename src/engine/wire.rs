@@ -93,6 +93,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     pub fn ttl(&self) -> u8 {
         self.buf.as_ref()[field4::TTL]
     }
+    /// The Don't Fragment flag.
+    pub fn dont_frag(&self) -> bool {
+        self.buf.as_ref()[field4::FRAG] & 0x40 != 0
+    }
     pub fn protocol(&self) -> u8 {
         self.buf.as_ref()[field4::PROTO]
     }
@@ -136,6 +140,47 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let ck = !(sum as u16);
         b[field4::CHECKSUM..field4::CHECKSUM + 2].copy_from_slice(&ck.to_be_bytes());
     }
+}
+
+/// Cuts an IPv4 packet (DF clear) into fragments of at most `mtu` bytes (RFC 791): every
+/// fragment carries the header (options copied only into the first: none are copied here,
+/// the header is kept whole, which is what Linux does for options without the copy flag
+/// being rare), payload in multiples of 8 bytes, offsets and More Fragments set, header
+/// checksums recomputed. Returns None when `mtu` cannot carry 8 bytes of payload.
+pub fn fragment_v4(pkt: &[u8], mtu: usize) -> Option<Vec<Vec<u8>>> {
+    let p = Ipv4Packet::new_checked(pkt).ok()?;
+    let ihl = p.header_len();
+    let payload = p.payload();
+    let step = (mtu.checked_sub(ihl)? / 8) * 8;
+    if step == 0 {
+        return None;
+    }
+    let b = pkt;
+    let flags_off = u16::from_be_bytes([b[field4::FRAG], b[field4::FRAG + 1]]);
+    let base_off = flags_off & 0x1fff;
+    let orig_mf = flags_off & 0x2000 != 0;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < payload.len() {
+        let end = (at + step).min(payload.len());
+        let last = end == payload.len();
+        let mut f = Vec::with_capacity(ihl + end - at);
+        f.extend_from_slice(&b[..ihl]);
+        f.extend_from_slice(&payload[at..end]);
+        let total = (ihl + end - at) as u16;
+        f[field4::TOTAL_LEN..field4::TOTAL_LEN + 2].copy_from_slice(&total.to_be_bytes());
+        let mf = if last { orig_mf } else { true };
+        let off = base_off + (at / 8) as u16;
+        let v = (flags_off & 0x4000) | if mf { 0x2000 } else { 0 } | off;
+        f[field4::FRAG..field4::FRAG + 2].copy_from_slice(&v.to_be_bytes());
+        f[field4::CHECKSUM] = 0;
+        f[field4::CHECKSUM + 1] = 0;
+        let ck = checksum(&f[..ihl]);
+        f[field4::CHECKSUM..field4::CHECKSUM + 2].copy_from_slice(&ck.to_be_bytes());
+        out.push(f);
+        at = end;
+    }
+    Some(out)
 }
 
 /// An IPv6 packet: fixed header and payload within `payload_len` of the buffer.
@@ -281,6 +326,41 @@ pub(crate) mod tests {
             Ipv6Packet::new_checked(&[][..]).unwrap_err(),
             WireError::NotIp
         );
+    }
+
+    #[test]
+    fn fragments_reassemble_to_the_original_payload() {
+        let mut b = vec![0u8; 20 + 3000];
+        b[..20].copy_from_slice(&ECHO_V4[..20]);
+        b[2..4].copy_from_slice(&3020u16.to_be_bytes());
+        b[6] = 0; // DF clear
+        for (i, x) in b[20..].iter_mut().enumerate() {
+            *x = i as u8;
+        }
+        b[10] = 0;
+        b[11] = 0;
+        let ck = checksum(&b[..20]);
+        b[10..12].copy_from_slice(&ck.to_be_bytes());
+        let frags = fragment_v4(&b, 1400).unwrap();
+        assert_eq!(frags.len(), 3);
+        let mut payload = Vec::new();
+        for (i, f) in frags.iter().enumerate() {
+            assert!(f.len() <= 1400);
+            let p = Ipv4Packet::new_checked(&f[..]).expect("valid fragment");
+            assert_eq!(
+                usize::from(p.frag_offset()) * 8,
+                payload.len(),
+                "offset of {i}"
+            );
+            assert_eq!(
+                f[6] & 0x20 != 0,
+                i < 2,
+                "more fragments on all but the last"
+            );
+            payload.extend_from_slice(p.payload());
+        }
+        assert_eq!(payload, &b[20..]);
+        assert!(fragment_v4(&b, 24).is_none() || fragment_v4(&b, 27).is_none());
     }
 
     #[test]

@@ -179,17 +179,22 @@ async fn make(
     let endpoints = topo
         .site
         .iter()
-        .map(|s| (s.name.as_str(), "site", &s.prefixes))
+        .map(|s| {
+            let mtu = topo
+                .circuit(&s.circuit)
+                .map_or(netns::VNET_MTU, |c| c.mtu());
+            (s.name.as_str(), "site", &s.prefixes, mtu)
+        })
         .chain(
             topo.vnet
                 .iter()
-                .map(|v| (v.name.as_str(), "vnet", &v.prefixes)),
+                .map(|v| (v.name.as_str(), "vnet", &v.prefixes, netns::VNET_MTU)),
         );
     let mut devices = Vec::new();
     // Offload is decided on the first TUN and used for all: packets pass between TUNs with
     // their virtio-net header, so both ends must speak it.
     let mut offload: Option<bool> = if io.offload { None } else { Some(false) };
-    for (name, kind, own) in endpoints {
+    for (name, kind, own, mtu) in endpoints {
         let ns = names::netns_name(&st.lab, name);
         let tun = names::tun_name(name);
         // Recorded before it is made: `down` after a crash finds it.
@@ -197,8 +202,8 @@ async fn make(
         st.save().map_err(io_err("recording the lab state"))?;
         netns::add(&ns)?;
         let dev = match offload {
-            Some(o) => netns::create_tun(&ns, &tun, o)?,
-            None => match netns::create_tun(&ns, &tun, true) {
+            Some(o) => netns::create_tun(&ns, &tun, o, mtu)?,
+            None => match netns::create_tun(&ns, &tun, true, mtu) {
                 Ok(d) => {
                     offload = Some(true);
                     d
@@ -206,7 +211,7 @@ async fn make(
                 Err(e) => {
                     warn!(error = %e, "TUN offload refused by the kernel; using plain I/O, one packet per read");
                     offload = Some(false);
-                    netns::create_tun(&ns, &tun, false)?
+                    netns::create_tun(&ns, &tun, false, mtu)?
                 }
             },
         };

@@ -15,8 +15,10 @@ use ipnet::IpNet;
 
 use crate::engine::table::host_address;
 
-/// MTU of the TUN devices (the circuit MTU arrives with a later issue).
-pub const TUN_MTU: u16 = 1500;
+/// MTU of a VNet's TUN (Azure VNets carry 1500; the circuit's smaller MTU is enforced by the
+/// engine, which answers Fragmentation Needed / Packet Too Big). A site's TUN takes its
+/// circuit's MTU.
+pub const VNET_MTU: u16 = 1500;
 /// Transmit queue length: the default 500 overflows under iperf3 at MTU 1500.
 pub const TUN_TXQUEUELEN: u32 = 5000;
 
@@ -102,7 +104,12 @@ pub fn del(name: &str) -> Result<(), NetnsError> {
 /// Opens a TUN device named `tun` inside namespace `ns`. With `offload`, the device carries a
 /// virtio-net header in front of every packet and exchanges GSO super-packets (IFF_VNET_HDR,
 /// TUNSETOFFLOAD with checksum, TSO4/6 and USO where the kernel has it).
-pub fn create_tun(ns: &str, tun: &str, offload: bool) -> Result<tun_rs::SyncDevice, NetnsError> {
+pub fn create_tun(
+    ns: &str,
+    tun: &str,
+    offload: bool,
+    mtu: u16,
+) -> Result<tun_rs::SyncDevice, NetnsError> {
     let (ns, tun) = (ns.to_string(), tun.to_string());
     let what = format!("creating TUN {tun} in namespace {ns}");
     std::thread::spawn(move || -> std::io::Result<tun_rs::SyncDevice> {
@@ -113,7 +120,7 @@ pub fn create_tun(ns: &str, tun: &str, offload: bool) -> Result<tun_rs::SyncDevi
             .map_err(std::io::Error::from)?;
         tun_rs::DeviceBuilder::new()
             .name(&tun)
-            .mtu(TUN_MTU)
+            .mtu(mtu)
             .tx_queue_len(TUN_TXQUEUELEN)
             .packet_information(false)
             .offload(offload)

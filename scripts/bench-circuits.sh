@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Do circuits behave like circuits? Real iperf3 and ping through shaped, delayed circuits,
+# compared with what the model says they should show.
+#
+#   scripts/bench-circuits.sh        (as root)
+#
+# For each case a lab from topologies/global-reach.toml with the circuits' bandwidth changed:
+#   - iperf3 -t 12 SF -> London over 100 Mbit/s, 1 Gbit/s, and 50 Mbit/s paired with
+#     1 Gbit/s: goodput as the receiver saw it from 2 s on (after slow start) against the
+#     ideal, rate x MSS / (MSS + 52 bytes of headers);
+#   - ping SF -> London: RTT against the modelled value `circuit show` reports, and mdev;
+#   - traceroute SF -> London: the RTT growing hop by hop.
+# TCP buffers in the lab's namespaces are raised to 64 MB so one flow can fill 1 Gbit/s over
+# 141 ms (a 17.6 MB bandwidth-delay product).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench-circuits.sh makes namespaces: run it as root (or with sudo)" >&2
+  exit 1
+fi
+scripts/install-deps.sh
+cargo build --release --quiet
+R=$PWD/target/release/reachlab
+WORK=$(mktemp -d)
+LAB=""
+cleanup() { [ -n "$LAB" ] && $R down "$LAB" >/dev/null 2>&1; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+up() { # name bw-sv bw-london
+  LAB=$1
+  awk -v a="$2" -v b="$3" -v n="$1" '
+    /^name = "global-reach"/ { print "name = \"" n "\""; next }
+    /^name = "er-sv"/ { c = a } /^name = "er-london"/ { c = b }
+    /^bandwidth = / { print "bandwidth = \"" c "\""; next } { print }' \
+    topologies/global-reach.toml > "$WORK/$1.toml"
+  $R up "$WORK/$1.toml" --detach >/dev/null
+  for ep in sf london; do
+    $R exec --lab "$LAB" $ep -- sysctl -qw net.ipv4.tcp_rmem="4096 131072 67108864" net.ipv4.tcp_wmem="4096 131072 67108864"
+  done
+}
+down() { $R down "$LAB" >/dev/null; LAB=""; }
+
+# iperf3 SF -> London; prints "goodput_mbps ideal_mbps retransmits".
+goodput() { # rate_mbps
+  $R exec --lab "$LAB" london -- iperf3 -s -1 -J -p 5501 >/dev/null 2>&1 &
+  local srv=$!
+  for _ in $(seq 50); do $R exec --lab "$LAB" london -- ss -Hltn 'sport = :5501' | grep -q . && break; sleep 0.1; done
+  $R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5501 -t 12 --get-server-output -J > "$WORK/iperf.json"
+  wait $srv 2>/dev/null || true
+  # Goodput as the receiver saw it, after the first 2 s (slow start over 141 ms).
+  jq -r --argjson rate "$1" '
+    (.start.tcp_mss_default) as $mss
+    | [.server_output_json.intervals[] | select(.sum.start >= 2) | .sum] as $iv
+    | [(($iv | map(.bytes) | add) * 8 / ($iv | map(.seconds) | add) / 1e6),
+       ($rate * $mss / ($mss + 52)), .end.sum_sent.retransmits]
+    | @tsv' "$WORK/iperf.json"
+}
+
+printf '%-40s %12s %12s %8s %8s\n' "iperf3 -t 12 SF -> London, from 2 s" "goodput" "ideal" "of ideal" "retrans"
+for case in "c100 100Mbps 100Mbps 100" "c1g 1Gbps 1Gbps 1000" "c50 50Mbps 1Gbps 50"; do
+  set -- $case
+  up "$1" "$2" "$3"
+  read -r got ideal rtx < <(goodput "$4")
+  printf '%-40s %8.2f Mb/s %8.2f Mb/s %7.2f%% %8s\n' "er-sv $2, er-london $3" "$got" "$ideal" "$(awk -v g="$got" -v i="$ideal" 'BEGIN{print 100*g/i}')" "$rtx"
+  if [ "$1" = c1g ]; then
+    echo
+    model=$($R circuit show er-sv --lab "$LAB" --output json | jq '.timing.rtts[] | select(.to == "london") | .rtt_ms')
+    stats=$($R exec --lab "$LAB" sf -- ping -q -n -i 0.2 -c 25 10.0.2.1 | awk -F'[/ ]' '/^rtt/ {print $8, $10}')
+    read -r avg mdev <<< "$stats"
+    printf 'ping SF -> London: avg %.3f ms, modelled %.3f ms (%+.3f%%), mdev %.3f ms\n' "$avg" "$model" "$(awk -v a="$avg" -v m="$model" 'BEGIN{print 100*(a-m)/m}')" "$mdev"
+    echo "traceroute SF -> London:"
+    $R exec --lab "$LAB" sf -- traceroute -n -q 1 -w 2 10.0.2.1 | sed 's/^/  /'
+    echo
+  fi
+  down
+done
