@@ -462,15 +462,24 @@ fn stats_match_iperf3_and_export_reproduces_the_lab() {
     // bytes still in its socket buffer when the test stopped.
     let sent = v["end"]["sum_sent"]["bytes"].as_f64().unwrap();
     let received = v["end"]["sum_received"]["bytes"].as_f64().unwrap();
-    let d = |k: &str| after[k].as_f64().unwrap() - before[k].as_f64().unwrap();
+    // Flows are hashed over the circuit's two links: count both.
+    let d = |k: &str| {
+        ["primary", "secondary"]
+            .iter()
+            .map(|p| {
+                let k = format!("{p}_{k}");
+                after[&k].as_f64().unwrap() - before[&k].as_f64().unwrap()
+            })
+            .sum::<f64>()
+    };
     // The circuit counts IP bytes; iperf3 counts TCP payload. Every segment SF sends carries
     // 20 bytes of IPv4 and 32 of TCP header (timestamps on): take those off.
-    let payload = d("primary_bytes_in") - 52.0 * d("primary_packets_in");
+    let payload = d("bytes_in") - 52.0 * d("packets_in");
     let err = (payload - received).abs() / received;
     eprintln!(
         "iperf3 sent {sent} and delivered {received} payload bytes; er-sv counted {} IP bytes in {} packets = {payload} payload ({:.3}% off delivered)",
-        d("primary_bytes_in"),
-        d("primary_packets_in"),
+        d("bytes_in"),
+        d("packets_in"),
         err * 100.0
     );
     assert!(err < 0.01, "stats within 1% of iperf3");
@@ -500,4 +509,74 @@ fn stats_match_iperf3_and_export_reproduces_the_lab() {
         0,
         "tokyo still isolated"
     );
+}
+
+#[test]
+fn failing_a_circuit_link_moves_its_flows_to_the_other() {
+    if !root_or_skip("failing_a_circuit_link_moves_its_flows") {
+        return;
+    }
+    let lab = Lab::from_file("fail", "topologies/global-reach.toml");
+    lab.up_detached();
+    let ping = lab
+        .cmd()
+        .args([
+            "exec", "--lab", &lab.name, "sf", "--", "ping", "-n", "-i", "0.1", "-W", "1", "-c",
+            "40", "10.0.2.1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // Fail the link this flow is hashed to.
+    let s = json(&lab, &["stats", "er-sv"]);
+    let on = if s["primary_packets_in"].as_u64().unwrap() > 0 {
+        "primary"
+    } else {
+        "secondary"
+    };
+    ok(&lab, &["circuit", "fail", "er-sv", on]);
+    std::thread::sleep(Duration::from_secs(2));
+    let s = json(&lab, &["stats", "er-sv"]);
+    assert_eq!(s[format!("{on}_up")], false);
+    let other = if on == "primary" {
+        "secondary"
+    } else {
+        "primary"
+    };
+    assert!(
+        s[format!("{other}_packets_in")].as_u64().unwrap() > 5,
+        "traffic moved: {s}"
+    );
+    ok(&lab, &["circuit", "restore", "er-sv", on]);
+    let out = String::from_utf8_lossy(&ping.wait_with_output().unwrap().stdout).into_owned();
+    let received = reply_count(&out);
+    eprintln!("ping -i 0.1 across the failure: {received}/40 replies");
+    assert!(received >= 30, "under 1 s of loss (10 pings):\n{out}");
+
+    // Both links down: the circuit carries nothing and Global Reach shows Disconnected.
+    ok(&lab, &["circuit", "fail", "er-sv", "primary"]);
+    ok(&lab, &["circuit", "fail", "er-sv", "secondary"]);
+    let (rx, out) = lab.ping("sf", "10.0.2.1", 1);
+    assert_eq!(rx, 0);
+    assert!(out.contains("Unreachable"), "{out}");
+    assert_eq!(
+        json(&lab, &["global-reach", "list"])[0]["state"],
+        "Disconnected"
+    );
+    let again = run(&lab, &["circuit", "fail", "er-sv", "primary"]);
+    assert!(
+        !again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already down")
+    );
+    ok(&lab, &["circuit", "restore", "er-sv", "secondary"]);
+    assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 1);
+    assert_eq!(
+        json(&lab, &["global-reach", "list"])[0]["state"],
+        "Connected"
+    );
+}
+
+fn reply_count(out: &str) -> usize {
+    out.lines().filter(|l| l.contains("bytes from")).count()
 }

@@ -3,13 +3,29 @@
 use clap::Subcommand;
 
 use super::{call, decode, print_json, print_table, Output, Target};
-use crate::control::proto::{AuthorizationRow, CircuitInfo, Request};
+use crate::control::proto::{AuthorizationRow, CircuitInfo, Path, Request};
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// SKU, family, bandwidth, location, region, peering addresses, VNet links, Global Reach
     Show {
         circuit: String,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Take a circuit's primary or secondary link down: its flows move to the other link
+    Fail {
+        circuit: String,
+        #[arg(value_enum)]
+        path: Path,
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Bring a failed link back
+    Restore {
+        circuit: String,
+        #[arg(value_enum)]
+        path: Path,
         #[command(flatten)]
         to: Target,
     },
@@ -27,6 +43,8 @@ pub enum Cmd {
 
 pub fn run(cmd: Cmd) -> i32 {
     match cmd {
+        Cmd::Fail { circuit, path, to } => link(circuit, path, false, &to),
+        Cmd::Restore { circuit, path, to } => link(circuit, path, true, &to),
         Cmd::Show { circuit, to } => {
             let v = match call(to.lab.as_deref(), Request::CircuitShow { circuit }) {
                 Ok(v) => v,
@@ -122,6 +140,30 @@ pub fn run(cmd: Cmd) -> i32 {
                 Err(c) => c,
             }
         }
+    }
+}
+
+fn link(circuit: String, path: Path, up: bool, to: &Target) -> i32 {
+    let req = Request::CircuitLink {
+        circuit: circuit.clone(),
+        path,
+        up,
+    };
+    match call(to.lab.as_deref(), req) {
+        Ok(v) if to.output == Output::Json => {
+            print_json(&v);
+            0
+        }
+        Ok(v) => {
+            let state = |k: &str| if v[k] == true { "up" } else { "down" };
+            println!(
+                "circuit {circuit}: primary {}, secondary {}",
+                state("primary_up"),
+                state("secondary_up")
+            );
+            0
+        }
+        Err(c) => c,
     }
 }
 

@@ -22,10 +22,18 @@ pub fn run(circuit: &str, to: &Target) -> i32 {
         Err(c) => return c,
     };
     print_table(
-        &["Path", "BytesIn", "BytesOut", "PacketsIn", "PacketsOut"],
+        &[
+            "Path",
+            "State",
+            "BytesIn",
+            "BytesOut",
+            "PacketsIn",
+            "PacketsOut",
+        ],
         &[
             vec![
                 "primary".into(),
+                if s.primary_up { "up" } else { "down" }.into(),
                 s.primary_bytes_in.to_string(),
                 s.primary_bytes_out.to_string(),
                 s.primary_packets_in.to_string(),
@@ -33,6 +41,7 @@ pub fn run(circuit: &str, to: &Target) -> i32 {
             ],
             vec![
                 "secondary".into(),
+                if s.secondary_up { "up" } else { "down" }.into(),
                 s.secondary_bytes_in.to_string(),
                 s.secondary_bytes_out.to_string(),
                 s.secondary_packets_in.to_string(),

@@ -13,8 +13,8 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 #[serde(rename_all = "lowercase")]
 pub enum Path {
     #[default]
-    Primary,
-    Secondary,
+    Primary = 0,
+    Secondary = 1,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,12 @@ pub enum Request {
     },
     Stats {
         circuit: String,
+    },
+    /// Fail (`up: false`) or restore a circuit's primary or secondary link.
+    CircuitLink {
+        circuit: String,
+        path: Path,
+        up: bool,
     },
     Export,
 }
@@ -186,6 +192,8 @@ pub struct CircuitStatsInfo {
     pub secondary_bytes_out: u64,
     pub secondary_packets_in: u64,
     pub secondary_packets_out: u64,
+    pub primary_up: bool,
+    pub secondary_up: bool,
     /// Drops at this circuit's MSEE, by reason.
     pub drops: std::collections::BTreeMap<String, u64>,
 }

@@ -190,8 +190,9 @@ pub struct PortStats {
 /// `bytes_out`: from the MSEE towards the customer, as Azure's get-stats counts them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CircuitStats {
-    pub input: Count,
-    pub output: Count,
+    /// Per path: `[primary, secondary]`.
+    pub input: [Count; 2],
+    pub output: [Count; 2],
     pub drops: [u64; DropReason::ALL.len()],
 }
 
@@ -222,6 +223,61 @@ pub struct Engine {
     sched: timing::Scheduler,
     /// Bytes in front of each IP packet in a frame (the TUN's virtio-net header).
     prefix: usize,
+    /// Per circuit, whether its primary and secondary links are up.
+    links: Vec<[bool; 2]>,
+}
+
+/// Which of a circuit's two links a flow takes: flows are hashed across the links that are
+/// up, so a failure moves only the flows of the failed link.
+struct Links<'a> {
+    up: &'a [[bool; 2]],
+    flow: u64,
+}
+
+impl Links<'_> {
+    fn path(&self, circuit: CircuitId) -> Option<usize> {
+        match self.up[circuit] {
+            [true, true] => Some((self.flow % 2) as usize),
+            [true, false] => Some(0),
+            [false, true] => Some(1),
+            [false, false] => None,
+        }
+    }
+}
+
+/// FNV-1a over the bytes that name a flow: addresses, protocol, and the first 4 bytes of
+/// the transport header (ports) when present. Both directions of a flow need not agree.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for p in parts {
+        for b in *p {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h ^ (h >> 32)
+}
+
+fn flow_hash_v4(p: &[u8]) -> u64 {
+    if p.len() < 20 {
+        return 0;
+    }
+    let ihl = usize::from(p[0] & 0x0f) * 4;
+    let ports = p
+        .get(ihl..ihl + 4)
+        .filter(|_| matches!(p[9], 6 | 17))
+        .unwrap_or(&[]);
+    fnv(&[&p[12..20], &p[9..10], ports])
+}
+
+fn flow_hash_v6(p: &[u8]) -> u64 {
+    if p.len() < 40 {
+        return 0;
+    }
+    let ports = p
+        .get(40..44)
+        .filter(|_| matches!(p[6], 6 | 17))
+        .unwrap_or(&[]);
+    fnv(&[&p[8..40], &p[6..7], ports])
 }
 
 /// Longest path through the network (ce-out, msee, msee, ce-in) plus slack: a bound that the
@@ -233,12 +289,14 @@ impl Engine {
         let ports = vec![PortStats::default(); tables.ports.len()];
         let circuits = vec![CircuitStats::default(); tables.circuits.len()];
         let sched = timing::Scheduler::new(circuits.len());
+        let links = vec![[true, true]; circuits.len()];
         Engine {
             tables: Arc::new(tables),
             ports,
             circuits,
             sched,
             prefix: 0,
+            links,
         }
     }
 
@@ -256,6 +314,19 @@ impl Engine {
             self.circuits[c].drops[DropReason::QueueFull.index()] += std::mem::take(n);
         }
         next
+    }
+
+    /// Takes a circuit's primary (0) or secondary (1) link down or brings it back. Flows on it
+    /// move to the other link at once; with both down the circuit carries nothing.
+    pub fn set_link(&mut self, circuit: CircuitId, path: usize, up: bool) {
+        if let Some(l) = self.links.get_mut(circuit) {
+            l[path & 1] = up;
+        }
+    }
+
+    /// Whether a circuit's primary and secondary links are up.
+    pub fn links(&self, circuit: CircuitId) -> [bool; 2] {
+        self.links.get(circuit).copied().unwrap_or([false, false])
     }
 
     /// When `poll_transmit` next has something to do.
@@ -466,10 +537,16 @@ impl Engine {
             &self.tables,
             &mut self.circuits,
             ingress,
-            IpAddr::V4(dst),
-            ttl,
-            wire,
+            Lookup {
+                dst: IpAddr::V4(dst),
+                ttl,
+                wire,
+            },
             &mut plan,
+            &Links {
+                up: &self.links,
+                flow: flow_hash_v4(&frame[prefix..]),
+            },
         );
         match walk {
             Walk::Deliver { port, hops } => {
@@ -557,10 +634,16 @@ impl Engine {
             &self.tables,
             &mut self.circuits,
             ingress,
-            IpAddr::V6(dst),
-            hop_limit,
-            wire,
+            Lookup {
+                dst: IpAddr::V6(dst),
+                ttl: hop_limit,
+                wire,
+            },
             &mut plan,
+            &Links {
+                up: &self.links,
+                flow: flow_hash_v6(&frame[prefix..]),
+            },
         ) {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv6Packet::new_checked(&mut frame[prefix..]).expect("checked above");
@@ -600,15 +683,23 @@ impl Engine {
 
 /// Walks the router hops from `ingress` towards `dst` with the packet's TTL, counting what
 /// enters and leaves each circuit's MSEE.
+/// What the hop walk needs of a packet.
+struct Lookup {
+    dst: IpAddr,
+    /// TTL or hop limit on arrival.
+    ttl: u8,
+    wire: Wire,
+}
+
 fn walk(
     t: &Tables,
     circuits: &mut [CircuitStats],
     ingress: PortId,
-    dst: IpAddr,
-    ttl: u8,
-    wire: Wire,
+    pkt: Lookup,
     plan: &mut Plan,
+    link: &Links,
 ) -> Walk {
+    let Lookup { dst, ttl, wire } = pkt;
     let mut hop = match t.ports[ingress].kind {
         PortKind::Site { .. } => Hop::CeOut(ingress),
         PortKind::Vnet { .. } => Hop::GwOut(ingress),
@@ -673,8 +764,11 @@ fn walk(
                 if let Some(w) = too_big(circuit, None) {
                     return w;
                 }
-                circuits[circuit].input.add(wire);
-                plan.shape(t, circuit, Dir::Up);
+                let Some(path) = link.path(circuit) else {
+                    return unreachable(None);
+                };
+                circuits[circuit].input[path].add(wire);
+                plan.shape(t, circuit, path, Dir::Up);
                 plan.delay(t.circuits[circuit].timing.access);
                 Hop::Msee { circuit, via: None }
             }
@@ -698,8 +792,11 @@ fn walk(
                     if let Some(w) = too_big(circuit, Some(circuit)) {
                         return w;
                     }
-                    circuits[circuit].output.add(wire);
-                    plan.shape(t, circuit, Dir::Down);
+                    let Some(path) = link.path(circuit) else {
+                        return unreachable(Some(circuit));
+                    };
+                    circuits[circuit].output[path].add(wire);
+                    plan.shape(t, circuit, path, Dir::Down);
                     plan.delay(t.circuits[circuit].timing.access);
                     Hop::CeIn(site)
                 }

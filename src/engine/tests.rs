@@ -364,9 +364,9 @@ fn gso_super_packets_are_forwarded_once_and_counted_per_segment() {
     assert_eq!(pkt[8], 60, "TTL rewritten once on the super-packet header");
     assert_eq!(checksum(&pkt[..20]), 0);
     let c = &e.circuit_stats()[0];
-    assert_eq!(c.input.packets, 3);
+    assert_eq!(c.input[0].packets + c.input[1].packets, 3);
     assert_eq!(
-        c.input.bytes,
+        c.input[0].bytes + c.input[1].bytes,
         (total + 2 * 52) as u64,
         "each segment carries its own headers"
     );
@@ -566,4 +566,55 @@ fn over_the_circuit_mtu_ipv6_gets_packet_too_big() {
         u32::from_be_bytes([out[44], out[45], out[46], out[47]]),
         1400
     );
+}
+
+#[test]
+fn flows_spread_over_both_links_and_move_when_one_fails() {
+    let mut e = engine(SEED);
+    let (sf, london) = (port(&e, "sf"), port(&e, "london"));
+    // Many flows (different destination hosts in London's /24) use both links.
+    let send = |e: &mut Engine, host: u8| {
+        let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, host], 64);
+        e.handle(sf, &mut pkt, &mut Vec::new())
+    };
+    for h in 1..=64 {
+        assert_eq!(
+            send(&mut e, h),
+            Verdict::Forward {
+                port: london,
+                len: 32
+            }
+        );
+    }
+    let c = e.circuit_stats()[0].clone();
+    assert!(
+        c.input[0].packets > 10 && c.input[1].packets > 10,
+        "{:?}",
+        c.input
+    );
+    // Primary fails: everything takes the secondary.
+    e.set_link(0, 0, false);
+    for h in 1..=64 {
+        assert_eq!(
+            send(&mut e, h),
+            Verdict::Forward {
+                port: london,
+                len: 32
+            }
+        );
+    }
+    assert_eq!(
+        e.circuit_stats()[0].input[0].packets,
+        c.input[0].packets,
+        "nothing on the failed link"
+    );
+    // Both down: the CE has nowhere to send it.
+    e.set_link(0, 1, false);
+    let mut out = Vec::new();
+    let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+    assert_eq!(
+        e.handle(sf, &mut pkt, &mut out),
+        Verdict::Reply { port: sf }
+    );
+    assert_eq!(icmp_of(&out), (Ipv4Addr::new(10, 0, 1, 254), 3, 0));
 }

@@ -26,7 +26,11 @@ pub enum Dir {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    Shape { circuit: CircuitId, dir: Dir },
+    Shape {
+        circuit: CircuitId,
+        path: u8,
+        dir: Dir,
+    },
     Delay(Duration),
 }
 
@@ -60,9 +64,15 @@ impl Plan {
         }
     }
 
-    pub fn shape(&mut self, t: &Tables, circuit: CircuitId, dir: Dir) {
+    /// Through `circuit`'s shaper on link `path` (0 primary, 1 secondary): each link carries
+    /// the circuit's bandwidth.
+    pub fn shape(&mut self, t: &Tables, circuit: CircuitId, path: usize, dir: Dir) {
         if t.circuits[circuit].timing.rate_bps.is_some() {
-            self.push(Stage::Shape { circuit, dir });
+            self.push(Stage::Shape {
+                circuit,
+                path: path as u8,
+                dir,
+            });
         }
     }
 
@@ -197,7 +207,8 @@ impl Ord for Event {
 pub struct Scheduler {
     heap: BinaryHeap<Event>,
     seq: u64,
-    pub shapers: Vec<[Shaper; 2]>,
+    /// `[circuit][path][direction]`.
+    pub shapers: Vec<[[Shaper; 2]; 2]>,
     /// Segments tail-dropped by each circuit's shapers since the caller last took them.
     pub drops: Vec<u64>,
 }
@@ -207,7 +218,7 @@ impl Scheduler {
         Scheduler {
             heap: BinaryHeap::new(),
             seq: 0,
-            shapers: vec![[Shaper::default(); 2]; circuits],
+            shapers: vec![[[Shaper::default(); 2]; 2]; circuits],
             drops: vec![0; circuits],
         }
     }
@@ -247,10 +258,10 @@ impl Scheduler {
             item.next += 1;
             let next_at = match stage {
                 Stage::Delay(d) => at + d,
-                Stage::Shape { circuit, dir } => {
+                Stage::Shape { circuit, path, dir } => {
                     let timing = &t.circuits[circuit].timing;
                     let rate = timing.rate_bps.unwrap_or(u64::MAX);
-                    let shaper = &mut self.shapers[circuit][dir as usize];
+                    let shaper = &mut self.shapers[circuit][usize::from(path & 1)][dir as usize];
                     match shaper.admit_segments(at, item.wire, rate, timing.queue) {
                         Some((k, depart)) if k == item.wire.packets => depart,
                         Some((k, depart)) => {

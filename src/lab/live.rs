@@ -81,6 +81,7 @@ impl LiveLab {
             Request::Routes { circuit, path } => self.routes(&circuit, path),
             Request::Stats { circuit } => self.stats(&circuit),
             Request::Export => Ok(serde_json::Value::String(self.export())),
+            Request::CircuitLink { circuit, path, up } => self.set_link(&circuit, path, up),
         };
         match out {
             Ok(v) => Response {
@@ -243,7 +244,7 @@ impl LiveLab {
             peer: g.circuits[1].clone(),
             address_prefix: g.address_prefix.to_string(),
             ipv6_address_prefix: g.ipv6_address_prefix.map(|p| p.to_string()),
-            state: "Connected".into(),
+            state: self.gr_state(g).into(),
         }
     }
 
@@ -317,6 +318,42 @@ impl LiveLab {
         self.apply(new)?;
         info!(%vnet, %circuit, link, "vnet link changed");
         Ok(json(&self.topo.vnet[v].circuits))
+    }
+
+    fn set_link(&mut self, name: &str, path: Path, up: bool) -> Outcome {
+        let ci = self.circuit_index(name)?;
+        let idx = path as usize;
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let was = engine.links(ci)[idx];
+        if was == up {
+            return Err(format!(
+                "the {} link of circuit {name} is already {}",
+                path_name(path),
+                if up { "up" } else { "down" }
+            ));
+        }
+        engine.set_link(ci, idx, up);
+        let links = engine.links(ci);
+        drop(engine);
+        info!(circuit = %name, path = path_name(path), up, "link state changed");
+        Ok(serde_json::json!({"circuit": name, "primary_up": links[0], "secondary_up": links[1]}))
+    }
+
+    /// Connected unless one of the two circuits has both links down.
+    fn gr_state(&self, g: &GlobalReach) -> &'static str {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let down = g.circuits.iter().any(|c| {
+            self.topo
+                .circuit
+                .iter()
+                .position(|x| &x.name == c)
+                .is_some_and(|i| engine.links(i) == [false, false])
+        });
+        if down {
+            "Disconnected"
+        } else {
+            "Connected"
+        }
     }
 
     fn circuit_show(&self, name: &str) -> Outcome {
@@ -492,17 +529,19 @@ impl LiveLab {
             .iter()
             .map(|r| (r.name().to_string(), s.drops[*r as usize]))
             .collect();
-        // One path carries everything until redundancy arrives.
+        let links = engine.links(ci);
         Ok(json(CircuitStatsInfo {
             circuit: name.to_string(),
-            primary_bytes_in: s.input.bytes,
-            primary_bytes_out: s.output.bytes,
-            primary_packets_in: s.input.packets,
-            primary_packets_out: s.output.packets,
-            secondary_bytes_in: 0,
-            secondary_bytes_out: 0,
-            secondary_packets_in: 0,
-            secondary_packets_out: 0,
+            primary_bytes_in: s.input[0].bytes,
+            primary_bytes_out: s.output[0].bytes,
+            primary_packets_in: s.input[0].packets,
+            primary_packets_out: s.output[0].packets,
+            secondary_bytes_in: s.input[1].bytes,
+            secondary_bytes_out: s.output[1].bytes,
+            secondary_packets_in: s.input[1].packets,
+            secondary_packets_out: s.output[1].packets,
+            primary_up: links[0],
+            secondary_up: links[1],
             drops,
         }))
     }
@@ -517,6 +556,13 @@ impl LiveLab {
             "# Exported from the running reachlab lab {}.\n# `reachlab check` accepts it; `reachlab up` reproduces the lab.\n\n{body}",
             self.topo.lab.name
         )
+    }
+}
+
+fn path_name(p: Path) -> &'static str {
+    match p {
+        Path::Primary => "primary",
+        Path::Secondary => "secondary",
     }
 }
 
