@@ -62,12 +62,22 @@ for case in "c100 100Mbps 100Mbps 100" "c1g 1Gbps 1Gbps 1000" "c50 50Mbps 1Gbps 
   up "$1" "$2" "$3"
   read -r got ideal rtx < <(goodput "$4")
   printf '%-40s %8.2f Mb/s %8.2f Mb/s %7.2f%% %8s\n' "er-sv $2, er-london $3" "$got" "$ideal" "$(awk -v g="$got" -v i="$ideal" 'BEGIN{print 100*g/i}')" "$rtx"
+  $R stats er-sv --lab "$LAB" --output json | jq -r '.lateness | "    deadlines: \(.packets) delayed packets, \(.total_ns / (.packets + 0.000001) / 1000 | floor) us late on average, \(.max_ns / 1000 | floor) us at most, \(.over_100us) over 100 us; queue-full drops: " ' | tr -d '\n'
+  $R stats er-sv --lab "$LAB" --output json | jq -r '.drops["queue-full"]'
+
   if [ "$1" = c1g ]; then
     echo
     model=$($R circuit show er-sv --lab "$LAB" --output json | jq '.timing.rtts[] | select(.to == "london") | .rtt_ms')
     stats=$($R exec --lab "$LAB" sf -- ping -q -n -i 0.2 -c 25 10.0.2.1 | awk -F'[/ ]' '/^rtt/ {print $8, $10}')
     read -r avg mdev <<< "$stats"
     printf 'ping SF -> London: avg %.3f ms, modelled %.3f ms (%+.3f%%), mdev %.3f ms\n' "$avg" "$model" "$(awk -v a="$avg" -v m="$model" 'BEGIN{print 100*(a-m)/m}')" "$mdev"
+    echo "circuit fail er-sv primary, then secondary, during ping -i 0.1 -c 30 (restored after 1 s each):"
+    $R exec --lab "$LAB" sf -- ping -q -n -i 0.1 -c 30 -W 1 10.0.2.1 > "$WORK/ping.txt" &
+    pp=$!
+    sleep 0.5; $R circuit fail er-sv primary --lab "$LAB" >/dev/null; sleep 1; $R circuit restore er-sv primary --lab "$LAB" >/dev/null
+    $R circuit fail er-sv secondary --lab "$LAB" >/dev/null; sleep 1; $R circuit restore er-sv secondary --lab "$LAB" >/dev/null
+    wait $pp || true
+    grep -E "transmitted" "$WORK/ping.txt" | sed 's/^/  /'
     echo "traceroute SF -> London:"
     $R exec --lab "$LAB" sf -- traceroute -n -q 1 -w 2 10.0.2.1 | sed 's/^/  /'
     echo

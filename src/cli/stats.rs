@@ -56,5 +56,15 @@ pub fn run(circuit: &str, to: &Target) -> i32 {
         .map(|(k, v)| vec![k.clone(), v.to_string()])
         .collect();
     print_table(&["Drop reason", "Packets"], &drops);
+    let l = s.lateness;
+    if l.packets > 0 {
+        println!(
+            "\nDelayed packets (whole lab): {} sent, {:.1} us late on average, {:.1} us at most, {} more than 100 us late",
+            l.packets,
+            l.total_ns as f64 / l.packets as f64 / 1e3,
+            l.max_ns as f64 / 1e3,
+            l.over_100us
+        );
+    }
     0
 }

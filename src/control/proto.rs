@@ -194,6 +194,8 @@ pub struct CircuitStatsInfo {
     pub secondary_packets_out: u64,
     pub primary_up: bool,
     pub secondary_up: bool,
+    /// Lab-wide: how late delayed packets left against their deadlines.
+    pub lateness: crate::engine::Lateness,
     /// Drops at this circuit's MSEE, by reason.
     pub drops: std::collections::BTreeMap<String, u64>,
 }

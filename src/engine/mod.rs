@@ -225,6 +225,30 @@ pub struct Engine {
     prefix: usize,
     /// Per circuit, whether its primary and secondary links are up.
     links: Vec<[bool; 2]>,
+    lateness: Lateness,
+}
+
+/// Timing accuracy: how late delayed packets left against their deadlines (the time between
+/// a deadline and the `poll_transmit` that handed the packet out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lateness {
+    pub packets: u64,
+    pub total_ns: u64,
+    pub max_ns: u64,
+    /// Packets more than 100 us late.
+    pub over_100us: u64,
+}
+
+impl Lateness {
+    fn record(&mut self, late: Duration) {
+        let ns = late.as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.packets += 1;
+        self.total_ns = self.total_ns.saturating_add(ns);
+        self.max_ns = self.max_ns.max(ns);
+        if ns > 100_000 {
+            self.over_100us += 1;
+        }
+    }
 }
 
 /// Which of a circuit's two links a flow takes: flows are hashed across the links that are
@@ -297,6 +321,7 @@ impl Engine {
             sched,
             prefix: 0,
             links,
+            lateness: Lateness::default(),
         }
     }
 
@@ -313,7 +338,15 @@ impl Engine {
         for (c, n) in self.sched.drops.iter_mut().enumerate() {
             self.circuits[c].drops[DropReason::QueueFull.index()] += std::mem::take(n);
         }
-        next
+        next.map(|(port, frame, due)| {
+            self.lateness.record(now.saturating_sub(due));
+            (port, frame)
+        })
+    }
+
+    /// How late, against their deadlines, queued packets were handed out.
+    pub fn lateness(&self) -> Lateness {
+        self.lateness
     }
 
     /// Takes a circuit's primary (0) or secondary (1) link down or brings it back. Flows on it

@@ -248,12 +248,18 @@ impl Scheduler {
 
     /// Runs events due at or before `now` until one yields a packet to transmit (its port and
     /// frame). Frames carry `prefix` bytes (the virtio-net header) before the IP packet.
-    pub fn poll(&mut self, now: Duration, t: &Tables, prefix: usize) -> Option<(PortId, Vec<u8>)> {
+    /// Also returns when the packet was due (`now` minus that is how late the caller polled).
+    pub fn poll(
+        &mut self,
+        now: Duration,
+        t: &Tables,
+        prefix: usize,
+    ) -> Option<(PortId, Vec<u8>, Duration)> {
         while self.heap.peek().is_some_and(|e| e.at <= now) {
             let Event { at, mut item, .. } = self.heap.pop().expect("peeked");
             let stages = item.plan.stages();
             let Some(stage) = stages.get(usize::from(item.next)).copied() else {
-                return Some((item.egress, std::mem::take(&mut item.frame)));
+                return Some((item.egress, std::mem::take(&mut item.frame), at));
             };
             item.next += 1;
             let next_at = match stage {
@@ -526,7 +532,7 @@ mod tests {
         );
         assert_eq!(s.next_deadline(), Some(Duration::from_millis(3)));
         let order: Vec<PortId> = std::iter::from_fn(|| s.poll(Duration::from_millis(10), &t, 0))
-            .map(|(p, _)| p)
+            .map(|(p, _, _)| p)
             .collect();
         assert_eq!(order, [2, 3, 1]);
         assert!(s.is_empty());

@@ -542,6 +542,7 @@ impl LiveLab {
             secondary_packets_out: s.output[1].packets,
             primary_up: links[0],
             secondary_up: links[1],
+            lateness: engine.lateness(),
             drops,
         }))
     }

@@ -266,6 +266,10 @@ async fn forward(
                     Ok(Some(n)) => {
                         moved += 1;
                         p.process(port, &mut buf[..n]).await;
+                        // Keep deadlines while a batch is being read.
+                        if moved % 8 == 0 {
+                            moved += p.transmit_due().await;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
