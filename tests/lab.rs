@@ -313,3 +313,58 @@ fn a_broken_topology_or_a_second_up_makes_nothing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sf, london, uswest, uksouth"));
 }
+
+#[test]
+fn loss_and_jitter_show_in_ping() {
+    if !root_or_skip("loss_and_jitter_show_in_ping") {
+        return;
+    }
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
+    )
+    .unwrap();
+    let topo = seed.replacen(
+        "bandwidth = \"1Gbps\"",
+        "bandwidth = \"1Gbps\"\nloss = \"20%\"\njitter = \"4ms\"",
+        1,
+    );
+    let lab = Lab::new_with("lossy", &topo, "seed = 7");
+    lab.up_detached();
+    let out = lab.exec(
+        "sf",
+        &[
+            "ping", "-n", "-q", "-c", "60", "-i", "0.05", "-W", "2", "10.0.2.1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let received: u32 = text
+        .lines()
+        .find(|l| l.contains("received"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // 20% each way on er-sv's access link: about 64% of round trips survive.
+    assert!(
+        (25..=52).contains(&received),
+        "{received}/60 replies:\n{text}"
+    );
+    let mdev: f64 = text
+        .lines()
+        .find(|l| l.starts_with("rtt"))
+        .and_then(|l| l.split('/').nth(6))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt line: {text}"));
+    assert!(mdev > 0.5, "jitter shows as RTT deviation: {text}");
+    let stats = lab
+        .cmd()
+        .args(["stats", "er-sv", "--output", "json", "--lab", &lab.name])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert!(
+        v["drops"]["lost"].as_u64().unwrap() > 0,
+        "losses counted: {v}"
+    );
+}

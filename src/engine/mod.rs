@@ -52,10 +52,12 @@ pub enum DropReason {
     QueueFull,
     /// Larger than the next link's MTU (Fragmentation Needed / Packet Too Big sent).
     MtuExceeded,
+    /// Lost on an access link by the circuit's loss model.
+    Lost,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::NotIp,
         DropReason::Malformed,
         DropReason::NotRoutable,
@@ -65,6 +67,7 @@ impl DropReason {
         DropReason::ForRouter,
         DropReason::QueueFull,
         DropReason::MtuExceeded,
+        DropReason::Lost,
     ];
 
     /// Stable name, as shown by the CLI.
@@ -79,6 +82,7 @@ impl DropReason {
             DropReason::ForRouter => "for-router",
             DropReason::QueueFull => "queue-full",
             DropReason::MtuExceeded => "mtu-exceeded",
+            DropReason::Lost => "lost",
         }
     }
 
@@ -337,6 +341,9 @@ impl Engine {
         let next = self.sched.poll(now, &self.tables, self.prefix);
         for (c, n) in self.sched.drops.iter_mut().enumerate() {
             self.circuits[c].drops[DropReason::QueueFull.index()] += std::mem::take(n);
+        }
+        for (c, n) in self.sched.lost.iter_mut().enumerate() {
+            self.circuits[c].drops[DropReason::Lost.index()] += std::mem::take(n);
         }
         next.map(|(port, frame, due)| {
             self.lateness.record(now.saturating_sub(due));
@@ -802,7 +809,7 @@ fn walk(
                 };
                 circuits[circuit].input[path].add(wire);
                 plan.shape(t, circuit, path, Dir::Up);
-                plan.delay(t.circuits[circuit].timing.access);
+                plan.access(t, circuit, path, Dir::Up);
                 Hop::Msee { circuit, via: None }
             }
             Hop::GwOut(vnet) => {
@@ -830,7 +837,7 @@ fn walk(
                     };
                     circuits[circuit].output[path].add(wire);
                     plan.shape(t, circuit, path, Dir::Down);
-                    plan.delay(t.circuits[circuit].timing.access);
+                    plan.access(t, circuit, path, Dir::Down);
                     Hop::CeIn(site)
                 }
                 Some(Target::Vnet(vnet)) if via.is_none() => {

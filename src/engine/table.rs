@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::catalogue::catalogue;
 use crate::model;
-use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
+use crate::topology::{LatencyModel, Loss, Topology, DEFAULT_ACCESS_DELAY};
 
 /// Index of a site or VNet: sites first in file order, then VNets.
 pub type PortId = usize;
@@ -80,7 +80,7 @@ impl<T: Copy> Lpm<T> {
 }
 
 /// How a circuit behaves in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitTiming {
     /// Bandwidth each way; None: unshaped.
     pub rate_bps: Option<u64>,
@@ -90,6 +90,11 @@ pub struct CircuitTiming {
     pub queue: Duration,
     /// IP MTU of the circuit.
     pub mtu: u16,
+    /// Random extra access delay, up to this.
+    pub jitter: Duration,
+    /// Let jitter reorder packets.
+    pub reorder: bool,
+    pub loss: Option<Loss>,
 }
 
 /// One MSEE: its table and the addresses it answers from.
@@ -155,7 +160,12 @@ pub struct Tables {
     pub backbone: Vec<Vec<Duration>>,
     /// One-way delay between a circuit's MSEE and a VNet, `[circuit][port]` (zero for sites).
     pub vnet_delay: Vec<Vec<Duration>>,
+    /// Seed of the jitter and loss generators.
+    pub seed: u64,
 }
+
+/// Seed of the jitter and loss generators when the topology gives none.
+pub const DEFAULT_SEED: u64 = 1;
 
 /// Shortest default shaper queue, whatever the round trips.
 pub const MIN_DEFAULT_QUEUE: Duration = Duration::from_millis(10);
@@ -228,6 +238,13 @@ impl Tables {
                         access,
                         queue: c.queue.map(|q| q.0).unwrap_or(MIN_DEFAULT_QUEUE),
                         mtu: c.mtu(),
+                        jitter: if t.lab.latency == LatencyModel::None {
+                            Duration::ZERO
+                        } else {
+                            c.jitter.or(t.lab.jitter).map(|j| j.0).unwrap_or_default()
+                        },
+                        reorder: c.reorder,
+                        loss: c.loss.or(t.lab.loss),
                     },
                     msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
                     msee_v6: Ipv6Addr::from(base + 2),
@@ -342,6 +359,7 @@ impl Tables {
             gr,
             backbone,
             vnet_delay,
+            seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
         };
         // Default queue: one round trip's worth at the rate (a bandwidth-delay product), so
         // one TCP flow can fill the circuit over the longest path it serves.

@@ -618,3 +618,80 @@ fn flows_spread_over_both_links_and_move_when_one_fails() {
     );
     assert_eq!(icmp_of(&out), (Ipv4Addr::new(10, 0, 1, 254), 3, 0));
 }
+
+#[test]
+fn timing_jitter_spreads_delays_without_reordering_unless_asked() {
+    for reorder in [false, true] {
+        let text = SEED.replace(
+            "bandwidth = \"1Gbps\"",
+            &format!("bandwidth = \"unlimited\"\njitter = \"5ms\"\nreorder = {reorder}"),
+        );
+        let mut e = Engine::new(Tables::build(&topo(&text)));
+        let sf = port(&e, "sf");
+        for i in 0..200u16 {
+            let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+            pkt[4..6].copy_from_slice(&i.to_be_bytes()); // IP id: the order sent
+            let ck = {
+                pkt[10] = 0;
+                pkt[11] = 0;
+                checksum(&pkt[..20])
+            };
+            pkt[10..12].copy_from_slice(&ck.to_be_bytes());
+            let now = Duration::from_micros(100 * u64::from(i));
+            assert_eq!(
+                e.handle_at(now, sf, &mut pkt, 0, &mut Vec::new()),
+                Verdict::Queued
+            );
+        }
+        let mut order = Vec::new();
+        let mut times = Vec::new();
+        while let Some(at) = e.poll_timeout() {
+            for (_, f) in due(&mut e, at) {
+                order.push(u16::from_be_bytes([f[4], f[5]]));
+                times.push(at);
+            }
+        }
+        assert_eq!(order.len(), 200);
+        let base = Duration::from_micros(1000 + 68_500 + 1000);
+        let spread: Vec<Duration> = times
+            .iter()
+            .zip(order.iter())
+            .map(|(t, i)| *t - Duration::from_micros(100 * u64::from(*i)) - base)
+            .collect();
+        assert!(
+            spread.iter().all(|d| *d <= Duration::from_millis(10)),
+            "at most 2 x 5 ms"
+        );
+        assert!(
+            spread.iter().any(|d| *d > Duration::from_millis(2)),
+            "jitter is there"
+        );
+        let in_order = order.windows(2).all(|w| w[0] < w[1]);
+        assert_eq!(in_order, !reorder, "reorder = {reorder}");
+    }
+}
+
+#[test]
+fn timing_loss_drops_about_its_rate_and_counts_it() {
+    let text = SEED.replace(
+        "bandwidth = \"1Gbps\"",
+        "bandwidth = \"unlimited\"\nloss = \"10%\"",
+    );
+    let mut t = topo(&text);
+    t.lab.latency = LatencyModel::None;
+    let mut e = Engine::new(Tables::build(&t));
+    let sf = port(&e, "sf");
+    for _ in 0..2000 {
+        let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+        e.handle_at(Duration::ZERO, sf, &mut pkt, 0, &mut Vec::new());
+    }
+    let delivered = due(&mut e, Duration::ZERO).len();
+    // Two circuits, 10% each: 81% arrive.
+    assert!((1540..1700).contains(&delivered), "{delivered} of 2000");
+    let lost: u64 = e
+        .circuit_stats()
+        .iter()
+        .map(|c| c.drops[DropReason::Lost as usize])
+        .sum();
+    assert_eq!(lost as usize, 2000 - delivered);
+}

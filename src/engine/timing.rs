@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::table::{CircuitId, PortId, Tables};
 use super::Wire;
+use crate::topology::Loss;
 
 /// Direction through a circuit's shaper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,13 @@ pub enum Stage {
         circuit: CircuitId,
         path: u8,
         dir: Dir,
+    },
+    /// A circuit's access link (site <-> MSEE): its delay, plus the circuit's jitter and loss.
+    Access {
+        circuit: CircuitId,
+        path: u8,
+        dir: Dir,
+        base: Duration,
     },
     Delay(Duration),
 }
@@ -57,6 +65,23 @@ impl Default for Plan {
 }
 
 impl Plan {
+    /// Across `circuit`'s access link on `path`: its delay and, when configured, jitter and
+    /// loss.
+    pub fn access(&mut self, t: &Tables, circuit: CircuitId, path: usize, dir: Dir) {
+        let ct = &t.circuits[circuit].timing;
+        if ct.jitter.is_zero() && ct.loss.is_none() {
+            self.delay(ct.access);
+            return;
+        }
+        self.oneway += ct.access;
+        self.push(Stage::Access {
+            circuit,
+            path: path as u8,
+            dir,
+            base: ct.access,
+        });
+    }
+
     pub fn delay(&mut self, d: Duration) {
         if d > Duration::ZERO {
             self.oneway += d;
@@ -211,6 +236,60 @@ pub struct Scheduler {
     pub shapers: Vec<[[Shaper; 2]; 2]>,
     /// Segments tail-dropped by each circuit's shapers since the caller last took them.
     pub drops: Vec<u64>,
+    /// Packets lost on each circuit's access links since the caller last took them.
+    pub lost: Vec<u64>,
+    /// Per circuit: the loss and jitter generator and state.
+    links: Vec<LinkState>,
+}
+
+/// A circuit's random state: its generator, the Gilbert-Elliott state, and the last departure
+/// per link and direction (jitter without reordering never departs before it).
+#[derive(Debug, Clone)]
+struct LinkState {
+    rng: u64,
+    bad: bool,
+    last: [[Duration; 2]; 2],
+}
+
+impl LinkState {
+    fn new(seed: u64, circuit: usize) -> LinkState {
+        let mut rng = seed ^ (circuit as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if rng == 0 {
+            rng = 0x2545_f491_4f6c_dd1d;
+        }
+        LinkState {
+            rng,
+            bad: false,
+            last: [[Duration::ZERO; 2]; 2],
+        }
+    }
+
+    /// xorshift64*: a uniform u64.
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A uniform number in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Whether the next packet is lost.
+    fn lose(&mut self, loss: Option<Loss>) -> bool {
+        match loss {
+            None => false,
+            Some(Loss::Random { rate }) => self.unit() < rate,
+            Some(Loss::GilbertElliott { p, r }) => {
+                let lost = self.bad;
+                let u = self.unit();
+                self.bad = if self.bad { u >= r } else { u < p };
+                lost
+            }
+        }
+    }
 }
 
 impl Scheduler {
@@ -220,6 +299,8 @@ impl Scheduler {
             seq: 0,
             shapers: vec![[[Shaper::default(); 2]; 2]; circuits],
             drops: vec![0; circuits],
+            lost: vec![0; circuits],
+            links: Vec::new(),
         }
     }
 
@@ -264,6 +345,37 @@ impl Scheduler {
             item.next += 1;
             let next_at = match stage {
                 Stage::Delay(d) => at + d,
+                Stage::Access {
+                    circuit,
+                    path,
+                    dir,
+                    base,
+                } => {
+                    if self.links.len() != t.circuits.len() {
+                        self.links = (0..t.circuits.len())
+                            .map(|c| LinkState::new(t.seed, c))
+                            .collect();
+                    }
+                    let ct = &t.circuits[circuit].timing;
+                    let link = &mut self.links[circuit];
+                    if link.lose(ct.loss) {
+                        self.lost[circuit] += item.wire.packets;
+                        continue;
+                    }
+                    let jitter_ns = ct.jitter.as_nanos() as u64;
+                    let extra = if jitter_ns == 0 {
+                        0
+                    } else {
+                        link.next() % (jitter_ns + 1)
+                    };
+                    let mut depart = at + base + Duration::from_nanos(extra);
+                    let last = &mut link.last[usize::from(path & 1)][dir as usize];
+                    if !ct.reorder {
+                        depart = depart.max(*last);
+                    }
+                    *last = depart;
+                    depart
+                }
                 Stage::Shape { circuit, path, dir } => {
                     let timing = &t.circuits[circuit].timing;
                     let rate = timing.rate_bps.unwrap_or(u64::MAX);
@@ -390,6 +502,37 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     #[test]
+    fn random_loss_matches_its_rate_and_repeats_with_the_seed() {
+        let run = |seed| {
+            let mut l = LinkState::new(seed, 0);
+            (0..100_000)
+                .filter(|_| l.lose(Some(Loss::Random { rate: 0.01 })))
+                .count()
+        };
+        let n = run(7);
+        assert!((900..1100).contains(&n), "1% of 100k: {n}");
+        assert_eq!(run(7), n, "same seed, same losses");
+        assert_ne!(run(8), n, "another seed, other losses");
+    }
+
+    #[test]
+    fn gilbert_elliott_loses_in_bursts_of_mean_one_over_r() {
+        let mut l = LinkState::new(3, 0);
+        let model = Some(Loss::GilbertElliott { p: 0.01, r: 0.25 });
+        let lost: Vec<bool> = (0..200_000).map(|_| l.lose(model)).collect();
+        let total = lost.iter().filter(|x| **x).count() as f64;
+        let bursts = lost.windows(2).filter(|w| !w[0] && w[1]).count() as f64;
+        let mean_burst = total / bursts;
+        // Stationary loss p / (p + r) = 3.85%; mean burst 1 / r = 4 packets.
+        assert!(
+            (total / 200_000.0 - 0.0385).abs() < 0.005,
+            "loss {}",
+            total / 200_000.0
+        );
+        assert!((mean_burst - 4.0).abs() < 0.4, "mean burst {mean_burst}");
+    }
+
+    #[test]
     fn serialization_is_exact() {
         assert_eq!(serialization(1500, 100_000_000), Duration::from_micros(120));
         assert_eq!(serialization(125, 1_000_000_000), Duration::from_micros(1));
@@ -514,6 +657,7 @@ mod tests {
             gr: vec![],
             backbone: vec![],
             vnet_delay: vec![],
+            seed: 1,
         };
         let mut s = Scheduler::new(0);
         let item = |port, d: u64| InFlight {

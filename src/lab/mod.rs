@@ -193,7 +193,19 @@ async fn make(
     let mut devices = Vec::new();
     // Offload is decided on the first TUN and used for all: packets pass between TUNs with
     // their virtio-net header, so both ends must speak it.
-    let mut offload: Option<bool> = if io.offload { None } else { Some(false) };
+    // Loss and jitter are decided per packet: they need every segment on its own.
+    let per_packet = topo
+        .circuit
+        .iter()
+        .any(|c| c.loss.or(topo.lab.loss).is_some() || c.jitter.or(topo.lab.jitter).is_some());
+    if per_packet && io.offload {
+        info!("loss or jitter configured: TUN offload off, one packet per read");
+    }
+    let mut offload: Option<bool> = if io.offload && !per_packet {
+        None
+    } else {
+        Some(false)
+    };
     for (name, kind, own, mtu) in endpoints {
         let ns = names::netns_name(&st.lab, name);
         let tun = names::tun_name(name);

@@ -186,6 +186,60 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// Packet loss on a circuit's links, decided per packet with a seeded generator. Written in
+/// files as `"0.5%"` or `{ model = "gilbert-elliott", p = "1%", r = "25%" }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loss {
+    /// Each packet lost with probability `rate` (0..1).
+    Random { rate: f64 },
+    /// Gilbert-Elliott bursts: from the good state to the bad with probability `p` per packet,
+    /// back with `r`; every packet in the bad state is lost (mean burst 1/r packets).
+    GilbertElliott { p: f64, r: f64 },
+}
+
+impl Serialize for Loss {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let pct = |x: f64| format!("{}%", (x * 1e6).round() / 1e4);
+        match *self {
+            Loss::Random { rate } => s.serialize_str(&pct(rate)),
+            Loss::GilbertElliott { p, r } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("model", "gilbert-elliott")?;
+                m.serialize_entry("p", &pct(p))?;
+                m.serialize_entry("r", &pct(r))?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Loss {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Files go through the parser, which reports errors with positions; this serves
+        // state round trips only.
+        let v = toml::Value::deserialize(d)?;
+        let pct = |x: Option<&toml::Value>| -> Option<f64> {
+            x?.as_str()?
+                .trim()
+                .strip_suffix('%')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|n| n / 100.0)
+        };
+        match &v {
+            toml::Value::String(_) => pct(Some(&v)).map(|rate| Loss::Random { rate }),
+            toml::Value::Table(t) => match (pct(t.get("p")), pct(t.get("r"))) {
+                (Some(p), Some(r)) => Some(Loss::GilbertElliott { p, r }),
+                _ => pct(t.get("rate")).map(|rate| Loss::Random { rate }),
+            },
+            _ => None,
+        }
+        .ok_or_else(|| serde::de::Error::custom("bad loss"))
+    }
+}
+
 /// Access delay between a site and its MSEE when nothing says otherwise.
 pub const DEFAULT_ACCESS_DELAY: Span = Span(std::time::Duration::from_millis(1));
 /// The private path's MTU per the ExpressRoute FAQ.
@@ -203,6 +257,15 @@ pub struct Lab {
     /// One-way delay between each site and its MSEE (default 1 ms); circuits may override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_delay: Option<Span>,
+    /// Random extra delay, up to this much, on every access link (circuits may override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Span>,
+    /// Loss on every access link (circuits may override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Loss>,
+    /// Seed of the jitter and loss generators, so runs repeat (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,6 +295,13 @@ pub struct Circuit {
     /// IP MTU of the circuit (default 1400, the private path's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Span>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Loss>,
+    /// Let jitter reorder packets (default: a packet never overtakes an earlier one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reorder: bool,
 }
 
 impl Circuit {

@@ -8,8 +8,8 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::{
-    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Site, Sku, Span, Spans,
-    Topology, Vnet,
+    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, Site, Sku, Span,
+    Spans, Topology, Vnet,
 };
 use crate::diag::Diagnostic;
 
@@ -35,6 +35,9 @@ struct RawLab {
     name: Option<S<String>>,
     latency: Option<S<String>>,
     access_delay: Option<S<String>>,
+    jitter: Option<S<String>>,
+    loss: Option<S<toml::Value>>,
+    seed: Option<S<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +54,9 @@ struct RawCircuit {
     access_delay: Option<S<String>>,
     queue: Option<S<String>>,
     mtu: Option<S<i64>>,
+    jitter: Option<S<String>>,
+    loss: Option<S<toml::Value>>,
+    reorder: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +127,42 @@ impl Ctx {
 
     fn note(&mut self, e: Entity, field: &'static str, i: usize, v: &S<impl Sized>) {
         self.spans.insert(e, field, i, v.span());
+    }
+
+    /// `loss = "0.5%"` (random) or `loss = { model = "gilbert-elliott", p = "1%", r = "25%" }`.
+    fn loss(&mut self, e: Entity, v: S<toml::Value>) -> Option<Loss> {
+        self.note(e, "loss", 0, &v);
+        let span = v.span();
+        let pct = |x: &toml::Value| -> Option<f64> {
+            let t = x.as_str()?.trim();
+            let n: f64 = t.strip_suffix('%')?.trim().parse().ok()?;
+            (0.0..=100.0).contains(&n).then_some(n / 100.0)
+        };
+        let allowed = "write loss = \"0.5%\" (random) or loss = { model = \"gilbert-elliott\", p = \"1%\", r = \"25%\" } (bursts)";
+        let parsed = match v.get_ref() {
+            toml::Value::String(_) => pct(v.get_ref()).map(|rate| Loss::Random { rate }),
+            toml::Value::Table(t) => match t.get("model").and_then(|m| m.as_str()) {
+                Some("random") => t
+                    .get("rate")
+                    .and_then(pct)
+                    .map(|rate| Loss::Random { rate }),
+                Some("gilbert-elliott") => {
+                    match (t.get("p").and_then(pct), t.get("r").and_then(pct)) {
+                        (Some(p), Some(r)) if r > 0.0 => Some(Loss::GilbertElliott { p, r }),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.err(
+                span,
+                format!("loss is not understood; {allowed} (percentages 0% .. 100%)"),
+            );
+        }
+        parsed
     }
 
     fn span(&mut self, e: Entity, field: &'static str, v: S<String>) -> Option<Span> {
@@ -241,6 +283,9 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         name: default_name.to_string(),
         latency: LatencyModel::default(),
         access_delay: None,
+        jitter: None,
+        loss: None,
+        seed: None,
     };
     if let Some(l) = raw.lab {
         cx.note(Entity::Lab, "", 0, &l);
@@ -258,6 +303,15 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         lab.access_delay = l
             .access_delay
             .and_then(|d| cx.span(Entity::Lab, "access_delay", d));
+        lab.jitter = l.jitter.and_then(|d| cx.span(Entity::Lab, "jitter", d));
+        lab.loss = l.loss.and_then(|v| cx.loss(Entity::Lab, v));
+        lab.seed = l.seed.and_then(|v| match u64::try_from(*v.get_ref()) {
+            Ok(x) => Some(x),
+            Err(_) => {
+                cx.err(v.span(), "seed must be a non-negative integer");
+                None
+            }
+        });
     }
 
     let mut circuits = Vec::new();
@@ -303,7 +357,12 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 }
             }
         });
+        let jitter = c.jitter.and_then(|d| cx.span(e, "jitter", d));
+        let loss = c.loss.and_then(|v| cx.loss(e, v));
         circuits.push(Circuit {
+            jitter,
+            loss,
+            reorder: c.reorder.unwrap_or(false),
             access_delay,
             queue,
             mtu,
