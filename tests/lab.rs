@@ -368,3 +368,50 @@ fn loss_and_jitter_show_in_ping() {
         "losses counted: {v}"
     );
 }
+
+#[test]
+fn circuit_mtu_is_1400_with_pmtud_and_fragmentation() {
+    if !root_or_skip("circuit_mtu_is_1400") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "mtu",
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
+        )
+        .unwrap(),
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    // From a VNet (MTU 1500): the gateway answers with the circuit's MTU.
+    let out = lab.exec(
+        "uswest",
+        &[
+            "ping", "-n", "-c", "1", "-W", "1", "-M", "do", "-s", "1472", "10.0.1.1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("From 10.0.3.254") && text.contains("mtu = 1400"),
+        "{text}"
+    );
+    // Once it knows, the VNet's stack fragments itself; without DF the gateway would too.
+    let (rx, text) = lab.ping("uswest", "10.0.1.1", 1);
+    assert_eq!(rx, 1, "{text}");
+    let out = lab.exec(
+        "uswest",
+        &[
+            "ping", "-n", "-c", "2", "-W", "1", "-M", "dont", "-s", "3000", "10.0.1.1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 received"),
+        "3000-byte pings cross in fragments:\n{text}"
+    );
+    assert!(text.contains("3008 bytes from 10.0.1.1"), "{text}");
+    // A site's own interface has the circuit's MTU.
+    let out = lab.exec("sf", &["ip", "-j", "link", "show", "rl-sf"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["mtu"], 1400);
+}
