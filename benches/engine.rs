@@ -27,32 +27,7 @@ impl Rng {
 }
 
 /// Forwarding only: no delay lines, no shapers (they would queue every packet).
-const DUAL: &str = r#"
-[lab]
-latency = "none"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "unlimited"
-sku = "Premium"
-[[circuit]]
-name = "er-london"
-peering_location = "London"
-bandwidth = "unlimited"
-sku = "Premium"
-[[site]]
-name = "sf"
-circuit = "er-sv"
-prefixes = ["10.0.1.0/24", "fd00:1::/64"]
-[[site]]
-name = "london"
-circuit = "er-london"
-prefixes = ["10.0.2.0/24", "fd00:2::/64"]
-[[global_reach]]
-circuits = ["er-sv", "er-london"]
-address_prefix = "192.168.8.0/29"
-ipv6_address_prefix = "fd00:ffff::/125"
-"#;
+const DUAL: &str = include_str!("../topologies/dual-stack-unshaped.toml");
 
 fn topo(text: &str) -> Topology {
     Topology::from_source(SourceFile::new("bench.toml", text), "bench").expect("valid")

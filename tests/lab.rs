@@ -4,6 +4,8 @@
 
 mod common;
 
+const SEED: &str = include_str!("../topologies/global-reach.toml");
+
 use common::{root_or_skip, Lab};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -319,11 +321,7 @@ fn loss_and_jitter_show_in_ping() {
     if !root_or_skip("loss_and_jitter_show_in_ping") {
         return;
     }
-    let seed = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
-    )
-    .unwrap();
-    let topo = seed.replacen(
+    let topo = SEED.replacen(
         "bandwidth = \"1Gbps\"",
         "bandwidth = \"1Gbps\"\nloss = \"20%\"\njitter = \"4ms\"",
         1,
@@ -374,14 +372,7 @@ fn circuit_mtu_is_1400_with_pmtud_and_fragmentation() {
     if !root_or_skip("circuit_mtu_is_1400") {
         return;
     }
-    let lab = Lab::new_with(
-        "mtu",
-        &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
-        )
-        .unwrap(),
-        "latency = \"none\"",
-    );
+    let lab = Lab::new_with("mtu", SEED, "latency = \"none\"");
     lab.up_detached();
     // From a VNet (MTU 1500): the gateway answers with the circuit's MTU.
     let out = lab.exec(

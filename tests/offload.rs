@@ -6,30 +6,8 @@ mod common;
 
 use common::{root_or_skip, Lab};
 
-const DUAL: &str = r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "unlimited"
-sku = "Premium"
-[[circuit]]
-name = "er-london"
-peering_location = "London"
-bandwidth = "unlimited"
-sku = "Premium"
-[[site]]
-name = "sf"
-circuit = "er-sv"
-prefixes = ["10.0.1.0/24", "fd00:1::/64"]
-[[site]]
-name = "london"
-circuit = "er-london"
-prefixes = ["10.0.2.0/24", "fd00:2::/64"]
-[[global_reach]]
-circuits = ["er-sv", "er-london"]
-address_prefix = "192.168.8.0/29"
-ipv6_address_prefix = "fd00:ffff::/125"
-"#;
+/// Dual-stack SF <-> London over Global Reach, unshaped, no added delay.
+const DUAL: &str = include_str!("../topologies/dual-stack-unshaped.toml");
 
 /// A kernel SNMP counter in an endpoint's namespace (`nstat -az NAME`).
 fn counter(lab: &Lab, ep: &str, name: &str) -> u64 {
