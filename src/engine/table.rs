@@ -361,11 +361,14 @@ impl Tables {
             vnet_delay,
             seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
         };
-        // Default queue: one round trip's worth at the rate (a bandwidth-delay product), so
-        // one TCP flow can fill the circuit over the longest path it serves.
+        // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
+        // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
+        // but CUBIC's slow start overshoots it: measured at 100 Mbit/s x 141 ms, one BDP cost
+        // ~2,300 retransmits per iperf3 run, two cost none (scripts/bench-circuits.sh).
         for (i, c) in t.circuit.iter().enumerate() {
             if c.queue.is_none() {
-                tables.circuits[i].timing.queue = tables.longest_rtt(i).max(MIN_DEFAULT_QUEUE);
+                tables.circuits[i].timing.queue =
+                    (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
             }
         }
         tables

@@ -288,8 +288,8 @@ pub struct Circuit {
     /// One-way site <-> MSEE delay on this circuit (default: the lab's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_delay: Option<Span>,
-    /// How much the circuit's shaper may queue, as time at the circuit's rate (default: one
-    /// bandwidth-delay product of the longest modelled round trip over the circuit).
+    /// How much the circuit's shaper may queue, as time at the circuit's rate (default: two
+    /// bandwidth-delay products of the longest modelled round trip over the circuit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<Span>,
     /// IP MTU of the circuit (default 1400, the private path's).
