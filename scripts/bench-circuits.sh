@@ -6,8 +6,8 @@
 #
 # For each case a lab from topologies/global-reach.toml with the circuits' bandwidth changed:
 #   - iperf3 -t 12 SF -> London over 100 Mbit/s, 1 Gbit/s, and 50 Mbit/s paired with
-#     1 Gbit/s: goodput as the receiver saw it from 2 s on (after slow start) against the
-#     ideal, rate x MSS / (MSS + 52 bytes of headers);
+#     1 Gbit/s, with CUBIC (Linux's default) and Reno: goodput as the receiver saw it from 2 s on
+#     (after slow start) against the ideal, rate x MSS / (MSS + 52 bytes of headers);
 #   - ping SF -> London: RTT against the modelled value `circuit show` reports, and mdev;
 #   - traceroute SF -> London: the RTT growing hop by hop.
 # TCP buffers in the lab's namespaces are raised to 64 MB so one flow can fill 1 Gbit/s over
@@ -41,11 +41,11 @@ up() { # name bw-sv bw-london
 down() { $R down "$LAB" >/dev/null; LAB=""; }
 
 # iperf3 SF -> London; prints "goodput_mbps ideal_mbps retransmits".
-goodput() { # rate_mbps
+goodput() { # rate_mbps [congestion control]
   $R exec --lab "$LAB" london -- iperf3 -s -1 -J -p 5501 >/dev/null 2>&1 &
   local srv=$!
   for _ in $(seq 50); do $R exec --lab "$LAB" london -- ss -Hltn 'sport = :5501' | grep -q . && break; sleep 0.1; done
-  $R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5501 -t 12 --get-server-output -J > "$WORK/iperf.json"
+  $R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5501 -t 12 -C "${2:-cubic}" --get-server-output -J > "$WORK/iperf.json"
   wait $srv 2>/dev/null || true
   # Goodput as the receiver saw it, after the first 2 s (slow start over 141 ms).
   jq -r --argjson rate "$1" '
@@ -60,8 +60,10 @@ printf '%-40s %12s %12s %8s %8s\n' "iperf3 -t 12 SF -> London, from 2 s" "goodpu
 for case in "c100 100Mbps 100Mbps 100" "c1g 1Gbps 1Gbps 1000" "c50 50Mbps 1Gbps 50"; do
   set -- $case
   up "$1" "$2" "$3"
-  read -r got ideal rtx < <(goodput "$4")
-  printf '%-40s %8.2f Mb/s %8.2f Mb/s %7.2f%% %8s\n' "er-sv $2, er-london $3" "$got" "$ideal" "$(awk -v g="$got" -v i="$ideal" 'BEGIN{print 100*g/i}')" "$rtx"
+  for cc in cubic reno; do
+    read -r got ideal rtx < <(goodput "$4" $cc)
+    printf '%-40s %8.2f Mb/s %8.2f Mb/s %7.2f%% %8s\n' "er-sv $2, er-london $3 ($cc)" "$got" "$ideal" "$(awk -v g="$got" -v i="$ideal" 'BEGIN{print 100*g/i}')" "$rtx"
+  done
   $R stats er-sv --lab "$LAB" --output json | jq -r '.lateness | "    deadlines: \(.packets) delayed packets, \(.total_ns / (.packets + 0.000001) / 1000 | floor) us late on average, \(.max_ns / 1000 | floor) us at most, \(.over_100us) over 100 us; queue-full drops: " ' | tr -d '\n'
   $R stats er-sv --lab "$LAB" --output json | jq -r '.drops["queue-full"]'
 

@@ -51,6 +51,16 @@ $R up "$WORK/bench.toml" --detach >/dev/null
 
 k_exec() { local side=$1; shift; ip netns exec "$([ "$side" = a ] && echo "$KA" || echo "$KB")" "$@"; }
 r_exec() { local side=$1; shift; $R exec --lab "$LAB" "$([ "$side" = a ] && echo sf || echo london)" -- "$@"; }
+# Starts the iperf3 server on side b in the background; SRV is its PID (ip netns exec and
+# reachlab exec both exec the command, so the PID is iperf3's: it can be ended by PID).
+start_server() {
+  if [ "$1" = kernel ]; then
+    ip netns exec "$KB" iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+  else
+    $R exec --lab "$LAB" london -- iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+  fi
+  SRV=$!
+}
 k_dst=10.99.2.1
 r_dst=10.0.2.1
 
@@ -58,8 +68,8 @@ r_dst=10.0.2.1
 measure() {
   local sys=$1 what=$2 ex dst
   if [ "$sys" = kernel ]; then ex=k_exec; dst=$k_dst; else ex=r_exec; dst=$r_dst; fi
-  $ex b iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
-  local srv=$!
+  start_server "$sys"
+  local srv=$SRV
   for _ in $(seq 50); do $ex b ss -Hltn 'sport = :5301' | grep -q . && break; sleep 0.1; done
   case $what in
     tcp1) $ex a iperf3 -c $dst -p 5301 -t "$SECS" -J > "$WORK/out.json"
