@@ -184,13 +184,7 @@ fn down_after_kill_9_removes_everything() {
         "kill -9 leaves the namespaces for down to clean"
     );
     // `up` over the stale lab refuses and says how to clean it.
-    let out = lab
-        .cmd()
-        .arg("up")
-        .arg(&lab.file)
-        .arg("--detach")
-        .output()
-        .unwrap();
+    let out = lab.try_up(&[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("reachlab down"));
 
@@ -280,26 +274,14 @@ fn a_broken_topology_or_a_second_up_makes_nothing() {
     let lab = Lab::from_file("bad", "topologies/global-reach.toml");
     let text = std::fs::read_to_string(&lab.file).unwrap();
     std::fs::write(&lab.file, text.replace("192.168.8.0/29", "10.0.1.0/29")).unwrap();
-    let out = lab
-        .cmd()
-        .arg("up")
-        .arg(&lab.file)
-        .arg("--detach")
-        .output()
-        .unwrap();
+    let out = lab.try_up(&[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("overlaps"));
     assert!(lab.namespaces().is_empty());
 
     std::fs::write(&lab.file, text).unwrap();
     lab.up_detached();
-    let out = lab
-        .cmd()
-        .arg("up")
-        .arg(&lab.file)
-        .arg("--detach")
-        .output()
-        .unwrap();
+    let out = lab.try_up(&[]);
     assert!(
         !out.status.success(),
         "a second up of a running lab is refused"

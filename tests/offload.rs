@@ -120,13 +120,7 @@ fn plain_io_without_offload_still_forwards() {
         return;
     }
     let lab = Lab::new_with("plain", DUAL, "latency = \"none\"");
-    let out = lab
-        .cmd()
-        .arg("up")
-        .arg(&lab.file)
-        .args(["--detach", "--no-offload"])
-        .output()
-        .unwrap();
+    let out = lab.try_up(&["--no-offload"]);
     assert!(
         out.status.success(),
         "{}",

@@ -70,14 +70,19 @@ impl Lab {
         c
     }
 
-    pub fn up_detached(&self) -> &Lab {
-        let out = self
-            .cmd()
+    /// `reachlab up FILE --detach EXTRA...`, whatever the outcome.
+    pub fn try_up(&self, extra: &[&str]) -> Output {
+        self.cmd()
             .arg("up")
             .arg(&self.file)
             .arg("--detach")
+            .args(extra)
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    pub fn up_detached(&self) -> &Lab {
+        let out = self.try_up(&[]);
         assert!(
             out.status.success(),
             "up --detach failed: {}{}",
