@@ -122,7 +122,7 @@ fn run(file: &str, seed: u64, rounds: usize) {
         let before = pkt.clone();
         now += Duration::from_micros(r.below(50));
         let v = e.handle_at(now, from, &mut pkt, 0, &mut out);
-        let mut check_forward = |port: usize, bytes: &[u8]| {
+        let check_forward = |port: usize, bytes: &[u8]| {
             assert!(
                 port == from || allowed(&t, &names[from], &names[port]),
                 "case {i}: {} -> {} forwarded against the rules",
