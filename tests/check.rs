@@ -23,7 +23,7 @@ fn toml_files(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn broken_topologies_fail_with_the_expected_error_and_position() {
     let files = toml_files("tests/topologies/bad");
-    assert!(files.len() >= 15, "corpus has {} files", files.len());
+    assert!(files.len() >= 30, "corpus has {} files", files.len());
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         let expect = text

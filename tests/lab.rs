@@ -388,3 +388,40 @@ fn circuit_mtu_is_1400_with_pmtud_and_fragmentation() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["mtu"], 1400);
 }
+
+#[test]
+fn no_broken_topology_creates_anything() {
+    if !root_or_skip("no_broken_topology_creates_anything") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/topologies/bad");
+    let run_dir = std::env::temp_dir().join(format!("reachlab-bad-{}", std::process::id()));
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        let out = common::reachlab()
+            .env("REACHLAB_RUN_DIR", &run_dir)
+            .arg("up")
+            .arg(f.path())
+            .arg("--detach")
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{} must be refused",
+            f.path().display()
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("nothing was made"),
+            "{}: {}",
+            f.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += 1;
+    }
+    assert!(n >= 30);
+    assert!(
+        !run_dir.exists() || std::fs::read_dir(&run_dir).unwrap().next().is_none(),
+        "no state"
+    );
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
