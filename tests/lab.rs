@@ -425,3 +425,117 @@ fn no_broken_topology_creates_anything() {
     );
     let _ = std::fs::remove_dir_all(&run_dir);
 }
+
+/// Packets London's TUN has taken in (what reached London's namespace).
+fn rx_packets(lab: &Lab, ep: &str) -> u64 {
+    let out = lab.exec(ep, &["ip", "-j", "-s", "link", "show", &format!("rl-{ep}")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["stats64"]["rx"]["packets"].as_u64().unwrap()
+}
+
+#[test]
+fn without_global_reach_nothing_crosses_between_branches() {
+    if !root_or_skip("without_global_reach_nothing_crosses") {
+        return;
+    }
+    let topo = include_str!("../topologies/dual-stack-unshaped.toml");
+    let no_gr = topo.split("[[global_reach]]").next().unwrap().to_string();
+    let lab = Lab::new("iso", &no_gr);
+    lab.up_detached();
+    let mut server = lab
+        .cmd()
+        .args([
+            "exec", "--lab", &lab.name, "london", "--", "iperf3", "-s", "-p", "5601",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let rx_before = rx_packets(&lab, "london");
+
+    // ICMP, IPv4 and IPv6, any TTL.
+    for to in ["10.0.2.1", "fd00:2::1"] {
+        assert_eq!(lab.ping("sf", to, 2).0, 0, "ping {to}");
+    }
+    for ttl in ["1", "2", "3", "4", "64"] {
+        let out = lab.exec(
+            "sf",
+            &["ping", "-n", "-c", "1", "-W", "1", "-t", ttl, "10.0.2.1"],
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("bytes from 10.0.2.1"));
+    }
+    // Fragments.
+    let out = lab.exec(
+        "sf",
+        &[
+            "ping", "-n", "-c", "1", "-W", "1", "-M", "dont", "-s", "3000", "10.0.2.1",
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("bytes from"));
+    // TCP to a listening port, IPv4 and IPv6.
+    for to in ["10.0.2.1", "fd00:2::1"] {
+        let script = format!("exec 3<>/dev/tcp/{to}/5601");
+        let out = lab.exec("sf", &["timeout", "3", "bash", "-c", &script]);
+        assert!(!out.status.success(), "TCP to {to} must not connect");
+    }
+    // UDP, and London's MSEE and peering addresses.
+    lab.exec(
+        "sf",
+        &[
+            "bash",
+            "-c",
+            "for i in 1 2 3; do echo x > /dev/udp/10.0.2.1/5601; done",
+        ],
+    );
+    assert_eq!(
+        lab.ping("sf", "192.168.100.10", 1).0,
+        0,
+        "the other circuit's MSEE"
+    );
+    assert_eq!(lab.ping("sf", "10.0.2.254", 1).0, 0, "the other site's CE");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        rx_packets(&lab, "london"),
+        rx_before,
+        "nothing reached London's namespace"
+    );
+
+    // The same probes do cross once the circuits are linked: the test can fail.
+    let out = lab
+        .cmd()
+        .args([
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+            "--ipv6-address-prefix",
+            "fd00:ffff::/125",
+            "--lab",
+            &lab.name,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lab.ping("sf", "fd00:2::1", 1).0, 1);
+    let out = lab.exec(
+        "sf",
+        &[
+            "timeout",
+            "3",
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/10.0.2.1/5601",
+        ],
+    );
+    assert!(out.status.success(), "TCP connects over Global Reach");
+    assert!(rx_packets(&lab, "london") > rx_before);
+    let _ = server.kill();
+    let _ = server.wait();
+}
