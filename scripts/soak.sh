@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Soak: SF <-> London under load while Global Reach is switched on and off every second.
+#
+#   scripts/soak.sh [SECONDS]       (as root; default 600)
+#
+# Brings up the seed (Global Reach removed at start), runs iperf3 -P 4 SF -> London and a ping
+# -i 0.2 alongside for the whole time, and toggles `global-reach add/remove` every second.
+# Reports: panics in the lab's log (must be 0), the lab process's RSS after warm-up and at the
+# end, and ping loss counted only over pings sent while the link was up (and stayed up for the
+# round trip). Cleans up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-600}
+if [ "$(id -u)" -ne 0 ]; then
+  echo "soak.sh makes namespaces: run it as root (or with sudo)" >&2
+  exit 1
+fi
+scripts/install-deps.sh
+cargo build --release --quiet
+R=$PWD/target/release/reachlab
+LAB="soak$$"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  $R down "$LAB" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+sed -e "s/^name = \"global-reach\"/name = \"$LAB\"/" -e '/^\[\[global_reach\]\]/,$d' \
+  topologies/global-reach.toml > "$WORK/soak.toml"
+$R up "$WORK/soak.toml" --detach >/dev/null
+PID=$(jq .pid "/run/reachlab/$LAB/state.json")
+for ep in sf london; do
+  $R exec --lab "$LAB" $ep -- sysctl -qw net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_wmem="4096 131072 33554432"
+done
+
+# Linked at the start, so iperf3 can connect; its flows then ride out the toggling.
+$R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab "$LAB" >/dev/null
+linked=1
+: > "$WORK/toggles.txt"
+echo "$(date +%s.%N) 1" >> "$WORK/toggles.txt"
+$R exec --lab "$LAB" london -- iperf3 -s -1 -p 5701 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+$R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5701 -P 4 -t "$SECS" --connect-timeout 3000 > "$WORK/iperf.txt" 2>&1 &
+CLIENT=$!
+PIDS+=($CLIENT)
+START=$(date +%s.%N)
+$R exec --lab "$LAB" sf -- ping -n -D -i 0.2 -W 1 -c $((SECS * 5)) 10.0.2.1 > "$WORK/ping.txt" 2>&1 &
+PIDS+=($!)
+
+rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
+end=$(( $(date +%s) + SECS ))
+warm=""
+while [ "$(date +%s)" -lt "$end" ]; do
+  if [ $linked = 0 ]; then
+    $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab "$LAB" >/dev/null
+    linked=1
+  else
+    $R global-reach remove er-sv er-london --lab "$LAB" >/dev/null
+    linked=0
+  fi
+  echo "$(date +%s.%N) $linked" >> "$WORK/toggles.txt"
+  if [ -z "$warm" ] && [ "$(date +%s)" -ge "$(awk -v s="$START" 'BEGIN{printf "%d", s + 10}')" ]; then
+    warm=$(rss)
+  fi
+  sleep 1
+done
+end_rss=$(rss)
+wait "$CLIENT" 2>/dev/null || true
+sleep 1
+
+# Ping loss over requests sent while linked: request n leaves at about START + 0.2 (n - 1); it
+# counts when the link was up from then until 0.3 s later (a 141 ms round trip plus margin).
+loss=$(awk -v start="$START" '
+  FNR == NR { t[NR] = $1; s[NR] = $2; n = NR; next }
+  /bytes from/ { match($0, /icmp_seq=[0-9]+/); got[substr($0, RSTART + 9, RLENGTH - 9)] = 1 }
+  END {
+    for (q = 1; q * 0.2 < (t[n] - start) - 0.3; q++) {
+      at = start + 0.2 * (q - 1); up = 0
+      for (i = 1; i <= n; i++) if (t[i] <= at) up = s[i]
+      ok = up
+      for (i = 1; i <= n; i++) if (t[i] > at && t[i] < at + 0.3) ok = 0
+      if (ok) { total++; if (q in got) hit++ }
+    }
+    printf "%d %d", total, total - hit
+  }' "$WORK/toggles.txt" "$WORK/ping.txt")
+read -r sent lost <<< "$loss"
+panics=$(grep -c "panicked" "/run/reachlab/$LAB.log" 2>/dev/null || true)
+toggles=$(wc -l < "$WORK/toggles.txt")
+echo "soak: $SECS s, Global Reach toggled $toggles times, iperf3 -P 4 alongside"
+echo "  panics in the lab log:          ${panics:-0}"
+echo "  lab RSS after 10 s / at the end: ${warm:-?} kB / $end_rss kB ($(awk -v a="${warm:-1}" -v b="$end_rss" 'BEGIN{printf "%+.1f%%", 100*(b-a)/a}'))"
+echo "  ping while linked:              $sent sent, $lost lost ($(awk -v s="$sent" -v l="$lost" 'BEGIN{printf "%.2f%%", s ? 100*l/s : 0}'))"
+if ! grep -E "SUM.*(sender|receiver)" "$WORK/iperf.txt" | sed 's/^/  iperf3 /'; then
+  echo "  iperf3 did not finish normally:"
+  tail -3 "$WORK/iperf.txt" | sed 's/^/    /'
+fi
