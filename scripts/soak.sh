@@ -48,10 +48,12 @@ $R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5701 -P 4 -t "$SECS" --connect-
 CLIENT=$!
 PIDS+=($CLIENT)
 START=$(date +%s.%N)
-$R exec --lab "$LAB" sf -- ping -n -D -i 0.2 -W 1 -c $((SECS * 5)) 10.0.2.1 > "$WORK/ping.txt" 2>&1 &
+$R exec --lab "$LAB" sf -- ping -n -D -O -i 0.2 -W 1 -c $((SECS * 5)) 10.0.2.1 > "$WORK/ping.txt" 2>&1 &
 PIDS+=($!)
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
+# Let iperf3's connections establish over the 141 ms round trip before the toggling starts.
+sleep 3
 end=$(( $(date +%s) + SECS ))
 warm=""
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -72,18 +74,35 @@ end_rss=$(rss)
 wait "$CLIENT" 2>/dev/null || true
 sleep 1
 
-# Ping loss over requests sent while linked: request n leaves at about START + 0.2 (n - 1); it
-# counts when the link was up from then until 0.3 s later (a 141 ms round trip plus margin).
-loss=$(awk -v start="$START" '
+# Ping loss over requests sent while linked. A reply's send time is its arrival (-D) minus its
+# RTT; a lost request's is interpolated between the nearest answered ones. A request counts
+# when the link was up at its send time and stayed up for 0.3 s (a 141 ms round trip plus
+# margin).
+loss=$(awk '
   FNR == NR { t[NR] = $1; s[NR] = $2; n = NR; next }
-  /bytes from/ { match($0, /icmp_seq=[0-9]+/); got[substr($0, RSTART + 9, RLENGTH - 9)] = 1 }
+  /bytes from/ {
+    match($0, /icmp_seq=[0-9]+/); q = substr($0, RSTART + 9, RLENGTH - 9) + 0
+    match($0, /time=[0-9.]+/); rtt = substr($0, RSTART + 5, RLENGTH - 5) / 1000
+    ts = substr($1, 2, length($1) - 2)
+    sent[q] = ts - rtt; if (q > maxq) maxq = q
+  }
+  /no answer yet|Unreachable/ { match($0, /icmp_seq=[0-9]+/); q = substr($0, RSTART + 9, RLENGTH - 9) + 0; if (q > maxq) maxq = q }
   END {
-    for (q = 1; q * 0.2 < (t[n] - start) - 0.3; q++) {
-      at = start + 0.2 * (q - 1); up = 0
+    prev = 0
+    for (q = 1; q <= maxq; q++) {
+      if (q in sent) { prev = q; continue }
+      # interpolate between the answered neighbours
+      nx = q + 1; while (nx <= maxq && !(nx in sent)) nx++
+      if (prev && nx <= maxq) est[q] = sent[prev] + (sent[nx] - sent[prev]) * (q - prev) / (nx - prev)
+    }
+    for (q = 1; q <= maxq; q++) {
+      at = (q in sent) ? sent[q] : ((q in est) ? est[q] : -1)
+      if (at < 0) continue
+      up = 0
       for (i = 1; i <= n; i++) if (t[i] <= at) up = s[i]
       ok = up
       for (i = 1; i <= n; i++) if (t[i] > at && t[i] < at + 0.3) ok = 0
-      if (ok) { total++; if (q in got) hit++ }
+      if (ok) { total++; if (q in sent) hit++ }
     }
     printf "%d %d", total, total - hit
   }' "$WORK/toggles.txt" "$WORK/ping.txt")
