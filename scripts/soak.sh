@@ -41,12 +41,18 @@ $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab "$LAB"
 linked=1
 : > "$WORK/toggles.txt"
 echo "$(date +%s.%N) 1" >> "$WORK/toggles.txt"
-$R exec --lab "$LAB" london -- iperf3 -s -1 -p 5701 >/dev/null 2>&1 &
-PIDS+=($!)
-sleep 0.5
-$R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5701 -P 4 -t "$SECS" --connect-timeout 3000 > "$WORK/iperf.txt" 2>&1 &
-CLIENT=$!
-PIDS+=($CLIENT)
+# iperf3 -P 4 for the whole run; when a flapping path makes iperf3 give up (its idle timeout),
+# it is started again while linked, and the restarts are counted.
+RESTARTS=0
+start_iperf() { # seconds
+  $R exec --lab "$LAB" london -- iperf3 -s -1 -p 5701 >/dev/null 2>&1 &
+  PIDS+=($!)
+  sleep 0.5
+  $R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5701 -P 4 -t "$1" --connect-timeout 3000 >> "$WORK/iperf.txt" 2>&1 &
+  CLIENT=$!
+  PIDS+=($CLIENT)
+}
+start_iperf "$SECS"
 START=$(date +%s.%N)
 $R exec --lab "$LAB" sf -- ping -n -D -O -i 0.2 -W 1 -c $((SECS * 5)) 10.0.2.1 > "$WORK/ping.txt" 2>&1 &
 PIDS+=($!)
@@ -60,6 +66,11 @@ while [ "$(date +%s)" -lt "$end" ]; do
   if [ $linked = 0 ]; then
     $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab "$LAB" >/dev/null
     linked=1
+    left=$(( end - $(date +%s) ))
+    if ! kill -0 "$CLIENT" 2>/dev/null && [ "$left" -gt 10 ]; then
+      RESTARTS=$((RESTARTS + 1))
+      start_iperf "$left"
+    fi
   else
     $R global-reach remove er-sv er-london --lab "$LAB" >/dev/null
     linked=0
@@ -109,11 +120,9 @@ loss=$(awk '
 read -r sent lost <<< "$loss"
 panics=$(grep -c "panicked" "/run/reachlab/$LAB.log" 2>/dev/null || true)
 toggles=$(wc -l < "$WORK/toggles.txt")
-echo "soak: $SECS s, Global Reach toggled $toggles times, iperf3 -P 4 alongside"
+echo "soak: $SECS s, Global Reach toggled $toggles times, iperf3 -P 4 alongside (restarted $RESTARTS times)"
 echo "  panics in the lab log:          ${panics:-0}"
 echo "  lab RSS after 10 s / at the end: ${warm:-?} kB / $end_rss kB ($(awk -v a="${warm:-1}" -v b="$end_rss" 'BEGIN{printf "%+.1f%%", 100*(b-a)/a}'))"
 echo "  ping while linked:              $sent sent, $lost lost ($(awk -v s="$sent" -v l="$lost" 'BEGIN{printf "%.2f%%", s ? 100*l/s : 0}'))"
-if ! grep -E "SUM.*(sender|receiver)" "$WORK/iperf.txt" | sed 's/^/  iperf3 /'; then
-  echo "  iperf3 did not finish normally:"
-  tail -3 "$WORK/iperf.txt" | sed 's/^/    /'
-fi
+grep -E "SUM.*(sender|receiver)" "$WORK/iperf.txt" | sed 's/^/  iperf3 /' || true
+grep -E "^iperf3: error" "$WORK/iperf.txt" | sort | uniq -c | sed 's/^/  /' || true
