@@ -12,19 +12,9 @@ use std::net::Ipv4Addr;
 
 use reachlab::diag::SourceFile;
 use reachlab::engine::table::{Lpm, Target};
+use reachlab::engine::timing::XorShift64 as Rng;
 use reachlab::engine::{Engine, Tables, Verdict};
 use reachlab::topology::{GlobalReach, Topology};
-
-/// A tiny deterministic generator (xorshift64*), so every run benches the same tables.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// Forwarding only: no delay lines, no shapers (they would queue every packet).
 const DUAL: &str = include_str!("../topologies/dual-stack-unshaped.toml");
@@ -84,16 +74,16 @@ fn engine_per_packet(c: &mut Criterion) {
 fn lpm(c: &mut Criterion) {
     let mut g = c.benchmark_group("lpm");
     for n in [10_000usize, 1_000_000] {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
         let mut table: Lpm<Target> = Lpm::new();
         for i in 0..n {
-            let len = 16 + (rng.next() % 13) as u8; // /16 .. /28
-            let addr = Ipv4Addr::from(rng.next() as u32);
+            let len = 16 + (rng.next_u64() % 13) as u8; // /16 .. /28
+            let addr = Ipv4Addr::from(rng.next_u64() as u32);
             let p = Ipv4Net::new(addr, len).unwrap().trunc();
             table.insert(IpNet::V4(p), Target::Site(i % 4));
         }
         let addrs: Vec<Ipv4Addr> = (0..4096)
-            .map(|_| Ipv4Addr::from(rng.next() as u32))
+            .map(|_| Ipv4Addr::from(rng.next_u64() as u32))
             .collect();
         g.throughput(Throughput::Elements(addrs.len() as u64));
         g.bench_function(format!("lookup_{n}_prefixes"), |b| {

@@ -7,22 +7,10 @@
 use std::time::Duration;
 
 use reachlab::diag::SourceFile;
+use reachlab::engine::timing::XorShift64 as Rng;
 use reachlab::engine::wire::{checksum, Ipv4Packet};
 use reachlab::engine::{Engine, Tables, Verdict};
 use reachlab::topology::Topology;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn engine(file: &str) -> (Engine, Topology) {
     let path = format!("{}/topologies/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -34,7 +22,7 @@ fn engine(file: &str) -> (Engine, Topology) {
 /// A valid IPv4 packet from `src` to `dst` (protocol, TTL and length random), checksum set.
 fn ipv4(r: &mut Rng, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     let len = 20 + r.below(200) as usize;
-    let mut p: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+    let mut p: Vec<u8> = (0..len).map(|_| r.next_u64() as u8).collect();
     p[0] = 0x45;
     p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
     p[6] &= 0x40; // DF maybe, no fragments
@@ -90,7 +78,7 @@ fn run(file: &str, seed: u64, rounds: usize) {
             None => [0, 0, 0, 0],
         }
     };
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     let mut out = Vec::new();
     let mut crossed = 0usize;
     let mut now = Duration::ZERO;
@@ -99,7 +87,7 @@ fn run(file: &str, seed: u64, rounds: usize) {
         let to = r.below(names.len() as u64) as usize;
         let mut pkt = match r.below(4) {
             // Pure noise of any length.
-            0 => (0..r.below(120)).map(|_| r.next() as u8).collect(),
+            0 => (0..r.below(120)).map(|_| r.next_u64() as u8).collect(),
             // A valid packet with a few bytes flipped.
             1 => {
                 let mut p = ipv4(&mut r, first_v4(&names[from]), first_v4(&names[to]));

@@ -242,34 +242,55 @@ pub struct Scheduler {
     links: Vec<LinkState>,
 }
 
+/// xorshift64*: a small, fast, seedable generator. Jitter and loss need runs that repeat
+/// with the seed, not cryptographic quality; tests and benches use it for the same reason.
+#[derive(Debug, Clone)]
+pub struct XorShift64(u64);
+
+impl XorShift64 {
+    /// A generator from `seed` (zero, the one state xorshift cannot leave, is replaced).
+    pub fn new(seed: u64) -> XorShift64 {
+        XorShift64(if seed == 0 {
+            0x2545_f491_4f6c_dd1d
+        } else {
+            seed
+        })
+    }
+
+    /// A uniform u64.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A uniform number below `n` (n > 0; slight modulo bias is fine here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
 /// A circuit's random state: its generator, the Gilbert-Elliott state, and the last departure
 /// per link and direction (jitter without reordering never departs before it).
 #[derive(Debug, Clone)]
 struct LinkState {
-    rng: u64,
+    rng: XorShift64,
     bad: bool,
     last: [[Duration; 2]; 2],
 }
 
 impl LinkState {
     fn new(seed: u64, circuit: usize) -> LinkState {
-        let mut rng = seed ^ (circuit as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        if rng == 0 {
-            rng = 0x2545_f491_4f6c_dd1d;
-        }
         LinkState {
-            rng,
+            rng: XorShift64::new(seed ^ (circuit as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             bad: false,
             last: [[Duration::ZERO; 2]; 2],
         }
     }
 
-    /// xorshift64*: a uniform u64.
     fn next(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.next_u64()
     }
 
     /// A uniform number in [0, 1).
