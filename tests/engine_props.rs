@@ -38,24 +38,6 @@ fn ipv4(r: &mut Rng, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     p
 }
 
-/// Which port may receive a packet from `from` to an address of `to`, per the rules.
-fn allowed(t: &Topology, from: &str, to: &str) -> bool {
-    let site = |n: &str| t.site.iter().find(|s| s.name == n);
-    let vnet = |n: &str| t.vnet.iter().find(|v| v.name == n);
-    let linked = |a: &str, b: &str| {
-        t.global_reach
-            .iter()
-            .any(|g| g.circuits.contains(&a.to_string()) && g.circuits.contains(&b.to_string()))
-    };
-    match (site(from), vnet(from), site(to), vnet(to)) {
-        (Some(a), _, Some(b), _) => a.circuit == b.circuit || linked(&a.circuit, &b.circuit),
-        (Some(a), _, _, Some(v)) => v.circuits.contains(&a.circuit),
-        (_, Some(v), Some(b), _) => v.circuits.contains(&b.circuit),
-        (_, Some(v), _, Some(w)) => v.circuits.iter().any(|c| w.circuits.contains(c)),
-        _ => false,
-    }
-}
-
 fn run(file: &str, seed: u64, rounds: usize) {
     let (mut e, t) = engine(file);
     let names: Vec<String> = t.endpoint_names().map(str::to_string).collect();
@@ -112,7 +94,7 @@ fn run(file: &str, seed: u64, rounds: usize) {
         let v = e.handle_at(now, from, &mut pkt, 0, &mut out);
         let check_forward = |port: usize, bytes: &[u8]| {
             assert!(
-                port == from || allowed(&t, &names[from], &names[port]),
+                port == from || t.may_reach(&names[from], &names[port]),
                 "case {i}: {} -> {} forwarded against the rules",
                 names[from],
                 names[port]

@@ -97,6 +97,20 @@ impl Response {
     }
 }
 
+/// Decodes one request line as the server reads it (at most `MAX_REQUEST + 1` bytes, newline
+/// included). `Err` carries the reply for a line that is not a request, and whether the
+/// connection must then be closed (an oversized line: the rest of it is not read).
+pub fn decode(line: &[u8]) -> Result<Request, (Response, bool)> {
+    if line.len() > MAX_REQUEST {
+        return Err((
+            Response::err(format!("request too large (over {MAX_REQUEST} bytes)")),
+            true,
+        ));
+    }
+    serde_json::from_slice::<Request>(line)
+        .map_err(|e| (Response::err(format!("malformed request: {e}")), false))
+}
+
 /// One Global Reach connection, seen from the circuit it was configured on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GrRow {

@@ -11,7 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::proto::{Request, Response, MAX_REQUEST};
+use super::proto::{decode, Response, MAX_REQUEST};
 use crate::lab::live::LiveLab;
 
 /// Binds the socket (mode 0600) and serves it until the returned task is aborted.
@@ -51,25 +51,17 @@ async fn connection(stream: UnixStream, live: Arc<Mutex<LiveLab>>) {
         if n == 0 {
             return;
         }
-        let (resp, close) = if line.len() > MAX_REQUEST {
-            (
-                Response::err(format!("request too large (over {MAX_REQUEST} bytes)")),
-                true,
-            )
-        } else {
-            match serde_json::from_slice::<Request>(&line) {
-                Err(e) => (Response::err(format!("malformed request: {e}")), false),
-                Ok(req) => {
-                    let live = Arc::clone(&live);
-                    // Changes run `ip` for namespace routes: keep them off the forwarding
-                    // workers.
-                    let resp = tokio::task::spawn_blocking(move || {
-                        live.lock().unwrap_or_else(|p| p.into_inner()).handle(req)
-                    })
-                    .await
-                    .unwrap_or_else(|_| Response::err("the request handler failed"));
-                    (resp, false)
-                }
+        let (resp, close) = match decode(&line) {
+            Err(refused) => refused,
+            Ok(req) => {
+                let live = Arc::clone(&live);
+                // Changes run `ip` for namespace routes: keep them off the forwarding loop.
+                let resp = tokio::task::spawn_blocking(move || {
+                    live.lock().unwrap_or_else(|p| p.into_inner()).handle(req)
+                })
+                .await
+                .unwrap_or_else(|_| Response::err("the request handler failed"));
+                (resp, false)
             }
         };
         let mut out = serde_json::to_vec(&resp).unwrap_or_default();

@@ -529,6 +529,32 @@ impl Topology {
             .map(|s| s.name.as_str())
             .chain(self.vnet.iter().map(|v| v.name.as_str()))
     }
+
+    /// Whether the rules let endpoint `from` (a site or VNet) reach endpoint `to`, with every
+    /// link up: a site reaches the sites of its own circuit and, over Global Reach, of a
+    /// directly linked circuit (not transitively), and the VNets linked to its circuit; a VNet
+    /// reaches the sites of its circuits and the VNets sharing a circuit with it. Stated from
+    /// the rules, independently of the engine's tables, so tests can hold the engine to it.
+    pub fn may_reach(&self, from: &str, to: &str) -> bool {
+        if from == to {
+            return true;
+        }
+        let site = |n: &str| self.site.iter().find(|s| s.name == n);
+        let vnet = |n: &str| self.vnet.iter().find(|v| v.name == n);
+        let linked = |a: &str, b: &str| {
+            self.global_reach.iter().any(|g| {
+                (g.circuits[0] == a && g.circuits[1] == b)
+                    || (g.circuits[0] == b && g.circuits[1] == a)
+            })
+        };
+        match (site(from), vnet(from), site(to), vnet(to)) {
+            (Some(a), _, Some(b), _) => a.circuit == b.circuit || linked(&a.circuit, &b.circuit),
+            (Some(a), _, _, Some(v)) => v.circuits.contains(&a.circuit),
+            (_, Some(v), Some(b), _) => v.circuits.contains(&b.circuit),
+            (_, Some(v), _, Some(w)) => v.circuits.iter().any(|c| w.circuits.contains(c)),
+            _ => false,
+        }
+    }
 }
 
 /// Whether two prefixes share any address.
