@@ -5,8 +5,10 @@
 #
 # Brings up the seed (Global Reach removed at start), runs iperf3 -P 4 SF -> London and a ping
 # -i 0.2 alongside for the whole time, and toggles `global-reach add/remove` every second.
-# Reports: panics in the lab's log (must be 0), the lab process's RSS after warm-up and at the
-# end, and ping loss counted only over pings sent while the link was up (and stayed up for the
+# Reports: panics in the lab's log (must be 0), the lab process's RSS measured twice under the
+# same conditions - idle, queues drained, after a 20-s warm-up at full load and after the soak -
+# (RSS under load follows the bytes in flight in the delay lines, so only idle samples compare),
+# and ping loss counted only over pings sent while the link was up (and stayed up for the
 # round trip). Cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,14 @@ done
 # Linked at the start, so iperf3 can connect; its flows then ride out the toggling.
 $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab "$LAB" >/dev/null
 linked=1
+rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
+# Warm-up: the same load, linked, so the allocator reaches its working size; then idle.
+$R exec --lab "$LAB" london -- iperf3 -s -1 -p 5701 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+$R exec --lab "$LAB" sf -- iperf3 -c 10.0.2.1 -p 5701 -P 4 -t 20 --connect-timeout 3000 > "$WORK/warmup.txt" 2>&1 || true
+sleep 2
+warm=$(rss)
 : > "$WORK/toggles.txt"
 echo "$(date +%s.%N) 1" >> "$WORK/toggles.txt"
 # iperf3 -P 4 for the whole run; when a flapping path makes iperf3 give up (its idle timeout),
@@ -57,11 +67,9 @@ START=$(date +%s.%N)
 $R exec --lab "$LAB" sf -- ping -n -D -O -i 0.2 -W 1 -c $((SECS * 5)) 10.0.2.1 > "$WORK/ping.txt" 2>&1 &
 PIDS+=($!)
 
-rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 # Let iperf3's connections establish over the 141 ms round trip before the toggling starts.
 sleep 3
 end=$(( $(date +%s) + SECS ))
-warm=""
 while [ "$(date +%s)" -lt "$end" ]; do
   if [ $linked = 0 ]; then
     $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab "$LAB" >/dev/null
@@ -76,14 +84,13 @@ while [ "$(date +%s)" -lt "$end" ]; do
     linked=0
   fi
   echo "$(date +%s.%N) $linked" >> "$WORK/toggles.txt"
-  if [ -z "$warm" ] && [ "$(date +%s)" -ge "$(awk -v s="$START" 'BEGIN{printf "%d", s + 10}')" ]; then
-    warm=$(rss)
-  fi
   sleep 1
 done
-end_rss=$(rss)
+peak=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 wait "$CLIENT" 2>/dev/null || true
-sleep 1
+# Idle again: every delay line and queue drained (the longest is well under a second).
+sleep 2
+end_rss=$(rss)
 
 # Ping loss over requests sent while linked. A reply's send time is its arrival (-D) minus its
 # RTT; a lost request's is interpolated between the nearest answered ones. A request counts
@@ -122,7 +129,7 @@ panics=$(grep -c "panicked" "/run/reachlab/$LAB.log" 2>/dev/null || true)
 toggles=$(wc -l < "$WORK/toggles.txt")
 echo "soak: $SECS s, Global Reach toggled $toggles times, iperf3 -P 4 alongside (restarted $RESTARTS times)"
 echo "  panics in the lab log:          ${panics:-0}"
-echo "  lab RSS after 10 s / at the end: ${warm:-?} kB / $end_rss kB ($(awk -v a="${warm:-1}" -v b="$end_rss" 'BEGIN{printf "%+.1f%%", 100*(b-a)/a}'))"
+echo "  lab RSS idle after warm-up / idle at the end: $warm kB / $end_rss kB ($(awk -v a="$warm" -v b="$end_rss" 'BEGIN{printf "%+.1f%%", 100*(b-a)/a}')); peak under load $peak kB"
 echo "  ping while linked:              $sent sent, $lost lost ($(awk -v s="$sent" -v l="$lost" 'BEGIN{printf "%.2f%%", s ? 100*l/s : 0}'))"
 grep -E "SUM.*(sender|receiver)" "$WORK/iperf.txt" | sed 's/^/  iperf3 /' || true
 grep -E "^iperf3: error" "$WORK/iperf.txt" | sort | uniq -c | sed 's/^/  /' || true

@@ -539,3 +539,149 @@ fn without_global_reach_nothing_crosses_between_branches() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Three circuits, Global Reach between two; VNets on one circuit, on two, and on the third.
+const MATRIX: &str = r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+sku = "Premium"
+
+[[circuit]]
+name = "er-london"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+
+[[circuit]]
+name = "er-tokyo"
+peering_location = "Tokyo"
+bandwidth = "1Gbps"
+sku = "Premium"
+
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24", "fd00:1::/64"]
+
+[[site]]
+name = "london"
+circuit = "er-london"
+prefixes = ["10.0.2.0/24", "fd00:2::/64"]
+
+[[site]]
+name = "tokyo"
+circuit = "er-tokyo"
+prefixes = ["10.0.5.0/24", "fd00:5::/64"]
+
+[[vnet]]
+name = "uswest"
+region = "West US"
+prefixes = ["10.0.3.0/24", "fd00:3::/64"]
+circuits = ["er-sv"]
+
+[[vnet]]
+name = "uksouth"
+region = "UK South"
+prefixes = ["10.0.4.0/24", "fd00:4::/64"]
+circuits = ["er-london"]
+
+[[vnet]]
+name = "shared"
+region = "East US"
+prefixes = ["10.0.6.0/24", "fd00:6::/64"]
+circuits = ["er-sv", "er-london"]
+
+[[vnet]]
+name = "japan"
+region = "Japan East"
+prefixes = ["10.0.7.0/24", "fd00:7::/64"]
+circuits = ["er-tokyo"]
+
+[[global_reach]]
+circuits = ["er-sv", "er-london"]
+address_prefix = "192.168.8.0/29"
+ipv6_address_prefix = "fd00:ffff::/125"
+"#;
+
+#[test]
+fn every_pair_of_sites_and_vnets_reaches_exactly_what_the_rules_allow() {
+    if !root_or_skip("isolation_matrix") {
+        return;
+    }
+    let lab = Lab::new_with("matrix", MATRIX, "latency = \"none\"");
+    lab.up_detached();
+    let t = reachlab::topology::Topology::load(&lab.file).unwrap();
+    let names: Vec<String> = t.endpoint_names().map(str::to_string).collect();
+    // The first host of an endpoint's IPv4 or IPv6 prefix.
+    let addr = |n: &str, v6: bool| -> String {
+        let prefixes = t
+            .site
+            .iter()
+            .find(|s| s.name == n)
+            .map(|s| &s.prefixes)
+            .or_else(|| t.vnet.iter().find(|v| v.name == n).map(|v| &v.prefixes))
+            .unwrap();
+        match prefixes
+            .iter()
+            .find(|p| matches!(p, ipnet::IpNet::V6(_)) == v6)
+        {
+            Some(ipnet::IpNet::V4(p)) => {
+                std::net::Ipv4Addr::from(u32::from(p.network()) + 1).to_string()
+            }
+            Some(ipnet::IpNet::V6(p)) => {
+                std::net::Ipv6Addr::from(u128::from(p.network()) + 1).to_string()
+            }
+            None => unreachable!("every endpoint here is dual-stack"),
+        }
+    };
+    // A hand-written sample of the rules, so the matrix is not only checked against itself.
+    for (a, b, want) in [
+        ("sf", "london", true),
+        ("sf", "tokyo", false),
+        ("uswest", "london", false), // Global Reach carries branch routes, not VNets
+        ("uswest", "uksouth", false),
+        ("uswest", "shared", true), // VNets on the same circuit
+        ("uksouth", "shared", true),
+        ("japan", "shared", false),
+        ("japan", "tokyo", true),
+    ] {
+        assert_eq!(t.may_reach(a, b), want, "rule {a} -> {b}");
+    }
+    let mut table = format!("{:>8}", "from\\to");
+    for n in &names {
+        table += &format!(" {n:>8}");
+    }
+    let mut mismatches = Vec::new();
+    let mut crossed = 0;
+    for a in &names {
+        table += &format!("\n{a:>8}");
+        for b in &names {
+            if a == b {
+                table += &format!(" {:>8}", "-");
+                continue;
+            }
+            let want = t.may_reach(a, b);
+            let mut cell = String::new();
+            for v6 in [false, true] {
+                let to = addr(b, v6);
+                let out = lab.exec(a, &["ping", "-n", "-c", "1", "-W", "1", &to]);
+                let got = String::from_utf8_lossy(&out.stdout).contains(&format!("from {to}"));
+                crossed += got as usize;
+                cell.push(if got { 'Y' } else { '.' });
+                if got != want {
+                    mismatches.push(format!(
+                        "{a} -> {b} ({to}): expected {}, got {}",
+                        if want { "reply" } else { "none" },
+                        if got { "reply" } else { "none" }
+                    ));
+                }
+            }
+            table += &format!(" {cell:>8}");
+        }
+    }
+    println!("ping IPv4/IPv6 (Y reply, . none):\n{table}");
+    assert!(mismatches.is_empty(), "{table}\n{}", mismatches.join("\n"));
+    assert!(crossed > 0);
+}
