@@ -685,3 +685,64 @@ fn every_pair_of_sites_and_vnets_reaches_exactly_what_the_rules_allow() {
     assert!(mismatches.is_empty(), "{table}\n{}", mismatches.join("\n"));
     assert!(crossed > 0);
 }
+
+#[test]
+fn an_up_that_fails_halfway_removes_what_it_made() {
+    if !root_or_skip("an_up_that_fails_halfway") {
+        return;
+    }
+    let lab = Lab::from_file("half", "topologies/global-reach.toml");
+    // Two of the four endpoints made (namespaces, TUNs, addresses), then a failure.
+    let out = lab
+        .cmd()
+        .env("REACHLAB_FAIL_AFTER", "2")
+        .arg("up")
+        .arg(&lab.file)
+        .arg("--detach")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("after 2 endpoints"), "{err}");
+    assert!(err.contains("everything made so far was removed"), "{err}");
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    assert!(!lab.run_dir.join(&lab.name).exists(), "state removed");
+    // Nothing in the way of the next attempt.
+    lab.up_detached();
+    assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 1);
+}
+
+/// Removes a namespace the test made itself, even when the test fails.
+struct ForeignNamespace(String);
+impl Drop for ForeignNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_namespace_reachlab_did_not_make_is_never_removed() {
+    if !root_or_skip("a_namespace_reachlab_did_not_make") {
+        return;
+    }
+    let lab = Lab::from_file("foreign", "topologies/global-reach.toml");
+    // Someone else's namespace under the name the lab would give London's.
+    let ns = format!("rl-{}-london", lab.name);
+    assert!(Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .unwrap()
+        .success());
+    let foreign = ForeignNamespace(ns.clone());
+    let out = lab.try_up(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "up must refuse");
+    assert!(err.contains(&ns), "the error names the namespace: {err}");
+    assert_eq!(lab.namespaces(), vec![ns.clone()], "only the foreign one");
+    // Neither `down` nor `down --all` touches it.
+    let _ = lab.down();
+    let _ = lab.cmd().args(["down", "--all"]).output().unwrap();
+    assert_eq!(lab.namespaces(), vec![ns.clone()], "still there");
+    drop(foreign);
+    assert!(lab.namespaces().is_empty());
+}

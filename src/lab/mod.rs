@@ -212,7 +212,14 @@ async fn make(
         // Recorded before it is made: `down` after a crash finds it.
         st.namespaces.push(ns.clone());
         st.save().map_err(io_err("recording the lab state"))?;
-        netns::add(&ns)?;
+        if let Err(e) = netns::add(&ns) {
+            if matches!(e, NetnsError::Exists(_)) {
+                // Someone else's (made since `prepare` looked): never ours to remove.
+                st.namespaces.pop();
+                let _ = st.save();
+            }
+            return Err(e.into());
+        }
         let dev = match offload {
             Some(o) => netns::create_tun(&ns, &tun, o, mtu)?,
             None => match netns::create_tun(&ns, &tun, true, mtu) {
@@ -240,6 +247,7 @@ async fn make(
             addresses,
         });
         st.save().map_err(io_err("recording the lab state"))?;
+        fail_point(st.endpoints.len())?;
     }
     let offload = offload.unwrap_or(false);
     let prefix = if offload {
@@ -250,6 +258,17 @@ async fn make(
     let engine = Engine::new(Tables::build(topo)).with_frame_prefix(prefix);
     info!(offload, poll = ?io.poll, "forwarding");
     Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
+}
+
+/// A test hook: with `REACHLAB_FAIL_AFTER=N` in the environment, `up` fails once N endpoints
+/// are made, so the tests can prove a failure halfway removes what was made.
+fn fail_point(made: usize) -> Result<(), LabError> {
+    match std::env::var("REACHLAB_FAIL_AFTER") {
+        Ok(n) if n.parse() == Ok(made) => Err(io_err(format!("after {made} endpoints"))(
+            std::io::Error::other("failure injected by REACHLAB_FAIL_AFTER (a test hook)"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Removes every namespace the state records, then the state itself. Keeps going past
