@@ -16,6 +16,7 @@
 //! packet is counted by a `DropReason`, per ingress port and per circuit where it happened.
 //! `handle` never panics on any input (property-tested in `tests/`).
 
+pub mod capture;
 pub mod icmp;
 pub mod table;
 pub mod timing;
@@ -25,6 +26,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use capture::{Captured, TapId, TapPoint, Taps};
 use icmp::IcmpError;
 use table::PortKind;
 pub use table::{CircuitId, PortId, Tables, Target};
@@ -230,6 +232,7 @@ pub struct Engine {
     /// Per circuit, whether its primary and secondary links are up.
     links: Vec<[bool; 2]>,
     lateness: Lateness,
+    taps: Taps,
 }
 
 /// Timing accuracy: how late delayed packets left against their deadlines (the time between
@@ -260,9 +263,17 @@ impl Lateness {
 struct Links<'a> {
     up: &'a [[bool; 2]],
     flow: u64,
+    taps: &'a Taps,
 }
 
 impl Links<'_> {
+    /// Adds a tap stage when a capture watches `point`.
+    fn tap(&self, plan: &mut Plan, point: TapPoint, hops: u8) {
+        if self.taps.watching(point) {
+            plan.tap(point, hops);
+        }
+    }
+
     fn path(&self, circuit: CircuitId) -> Option<usize> {
         match self.up[circuit] {
             [true, true] => Some((self.flow % 2) as usize),
@@ -326,6 +337,7 @@ impl Engine {
             prefix: 0,
             links,
             lateness: Lateness::default(),
+            taps: Taps::default(),
         }
     }
 
@@ -338,7 +350,9 @@ impl Engine {
 
     /// The next packet due at `now`, with the port to write it to (frame prefix included).
     pub fn poll_transmit(&mut self, now: Duration) -> Option<(PortId, Vec<u8>)> {
-        let next = self.sched.poll(now, &self.tables, self.prefix);
+        let next = self
+            .sched
+            .poll(now, &self.tables, self.prefix, &mut self.taps);
         for (c, n) in self.sched.drops.iter_mut().enumerate() {
             self.circuits[c].drops[DropReason::QueueFull.index()] += std::mem::take(n);
         }
@@ -347,8 +361,29 @@ impl Engine {
         }
         next.map(|(port, frame, due)| {
             self.lateness.record(now.saturating_sub(due));
+            self.tap_port(port, due, &frame[self.prefix.min(frame.len())..]);
             (port, frame)
         })
+    }
+
+    /// Starts copying the packets that pass `point` (see `capture`).
+    pub fn capture_start(&mut self, point: TapPoint) -> TapId {
+        self.taps.start(point)
+    }
+
+    /// What a capture copied since last asked, and its drops so far; None: no such capture.
+    pub fn capture_take(&mut self, id: TapId) -> Option<(Vec<Captured>, u64)> {
+        self.taps.take(id)
+    }
+
+    pub fn capture_stop(&mut self, id: TapId) {
+        self.taps.stop(id);
+    }
+
+    fn tap_port(&mut self, port: PortId, at: Duration, pkt: &[u8]) {
+        if self.taps.watching(TapPoint::Port(port)) {
+            self.taps.record(TapPoint::Port(port), at, pkt, 0);
+        }
     }
 
     /// How late, against their deadlines, queued packets were handed out.
@@ -453,6 +488,9 @@ impl Engine {
         let pkt_len = frame.len() - self.prefix;
         let wire = Wire::segments(&frame[self.prefix..], pkt_len, gso_size);
         self.ports[ingress].rx.add(wire);
+        if !self.taps.is_empty() {
+            self.tap_port(ingress, now, &frame[self.prefix..]);
+        }
         let verdict = match frame.get(self.prefix).map(|b| b >> 4) {
             Some(4) => self.handle_v4(now, ingress, frame, wire, out),
             Some(6) => self.handle_v6(now, ingress, frame, wire, out),
@@ -461,8 +499,19 @@ impl Engine {
         match verdict {
             Ok(v) => {
                 match v {
-                    Verdict::Forward { port, .. } => self.ports[port].tx.add(wire),
-                    Verdict::Reply { port } => self.ports[port].tx.add(Wire::single(out.len())),
+                    Verdict::Forward { port, len } => {
+                        self.ports[port].tx.add(wire);
+                        if !self.taps.is_empty() {
+                            let p = self.prefix;
+                            self.tap_port(port, now, &frame[p..p + len]);
+                        }
+                    }
+                    Verdict::Reply { port } => {
+                        self.ports[port].tx.add(Wire::single(out.len()));
+                        if !self.taps.is_empty() {
+                            self.tap_port(port, now, out);
+                        }
+                    }
                     Verdict::Queued | Verdict::Drop(_) => {}
                 }
                 v
@@ -492,6 +541,16 @@ impl Engine {
         plan: Plan,
     ) -> Verdict {
         if plan.is_empty() {
+            return Verdict::Forward { port, len };
+        }
+        if plan.only_taps() {
+            let pkt = &frame[self.prefix..self.prefix + len];
+            for stage in plan.stages() {
+                if let timing::Stage::Tap { point, hops } = *stage {
+                    self.taps
+                        .record(point, now, pkt, plan.hops.saturating_sub(hops));
+                }
+            }
             return Verdict::Forward { port, len };
         }
         self.sched.push(
@@ -586,12 +645,14 @@ impl Engine {
             &Links {
                 up: &self.links,
                 flow: flow_hash_v4(&frame[prefix..]),
+                taps: &self.taps,
             },
         );
         match walk {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv4Packet::new_checked(&mut frame[prefix..]).expect("checked above");
                 p.decrement_ttl(hops);
+                plan.hops = hops;
                 Ok(self.deliver(now, frame, port, len, wire, plan))
             }
             Walk::Local { at, addr } => {
@@ -683,11 +744,13 @@ impl Engine {
             &Links {
                 up: &self.links,
                 flow: flow_hash_v6(&frame[prefix..]),
+                taps: &self.taps,
             },
         ) {
             Walk::Deliver { port, hops } => {
                 let mut p = Ipv6Packet::new_checked(&mut frame[prefix..]).expect("checked above");
                 p.decrement_hop_limit(hops);
+                plan.hops = hops;
                 Ok(self.deliver(now, frame, port, len, wire, plan))
             }
             Walk::Local { at, addr } => {
@@ -809,6 +872,14 @@ fn walk(
                 };
                 circuits[circuit].input[path].add(wire);
                 plan.shape(t, circuit, path, Dir::Up);
+                link.tap(
+                    plan,
+                    TapPoint::Link {
+                        circuit,
+                        path: path as u8,
+                    },
+                    hops,
+                );
                 plan.access(t, circuit, path, Dir::Up);
                 Hop::Msee { circuit, via: None }
             }
@@ -837,6 +908,14 @@ fn walk(
                     };
                     circuits[circuit].output[path].add(wire);
                     plan.shape(t, circuit, path, Dir::Down);
+                    link.tap(
+                        plan,
+                        TapPoint::Link {
+                            circuit,
+                            path: path as u8,
+                        },
+                        hops,
+                    );
                     plan.access(t, circuit, path, Dir::Down);
                     Hop::CeIn(site)
                 }
@@ -848,6 +927,7 @@ fn walk(
                     Hop::GwIn(vnet)
                 }
                 Some(Target::Peer { circuit: peer, gr }) if via.is_none() => {
+                    link.tap(plan, TapPoint::global_reach(circuit, peer), hops);
                     plan.delay(t.backbone[circuit][peer]);
                     Hop::Msee {
                         circuit: peer,

@@ -4,6 +4,7 @@ use super::wire::{checksum, tests::ECHO_V4, Ipv4Packet};
 use super::*;
 use crate::diag::SourceFile;
 use crate::topology::{Bandwidth, LatencyModel, Topology};
+use capture::TapPoint;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -694,4 +695,80 @@ fn timing_loss_drops_about_its_rate_and_counts_it() {
         .map(|c| c.drops[DropReason::Lost as usize])
         .sum();
     assert_eq!(lost as usize, 2000 - delivered);
+}
+
+#[test]
+fn captures_copy_each_point_at_its_time_with_its_ttl() {
+    // Timed seed: the copies are taken as the packet passes each point.
+    let mut e = Engine::new(Tables::build(&topo(SEED)));
+    let (sf, london) = (port(&e, "sf"), port(&e, "london"));
+    let circuit = |e: &Engine, n: &str| e.tables().circuits.iter().position(|c| c.name == n);
+    let (sv, ldn) = (
+        circuit(&e, "er-sv").unwrap(),
+        circuit(&e, "er-london").unwrap(),
+    );
+    let taps = [
+        e.capture_start(TapPoint::Port(sf)),
+        e.capture_start(TapPoint::Link {
+            circuit: sv,
+            path: 0,
+        }),
+        e.capture_start(TapPoint::Link {
+            circuit: sv,
+            path: 1,
+        }),
+        e.capture_start(TapPoint::global_reach(ldn, sv)),
+        e.capture_start(TapPoint::Link {
+            circuit: ldn,
+            path: 0,
+        }),
+        e.capture_start(TapPoint::Link {
+            circuit: ldn,
+            path: 1,
+        }),
+        e.capture_start(TapPoint::Port(london)),
+    ];
+    let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+    let sent = pkt.clone();
+    e.handle_at(Duration::ZERO, sf, &mut pkt, 0, &mut Vec::new());
+    let out = due(&mut e, Duration::from_secs(1));
+    assert_eq!(out.len(), 1);
+    let mut seen = Vec::new();
+    for id in taps {
+        let (got, dropped) = e.capture_take(id).unwrap();
+        assert_eq!(dropped, 0);
+        seen.extend(got.into_iter().map(|c| (c.at, c.data)));
+    }
+    // One copy per point on the way (one link of each circuit, by flow hash).
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let ttls: Vec<u8> = seen.iter().map(|(_, d)| d[8]).collect();
+    assert_eq!(ttls, [64, 63, 62, 61, 60], "the TTL on each segment");
+    assert_eq!(seen[0].1, sent, "what sf sent, as sent");
+    for (_, d) in &seen {
+        assert_eq!(checksum(&d[..20]), 0, "valid header checksum in the copy");
+    }
+    let at: Vec<Duration> = seen.iter().map(|(t, _)| *t).collect();
+    let shaped = Duration::from_nanos(256);
+    assert_eq!(at[0], Duration::ZERO);
+    assert_eq!(at[1], shaped, "onto er-sv's link as it leaves the shaper");
+    assert_eq!(
+        at[2],
+        Duration::from_millis(1) + shaped,
+        "into the backbone at the MSEE"
+    );
+    assert_eq!(
+        at[3],
+        Duration::from_micros(1000 + 68_500) + 2 * shaped,
+        "onto er-london's link"
+    );
+    assert_eq!(at[4], Duration::from_micros(2000 + 68_500) + 2 * shaped);
+
+    // Stopped: nothing more is copied, and plans no longer carry taps.
+    for id in 1..=7 {
+        e.capture_stop(id);
+    }
+    let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+    e.handle_at(Duration::from_secs(2), sf, &mut pkt, 0, &mut Vec::new());
+    assert_eq!(due(&mut e, Duration::from_secs(3)).len(), 1);
+    assert!(e.capture_take(1).is_none());
 }

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use super::capture::{TapPoint, Taps};
 use super::table::{CircuitId, PortId, Tables};
 use super::Wire;
 use crate::topology::Loss;
@@ -40,10 +41,16 @@ pub enum Stage {
         base: Duration,
     },
     Delay(Duration),
+    /// A capture point: the packet is copied as it passes, with the TTL it has after `hops`
+    /// decrements.
+    Tap {
+        point: TapPoint,
+        hops: u8,
+    },
 }
 
 /// Longest plan: shaper + access, backbone, shaper + access, plus slack.
-const MAX_STAGES: usize = 8;
+const MAX_STAGES: usize = 12;
 
 /// The stages a packet crosses, and the one-way delay accumulated so far (what an ICMP reply
 /// from the hop reached at that point takes back).
@@ -52,6 +59,9 @@ pub struct Plan {
     stages: [Stage; MAX_STAGES],
     len: u8,
     pub oneway: Duration,
+    /// Decrements the packet gets in all (set when it is delivered): a tap stage restores its
+    /// copy's TTL from this.
+    pub hops: u8,
 }
 
 impl Default for Plan {
@@ -60,6 +70,7 @@ impl Default for Plan {
             stages: [Stage::Delay(Duration::ZERO); MAX_STAGES],
             len: 0,
             oneway: Duration::ZERO,
+            hops: 0,
         }
     }
 }
@@ -99,6 +110,16 @@ impl Plan {
                 dir,
             });
         }
+    }
+
+    /// A copy for the captures at `point`, taken when the packet gets here.
+    pub fn tap(&mut self, point: TapPoint, hops: u8) {
+        self.push(Stage::Tap { point, hops });
+    }
+
+    /// Nothing but tap stages: the packet can leave now, once copied.
+    pub fn only_taps(&self) -> bool {
+        self.stages().iter().all(|s| matches!(s, Stage::Tap { .. }))
     }
 
     fn push(&mut self, s: Stage) {
@@ -356,6 +377,7 @@ impl Scheduler {
         now: Duration,
         t: &Tables,
         prefix: usize,
+        taps: &mut Taps,
     ) -> Option<(PortId, Vec<u8>, Duration)> {
         while self.heap.peek().is_some_and(|e| e.at <= now) {
             let Event { at, mut item, .. } = self.heap.pop().expect("peeked");
@@ -366,6 +388,11 @@ impl Scheduler {
             item.next += 1;
             let next_at = match stage {
                 Stage::Delay(d) => at + d,
+                Stage::Tap { point, hops } => {
+                    let undo = item.plan.hops.saturating_sub(hops);
+                    taps.record(point, at, item.frame.get(prefix..).unwrap_or(&[]), undo);
+                    at
+                }
                 Stage::Access {
                     circuit,
                     path,
@@ -692,13 +719,15 @@ mod tests {
         s.push(Duration::ZERO, item(2, 3));
         s.push(Duration::ZERO, item(3, 3));
         assert!(
-            s.poll(Duration::from_millis(2), &t, 0).is_none(),
+            s.poll(Duration::from_millis(2), &t, 0, &mut Taps::default())
+                .is_none(),
             "nothing due at 2 ms"
         );
         assert_eq!(s.next_deadline(), Some(Duration::from_millis(3)));
-        let order: Vec<PortId> = std::iter::from_fn(|| s.poll(Duration::from_millis(10), &t, 0))
-            .map(|(p, _, _)| p)
-            .collect();
+        let order: Vec<PortId> =
+            std::iter::from_fn(|| s.poll(Duration::from_millis(10), &t, 0, &mut Taps::default()))
+                .map(|(p, _, _)| p)
+                .collect();
         assert_eq!(order, [2, 3, 1]);
         assert!(s.is_empty());
     }
