@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one module per verb, each a thin layer over
 //! `topology` and `lab`. Verbs return an exit code; errors are printed as `reachlab: ...`.
 
+mod capture;
 mod check;
 mod circuit;
 mod down;
@@ -34,6 +35,9 @@ pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Print nothing but results and errors (no progress, no notes on stderr)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -122,6 +126,11 @@ pub enum Command {
         #[arg(long = "lab", conflicts_with = "lab")]
         lab_flag: Option<String>,
     },
+    /// Capture the packets passing a site, VNet, circuit link or Global Reach connection as pcap
+    #[command(
+        after_help = "Examples:\n  reachlab capture er-sv -w sv.pcap -c 100\n  reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  reachlab capture london --duration 10 -w london.pcap"
+    )]
+    Capture(capture::CaptureArgs),
     /// List the known peering locations and Azure regions
     Locations {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -138,6 +147,7 @@ pub enum Output {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let verbose = cli.verbose;
+    let quiet = cli.quiet;
     match cli.command {
         Command::Check { files } => check::run(&files),
         Command::Up {
@@ -166,6 +176,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Routes { circuit, path, to } => routes::run(&circuit, path, &to),
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
         Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
+        Command::Capture(a) => capture::run(a, quiet),
     }
 }
 

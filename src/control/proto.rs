@@ -67,7 +67,39 @@ pub enum Request {
         up: bool,
     },
     Export,
+    /// Stream the packets passing a point (see `CaptureStart` for the stream's format).
+    Capture {
+        /// A site, a VNet, a circuit, or a Global Reach connection as `CIRCUIT:PEER`.
+        point: String,
+        /// For a circuit: which link (default primary).
+        #[serde(default)]
+        path: Option<Path>,
+        /// Stop after this many packets.
+        #[serde(default)]
+        count: Option<u64>,
+        /// Stop after this many milliseconds.
+        #[serde(default)]
+        duration_ms: Option<u64>,
+    },
 }
+
+/// The reply that starts a capture. After its line the connection carries binary records
+/// until the capture ends: `P`, then the packet's time (ns since the Unix epoch, u64 big
+/// endian), its length (u32 BE) and the IP packet; finally `E`, then the packets sent (u64 BE)
+/// and the packets the lab dropped because the reader was too slow (u64 BE). Closing the
+/// connection ends the capture early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureStart {
+    /// The point, described (e.g. "circuit er-sv, primary link (CE 192.168.100.1 <-> MSEE
+    /// 192.168.100.2)").
+    pub point: String,
+    /// pcap link type of the packets: 101, raw IP.
+    pub link_type: u32,
+}
+
+/// Record tags of the capture stream.
+pub const CAPTURE_PACKET: u8 = b'P';
+pub const CAPTURE_END: u8 = b'E';
 
 /// The answer to one request: `ok` with a verb-specific `result`, or an `error` saying why
 /// nothing was changed.

@@ -5,13 +5,18 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::proto::{decode, Response, MAX_REQUEST};
+use super::proto::{
+    decode, CaptureStart, Path as LinkPath, Request, Response, CAPTURE_END, CAPTURE_PACKET,
+    MAX_REQUEST,
+};
 use crate::lab::live::LiveLab;
 
 /// Binds the socket (mode 0600) and serves it until the returned task is aborted.
@@ -53,6 +58,19 @@ async fn connection(stream: UnixStream, live: Arc<Mutex<LiveLab>>) {
         }
         let (resp, close) = match decode(&line) {
             Err(refused) => refused,
+            Ok(Request::Capture {
+                point,
+                path,
+                count,
+                duration_ms,
+            }) => {
+                let limits = Limits {
+                    count,
+                    duration: duration_ms.map(Duration::from_millis),
+                };
+                capture(&live, &point, path, limits, &mut rd, &mut wr).await;
+                return;
+            }
             Ok(req) => {
                 let live = Arc::clone(&live);
                 // Changes run `ip` for namespace routes: keep them off the forwarding loop.
@@ -70,4 +88,107 @@ async fn connection(stream: UnixStream, live: Arc<Mutex<LiveLab>>) {
             return;
         }
     }
+}
+
+/// When a capture ends (besides the client closing the connection).
+struct Limits {
+    count: Option<u64>,
+    duration: Option<Duration>,
+}
+
+/// How often a capture collects what the engine copied.
+const CAPTURE_TICK: Duration = Duration::from_millis(20);
+
+/// Serves one capture on this connection: the start reply, then packet records until a limit
+/// is reached or the client goes away, then the end record. The tap is removed in every case.
+async fn capture(
+    live: &Arc<Mutex<LiveLab>>,
+    point: &str,
+    path: Option<LinkPath>,
+    limits: Limits,
+    rd: &mut BufReader<OwnedReadHalf>,
+    wr: &mut OwnedWriteHalf,
+) {
+    let started = {
+        let live = live.lock().unwrap_or_else(|p| p.into_inner());
+        live.capture_point(point, path).map(|(tap, desc)| {
+            let engine = live.engine();
+            let id = engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .capture_start(tap);
+            (id, engine, desc, live.wall_time(Duration::ZERO))
+        })
+    };
+    let (id, engine, desc, wall0) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write_line(wr, &Response::err(e)).await;
+            return;
+        }
+    };
+    let start = Response::ok(CaptureStart {
+        point: desc,
+        link_type: 101,
+    });
+    let deadline = limits.duration.map(|d| Instant::now() + d);
+    let mut sent = 0u64;
+    let mut dropped = 0u64;
+    if write_line(wr, &start).await.is_ok() {
+        let mut tick = tokio::time::interval(CAPTURE_TICK);
+        let mut scratch = [0u8; 256];
+        let mut out = Vec::new();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                // Anything from the client, or its going away, ends the capture.
+                _ = rd.read(&mut scratch) => break,
+            }
+            let taken = engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .capture_take(id);
+            let Some((packets, d)) = taken else { break };
+            dropped = d;
+            out.clear();
+            let mut full = false;
+            for c in packets {
+                if limits.count.is_some_and(|n| sent >= n) {
+                    full = true;
+                    break;
+                }
+                let ns = (wall0 + c.at)
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                out.push(CAPTURE_PACKET);
+                out.extend_from_slice(&ns.to_be_bytes());
+                out.extend_from_slice(&(c.data.len() as u32).to_be_bytes());
+                out.extend_from_slice(&c.data);
+                sent += 1;
+            }
+            if !out.is_empty() && wr.write_all(&out).await.is_err() {
+                break;
+            }
+            if full
+                || limits.count.is_some_and(|n| sent >= n)
+                || deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                break;
+            }
+        }
+    }
+    engine
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .capture_stop(id);
+    let mut end = vec![CAPTURE_END];
+    end.extend_from_slice(&sent.to_be_bytes());
+    end.extend_from_slice(&dropped.to_be_bytes());
+    let _ = wr.write_all(&end).await;
+}
+
+async fn write_line(wr: &mut OwnedWriteHalf, resp: &Response) -> std::io::Result<()> {
+    let mut out = serde_json::to_vec(resp).unwrap_or_default();
+    out.push(b'\n');
+    wr.write_all(&out).await
 }

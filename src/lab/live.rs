@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::{IpNet, Ipv4Net};
 use tracing::{info, warn};
 
 use crate::catalogue::catalogue;
 use crate::control::proto::*;
+use crate::engine::capture::TapPoint;
 use crate::engine::table::{gateway_address, Target};
 use crate::engine::{DropReason, Engine, Tables};
 use crate::topology::{as_v4, as_v6, parse_prefix, rules, GlobalReach, Topology};
@@ -34,6 +36,8 @@ pub struct LiveLab {
     engine: Arc<Mutex<Engine>>,
     endpoints: Vec<EndpointState>,
     auth: Vec<Authorization>,
+    /// The wall-clock time of the engine's zero (captures are stamped with wall time).
+    wall_epoch: SystemTime,
 }
 
 type Outcome = Result<serde_json::Value, String>;
@@ -49,7 +53,101 @@ impl LiveLab {
             engine,
             endpoints,
             auth: Vec::new(),
+            wall_epoch: SystemTime::now(),
         }
+    }
+
+    /// Sets the engine's clock: its `now` counts from `epoch`.
+    pub fn with_clock(mut self, epoch: Instant) -> Self {
+        self.wall_epoch = SystemTime::now()
+            .checked_sub(epoch.elapsed())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self
+    }
+
+    /// The wall-clock time of an engine time.
+    pub fn wall_time(&self, at: Duration) -> SystemTime {
+        self.wall_epoch + at
+    }
+
+    pub fn engine(&self) -> Arc<Mutex<Engine>> {
+        Arc::clone(&self.engine)
+    }
+
+    /// Resolves a capture point named by the user: a site or VNet, a circuit (with `path`),
+    /// or a Global Reach connection `CIRCUIT:PEER`. Returns the tap and its description.
+    pub fn capture_point(
+        &self,
+        name: &str,
+        path: Option<Path>,
+    ) -> Result<(TapPoint, String), String> {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let tables = engine.tables();
+        let circuit_id = |n: &str| tables.circuits.iter().position(|c| c.name == n);
+        if let Some((a, b)) = name.split_once(':') {
+            let gr = self.find_gr(a, b).ok_or_else(|| {
+                let known: Vec<String> = self
+                    .topo
+                    .global_reach
+                    .iter()
+                    .map(|g| format!("{}:{}", g.circuits[0], g.circuits[1]))
+                    .collect();
+                format!(
+                    "no Global Reach connection between \"{a}\" and \"{b}\"; connections in this lab: {}",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )
+            })?;
+            let g = &self.topo.global_reach[gr];
+            let (Some(x), Some(y)) = (circuit_id(a), circuit_id(b)) else {
+                return Err(format!("no circuit named \"{a}\" or \"{b}\""));
+            };
+            return Ok((
+                TapPoint::global_reach(x, y),
+                format!(
+                    "Global Reach {} <-> {} ({})",
+                    g.circuits[0], g.circuits[1], g.address_prefix
+                ),
+            ));
+        }
+        if path.is_some() && circuit_id(name).is_none() {
+            return Err(format!(
+                "--path is for circuits; \"{name}\" is not a circuit"
+            ));
+        }
+        if let Some(port) = tables.ports.iter().position(|p| p.name == name) {
+            let kind = if self.topo.site.iter().any(|s| s.name == name) {
+                "site"
+            } else {
+                "vnet"
+            };
+            return Ok((
+                TapPoint::Port(port),
+                format!("{kind} {name} (its TUN, both directions)"),
+            ));
+        }
+        if let Some(c) = circuit_id(name) {
+            let path = path.unwrap_or_default();
+            let link = self
+                .topo
+                .circuit(name)
+                .and_then(|c| c.peering_prefix)
+                .map(|pp| link_addresses(pp, 4 * path as u32))
+                .map(|l| format!(" (CE {} <-> MSEE {})", l.customer, l.microsoft))
+                .unwrap_or_default();
+            return Ok((
+                TapPoint::Link {
+                    circuit: c,
+                    path: path as u8,
+                },
+                format!("circuit {name}, {} link{link}", path_name(path)),
+            ));
+        }
+        let mut known: Vec<&str> = self.topo.endpoint_names().collect();
+        known.extend(self.topo.circuit.iter().map(|c| c.name.as_str()));
+        Err(format!(
+            "no site, VNet or circuit named \"{name}\" (a Global Reach connection is CIRCUIT:PEER); this lab has: {}",
+            known.join(", ")
+        ))
     }
 
     pub fn topology(&self) -> &Topology {
@@ -81,6 +179,9 @@ impl LiveLab {
             Request::Routes { circuit, path } => self.routes(&circuit, path),
             Request::Stats { circuit } => self.stats(&circuit),
             Request::Export => Ok(serde_json::Value::String(self.export())),
+            Request::Capture { .. } => {
+                Err("capture streams packets: send it on a connection of its own".into())
+            }
             Request::CircuitLink { circuit, path, up } => self.set_link(&circuit, path, up),
         };
         match out {

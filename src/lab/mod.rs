@@ -87,11 +87,14 @@ pub async fn run(
             return Err(LabError::SetupFailed(Box::new(e)));
         }
     };
-    let live = Arc::new(Mutex::new(live::LiveLab::new(
-        topo.clone(),
-        Arc::clone(&forwarder.engine),
-        st.endpoints.clone(),
-    )));
+    let live = Arc::new(Mutex::new(
+        live::LiveLab::new(
+            topo.clone(),
+            Arc::clone(&forwarder.engine),
+            st.endpoints.clone(),
+        )
+        .with_clock(forwarder.epoch),
+    ));
     let sock = crate::control::socket_path(&st.lab);
     let server = match crate::control::server::serve(&sock, live) {
         Ok(s) => s,

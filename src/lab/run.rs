@@ -187,6 +187,8 @@ pub struct IoOptions {
 /// The running forwarding task of one lab.
 pub struct Forwarder {
     pub engine: Arc<Mutex<Engine>>,
+    /// The engine's clock: its `now` is the time since this instant.
+    pub epoch: Instant,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -201,8 +203,21 @@ impl Forwarder {
     ) -> Forwarder {
         let engine = Arc::new(Mutex::new(engine));
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(forward(Arc::clone(&engine), devices, offload, poll, rx));
-        Forwarder { engine, stop, task }
+        let epoch = Instant::now();
+        let task = tokio::spawn(forward(
+            Arc::clone(&engine),
+            devices,
+            offload,
+            poll,
+            epoch,
+            rx,
+        ));
+        Forwarder {
+            engine,
+            epoch,
+            stop,
+            task,
+        }
     }
 
     /// Stops forwarding and waits for it; the devices are closed when this returns.
@@ -233,6 +248,7 @@ async fn forward(
     devices: Vec<AsyncDevice>,
     offload: bool,
     poll: Poll,
+    epoch: Instant,
     mut stop: watch::Receiver<bool>,
 ) {
     let fds: Vec<RawFd> = devices.iter().map(|d| d.as_raw_fd()).collect();
@@ -245,7 +261,7 @@ async fn forward(
             0
         },
         out: Vec::with_capacity(1500),
-        epoch: Instant::now(),
+        epoch,
     };
     let timer = match DueTimer::new() {
         Ok(t) => Some(t),

@@ -1,0 +1,169 @@
+//! Seeing what the lab did, against real running labs: `capture` (pcap read back with
+//! pcap-file and tcpdump), metrics, `graph`, `reachlab test`. Root needed (skipped loudly
+//! without it; CI has it).
+
+mod common;
+
+use common::{root_or_skip, Lab};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pcap_file::pcap::PcapReader;
+use pcap_file::DataLink;
+
+/// Starts `reachlab capture ARGS` in the background and waits until the lab has the tap
+/// (its "capturing on" line on stderr).
+fn start_capture(lab: &Lab, args: &[&str]) -> std::process::Child {
+    let mut child = lab
+        .cmd()
+        .arg("capture")
+        .args(["--lab", &lab.name])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("capturing on") {
+        let mut b = [0u8; 256];
+        let n = std::io::Read::read(&mut err, &mut b).unwrap();
+        assert!(
+            n > 0 && Instant::now() < deadline,
+            "capture did not start: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&b[..n]);
+    }
+    // Keep draining stderr so the summary line cannot block the process.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("capture did not end within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn capture_writes_pcap_of_each_point_with_its_ttl_and_time() {
+    if !root_or_skip("capture") {
+        return;
+    }
+    let lab = Lab::from_file("capture", "topologies/global-reach.toml");
+    lab.up_detached();
+    let file = lab.file.with_file_name("gr.pcap");
+    let file_s = file.to_str().unwrap();
+    let mut gr = start_capture(&lab, &["er-sv:er-london", "-w", file_s, "-c", "2"]);
+    let mut london = start_capture(&lab, &["london", "-w", "-", "-c", "2"]);
+    assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 1);
+    assert!(wait_with_timeout(&mut gr, 10).success());
+    assert!(wait_with_timeout(&mut london, 10).success());
+
+    // The Global Reach connection, read back with pcap-file: request then reply, raw IP, with
+    // the TTL they have between the MSEEs and times the model gives.
+    let mut r = PcapReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    assert_eq!(r.header().datalink, DataLink::RAW);
+    let mut pkts = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.unwrap();
+        pkts.push((p.timestamp, p.data.into_owned()));
+    }
+    assert_eq!(pkts.len(), 2, "request and reply");
+    let (req, rep) = (&pkts[0].1, &pkts[1].1);
+    assert_eq!(&req[12..20], &[10, 0, 1, 1, 10, 0, 2, 1], "sf -> london");
+    assert_eq!(&rep[12..20], &[10, 0, 2, 1, 10, 0, 1, 1], "london -> sf");
+    assert_eq!(req[8], 62, "TTL after the CE and the MSEE");
+    assert_eq!(rep[8], 62);
+    // Request into the backbone at er-sv's MSEE; reply into it at er-london's: backbone one
+    // way (68.5 ms) plus the access link there and back (2 x 1 ms).
+    let gap = pkts[1].0.saturating_sub(pkts[0].0);
+    assert!(
+        gap > Duration::from_micros(69_500) && gap < Duration::from_micros(75_000),
+        "{gap:?}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    assert!(now - pkts[0].0 < Duration::from_secs(60), "wall-clock time");
+
+    // London's TUN through `-w -`, read by tcpdump from the pipe.
+    let out = london.wait_with_output().unwrap();
+    let mut td = Command::new("tcpdump")
+        .args(["-n", "-r", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(td.stdin.as_mut().unwrap(), &out.stdout).unwrap();
+    drop(td.stdin.take());
+    let text = String::from_utf8(td.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        text.contains("10.0.1.1 > 10.0.2.1: ICMP echo request"),
+        "{text}"
+    );
+    assert!(
+        text.contains("10.0.2.1 > 10.0.1.1: ICMP echo reply"),
+        "{text}"
+    );
+
+    // Bounded by time: no traffic, ends after the duration with a valid, empty pcap.
+    let t0 = Instant::now();
+    let out = lab
+        .cmd()
+        .args([
+            "capture",
+            "--lab",
+            &lab.name,
+            "er-london",
+            "--path",
+            "secondary",
+        ])
+        .args(["--duration", "0.5", "-w", file_s])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("circuit er-london, secondary link"), "{err}");
+    assert!(err.contains("0 packets captured"), "{err}");
+    let mut r = PcapReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    assert!(r.next_packet().is_none());
+
+    // Refusals name what exists.
+    for (args, want) in [
+        (
+            vec!["paris"],
+            "this lab has: sf, london, uswest, uksouth, er-sv, er-london",
+        ),
+        (
+            vec!["er-sv:er-tokyo"],
+            "connections in this lab: er-sv:er-london",
+        ),
+        (vec!["sf", "--path", "secondary"], "--path is for circuits"),
+    ] {
+        let out = lab
+            .cmd()
+            .args(["capture", "--lab", &lab.name])
+            .args(&args)
+            .args(["-w", file_s])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // The lab kept forwarding, and no tap is left behind (a new capture sees only new packets).
+    assert_eq!(lab.ping("london", "10.0.1.1", 1).0, 1);
+}
