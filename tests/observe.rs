@@ -167,3 +167,121 @@ fn capture_writes_pcap_of_each_point_with_its_ttl_and_time() {
     // The lab kept forwarding, and no tap is left behind (a new capture sees only new packets).
     assert_eq!(lab.ping("london", "10.0.1.1", 1).0, 1);
 }
+
+/// One scrape of the lab's metrics endpoint: (status line, body).
+fn scrape(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The value of the sample whose name and labels start with `series`.
+fn sample(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(series))
+        .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_count_traffic_and_follow_link_state() {
+    if !root_or_skip("metrics") {
+        return;
+    }
+    let lab = Lab::from_file("metrics", "topologies/global-reach.toml");
+    let out = lab.try_up(&["--metrics", "127.0.0.1:0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let addr = state["metrics"]
+        .as_str()
+        .expect("the bound address is recorded")
+        .to_string();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("http://{addr}/metrics")));
+
+    let (status, body) = scrape(&addr, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let l = format!("{{lab=\"{}\",", lab.name);
+    let sv_in = format!(
+        "reachlab_circuit_packets_total{l}circuit=\"er-sv\",path=\"primary\",direction=\"in\"}}"
+    );
+    let sv_in2 = format!(
+        "reachlab_circuit_packets_total{l}circuit=\"er-sv\",path=\"secondary\",direction=\"in\"}}"
+    );
+    let bytes_in = format!(
+        "reachlab_circuit_bytes_total{l}circuit=\"er-sv\",path=\"primary\",direction=\"in\"}}"
+    );
+    let gr = format!("reachlab_global_reach_connected{l}circuit=\"er-sv\",peer=\"er-london\"");
+    let before = sample(&body, &sv_in) + sample(&body, &sv_in2);
+    assert_eq!(sample(&body, &gr), 1.0);
+    let rtt = sample(
+        &body,
+        &format!("reachlab_modelled_rtt_seconds{l}circuit=\"er-sv\",to=\"london\"}}"),
+    );
+    assert!((rtt - 0.141).abs() < 0.002, "modelled RTT {rtt}");
+    for family in [
+        "# TYPE reachlab_circuit_queue_seconds gauge",
+        "# TYPE reachlab_circuit_drops_total counter",
+        "# TYPE reachlab_circuit_bytes_total counter",
+    ] {
+        assert!(body.contains(family), "{family}");
+    }
+
+    // Ten pings cross er-sv: its input counters move by ten packets.
+    assert_eq!(lab.ping("sf", "10.0.2.1", 10).0, 10);
+    let (_, body) = scrape(&addr, "/metrics");
+    let after = sample(&body, &sv_in) + sample(&body, &sv_in2);
+    assert_eq!(after - before, 10.0, "ten echo requests into er-sv");
+    assert!(sample(&body, &bytes_in) > 0.0);
+
+    // A packet whose TTL runs out at the MSEE is counted there, by reason.
+    let nr = format!("reachlab_circuit_drops_total{l}circuit=\"er-sv\",reason=\"ttl-expired\"}}");
+    let drops = sample(&body, &nr);
+    let out = lab.exec(
+        "sf",
+        &["ping", "-n", "-c", "1", "-W", "1", "-t", "2", "10.0.2.1"],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Time to live exceeded"));
+    let (_, body) = scrape(&addr, "/metrics");
+    assert_eq!(sample(&body, &nr), drops + 1.0);
+
+    // Both links of er-sv failed: links down, Global Reach disconnected.
+    for path in ["primary", "secondary"] {
+        let out = lab
+            .cmd()
+            .args(["circuit", "fail", "er-sv", path, "--lab", &lab.name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (_, body) = scrape(&addr, "/metrics");
+    assert_eq!(sample(&body, &gr), 0.0);
+    assert_eq!(
+        sample(
+            &body,
+            &format!("reachlab_circuit_link_up{l}circuit=\"er-sv\",path=\"secondary\"}}")
+        ),
+        0.0
+    );
+    let (status, _) = scrape(&addr, "/nothing");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+}

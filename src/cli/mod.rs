@@ -66,6 +66,11 @@ pub enum Command {
         /// for comparison, and what reachlab falls back to when the kernel refuses offload
         #[arg(long)]
         no_offload: bool,
+        /// Serve Prometheus metrics (per circuit and link: bytes, packets, queue depth, drops by
+        /// reason; Global Reach state; modelled RTTs) at http://ADDR/metrics, e.g.
+        /// 127.0.0.1:9464
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
         /// Internal: print `ready` on stdout when up (used by --detach)
         #[arg(long, hide = true)]
         notify_ready: bool,
@@ -155,6 +160,7 @@ pub fn run(cli: Cli) -> i32 {
             detach,
             busy_poll,
             no_offload,
+            metrics,
             notify_ready,
         } => up::run(
             &file,
@@ -164,6 +170,8 @@ pub fn run(cli: Cli) -> i32 {
                 no_offload,
                 notify_ready,
                 verbose,
+                quiet,
+                metrics,
             },
         ),
         Command::Down { lab, all } => down::run(lab.as_deref(), all),

@@ -2,6 +2,7 @@
 //! and return once it is ready.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,6 +21,32 @@ pub struct Options {
     pub notify_ready: bool,
     /// -v count, handed on to a detached lab process.
     pub verbose: u8,
+    pub quiet: bool,
+    /// Serve Prometheus metrics on this address.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Progress is shown for labs at least this large (smaller ones are up in well under a
+/// second).
+const PROGRESS_FROM: usize = 20;
+
+/// Reports (made, total) at every tenth of the way, on stderr, or on stdout as
+/// `progress MADE TOTAL` for the parent of a detached lab.
+fn progress_reporter(opts: &Options) -> impl FnMut(usize, usize) {
+    let (quiet, notify) = (opts.quiet, opts.notify_ready);
+    let mut shown = 0;
+    move |made, total| {
+        if quiet || total < PROGRESS_FROM || (made * 10 / total == shown && made != total) {
+            return;
+        }
+        shown = made * 10 / total;
+        if notify {
+            println!("progress {made} {total}");
+            let _ = std::io::stdout().flush();
+        } else {
+            eprintln!("reachlab: made {made} of {total} sites and VNets");
+        }
+    }
 }
 
 pub fn run(file: &Path, opts: Options) -> i32 {
@@ -71,7 +98,7 @@ fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
                 println!("ready");
                 let _ = std::io::stdout().flush();
                 silence_stdout();
-            } else {
+            } else if !opts.quiet {
                 print_summary(st);
                 println!("Ctrl-C stops the lab and removes everything it made.");
             }
@@ -84,13 +111,25 @@ fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
             },
             offload: !opts.no_offload,
         };
-        lab::run(topo, &file.display().to_string(), io, on_ready, shutdown)
-            .await
-            .map_err(std::io::Error::other)
+        let mut progress = progress_reporter(&opts);
+        let run_opts = lab::RunOptions {
+            io,
+            metrics: opts.metrics,
+            progress: &mut progress,
+        };
+        lab::run(
+            topo,
+            &file.display().to_string(),
+            run_opts,
+            on_ready,
+            shutdown,
+        )
+        .await
+        .map_err(std::io::Error::other)
     });
     match result {
         Ok(()) => {
-            if !notify_ready {
+            if !notify_ready && !opts.quiet {
                 println!("lab {} is down", topo.lab.name);
             }
             0
@@ -129,6 +168,9 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
     if opts.no_offload {
         cmd.arg("--no-offload");
     }
+    if let Some(m) = opts.metrics {
+        cmd.arg("--metrics").arg(m.to_string());
+    }
     if opts.verbose > 0 {
         cmd.arg(format!("-{}", "v".repeat(usize::from(opts.verbose))));
     }
@@ -144,11 +186,18 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
         Err(e) => return super::fail(format!("starting the lab process: {e}")),
     };
     let stdout = child.stdout.take().expect("piped");
-    let ready = BufReader::new(stdout)
-        .lines()
-        .any(|l| l.map(|l| l.trim() == "ready").unwrap_or(false));
+    let ready = BufReader::new(stdout).lines().any(|l| {
+        let l = l.unwrap_or_default();
+        if let Some(p) = l.strip_prefix("progress ") {
+            if let Some((made, total)) = p.split_once(' ') {
+                eprintln!("reachlab: made {made} of {total} sites and VNets");
+            }
+        }
+        l.trim() == "ready"
+    });
     if ready {
         match LabState::load(lab) {
+            Ok(st) if opts.quiet => drop(st),
             Ok(st) => {
                 print_summary(&st);
                 println!("Running in the background; `reachlab down {lab}` stops it.");
@@ -170,6 +219,9 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
 pub(super) fn print_summary(st: &LabState) {
     println!("lab {} is up (pid {}, from {})", st.lab, st.pid, st.file);
     super::status::print_endpoints(st);
+    if let Some(m) = &st.metrics {
+        println!("Metrics: http://{m}/metrics");
+    }
     if let Some(first) = st.endpoints.first() {
         println!("Try: reachlab exec {} -- ping -c 3 <address>", first.name);
     }

@@ -409,6 +409,20 @@ impl Engine {
         self.sched.next_deadline()
     }
 
+    /// How long a packet reaching `circuit`'s shaper on `path` in direction `dir` (0 up, 1
+    /// down) at `now` would wait: the queue depth, as time at the circuit's rate.
+    pub fn queue_delay(
+        &self,
+        circuit: CircuitId,
+        path: usize,
+        dir: usize,
+        now: Duration,
+    ) -> Duration {
+        self.sched.shapers.get(circuit).map_or(Duration::ZERO, |s| {
+            s[path & 1][dir & 1].next_free.saturating_sub(now)
+        })
+    }
+
     /// Packets in flight in shapers and delay lines.
     pub fn in_flight(&self) -> usize {
         self.sched.len()

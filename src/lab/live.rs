@@ -38,6 +38,8 @@ pub struct LiveLab {
     auth: Vec<Authorization>,
     /// The wall-clock time of the engine's zero (captures are stamped with wall time).
     wall_epoch: SystemTime,
+    /// The engine's zero.
+    epoch: Instant,
 }
 
 type Outcome = Result<serde_json::Value, String>;
@@ -54,6 +56,7 @@ impl LiveLab {
             endpoints,
             auth: Vec::new(),
             wall_epoch: SystemTime::now(),
+            epoch: Instant::now(),
         }
     }
 
@@ -62,7 +65,22 @@ impl LiveLab {
         self.wall_epoch = SystemTime::now()
             .checked_sub(epoch.elapsed())
             .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.epoch = epoch;
         self
+    }
+
+    /// The engine's time now.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Whether each Global Reach connection of the lab is connected, in file order.
+    pub fn gr_states(&self) -> Vec<(&GlobalReach, bool)> {
+        self.topo
+            .global_reach
+            .iter()
+            .map(|g| (g, self.gr_state(g) == "Connected"))
+            .collect()
     }
 
     /// The wall-clock time of an engine time.

@@ -4,6 +4,7 @@
 //! under this module.
 
 pub mod live;
+pub mod metrics;
 pub mod names;
 pub mod netns;
 pub mod run;
@@ -72,15 +73,29 @@ pub fn resolve_lab(lab: Option<&str>) -> Result<String, LabError> {
 /// Brings `topo` up, calls `on_ready` once every endpoint forwards, runs until `shutdown`
 /// completes, then removes everything it made. On a failure at any step, removes what was
 /// made and returns the reason.
+/// How `run` runs a lab besides its topology.
+pub struct RunOptions<'a> {
+    pub io: run::IoOptions,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Called after each endpoint is made, with (made, total).
+    pub progress: &'a mut dyn FnMut(usize, usize),
+}
+
 pub async fn run(
     topo: &Topology,
     file: &str,
-    io: run::IoOptions,
+    opts: RunOptions<'_>,
     on_ready: impl FnOnce(&LabState),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LabError> {
+    let RunOptions {
+        io,
+        metrics,
+        progress,
+    } = opts;
     let mut st = prepare(topo, file)?;
-    let forwarder = match make(topo, &mut st, io).await {
+    let forwarder = match make(topo, &mut st, io, progress).await {
         Ok(f) => f,
         Err(e) => {
             teardown(&st);
@@ -96,7 +111,7 @@ pub async fn run(
         .with_clock(forwarder.epoch),
     ));
     let sock = crate::control::socket_path(&st.lab);
-    let server = match crate::control::server::serve(&sock, live) {
+    let server = match crate::control::server::serve(&sock, Arc::clone(&live)) {
         Ok(s) => s,
         Err(e) => {
             forwarder.stop().await;
@@ -107,8 +122,28 @@ pub async fn run(
             ))(e))));
         }
     };
+    let metrics = match metrics {
+        None => None,
+        Some(addr) => match metrics::serve(addr, Arc::clone(&live)).await {
+            Ok((task, bound)) => {
+                st.metrics = Some(bound.to_string());
+                Some(task)
+            }
+            Err(e) => {
+                server.abort();
+                forwarder.stop().await;
+                teardown(&st);
+                return Err(LabError::SetupFailed(Box::new(io_err(format!(
+                    "serving metrics on {addr}"
+                ))(e))));
+            }
+        },
+    };
     st.ready = true;
     if let Err(e) = st.save() {
+        if let Some(m) = &metrics {
+            m.abort();
+        }
         server.abort();
         forwarder.stop().await;
         teardown(&st);
@@ -118,6 +153,9 @@ pub async fn run(
     on_ready(&st);
     shutdown.await;
     info!(lab = %st.lab, "stopping");
+    if let Some(m) = &metrics {
+        m.abort();
+    }
     server.abort();
     forwarder.stop().await;
     teardown(&st);
@@ -164,6 +202,7 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         ready: false,
         namespaces: Vec::new(),
         endpoints: Vec::new(),
+        metrics: None,
     };
     st.save().map_err(io_err(format!(
         "recording the lab state in {}",
@@ -177,7 +216,9 @@ async fn make(
     topo: &Topology,
     st: &mut LabState,
     io: run::IoOptions,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<run::Forwarder, LabError> {
+    let total = topo.endpoint_names().count();
     let all: Vec<IpNet> = topo.all_prefixes().into_iter().map(|(p, _)| p).collect();
     let endpoints = topo
         .site
@@ -250,6 +291,7 @@ async fn make(
             addresses,
         });
         st.save().map_err(io_err("recording the lab state"))?;
+        progress(st.endpoints.len(), total);
         fail_point(st.endpoints.len())?;
     }
     let offload = offload.unwrap_or(false);

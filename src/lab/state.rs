@@ -47,6 +47,9 @@ pub struct LabState {
     /// Namespaces, recorded before each is made.
     pub namespaces: Vec<String>,
     pub endpoints: Vec<EndpointState>,
+    /// Where the lab serves Prometheus metrics, if asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 impl LabState {
