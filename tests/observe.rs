@@ -285,3 +285,85 @@ fn metrics_count_traffic_and_follow_link_state() {
     let (status, _) = scrape(&addr, "/nothing");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
 }
+
+#[test]
+fn reachlab_test_prints_the_seed_matrix_with_and_without_global_reach() {
+    if !root_or_skip("reachlab_test") {
+        return;
+    }
+    let lab = Lab::from_file("pingall", "topologies/global-reach.toml");
+    lab.up_detached();
+    let test = |extra: &[&str]| {
+        let out = lab
+            .cmd()
+            .args(["test", &lab.name])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = test(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let rows: Vec<&str> = text.lines().take(5).collect();
+    assert_eq!(
+        rows,
+        [
+            "from \\ to  sf  london  uswest  uksouth",
+            "sf         -   Y       Y       Y",
+            "london     Y   -       Y       Y",
+            "uswest     Y   Y       -       Y",
+            "uksouth    Y   Y       Y       -",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("12 probes, 12 as expected, 0 mismatches"));
+
+    let out = lab
+        .cmd()
+        .args([
+            "global-reach",
+            "remove",
+            "er-sv",
+            "er-london",
+            "--lab",
+            &lab.name,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (code, text) = test(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("sf         -   .       Y       Y"), "{text}");
+    assert!(text.contains("london     .   -       Y       Y"), "{text}");
+
+    // JSON: every probe with its expectation and outcome.
+    let (code, text) = test(&["--output", "json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["mismatches"], 0);
+    let probes = v["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 12);
+    let sf_london = probes
+        .iter()
+        .find(|p| p["from"] == "sf" && p["to"] == "london")
+        .unwrap();
+    assert_eq!(sf_london["expected"], false);
+    assert_eq!(sf_london["reached"], false);
+
+    // A broken path where the rules say reachable is found and marked: exit 1.
+    let ns = format!("rl-{}-sf", lab.name);
+    let st = Command::new("ip")
+        .args(["-n", &ns, "route", "replace", "blackhole", "10.0.3.1/32"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (code, text) = test(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("sf         -   .       .!      Y"), "{text}");
+    assert!(
+        text.contains("MISMATCH sf -> uswest (ipv4 10.0.3.1): rules say reachable, ping got none")
+    );
+}

@@ -12,6 +12,7 @@ mod locations;
 mod routes;
 mod stats;
 mod status;
+mod test;
 mod up;
 mod vnet;
 
@@ -136,6 +137,23 @@ pub enum Command {
         after_help = "Examples:\n  reachlab capture er-sv -w sv.pcap -c 100\n  reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  reachlab capture london --duration 10 -w london.pcap"
     )]
     Capture(capture::CaptureArgs),
+    /// Ping every pair of sites and VNets and compare with what the rules allow (pingall)
+    #[command(
+        long_about = "Ping every ordered pair of sites and VNets from inside their namespaces and \
+compare with the reachability the rules give for the lab as it runs now (live Global Reach and \
+VNet changes and failed links included). Prints a matrix with mismatches marked; exits 1 on any \
+mismatch.",
+        after_help = "Examples:\n  reachlab test\n  reachlab test global-reach --output json | jq .mismatches"
+    )]
+    Test {
+        /// Lab name (default: the only running lab)
+        lab: Option<String>,
+        /// Echo requests per pair; any reply counts (raise it for lossy labs)
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        count: u32,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// List the known peering locations and Azure regions
     Locations {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -185,6 +203,12 @@ pub fn run(cli: Cli) -> i32 {
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
         Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
         Command::Capture(a) => capture::run(a, quiet),
+        Command::Test { lab, count, output } => test::run(test::Options {
+            lab,
+            count,
+            output,
+            quiet,
+        }),
     }
 }
 

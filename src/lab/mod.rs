@@ -7,6 +7,7 @@ pub mod live;
 pub mod metrics;
 pub mod names;
 pub mod netns;
+pub mod pingall;
 pub mod run;
 pub mod state;
 

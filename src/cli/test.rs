@@ -1,0 +1,143 @@
+//! `reachlab test [LAB]`: this tool's pingall. Every ordered pair of sites and VNets, the
+//! reachability the rules give (for the lab as it is now: live Global Reach and VNet changes,
+//! failed links) against a real ping from the source's namespace, printed as a matrix with
+//! mismatches marked. Exit 1 on any mismatch.
+
+use std::collections::BTreeMap;
+
+use super::{call, fail, print_json, Output};
+use crate::control::proto::{CircuitStatsInfo, Request};
+use crate::diag::SourceFile;
+use crate::lab::{self, pingall, state::LabState};
+use crate::topology::Topology;
+
+pub struct Options {
+    pub lab: Option<String>,
+    pub count: u32,
+    pub output: Output,
+    pub quiet: bool,
+}
+
+pub fn run(o: Options) -> i32 {
+    let lab = match lab::resolve_lab(o.lab.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    if !lab::is_root() {
+        return fail(lab::LabError::NotRoot);
+    }
+    let st = match LabState::load(&lab) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("reading the state of lab {lab}: {e}")),
+    };
+    // The lab as it runs now, not as its file was.
+    let text = match call(Some(&lab), Request::Export) {
+        Ok(serde_json::Value::String(t)) => t,
+        Ok(_) => return fail("unexpected reply from the lab"),
+        Err(c) => return c,
+    };
+    let topo = match Topology::from_source(SourceFile::new("(running lab)", text), &lab) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("the running lab's topology does not load: {e}")),
+    };
+    let mut up = BTreeMap::new();
+    for c in &topo.circuit {
+        let v = match call(
+            Some(&lab),
+            Request::Stats {
+                circuit: c.name.clone(),
+            },
+        ) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
+        let s: CircuitStatsInfo = match super::decode(v) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        up.insert(c.name.clone(), s.primary_up || s.secondary_up);
+    }
+    if !o.quiet && o.output == Output::Table {
+        eprintln!(
+            "reachlab: pinging every pair of {} sites and VNets in lab {lab} ...",
+            st.endpoints.len()
+        );
+    }
+    let probes = pingall::run(
+        &st,
+        &topo,
+        &|c: &str| up.get(c).copied().unwrap_or(false),
+        o.count,
+        16,
+    );
+    let mismatches = probes.iter().filter(|p| !p.matches()).count();
+    if o.output == Output::Json {
+        print_json(&serde_json::json!({
+            "lab": lab,
+            "probes": probes,
+            "mismatches": mismatches,
+        }));
+    } else {
+        print_matrix(&st, &probes);
+        let down: Vec<&String> = up.iter().filter(|(_, u)| !**u).map(|(c, _)| c).collect();
+        if !down.is_empty() {
+            println!(
+                "Circuits with both links failed (expected to carry nothing): {}",
+                down.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        println!(
+            "{} probes, {} as expected, {mismatches} mismatch{}",
+            probes.len(),
+            probes.len() - mismatches,
+            if mismatches == 1 { "" } else { "es" }
+        );
+    }
+    i32::from(mismatches > 0)
+}
+
+/// Rows: from; columns: to. A cell has one mark per address family tested (IPv4 then IPv6):
+/// `Y` replied, `.` no reply; `!` after a cell marks a mismatch with the rules.
+fn print_matrix(st: &LabState, probes: &[pingall::Probe]) {
+    let names: Vec<&str> = st.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let cell = |a: &str, b: &str| -> String {
+        if a == b {
+            return "-".into();
+        }
+        let ps: Vec<&pingall::Probe> = probes.iter().filter(|p| p.from == a && p.to == b).collect();
+        let mut s: String = ps
+            .iter()
+            .map(|p| if p.reached { 'Y' } else { '.' })
+            .collect();
+        if ps.iter().any(|p| !p.matches()) {
+            s.push('!');
+        }
+        s
+    };
+    let mut rows = Vec::new();
+    for a in &names {
+        let mut r = vec![a.to_string()];
+        r.extend(names.iter().map(|b| cell(a, b)));
+        rows.push(r);
+    }
+    let mut headers = vec!["from \\ to"];
+    headers.extend(names.iter().copied());
+    super::print_table(&headers, &rows);
+    println!(
+        "Y reply, . no reply (IPv4, then IPv6 where both ends have it); ! differs from the rules"
+    );
+    for p in probes.iter().filter(|p| !p.matches()) {
+        println!(
+            "MISMATCH {} -> {} ({} {}): rules say {}, ping {}",
+            p.from,
+            p.to,
+            p.family,
+            p.address,
+            if p.expected { "reachable" } else { "isolated" },
+            if p.reached { "got a reply" } else { "got none" }
+        );
+    }
+}

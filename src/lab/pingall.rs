@@ -1,0 +1,113 @@
+//! Reachability of a running lab, every ordered pair of sites and VNets: what the rules say
+//! (`Topology::may_reach`, with circuits whose links are both failed carrying nothing) against
+//! what a real `ping` from the source's namespace gets, per address family.
+
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use super::state::{EndpointState, LabState};
+use crate::topology::Topology;
+
+/// One source, destination and address family.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Probe {
+    pub from: String,
+    pub to: String,
+    /// "ipv4" or "ipv6".
+    pub family: &'static str,
+    pub address: String,
+    /// What the rules allow.
+    pub expected: bool,
+    /// Whether ping got a reply.
+    pub reached: bool,
+}
+
+impl Probe {
+    pub fn matches(&self) -> bool {
+        self.expected == self.reached
+    }
+}
+
+/// Whether `from` should reach `to` now: the rules, and every circuit a packet between them
+/// crosses on a customer link has a link up (`circuit_up`). VNet to VNet through a shared
+/// circuit never uses its customer links.
+pub fn expected(t: &Topology, circuit_up: &dyn Fn(&str) -> bool, from: &str, to: &str) -> bool {
+    if !t.may_reach(from, to) {
+        return false;
+    }
+    [from, to]
+        .iter()
+        .filter_map(|n| t.site.iter().find(|s| s.name == *n))
+        .all(|s| circuit_up(&s.circuit))
+}
+
+/// The first address of each family on an endpoint's TUN.
+fn address(ep: &EndpointState, v6: bool) -> Option<String> {
+    ep.addresses
+        .iter()
+        .map(|a| a.split('/').next().unwrap_or(a))
+        .find(|a| a.contains(':') == v6)
+        .map(str::to_string)
+}
+
+/// Pings every ordered pair (both families where both ends have one), `parallel` at a time.
+/// A reply to any of `count` echo requests counts as reached (so a lossy lab does not look
+/// partitioned).
+pub fn run(
+    st: &LabState,
+    t: &Topology,
+    circuit_up: &dyn Fn(&str) -> bool,
+    count: u32,
+    parallel: usize,
+) -> Vec<Probe> {
+    let mut todo = Vec::new();
+    for a in &st.endpoints {
+        for b in &st.endpoints {
+            if a.name == b.name {
+                continue;
+            }
+            for (v6, family) in [(false, "ipv4"), (true, "ipv6")] {
+                if let (Some(_), Some(addr)) = (address(a, v6), address(b, v6)) {
+                    todo.push(Probe {
+                        from: a.name.clone(),
+                        to: b.name.clone(),
+                        family,
+                        address: addr,
+                        expected: expected(t, circuit_up, &a.name, &b.name),
+                        reached: false,
+                    });
+                }
+            }
+        }
+    }
+    let ns = |name: &str| {
+        st.endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.namespace.clone())
+            .unwrap_or_default()
+    };
+    for chunk in todo.chunks_mut(parallel.max(1)) {
+        let children: Vec<_> = chunk
+            .iter()
+            .map(|p| {
+                Command::new("ip")
+                    .args(["netns", "exec", &ns(&p.from), "ping", "-n", "-q"])
+                    .args(["-c", &count.to_string(), "-i", "0.2", "-W", "1"])
+                    .arg(&p.address)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            })
+            .collect();
+        for (p, child) in chunk.iter_mut().zip(children) {
+            // ping exits 0 when it had at least one reply.
+            p.reached = child
+                .and_then(|mut c| c.wait())
+                .map(|s| s.success())
+                .unwrap_or(false);
+        }
+    }
+    todo
+}
