@@ -63,7 +63,6 @@ start_iperf() { # seconds
   PIDS+=($CLIENT)
 }
 start_iperf "$SECS"
-START=$(date +%s.%N)
 $R exec --lab "$LAB" sf -- ping -n -D -O -i 0.2 -W 1 -c $((SECS * 5)) 10.0.2.1 > "$WORK/ping.txt" 2>&1 &
 PIDS+=($!)
 

@@ -28,6 +28,7 @@ pub mod cli;
 pub mod control;
 pub mod diag;
 pub mod engine;
+pub mod graph;
 pub mod lab;
 pub mod model;
 pub mod topology;

@@ -367,3 +367,57 @@ fn reachlab_test_prints_the_seed_matrix_with_and_without_global_reach() {
         text.contains("MISMATCH sf -> uswest (ipv4 10.0.3.1): rules say reachable, ping got none")
     );
 }
+
+#[test]
+fn graph_draws_a_file_and_a_running_lab_as_it_is() {
+    if !root_or_skip("graph") {
+        return;
+    }
+    let graph = |lab: &Lab, args: &[&str]| {
+        let out = lab.cmd().arg("graph").args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let lab = Lab::from_file("graph", "topologies/global-reach.toml");
+    let file = lab.file.to_str().unwrap().to_string();
+    let (ok, svg, _) = graph(&lab, &[&file]);
+    assert!(ok);
+    assert!(svg.contains("Global Reach 192.168.8.0/29 · 137 ms RTT"));
+    assert!(!svg.contains("Disconnected"));
+    let (ok, dot, _) = graph(&lab, &[&file, "--format", "dot"]);
+    assert!(ok && dot.starts_with("graph \""), "{dot}");
+    let (ok, mm, _) = graph(&lab, &[&file, "--format", "mermaid"]);
+    assert!(ok && mm.starts_with("flowchart LR"), "{mm}");
+
+    // The running lab, with both of er-sv's links failed: the connection is drawn dashed.
+    lab.up_detached();
+    for path in ["primary", "secondary"] {
+        let out = lab
+            .cmd()
+            .args(["circuit", "fail", "er-sv", path, "--lab", &lab.name])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let (ok, svg, err) = graph(&lab, &[&lab.name]);
+    assert!(ok, "{err}");
+    assert!(svg.contains("137 ms RTT · Disconnected"), "{svg}");
+    let gr = svg.lines().find(|l| l.starts_with("<path")).unwrap();
+    assert!(gr.contains("stroke-dasharray"), "{gr}");
+    let out_file = lab.file.with_file_name("lab.svg");
+    let (ok, _, _) = graph(&lab, &[&lab.name, "-o", out_file.to_str().unwrap()]);
+    assert!(ok);
+    assert!(std::fs::read_to_string(&out_file)
+        .unwrap()
+        .contains("</svg>"));
+
+    let (ok, _, err) = graph(&lab, &["no-such-lab-or-file"]);
+    assert!(!ok);
+    assert!(
+        err.contains("neither a topology file nor a running lab"),
+        "{err}"
+    );
+}

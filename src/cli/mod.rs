@@ -8,6 +8,7 @@ mod down;
 mod exec;
 mod export;
 mod global_reach;
+mod graph;
 mod locations;
 mod routes;
 mod stats;
@@ -137,6 +138,20 @@ pub enum Command {
         after_help = "Examples:\n  reachlab capture er-sv -w sv.pcap -c 100\n  reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  reachlab capture london --duration 10 -w london.pcap"
     )]
     Capture(capture::CaptureArgs),
+    /// Draw a topology file or a running lab: sites, circuits at their peering locations,
+    /// VNets, Global Reach links (dashed when disconnected), bandwidth and RTT labels
+    #[command(
+        after_help = "Examples:\n  reachlab graph topologies/global-reach.toml -o seed.svg\n  reachlab graph global-reach --format dot | dot -Tpng > lab.png\n  reachlab graph topologies/global-reach.toml --format mermaid"
+    )]
+    Graph {
+        /// A topology file, or the name of a running lab (drawn as it is now)
+        what: String,
+        #[arg(short, long, value_enum, default_value_t = graph::Format::Svg)]
+        format: graph::Format,
+        /// Write to FILE instead of stdout
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Ping every pair of sites and VNets and compare with what the rules allow (pingall)
     #[command(
         long_about = "Ping every ordered pair of sites and VNets from inside their namespaces and \
@@ -203,6 +218,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
         Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
         Command::Capture(a) => capture::run(a, quiet),
+        Command::Graph { what, format, out } => graph::run(&what, format, out.as_deref()),
         Command::Test { lab, count, output } => test::run(test::Options {
             lab,
             count,

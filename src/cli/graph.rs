@@ -1,0 +1,92 @@
+//! `reachlab graph FILE|LAB --format svg|dot|mermaid`: a picture of a topology file, or of a
+//! running lab as it is now (live changes, failed links, disconnected Global Reach dashed).
+
+use std::path::Path;
+
+use clap::ValueEnum;
+
+use super::{call, decode, fail};
+use crate::control::proto::{CircuitStatsInfo, Request};
+use crate::diag::SourceFile;
+use crate::graph::{self, View};
+use crate::lab;
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A picture (open it in a browser, put it on a slide)
+    Svg,
+    /// Graphviz (`| dot -Tpng > lab.png`)
+    Dot,
+    /// A Mermaid flowchart (Markdown, GitHub)
+    Mermaid,
+}
+
+pub fn run(what: &str, format: Format, out: Option<&Path>) -> i32 {
+    // A file when one exists under that name, else a running lab.
+    let (topo, links) = if Path::new(what).is_file() {
+        match Topology::load(Path::new(what)) {
+            Ok(t) => {
+                let n = t.circuit.len();
+                (t, vec![[true, true]; n])
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return fail(format!("{what} is not a valid topology"));
+            }
+        }
+    } else {
+        match running(what) {
+            Ok(x) => x,
+            Err(c) => return c,
+        }
+    };
+    let view = View { topo: &topo, links };
+    let text = match format {
+        Format::Svg => graph::svg(&view),
+        Format::Dot => graph::dot(&view),
+        Format::Mermaid => graph::mermaid(&view),
+    };
+    match out {
+        None => {
+            print!("{text}");
+            0
+        }
+        Some(p) => match std::fs::write(p, text) {
+            Ok(()) => 0,
+            Err(e) => fail(format!("writing {}: {e}", p.display())),
+        },
+    }
+}
+
+/// The running lab `name`: its topology now, and each circuit's link states.
+fn running(name: &str) -> Result<(Topology, Vec<[bool; 2]>), i32> {
+    let labs = lab::state::list_labs();
+    if !labs.iter().any(|l| l == name) {
+        return Err(fail(format!(
+            "{name} is neither a topology file nor a running lab{}",
+            if labs.is_empty() {
+                String::new()
+            } else {
+                format!(" (running: {})", labs.join(", "))
+            }
+        )));
+    }
+    let text = match call(Some(name), Request::Export)? {
+        serde_json::Value::String(t) => t,
+        _ => return Err(fail("unexpected reply from the lab")),
+    };
+    let topo = Topology::from_source(SourceFile::new("(running lab)", text), name)
+        .map_err(|e| fail(format!("the running lab's topology does not load: {e}")))?;
+    let mut links = Vec::new();
+    for c in &topo.circuit {
+        let s: CircuitStatsInfo = decode(call(
+            Some(name),
+            Request::Stats {
+                circuit: c.name.clone(),
+            },
+        )?)?;
+        links.push([s.primary_up, s.secondary_up]);
+    }
+    Ok((topo, links))
+}
