@@ -98,3 +98,65 @@ fn a_missing_file_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_json_gives_every_file_its_errors_with_positions() {
+    let bad = toml_files("tests/topologies/bad");
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml");
+    let out = reachlab()
+        .arg("check")
+        .args(&bad)
+        .arg(&good)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = v.as_array().unwrap();
+    assert_eq!(reports.len(), bad.len() + 1);
+    for (r, f) in reports.iter().zip(&bad) {
+        let text = std::fs::read_to_string(f).unwrap();
+        // The file's first line: `# expect: L:C message`.
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("# expect: ");
+        let (pos, msg) = expect.split_once(' ').unwrap();
+        let e = &r["errors"][0];
+        assert_eq!(r["ok"], false);
+        assert_eq!(
+            format!("{}:{}", e["line"], e["column"]),
+            pos,
+            "{}",
+            f.display()
+        );
+        assert!(
+            e["message"].as_str().unwrap().contains(msg),
+            "{}",
+            f.display()
+        );
+    }
+    assert_eq!(reports[bad.len()]["ok"], true);
+    assert_eq!(reports[bad.len()]["lab"], "global-reach");
+}
+
+#[test]
+fn completions_are_generated_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = reachlab().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for verb in ["capture", "global-reach", "graph", "test", "up"] {
+            assert!(text.contains(verb), "{shell} completions lack {verb}");
+        }
+    }
+    // The bash script is valid bash.
+    let out = reachlab().args(["completions", "bash"]).output().unwrap();
+    let path =
+        std::env::temp_dir().join(format!("reachlab-completion-{}.bash", std::process::id()));
+    std::fs::write(&path, &out.stdout).unwrap();
+    let st = Command::new("bash").arg("-n").arg(&path).status().unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(st.success());
+}

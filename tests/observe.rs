@@ -392,8 +392,33 @@ fn graph_draws_a_file_and_a_running_lab_as_it_is() {
     let (ok, mm, _) = graph(&lab, &[&file, "--format", "mermaid"]);
     assert!(ok && mm.starts_with("flowchart LR"), "{mm}");
 
+    // --quiet: up and capture print nothing but errors.
+    let out = lab.try_up(&["--quiet"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    let out = lab
+        .cmd()
+        .args([
+            "capture",
+            "--lab",
+            &lab.name,
+            "sf",
+            "--duration",
+            "0.2",
+            "-w",
+            "/dev/null",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The running lab, with both of er-sv's links failed: the connection is drawn dashed.
-    lab.up_detached();
     for path in ["primary", "secondary"] {
         let out = lab
             .cmd()

@@ -2,20 +2,50 @@
 
 use std::path::PathBuf;
 
+use super::{print_json, Output};
 use crate::topology::Topology;
 
-pub fn run(files: &[PathBuf]) -> i32 {
+pub fn run(files: &[PathBuf], output: Output) -> i32 {
     let mut code = 0;
+    let mut reports = Vec::new();
     for f in files {
         match Topology::load(f) {
             Ok(t) => {
-                if files.len() > 1 {
+                if output == Output::Json {
+                    reports.push(serde_json::json!({
+                        "file": f.display().to_string(),
+                        "ok": true,
+                        "lab": t.lab.name,
+                        "errors": [],
+                    }));
+                } else if files.len() > 1 {
                     println!("{}: ok (lab {})", f.display(), t.lab.name);
                 } else {
                     println!("ok");
                 }
             }
             Err(e) => {
+                code = 1;
+                if output == Output::Json {
+                    let errors: Vec<serde_json::Value> = e
+                        .diagnostics
+                        .iter()
+                        .map(|d| {
+                            let (line, col) = d
+                                .span
+                                .as_ref()
+                                .map(|s| e.source.line_col(s.start))
+                                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+                            serde_json::json!({"line": line, "column": col, "message": d.message})
+                        })
+                        .collect();
+                    reports.push(serde_json::json!({
+                        "file": f.display().to_string(),
+                        "ok": false,
+                        "errors": errors,
+                    }));
+                    continue;
+                }
                 eprintln!("{e}");
                 let n = e.diagnostics.len();
                 eprintln!(
@@ -23,9 +53,11 @@ pub fn run(files: &[PathBuf]) -> i32 {
                     f.display(),
                     if n == 1 { "" } else { "s" }
                 );
-                code = 1;
             }
         }
+    }
+    if output == Output::Json {
+        print_json(&serde_json::Value::Array(reports));
     }
     code
 }

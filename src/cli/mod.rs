@@ -51,6 +51,9 @@ pub enum Command {
         /// Topology files (TOML)
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Output format (json: one object per file with its errors' line, column and message)
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Bring a lab up and run it until Ctrl-C / SIGTERM, then remove everything it made
     Up {
@@ -169,6 +172,11 @@ mismatch.",
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  reachlab completions bash > /etc/bash_completion.d/reachlab\n  reachlab completions zsh > \"${fpath[1]}/_reachlab\"\n  reachlab completions fish > ~/.config/fish/completions/reachlab.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
     /// List the known peering locations and Azure regions
     Locations {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -187,7 +195,7 @@ pub fn run(cli: Cli) -> i32 {
     let verbose = cli.verbose;
     let quiet = cli.quiet;
     match cli.command {
-        Command::Check { files } => check::run(&files),
+        Command::Check { files, output } => check::run(&files, output),
         Command::Up {
             file,
             detach,
@@ -218,6 +226,16 @@ pub fn run(cli: Cli) -> i32 {
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
         Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
         Command::Capture(a) => capture::run(a, quiet),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "reachlab",
+                &mut std::io::stdout(),
+            );
+            0
+        }
         Command::Graph { what, format, out } => graph::run(&what, format, out.as_deref()),
         Command::Test { lab, count, output } => test::run(test::Options {
             lab,
