@@ -6,7 +6,8 @@
 # Installs what is missing (iperf3, ping, traceroute), builds release, brings the seed up
 # without Global Reach (San Francisco reaches both VNets but not London), then with it
 # (San Francisco and London reach each other over Microsoft's backbone, 141 ms apart, at the
-# circuits' 1 Gbit/s), and tears down.
+# circuits' 1 Gbit/s), runs `reachlab test` (every pair pinged against the rules) both times,
+# captures the Global Reach link, draws the lab (global-reach.svg), and tears down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,8 @@ bold "London reaches them too"
 run $R exec --lab $LAB london -- ping -c 2 -W 1 10.0.3.1
 bold "...but San Francisco cannot reach London 10.0.2.1: its MSEE has no route"
 run $R exec --lab $LAB sf -- ping -c 2 -W 1 10.0.2.1 || echo "(no reply, as expected without Global Reach)"
+bold "Every pair at once: the rules' reachability against real pings"
+run $R test $LAB
 run $R down $LAB
 LAB=""
 
@@ -61,6 +64,14 @@ sleep 0.5
 run $R exec --lab $LAB sf -- iperf3 -c 10.0.2.1 -p 5201 -t 8 -f m | grep -E "^\[ *[0-9]+\]|sender|receiver" | tail -5
 run $R circuit show er-sv --lab $LAB
 wait "$SERVER" || true
+bold "Every pair again: now SF and London reach each other"
+run $R test $LAB
+bold "What crossed the Global Reach link during one ping (pcap, read by tcpdump)"
+( sleep 0.3; $R exec --lab $LAB sf -- ping -c 1 -W 1 10.0.2.1 >/dev/null ) &
+run bash -c "$R capture --lab $LAB er-sv:er-london -c 2 -w - | tcpdump -n -r - 2>/dev/null"
+wait
+bold "A picture of the lab: $PWD/global-reach.svg"
+run $R graph $LAB -o global-reach.svg
 run $R down $LAB
 LAB=""
 
