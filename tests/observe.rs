@@ -446,3 +446,44 @@ fn graph_draws_a_file_and_a_running_lab_as_it_is() {
         "{err}"
     );
 }
+
+#[test]
+fn a_large_up_shows_progress_unless_quiet() {
+    if !root_or_skip("progress") {
+        return;
+    }
+    // 24 sites on two circuits.
+    let mut topo = String::from(
+        "[[circuit]]\nname = \"er-a\"\npeering_location = \"Amsterdam\"\nbandwidth = \"1Gbps\"\nsku = \"Premium\"\n\
+         [[circuit]]\nname = \"er-b\"\npeering_location = \"London\"\nbandwidth = \"1Gbps\"\nsku = \"Premium\"\n",
+    );
+    for i in 0..24 {
+        topo += &format!(
+            "[[site]]\nname = \"s{i}\"\ncircuit = \"er-{}\"\nprefixes = [\"10.1.{i}.0/24\"]\n",
+            if i % 2 == 0 { "a" } else { "b" }
+        );
+    }
+    let lab = Lab::new_with("progress", &topo, "latency = \"none\"");
+    let out = lab.try_up(&[]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("made 24 of 24 sites and VNets"), "{err}");
+    assert!(
+        err.lines().filter(|l| l.contains("reachlab: made")).count() >= 5,
+        "{err}"
+    );
+    assert_eq!(lab.ping("s0", "10.1.2.1", 1).0, 1, "same circuit");
+    assert_eq!(
+        lab.ping("s0", "10.1.1.1", 1).0,
+        0,
+        "other circuit, no Global Reach"
+    );
+    assert!(lab.down().status.success());
+    let out = lab.try_up(&["--quiet"]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

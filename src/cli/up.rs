@@ -171,6 +171,9 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
     if let Some(m) = opts.metrics {
         cmd.arg("--metrics").arg(m.to_string());
     }
+    if opts.quiet {
+        cmd.arg("--quiet");
+    }
     if opts.verbose > 0 {
         cmd.arg(format!("-{}", "v".repeat(usize::from(opts.verbose))));
     }
@@ -188,7 +191,7 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
     let stdout = child.stdout.take().expect("piped");
     let ready = BufReader::new(stdout).lines().any(|l| {
         let l = l.unwrap_or_default();
-        if let Some(p) = l.strip_prefix("progress ") {
+        if let Some(p) = l.strip_prefix("progress ").filter(|_| !opts.quiet) {
             if let Some((made, total)) = p.split_once(' ') {
                 eprintln!("reachlab: made {made} of {total} sites and VNets");
             }
