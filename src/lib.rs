@@ -12,16 +12,19 @@
 //! - [`model`]: the latency model: published RTTs between regions, else great-circle distance.
 //! - [`diag`]: `file:line:col` diagnostics for topology errors.
 //! - [`engine`]: the pure forwarding core: typed packet views, route tables, the hop pipeline
-//!   (TTL, checksums, ICMP errors) and drop counters. No IO, no clock, no tokio.
+//!   (TTL, checksums, ICMP errors), drop counters, timing (shapers, delay lines, loss) and
+//!   capture taps. No IO, no clock of its own, no tokio.
+//! - [`graph`]: pictures of a lab (SVG, Graphviz DOT, Mermaid).
 //!
 //! The IO shell:
 //! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
 //!   namespaces and TUN devices, the tokio forwarding loop, teardown, and `live`: the running
-//!   lab's control plane (one method per verb, every change validated by the topology rules).
+//!   lab's control plane (one method per verb, every change validated by the topology rules),
+//!   `metrics` (Prometheus endpoint) and `pingall` (the reachability matrix `test` prints).
 //! - [`control`]: the control socket: protocol (one JSON message per line), server, client.
 //! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`,
-//!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`), a thin layer over
-//!   `topology`, `lab` and `control`.
+//!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`, `capture`, `graph`,
+//!   `test`, `completions`), a thin layer over `topology`, `lab` and `control`.
 
 pub mod catalogue;
 pub mod cli;

@@ -37,6 +37,9 @@ pub fn run(output: Output) -> i32 {
                     st.lab, st.pid, state, st.file
                 );
                 print_endpoints(st);
+                if let Some(m) = &st.metrics {
+                    println!("  metrics: http://{m}/metrics");
+                }
             }
         }
     }
