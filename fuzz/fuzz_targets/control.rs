@@ -32,6 +32,7 @@ const VERBS: &[&str] = &[
     "stats",
     "circuit-link",
     "export",
+    "capture",
 ];
 
 fn name(inp: &mut Input, t: &Topology) -> String {
@@ -69,7 +70,7 @@ fn prefix(inp: &mut Input) -> String {
 fn built(inp: &mut Input, t: &Topology, last_key: &Option<String>) -> Vec<u8> {
     let mut m = serde_json::Map::new();
     m.insert("verb".into(), inp.pick(VERBS).into());
-    let fields = inp.byte();
+    let fields = inp.u16();
     let key = match (inp.byte() % 3, last_key) {
         (0, Some(k)) => k.clone(),
         _ => format!("{:08x}", inp.u16()),
@@ -83,6 +84,7 @@ fn built(inp: &mut Input, t: &Topology, last_key: &Option<String>) -> Vec<u8> {
         "ipv6_address_prefix",
         "authorization_key",
         "path",
+        "point",
     ]
     .iter()
     .enumerate()
@@ -94,6 +96,7 @@ fn built(inp: &mut Input, t: &Topology, last_key: &Option<String>) -> Vec<u8> {
             "address_prefix" | "ipv6_address_prefix" => prefix(inp).into(),
             "authorization_key" => key.clone().into(),
             "path" => inp.pick(&["primary", "secondary", "tertiary"]).into(),
+            "point" => name(inp, t).into(),
             _ => name(inp, t).into(),
         };
         m.insert(field.to_string(), v);
