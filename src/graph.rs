@@ -43,6 +43,12 @@ impl<'a> View<'a> {
     }
 }
 
+/// The indices of a Global Reach connection's two circuits.
+fn gr_circuits(t: &Topology, g: &crate::topology::GlobalReach) -> Option<(usize, usize)> {
+    let pos = |n: &String| t.circuit.iter().position(|c| &c.name == n);
+    Some((pos(&g.circuits[0])?, pos(&g.circuits[1])?))
+}
+
 /// Round trip in ms from a one-way delay, for labels ("" when the lab models no delay).
 fn rtt_label(oneway: std::time::Duration) -> String {
     let ms = oneway.as_secs_f64() * 2e3;
@@ -351,12 +357,9 @@ pub fn svg(v: &View) -> String {
 
     // Global Reach connections, each in its own lane under the VNets.
     for (gi, g) in t.global_reach.iter().enumerate() {
-        let ids: Vec<usize> = g
-            .circuits
-            .iter()
-            .filter_map(|n| t.circuit.iter().position(|c| &c.name == n))
-            .collect();
-        let [a, b] = ids[..] else { continue };
+        let Some((a, b)) = gr_circuits(t, g) else {
+            continue;
+        };
         let (Some(ra), Some(rb)) = (&circuit_box[a], &circuit_box[b]) else {
             continue;
         };
@@ -603,15 +606,9 @@ pub fn dot(v: &View) -> String {
         }
     }
     for (gi, g) in t.global_reach.iter().enumerate() {
-        let ids: Vec<usize> = g
-            .circuits
-            .iter()
-            .filter_map(|n| t.circuit.iter().position(|c| &c.name == n))
-            .collect();
-        let rtt = match ids[..] {
-            [a, b] => rtt_label(tables.backbone[a][b]),
-            _ => String::new(),
-        };
+        let rtt = gr_circuits(t, g)
+            .map(|(a, b)| rtt_label(tables.backbone[a][b]))
+            .unwrap_or_default();
         let connected = v.gr_connected(gi);
         let _ = writeln!(
             o,
@@ -682,15 +679,9 @@ pub fn mermaid(v: &View) -> String {
         }
     }
     for (gi, g) in t.global_reach.iter().enumerate() {
-        let ids: Vec<usize> = g
-            .circuits
-            .iter()
-            .filter_map(|n| t.circuit.iter().position(|c| &c.name == n))
-            .collect();
-        let rtt = match ids[..] {
-            [a, b] => rtt_label(tables.backbone[a][b]),
-            _ => String::new(),
-        };
+        let rtt = gr_circuits(t, g)
+            .map(|(a, b)| rtt_label(tables.backbone[a][b]))
+            .unwrap_or_default();
         let text = format!("Global Reach {} {rtt}", g.address_prefix);
         let text = text.trim_end();
         if v.gr_connected(gi) {

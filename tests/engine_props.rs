@@ -42,13 +42,7 @@ fn run(file: &str, seed: u64, rounds: usize) {
     let (mut e, t) = engine(file);
     let names: Vec<String> = t.endpoint_names().map(str::to_string).collect();
     let first_v4 = |n: &str| -> [u8; 4] {
-        let prefixes = t
-            .site
-            .iter()
-            .find(|s| s.name == n)
-            .map(|s| &s.prefixes)
-            .or_else(|| t.vnet.iter().find(|v| v.name == n).map(|v| &v.prefixes))
-            .unwrap();
+        let prefixes = t.prefixes_of(n).unwrap();
         match prefixes.iter().find_map(|p| match p {
             ipnet::IpNet::V4(p) => Some(p.network().octets()),
             _ => None,

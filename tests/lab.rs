@@ -616,13 +616,7 @@ fn every_pair_of_sites_and_vnets_reaches_exactly_what_the_rules_allow() {
     let names: Vec<String> = t.endpoint_names().map(str::to_string).collect();
     // The first host of an endpoint's IPv4 or IPv6 prefix.
     let addr = |n: &str, v6: bool| -> String {
-        let prefixes = t
-            .site
-            .iter()
-            .find(|s| s.name == n)
-            .map(|s| &s.prefixes)
-            .or_else(|| t.vnet.iter().find(|v| v.name == n).map(|v| &v.prefixes))
-            .unwrap();
+        let prefixes = t.prefixes_of(n).unwrap();
         match prefixes
             .iter()
             .find(|p| matches!(p, ipnet::IpNet::V6(_)) == v6)

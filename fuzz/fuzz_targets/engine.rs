@@ -193,12 +193,7 @@ fn check_out(p: &[u8]) {
 }
 
 fn prefixes<'a>(t: &'a reachlab::topology::Topology, n: &str) -> &'a [ipnet::IpNet] {
-    t.site
-        .iter()
-        .find(|s| s.name == n)
-        .map(|s| &s.prefixes[..])
-        .or_else(|| t.vnet.iter().find(|v| v.name == n).map(|v| &v.prefixes[..]))
-        .unwrap_or(&[])
+    t.prefixes_of(n).unwrap_or(&[])
 }
 
 fn first_v4(t: &reachlab::topology::Topology, n: &str) -> [u8; 4] {

@@ -48,12 +48,7 @@ pub fn capture(
     started: impl FnOnce(&CaptureStart, &UnixStream),
     mut packet: impl FnMut(Duration, &[u8]) -> std::io::Result<()>,
 ) -> Result<CaptureEnd, ClientError> {
-    let path = super::socket_path(lab);
-    let stream = UnixStream::connect(&path).map_err(|source| ClientError::Connect {
-        lab: lab.to_string(),
-        path: path.display().to_string(),
-        source,
-    })?;
+    let stream = connect(lab)?;
     let io = |source| ClientError::Io {
         lab: lab.to_string(),
         source,
@@ -117,14 +112,18 @@ pub fn capture(
     }
 }
 
-/// Sends `req` to lab `lab` and waits (at most 30 s) for its response.
-pub fn call(lab: &str, req: &Request) -> Result<Response, ClientError> {
+fn connect(lab: &str) -> Result<UnixStream, ClientError> {
     let path = super::socket_path(lab);
-    let stream = UnixStream::connect(&path).map_err(|source| ClientError::Connect {
+    UnixStream::connect(&path).map_err(|source| ClientError::Connect {
         lab: lab.to_string(),
         path: path.display().to_string(),
         source,
-    })?;
+    })
+}
+
+/// Sends `req` to lab `lab` and waits (at most 30 s) for its response.
+pub fn call(lab: &str, req: &Request) -> Result<Response, ClientError> {
+    let stream = connect(lab)?;
     let io = |source| ClientError::Io {
         lab: lab.to_string(),
         source,

@@ -267,6 +267,26 @@ struct Links<'a> {
 }
 
 impl Links<'_> {
+    /// Onto `circuit`'s link `path` in direction `dir`: its shaper, the tap of a capture on
+    /// that link (as the packet leaves the shaper), then the access link's delay.
+    fn cross(
+        &self,
+        plan: &mut Plan,
+        t: &Tables,
+        circuit: CircuitId,
+        path: usize,
+        dir: Dir,
+        hops: u8,
+    ) {
+        plan.shape(t, circuit, path, dir);
+        let point = TapPoint::Link {
+            circuit,
+            path: path as u8,
+        };
+        self.tap(plan, point, hops);
+        plan.access(t, circuit, path, dir);
+    }
+
     /// Adds a tap stage when a capture watches `point`.
     fn tap(&self, plan: &mut Plan, point: TapPoint, hops: u8) {
         if self.taps.watching(point) {
@@ -885,16 +905,7 @@ fn walk(
                     return unreachable(None);
                 };
                 circuits[circuit].input[path].add(wire);
-                plan.shape(t, circuit, path, Dir::Up);
-                link.tap(
-                    plan,
-                    TapPoint::Link {
-                        circuit,
-                        path: path as u8,
-                    },
-                    hops,
-                );
-                plan.access(t, circuit, path, Dir::Up);
+                link.cross(plan, t, circuit, path, Dir::Up, hops);
                 Hop::Msee { circuit, via: None }
             }
             Hop::GwOut(vnet) => {
@@ -921,16 +932,7 @@ fn walk(
                         return unreachable(Some(circuit));
                     };
                     circuits[circuit].output[path].add(wire);
-                    plan.shape(t, circuit, path, Dir::Down);
-                    link.tap(
-                        plan,
-                        TapPoint::Link {
-                            circuit,
-                            path: path as u8,
-                        },
-                        hops,
-                    );
-                    plan.access(t, circuit, path, Dir::Down);
+                    link.cross(plan, t, circuit, path, Dir::Down, hops);
                     Hop::CeIn(site)
                 }
                 Some(Target::Vnet(vnet)) if via.is_none() => {

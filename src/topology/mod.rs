@@ -530,6 +530,20 @@ impl Topology {
             .chain(self.vnet.iter().map(|v| v.name.as_str()))
     }
 
+    /// The prefixes of a site or VNet.
+    pub fn prefixes_of(&self, endpoint: &str) -> Option<&[IpNet]> {
+        self.site
+            .iter()
+            .find(|s| s.name == endpoint)
+            .map(|s| &s.prefixes[..])
+            .or_else(|| {
+                self.vnet
+                    .iter()
+                    .find(|v| v.name == endpoint)
+                    .map(|v| &v.prefixes[..])
+            })
+    }
+
     /// Whether the rules let endpoint `from` (a site or VNet) reach endpoint `to`, with every
     /// link up: a site reaches the sites of its own circuit and, over Global Reach, of a
     /// directly linked circuit (not transitively), and the VNets linked to its circuit; a VNet
