@@ -260,6 +260,31 @@ fn metrics_count_traffic_and_follow_link_state() {
     let (_, body) = scrape(&addr, "/metrics");
     assert_eq!(sample(&body, &nr), drops + 1.0);
 
+    // A site sending from an address that is not its own (London's prefix) is dropped at
+    // its edge and counted as spoofed, even with Global Reach up.
+    let ns = format!("rl-{}-sf", lab.name);
+    assert!(Command::new("ip")
+        .args(["-n", &ns, "addr", "add", "10.0.2.77/32", "dev", "rl-sf"])
+        .status()
+        .unwrap()
+        .success());
+    let spoofed = format!(
+        "reachlab_endpoint_drops_total{l}endpoint=\"sf\",kind=\"site\",reason=\"spoofed\"}}"
+    );
+    assert!(!body.contains(&spoofed), "no spoofed drops yet");
+    for to in ["10.0.3.1", "10.0.2.1"] {
+        let out = lab.exec(
+            "sf",
+            &["ping", "-n", "-c", "1", "-W", "1", "-I", "10.0.2.77", to],
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("bytes from"),
+            "{to}"
+        );
+    }
+    let (_, body) = scrape(&addr, "/metrics");
+    assert_eq!(sample(&body, &spoofed), 2.0);
+
     // Both links of er-sv failed: links down, Global Reach disconnected.
     for path in ["primary", "secondary"] {
         let out = lab
