@@ -31,7 +31,7 @@ use crate::lab;
     long_about = "reachlab runs branch sites and Azure VNets as network namespaces joined by \
 emulated ExpressRoute circuits, so real ping, traceroute and iperf3 show what Global Reach \
 connects and what it does not.\n\nStart with: reachlab check topologies/global-reach.toml",
-    after_help = "Examples:\n  reachlab check topologies/global-reach.toml\n  reachlab up topologies/global-reach.toml --detach\n  reachlab exec sf -- ping -c 3 10.0.2.1\n  reachlab exec sf -- traceroute -n 10.0.2.1\n  reachlab down global-reach"
+    after_help = "Examples:\n  reachlab check topologies/global-reach.toml\n  reachlab up topologies/global-reach.toml --detach\n  reachlab exec sf -- ping -c 3 10.0.2.1\n  reachlab exec sf -- traceroute -n 10.0.2.1\n  reachlab test\n  reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  reachlab graph global-reach -o lab.svg\n  reachlab down global-reach"
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
