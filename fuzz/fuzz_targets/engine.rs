@@ -1,17 +1,18 @@
 //! The engine under arbitrary input: a random valid topology (from the first bytes), then a
 //! stream of operations on a virtual clock: frames into any port (raw bytes, or IPv4/IPv6
 //! packets between the lab's own addresses with fuzzed fields), link failures and restores,
-//! time steps, and drains of what is due.
+//! captures started and stopped at any point, time steps, and drains of what is due.
 //!
 //! Asserted: no panic; a packet leaves only towards a port the rules let one of its possible
 //! senders reach; replies go back to the port they came from; forwarded IPv4 headers have valid
-//! checksums and a lower TTL, IPv6 a lower hop limit.
+//! checksums and a lower TTL, IPv6 a lower hop limit; captured copies are well-formed IP.
 
 #![no_main]
 
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use reachlab::engine::capture::TapPoint;
 use reachlab::engine::wire::{checksum, Ipv4Packet, Ipv6Packet};
 use reachlab::engine::{Engine, Tables, Verdict};
 use reachlab_fuzz::{topology, Input};
@@ -72,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
             .iter()
             .any(|&f| f == port || t.may_reach(&names[f], &names[port]))
     };
+    let mut taps = Vec::new();
     let mut ops = 0;
     while !inp.is_empty() && ops < 256 {
         ops += 1;
@@ -91,11 +93,39 @@ fuzz_target!(|data: &[u8]| {
                 if e.in_flight() == 0 {
                     senders.clear();
                 }
+                // Copies on circuit and Global Reach links are of forwarded packets: well-formed
+                // IP (a port's copies are whatever its namespace sent). None from the future.
+                for &(id, point) in &taps {
+                    let (got, _) = e.capture_take(id).expect("a running capture");
+                    for c in got {
+                        assert!(c.at <= now, "a copy from the future");
+                        if !matches!(point, TapPoint::Port(_)) {
+                            check_out(&c.data);
+                        }
+                    }
+                }
             }
             1 => {
                 let c = inp.byte() as usize % ncircuits;
                 let b = inp.byte();
-                e.set_link(c, (b & 1) as usize, b & 2 != 0);
+                if b & 4 == 0 {
+                    e.set_link(c, (b & 1) as usize, b & 2 != 0);
+                } else if b & 8 == 0 || taps.is_empty() {
+                    // A capture at a port, a circuit link or between two circuits.
+                    let point = match b >> 4 & 3 {
+                        0 => TapPoint::Port(inp.byte() as usize % nports),
+                        1 => TapPoint::Link {
+                            circuit: c,
+                            path: b >> 6 & 1,
+                        },
+                        _ => TapPoint::global_reach(c, inp.byte() as usize % ncircuits),
+                    };
+                    taps.push((e.capture_start(point), point));
+                } else {
+                    let (id, _) = taps.swap_remove(inp.byte() as usize % taps.len());
+                    e.capture_stop(id);
+                    assert!(e.capture_take(id).is_none(), "a stopped capture is gone");
+                }
             }
             kind => {
                 let from = inp.byte() as usize % nports;
