@@ -49,8 +49,9 @@ pub enum Stage {
     },
 }
 
-/// Longest plan: shaper + access, backbone, shaper + access, plus slack.
-const MAX_STAGES: usize = 12;
+/// Longest plan: site to site over Global Reach with captures on all three links: shaper,
+/// tap, access; tap, backbone; shaper, tap, access. A VNet path is shorter.
+const MAX_STAGES: usize = 8;
 
 /// The stages a packet crosses, and the one-way delay accumulated so far (what an ICMP reply
 /// from the hop reached at that point takes back).
