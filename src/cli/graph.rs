@@ -5,9 +5,7 @@ use std::path::Path;
 
 use clap::ValueEnum;
 
-use super::{call, decode, fail};
-use crate::control::proto::{CircuitStatsInfo, Request};
-use crate::diag::SourceFile;
+use super::fail;
 use crate::graph::{self, View};
 use crate::lab;
 use crate::topology::Topology;
@@ -72,21 +70,5 @@ fn running(name: &str) -> Result<(Topology, Vec<[bool; 2]>), i32> {
             }
         )));
     }
-    let text = match call(Some(name), Request::Export)? {
-        serde_json::Value::String(t) => t,
-        _ => return Err(fail("unexpected reply from the lab")),
-    };
-    let topo = Topology::from_source(SourceFile::new("(running lab)", text), name)
-        .map_err(|e| fail(format!("the running lab's topology does not load: {e}")))?;
-    let mut links = Vec::new();
-    for c in &topo.circuit {
-        let s: CircuitStatsInfo = decode(call(
-            Some(name),
-            Request::Stats {
-                circuit: c.name.clone(),
-            },
-        )?)?;
-        links.push([s.primary_up, s.secondary_up]);
-    }
-    Ok((topo, links))
+    super::running_lab(name)
 }

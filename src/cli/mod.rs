@@ -268,6 +268,32 @@ pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value,
     }
 }
 
+/// A running lab as it is now (live changes included), and each circuit's [primary,
+/// secondary] link states, in the topology's circuit order.
+pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
+    use crate::control::proto::CircuitStatsInfo;
+    let text = match call(Some(lab), Request::Export)? {
+        serde_json::Value::String(t) => t,
+        _ => return Err(fail("unexpected reply from the lab")),
+    };
+    let topo = crate::topology::Topology::from_source(
+        crate::diag::SourceFile::new("(running lab)", text),
+        lab,
+    )
+    .map_err(|e| fail(format!("the running lab's topology does not load: {e}")))?;
+    let mut links = Vec::new();
+    for c in &topo.circuit {
+        let s: CircuitStatsInfo = decode(call(
+            Some(lab),
+            Request::Stats {
+                circuit: c.name.clone(),
+            },
+        )?)?;
+        links.push([s.primary_up, s.secondary_up]);
+    }
+    Ok((topo, links))
+}
+
 /// Decodes a verb's result; a mismatch means client and lab are different versions.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, i32> {
     serde_json::from_value(v).map_err(|e| {

@@ -5,11 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{call, fail, print_json, Output};
-use crate::control::proto::{CircuitStatsInfo, Request};
-use crate::diag::SourceFile;
+use super::{fail, print_json, Output};
 use crate::lab::{self, pingall, state::LabState};
-use crate::topology::Topology;
 
 pub struct Options {
     pub lab: Option<String>,
@@ -31,32 +28,16 @@ pub fn run(o: Options) -> i32 {
         Err(e) => return fail(format!("reading the state of lab {lab}: {e}")),
     };
     // The lab as it runs now, not as its file was.
-    let text = match call(Some(&lab), Request::Export) {
-        Ok(serde_json::Value::String(t)) => t,
-        Ok(_) => return fail("unexpected reply from the lab"),
-        Err(c) => return c,
+    let (topo, links) = match super::running_lab(&lab) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let topo = match Topology::from_source(SourceFile::new("(running lab)", text), &lab) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("the running lab's topology does not load: {e}")),
-    };
-    let mut up = BTreeMap::new();
-    for c in &topo.circuit {
-        let v = match call(
-            Some(&lab),
-            Request::Stats {
-                circuit: c.name.clone(),
-            },
-        ) {
-            Ok(v) => v,
-            Err(code) => return code,
-        };
-        let s: CircuitStatsInfo = match super::decode(v) {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
-        up.insert(c.name.clone(), s.primary_up || s.secondary_up);
-    }
+    let up: BTreeMap<String, bool> = topo
+        .circuit
+        .iter()
+        .zip(&links)
+        .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
+        .collect();
     if !o.quiet && o.output == Output::Table {
         eprintln!(
             "reachlab: pinging every pair of {} sites and VNets in lab {lab} ...",
