@@ -577,7 +577,7 @@ impl Engine {
         if plan.is_empty() {
             return Verdict::Forward { port, len };
         }
-        if plan.only_taps() {
+        if !self.taps.is_empty() && plan.only_taps() {
             let pkt = &frame[self.prefix..self.prefix + len];
             for stage in plan.stages() {
                 if let timing::Stage::Tap { point, hops } = *stage {
