@@ -14,12 +14,11 @@
 # can fill 1 Gbit/s over 141 ms (a 17.6 MB bandwidth-delay product); the others use defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench-circuits.sh makes namespaces: run it as root (or with sudo)" >&2
-  exit 1
-fi
+. scripts/lib.sh
+require_root bench-circuits.sh
 scripts/install-deps.sh
-cargo build --release --quiet
+require_rust
+as_builder cargo build --release --quiet
 R=$PWD/target/release/reachlab
 WORK=$(mktemp -d)
 LAB=""

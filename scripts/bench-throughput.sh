@@ -14,12 +14,11 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 SECS=${BENCH_SECS:-10}
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench-throughput.sh makes namespaces: run it as root (or with sudo)" >&2
-  exit 1
-fi
+. scripts/lib.sh
+require_root bench-throughput.sh
 scripts/install-deps.sh
-cargo build --release --quiet
+require_rust
+as_builder cargo build --release --quiet
 R=$PWD/target/release/reachlab
 
 TAG="rlb$$"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: show Global Reach working, end to end, with real ping, traceroute and iperf3.
 #
-#   scripts/demo.sh        (as root)
+#   scripts/demo.sh        (as root, or with sudo: it builds as you)
 #
 # Installs what is missing (iperf3, ping, traceroute), builds release, brings the seed up
 # without Global Reach (San Francisco reaches both VNets but not London), then with it
@@ -11,18 +11,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "demo.sh makes network namespaces and TUN devices: run it as root (or with sudo)" >&2
-  exit 1
-fi
+. scripts/lib.sh
+require_root demo.sh
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 scripts/install-deps.sh
+require_rust
 
-bold "Building reachlab (release)"
-cargo build --release --quiet
+bold "Building reachlab (release, as $BUILD_USER)"
+as_builder cargo build --release --quiet
 R=target/release/reachlab
 
 LAB=""

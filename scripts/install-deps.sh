@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Installs the tools the demo and the tests drive, when missing: ping, traceroute, iperf3, ip, jq,
-# tcpdump (reads the pcap `reachlab capture` writes).
+# Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
+# (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
+# pcap `reachlab capture` writes). apt-based distributions (Debian, Ubuntu); elsewhere it names
+# the packages to install. Rust itself comes from rustup (see README, Prerequisites).
 set -euo pipefail
 missing=()
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v traceroute >/dev/null 2>&1 || missing+=(traceroute)
 command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing: ${missing[*]} (Debian package names); install them with your distribution's package manager" >&2
+  exit 1
 fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) or run this as root" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null

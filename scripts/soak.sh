@@ -13,12 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
-if [ "$(id -u)" -ne 0 ]; then
-  echo "soak.sh makes namespaces: run it as root (or with sudo)" >&2
-  exit 1
-fi
+. scripts/lib.sh
+require_root soak.sh
 scripts/install-deps.sh
-cargo build --release --quiet
+require_rust
+as_builder cargo build --release --quiet
 R=$PWD/target/release/reachlab
 LAB="soak$$"
 WORK=$(mktemp -d)

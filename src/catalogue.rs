@@ -32,6 +32,22 @@ pub struct AzureRegion {
     pub lon: f64,
 }
 
+impl AzureRegion {
+    /// The name az and ARM use ("West US 2" -> "westus2").
+    pub fn az_name(&self) -> String {
+        fold(&self.name)
+    }
+}
+
+/// Lower case, letters and digits only: how az writes region names, and how typed names are
+/// compared.
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// A published P50 round-trip time between two Azure regions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +83,33 @@ impl Catalogue {
         self.azure_region.iter().find(|r| r.name == name)
     }
 
+    /// A peering location as people type it: any case, spaces optional ("silicon valley",
+    /// "SiliconValley").
+    pub fn find_location(&self, typed: &str) -> Option<&Location> {
+        let k = fold(typed);
+        self.location.iter().find(|l| fold(&l.name) == k)
+    }
+
+    /// An Azure region as az prints it ("westus", "uksouth") or as it is displayed ("West
+    /// US"), in any case.
+    pub fn find_azure_region(&self, typed: &str) -> Option<&AzureRegion> {
+        let k = fold(typed);
+        self.azure_region.iter().find(|r| r.az_name() == k)
+    }
+
+    /// The catalogue's spelling of a peering location typed in any case, else `typed` as it
+    /// is (for the rules to refuse with suggestions).
+    pub fn canonical_location(&self, typed: &str) -> String {
+        self.find_location(typed)
+            .map_or_else(|| typed.to_string(), |l| l.name.clone())
+    }
+
+    /// The display name of an Azure region typed either way, else `typed` as it is.
+    pub fn canonical_azure_region(&self, typed: &str) -> String {
+        self.find_azure_region(typed)
+            .map_or_else(|| typed.to_string(), |r| r.name.clone())
+    }
+
     pub fn location_names(&self) -> impl Iterator<Item = &str> {
         self.location.iter().map(|l| l.name.as_str())
     }
@@ -79,12 +122,7 @@ impl Catalogue {
 /// Up to three names from `candidates` that look like `wanted` (case and spacing ignored first,
 /// then by edit similarity), best first.
 pub fn close_matches<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let norm = |s: &str| -> String {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
+    let norm = fold;
     let w = norm(wanted);
     let mut scored: Vec<(f64, &str)> = candidates
         .map(|c| {
@@ -140,6 +178,34 @@ mod tests {
         assert!(!c.location("Madrid").unwrap().global_reach);
         assert_eq!(c.location("Tokyo").unwrap().region, "Japan");
         assert_eq!(c.location("Hong Kong").unwrap().region, "Asia");
+    }
+
+    #[test]
+    fn names_as_people_type_them() {
+        let c = catalogue();
+        assert_eq!(c.find_azure_region("westus").unwrap().name, "West US");
+        assert_eq!(c.find_azure_region("uksouth").unwrap().name, "UK South");
+        assert_eq!(c.find_azure_region("westus2").unwrap().name, "West US 2");
+        assert_eq!(c.find_azure_region("west us").unwrap().name, "West US");
+        assert_eq!(c.find_azure_region("West US").unwrap().name, "West US");
+        assert!(c.find_azure_region("westus9").is_none());
+        assert_eq!(
+            c.find_location("silicon valley").unwrap().name,
+            "Silicon Valley"
+        );
+        assert_eq!(c.find_location("LONDON2").unwrap().name, "London2");
+        assert!(c.find_location("Atlantis").is_none());
+        assert_eq!(c.canonical_location("Atlantis"), "Atlantis");
+        // Folding never makes two names one.
+        for names in [
+            c.location_names().collect::<Vec<_>>(),
+            c.azure_region_names().collect::<Vec<_>>(),
+        ] {
+            let mut folded: Vec<String> = names.iter().map(|n| fold(n)).collect();
+            folded.sort();
+            folded.dedup();
+            assert_eq!(folded.len(), names.len());
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //!   (TTL, checksums, ICMP errors), drop counters, timing (shapers, delay lines, loss) and
 //!   capture taps. No IO, no clock of its own, no tokio.
 //! - [`graph`]: pictures of a lab (SVG, Graphviz DOT, Mermaid).
+//! - [`az`]: the lab's objects in az CLI's JSON shapes (route tables, stats, circuits, Global
+//!   Reach connections).
 //!
 //! The IO shell:
 //! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
@@ -26,6 +28,7 @@
 //!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`, `capture`, `graph`,
 //!   `test`, `completions`), a thin layer over `topology`, `lab` and `control`.
 
+pub mod az;
 pub mod catalogue;
 pub mod cli;
 pub mod control;

@@ -160,3 +160,118 @@ fn completions_are_generated_for_every_shell() {
     let _ = std::fs::remove_file(&path);
     assert!(st.success());
 }
+
+/// A topology written as people type names: regions as az prints them, locations in any case.
+#[test]
+fn names_as_people_type_them_pass_check() {
+    let dir = std::env::temp_dir().join(format!("reachlab-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("typed.toml");
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
+    )
+    .unwrap();
+    let typed = seed
+        .replace("\"Silicon Valley\"", "\"silicon valley\"")
+        .replace(
+            "peering_location = \"London\"",
+            "peering_location = \"LONDON\"",
+        )
+        .replace("\"West US\"", "\"westus\"")
+        .replace("\"UK South\"", "\"uksouth\"");
+    assert_ne!(typed, seed);
+    std::fs::write(&f, &typed).unwrap();
+    let out = reachlab().arg("check").arg(&f).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Suggestions keep working for what is not a region.
+    std::fs::write(&f, typed.replace("\"westus\"", "\"westuss\"")).unwrap();
+    let out = reachlab().arg("check").arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("unknown Azure region \"westuss\" (did you mean \"West US\""),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// TOML as the JSON a schema validator reads.
+fn toml_as_json(path: &Path) -> serde_json::Value {
+    let v: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::to_value(v).unwrap()
+}
+
+#[test]
+fn the_schema_validates_every_shipped_topology_and_refuses_what_check_refuses() {
+    let out = reachlab().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The committed copy the topologies point at is the same schema.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/reachlab.schema.json");
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&committed).unwrap()).unwrap();
+    assert_eq!(
+        on_disk, schema,
+        "topologies/reachlab.schema.json is stale: `reachlab schema > topologies/reachlab.schema.json`"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut files = toml_files("topologies");
+    files.extend(toml_files("tests/topologies/good"));
+    for f in &files {
+        let errors: Vec<String> = validator
+            .iter_errors(&toml_as_json(f))
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+    }
+    for f in toml_files("topologies") {
+        let first = std::fs::read_to_string(&f).unwrap();
+        assert_eq!(
+            first.lines().next(),
+            Some("#:schema ./reachlab.schema.json"),
+            "{} names its schema for taplo",
+            f.display()
+        );
+    }
+    // What the schema refuses: a SKU that does not exist, an unknown key, a location that is
+    // not one, a reserved ASN. Each is also refused by `check`.
+    let seed =
+        toml_as_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"));
+    let broken = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = seed.clone();
+        f(&mut v);
+        v
+    };
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "sku Gold",
+            broken(&|v| v["circuit"][0]["sku"] = "Gold".into()),
+        ),
+        (
+            "unknown key",
+            broken(&|v| v["circuit"][0]["colour"] = "blue".into()),
+        ),
+        (
+            "location",
+            broken(&|v| v["circuit"][0]["peering_location"] = "Atlantis".into()),
+        ),
+        ("asn", broken(&|v| v["site"][0]["asn"] = 65515.into())),
+        (
+            "region",
+            broken(&|v| v["vnet"][0]["region"] = "westus9".into()),
+        ),
+    ];
+    for (what, v) in cases {
+        assert!(!validator.is_valid(&v), "the schema must refuse {what}");
+    }
+    // ... and takes names as az prints them, in any case.
+    let typed = broken(&|v| {
+        v["vnet"][0]["region"] = "westus".into();
+        v["circuit"][0]["peering_location"] = "silicon valley".into();
+    });
+    assert!(validator.is_valid(&typed));
+}

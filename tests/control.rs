@@ -317,8 +317,11 @@ fn refused_changes_say_why_and_change_nothing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
     let show = json(&lab, &["circuit", "show", "er-ams"]);
-    assert_eq!(show["authorizations"][0]["state"], "InUse");
-    assert_eq!(show["subscription"], "contoso-eu");
+    assert_eq!(show["authorizations"][0]["authorizationUseStatus"], "InUse");
+    assert!(show["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("/subscriptions/contoso-eu/"));
     assert_eq!(
         json(&lab, &["global-reach", "list", "er-ams"])
             .as_array()
@@ -361,7 +364,7 @@ fn routes_vnet_links_and_circuit_show() {
         // `--output json` parses with jq, as a user would pipe it.
         let out = run(lab, &["routes", "er-sv", "--output", "json"]);
         let mut jq = std::process::Command::new("jq")
-            .args(["-c", ".routes[] | [.network, .next_hop, .path]"])
+            .args(["-c", ".value[] | [.network, .nextHop, .path]"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -406,7 +409,7 @@ fn routes_vnet_links_and_circuit_show() {
     let table = ok(&lab, &["routes", "er-sv"]);
     assert!(table.starts_with("Network") && table.contains("NextHop") && table.contains("LocPrf"));
     let sec = json(&lab, &["routes", "er-sv", "--path", "secondary"]);
-    assert_eq!(sec["routes"][0]["next_hop"], "192.168.100.5");
+    assert_eq!(sec["value"][0]["nextHop"], "192.168.100.5");
 
     // Unlink a VNet from SF's circuit: SF loses it, London keeps it; link it back.
     assert_eq!(lab.ping("sf", "10.0.4.1", 1).0, 1);
@@ -425,13 +428,37 @@ fn routes_vnet_links_and_circuit_show() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs sku = \"Premium\" on er-tokyo"));
 
     let show = json(&lab, &["circuit", "show", "er-sv"]);
-    assert_eq!(show["peering_location"], "Silicon Valley");
-    assert_eq!(show["geopolitical_region"], "North America");
-    assert_eq!(show["sku"], "Premium");
-    assert_eq!(show["bandwidth"], "1Gbps");
-    assert_eq!(show["primary"]["microsoft"], "192.168.100.2");
-    assert_eq!(show["global_reach"][0]["peer"], "er-london");
-    assert_eq!(show["vnet_links"], serde_json::json!(["uswest", "uksouth"]));
+    // As `az network express-route show` prints it.
+    assert_eq!(
+        show["serviceProviderProperties"]["peeringLocation"],
+        "Silicon Valley"
+    );
+    assert_eq!(show["serviceProviderProperties"]["bandwidthInMbps"], 1000);
+    assert_eq!(show["location"], "westus");
+    assert_eq!(show["geopoliticalRegion"], "North America");
+    assert_eq!(show["sku"]["tier"], "Premium");
+    assert_eq!(show["sku"]["name"], "Premium_MeteredData");
+    let peering = &show["peerings"][0];
+    assert_eq!(peering["peeringType"], "AzurePrivatePeering");
+    assert_eq!(peering["azureASN"], 12076);
+    assert_eq!(peering["peerASN"], 65001);
+    assert_eq!(peering["primaryPeerAddressPrefix"], "192.168.100.0/30");
+    assert_eq!(peering["secondaryPeerAddressPrefix"], "192.168.100.4/30");
+    let conn = &peering["connections"][0];
+    assert_eq!(conn["addressPrefix"], "192.168.8.0/29");
+    assert_eq!(conn["circuitConnectionStatus"], "Connected");
+    assert!(conn["peerExpressRouteCircuitPeering"]["id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/expressRouteCircuits/er-london/peerings/AzurePrivatePeering"));
+    assert_eq!(show["vnetLinks"], serde_json::json!(["uswest", "uksouth"]));
+    // The other side sees the connection as peered.
+    let london = json(&lab, &["circuit", "show", "er-london"]);
+    assert_eq!(london["peerings"][0]["connections"], serde_json::json!([]));
+    assert_eq!(
+        london["peerings"][0]["peeredConnections"][0]["name"],
+        "gr-er-sv-er-london"
+    );
     let text = ok(&lab, &["circuit", "show", "er-sv"]);
     assert!(text.contains("Connected") && text.contains("192.168.100.0/30"));
 }
@@ -467,19 +494,19 @@ fn stats_match_iperf3_and_export_reproduces_the_lab() {
         ["primary", "secondary"]
             .iter()
             .map(|p| {
-                let k = format!("{p}_{k}");
+                let k = format!("{p}{k}");
                 after[&k].as_f64().unwrap() - before[&k].as_f64().unwrap()
             })
             .sum::<f64>()
     };
     // The circuit counts IP bytes; iperf3 counts TCP payload. Every segment SF sends carries
     // 20 bytes of IPv4 and 32 of TCP header (timestamps on): take those off.
-    let payload = d("bytes_in") - 52.0 * d("packets_in");
+    let payload = d("bytesIn") - 52.0 * d("packetsIn");
     let err = (payload - received).abs() / received;
     eprintln!(
         "iperf3 sent {sent} and delivered {received} payload bytes; er-sv counted {} IP bytes in {} packets = {payload} payload ({:.3}% off delivered)",
-        d("bytes_in"),
-        d("packets_in"),
+        d("bytesIn"),
+        d("packetsIn"),
         err * 100.0
     );
     assert!(err < 0.01, "stats within 1% of iperf3");
@@ -531,7 +558,7 @@ fn failing_a_circuit_link_moves_its_flows_to_the_other() {
     std::thread::sleep(Duration::from_secs(1));
     // Fail the link this flow is hashed to.
     let s = json(&lab, &["stats", "er-sv"]);
-    let on = if s["primary_packets_in"].as_u64().unwrap() > 0 {
+    let on = if s["primarypacketsIn"].as_u64().unwrap() > 0 {
         "primary"
     } else {
         "secondary"
@@ -539,14 +566,14 @@ fn failing_a_circuit_link_moves_its_flows_to_the_other() {
     ok(&lab, &["circuit", "fail", "er-sv", on]);
     std::thread::sleep(Duration::from_secs(2));
     let s = json(&lab, &["stats", "er-sv"]);
-    assert_eq!(s[format!("{on}_up")], false);
+    assert_eq!(s[format!("{on}State")], "Down");
     let other = if on == "primary" {
         "secondary"
     } else {
         "primary"
     };
     assert!(
-        s[format!("{other}_packets_in")].as_u64().unwrap() > 5,
+        s[format!("{other}packetsIn")].as_u64().unwrap() > 5,
         "traffic moved: {s}"
     );
     ok(&lab, &["circuit", "restore", "er-sv", on]);
@@ -562,7 +589,7 @@ fn failing_a_circuit_link_moves_its_flows_to_the_other() {
     assert_eq!(rx, 0);
     assert!(out.contains("Unreachable"), "{out}");
     assert_eq!(
-        json(&lab, &["global-reach", "list"])[0]["state"],
+        json(&lab, &["global-reach", "list"])[0]["circuitConnectionStatus"],
         "Disconnected"
     );
     let again = run(&lab, &["circuit", "fail", "er-sv", "primary"]);
@@ -572,7 +599,7 @@ fn failing_a_circuit_link_moves_its_flows_to_the_other() {
     ok(&lab, &["circuit", "restore", "er-sv", "secondary"]);
     assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 1);
     assert_eq!(
-        json(&lab, &["global-reach", "list"])[0]["state"],
+        json(&lab, &["global-reach", "list"])[0]["circuitConnectionStatus"],
         "Connected"
     );
 }

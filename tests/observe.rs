@@ -378,7 +378,8 @@ fn reachlab_test_prints_the_seed_matrix_with_and_without_global_reach() {
     assert_eq!(sf_london["expected"], false);
     assert_eq!(sf_london["reached"], false);
 
-    // A broken path where the rules say reachable is found and marked: exit 1.
+    // A broken path where the rules say reachable is found and marked: exit 3 (a mismatch,
+    // told apart from 1, an error).
     let ns = format!("rl-{}-sf", lab.name);
     let st = Command::new("ip")
         .args(["-n", &ns, "route", "replace", "blackhole", "10.0.3.1/32"])
@@ -386,11 +387,20 @@ fn reachlab_test_prints_the_seed_matrix_with_and_without_global_reach() {
         .unwrap();
     assert!(st.success());
     let (code, text) = test(&[]);
-    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("sf         -   .       .!      Y"), "{text}");
     assert!(
         text.contains("MISMATCH sf -> uswest (ipv4 10.0.3.1): rules say reachable, ping got none")
     );
+    // No such lab is an error, not a mismatch.
+    for args in [
+        &["test", "nope"][..],
+        &["routes", "er-sv", "--lab", "nope"][..],
+    ] {
+        let out = lab.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no lab named nope is running"));
+    }
 }
 
 #[test]
@@ -412,9 +422,9 @@ fn graph_draws_a_file_and_a_running_lab_as_it_is() {
     assert!(ok);
     assert!(svg.contains("Global Reach 192.168.8.0/29 · 137 ms RTT"));
     assert!(!svg.contains("Disconnected"));
-    let (ok, dot, _) = graph(&lab, &[&file, "--format", "dot"]);
+    let (ok, dot, _) = graph(&lab, &[&file, "-o", "dot"]);
     assert!(ok && dot.starts_with("graph \""), "{dot}");
-    let (ok, mm, _) = graph(&lab, &[&file, "--format", "mermaid"]);
+    let (ok, mm, _) = graph(&lab, &[&file, "--output", "mermaid"]);
     assert!(ok && mm.starts_with("flowchart LR"), "{mm}");
 
     // --quiet: up and capture print nothing but errors.
@@ -458,7 +468,7 @@ fn graph_draws_a_file_and_a_running_lab_as_it_is() {
     let gr = svg.lines().find(|l| l.starts_with("<path")).unwrap();
     assert!(gr.contains("stroke-dasharray"), "{gr}");
     let out_file = lab.file.with_file_name("lab.svg");
-    let (ok, _, _) = graph(&lab, &[&lab.name, "-o", out_file.to_str().unwrap()]);
+    let (ok, _, _) = graph(&lab, &[&lab.name, "--file", out_file.to_str().unwrap()]);
     assert!(ok);
     assert!(std::fs::read_to_string(&out_file)
         .unwrap()

@@ -40,7 +40,7 @@ fn offloaded_tcp_and_udp_cross_intact() {
         {
             // Flows are hashed over both links of the circuit.
             let v = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
-            v["primary_packets_in"].as_u64().unwrap() + v["secondary_packets_in"].as_u64().unwrap()
+            v["primarypacketsIn"].as_u64().unwrap() + v["secondarypacketsIn"].as_u64().unwrap()
         }
     };
     let seg_before = stats(&lab);

@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 
 use libfuzzer_sys::fuzz_target;
-use reachlab::control::proto::{decode, MAX_REQUEST};
+use reachlab::control::proto::{decode, MAX_REQUEST, PROTOCOL};
 use reachlab::diag::SourceFile;
 use reachlab::engine::{Engine, Tables};
 use reachlab::lab::live::LiveLab;
@@ -104,6 +104,13 @@ fn built(inp: &mut Input, t: &Topology, last_key: &Option<String>) -> Vec<u8> {
     if inp.byte() & 1 != 0 {
         m.insert("up".into(), (inp.byte() & 1 != 0).into());
     }
+    // The protocol version, mostly right.
+    let v = if inp.byte() & 7 == 0 {
+        inp.byte() as u32
+    } else {
+        PROTOCOL
+    };
+    m.insert("v".into(), v.into());
     serde_json::to_vec(&m).unwrap()
 }
 

@@ -4,16 +4,15 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use nix::sys::signal::{signal, SigHandler, Signal};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use super::fail;
 use crate::control::{client, proto};
@@ -49,18 +48,6 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "\"{s}\" is not a duration in seconds (a positive number, e.g. 10 or 0.5)"
         )),
-    }
-}
-
-/// The capture's socket, for the Ctrl-C handler: shutting its write side down asks the lab to
-/// end the capture, which then sends its end record (so the summary still prints).
-static SOCKET: AtomicI32 = AtomicI32::new(-1);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    let fd = SOCKET.load(Ordering::SeqCst);
-    if fd >= 0 {
-        // Async-signal-safe.
-        unsafe { libc::shutdown(fd, libc::SHUT_WR) };
     }
 }
 
@@ -122,14 +109,23 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
         out.write_all(&bytes)?;
         out.flush()
     };
+    // Ctrl-C / SIGTERM shut the socket's write side: the lab then ends the capture and sends
+    // its end record, so the summary still prints.
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("handling Ctrl-C: {e}")),
+    };
+    let signals_handle = signals.handle();
     let result = client::capture(
         &lab,
         &req,
         |start, stream| {
-            SOCKET.store(stream.as_raw_fd(), Ordering::SeqCst);
-            // SAFETY: the handler only loads an atomic and calls shutdown(2).
-            for sig in [Signal::SIGINT, Signal::SIGTERM] {
-                let _ = unsafe { signal(sig, SigHandler::Handler(on_interrupt)) };
+            if let Ok(stream) = stream.try_clone() {
+                std::thread::spawn(move || {
+                    if signals.forever().next().is_some() {
+                        let _ = stream.shutdown(std::net::Shutdown::Write);
+                    }
+                });
             }
             if !quiet {
                 eprintln!(
@@ -152,7 +148,7 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
             })
         },
     );
-    SOCKET.store(-1, Ordering::SeqCst);
+    signals_handle.close();
     match result {
         Ok(end) => {
             if let Some(e) = write_err

@@ -2,20 +2,23 @@
 
 use clap::Subcommand;
 
-use super::{call, decode, print_json, print_table, Output, Target};
+use super::{call, decode, print_az, print_json, print_table, resolve, Output, Target};
 use crate::control::proto::{AuthorizationRow, CircuitInfo, Path, Request};
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// SKU, family, bandwidth, location, region, peering addresses, VNet links, Global Reach
     Show {
+        /// The circuit
         circuit: String,
         #[command(flatten)]
         to: Target,
     },
     /// Take a circuit's primary or secondary link down: its flows move to the other link
     Fail {
+        /// The circuit
         circuit: String,
+        /// Which of its links
         #[arg(value_enum)]
         path: Path,
         #[command(flatten)]
@@ -23,7 +26,9 @@ pub enum Cmd {
     },
     /// Bring a failed link back
     Restore {
+        /// The circuit
         circuit: String,
+        /// Which of its links
         #[arg(value_enum)]
         path: Path,
         #[command(flatten)]
@@ -32,6 +37,7 @@ pub enum Cmd {
     /// Create an authorization key on a circuit, for a Global Reach link from another
     /// subscription (a key serves one connection)
     Authorize {
+        /// The circuit the key is for (the peer of the connection to be made)
         circuit: String,
         /// A name for the authorization
         #[arg(long)]
@@ -46,13 +52,20 @@ pub fn run(cmd: Cmd) -> i32 {
         Cmd::Fail { circuit, path, to } => link(circuit, path, false, &to),
         Cmd::Restore { circuit, path, to } => link(circuit, path, true, &to),
         Cmd::Show { circuit, to } => {
-            let v = match call(to.lab.as_deref(), Request::CircuitShow { circuit }) {
+            let lab = match resolve(to.lab.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let v = match call(Some(&lab), Request::CircuitShow { circuit }) {
                 Ok(v) => v,
                 Err(c) => return c,
             };
             if to.output == Output::Json {
-                print_json(&v);
-                return 0;
+                // As `az network express-route show`.
+                let scope = crate::az::Scope {
+                    resource_group: &lab,
+                };
+                return print_az(v, |c: &CircuitInfo| crate::az::circuit(&scope, c));
             }
             let c: CircuitInfo = match decode(v) {
                 Ok(c) => c,

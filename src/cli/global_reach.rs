@@ -3,12 +3,15 @@
 
 use clap::Subcommand;
 
-use super::{call, decode, print_json, print_table, Output, Target};
+use super::{call, decode, print_az, print_table, resolve, Output, Target};
 use crate::control::proto::{GrRow, Request};
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Link two circuits: each learns the other's on-premises routes
+    #[command(
+        after_help = "Examples:\n  reachlab global-reach add er-sv er-london --address-prefix 192.168.8.0/29\n  reachlab global-reach add er-sv er-london --address-prefix 192.168.8.0/29 \\\n      --ipv6-address-prefix fd00:8::/125\n  KEY=$(reachlab circuit authorize er-ams --name for-sv)\n  reachlab global-reach add er-sv er-ams --address-prefix 192.168.9.0/29 --authorization-key $KEY"
+    )]
     Add {
         /// The circuit the connection is configured on
         circuit: String,
@@ -28,13 +31,16 @@ pub enum Cmd {
     },
     /// Unlink two circuits
     Remove {
+        /// The circuit the connection is configured on
         circuit: String,
+        /// The peer circuit
         peer: String,
         #[command(flatten)]
         to: Target,
     },
     /// List connections (of one circuit, when given)
     List {
+        /// Only the connections of this circuit
         circuit: Option<String>,
         #[command(flatten)]
         to: Target,
@@ -65,13 +71,28 @@ pub fn run(cmd: Cmd) -> i32 {
     };
     let list = matches!(req, Request::GlobalReachList { .. });
     let removing = matches!(req, Request::GlobalReachRemove { .. });
-    let v = match call(to.lab.as_deref(), req) {
+    let lab = match resolve(to.lab.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let v = match call(Some(&lab), req) {
         Ok(v) => v,
         Err(code) => return code,
     };
     if to.output == Output::Json {
-        print_json(&v);
-        return 0;
+        // As `az network express-route peering connection list|show`.
+        let scope = crate::az::Scope {
+            resource_group: &lab,
+        };
+        return if list {
+            print_az(v, |rows: &Vec<GrRow>| {
+                rows.iter()
+                    .map(|r| crate::az::connection(&scope, r))
+                    .collect::<Vec<_>>()
+            })
+        } else {
+            print_az(v, |r: &GrRow| crate::az::connection(&scope, r))
+        };
     }
     let rows: Vec<GrRow> = if list {
         match decode(v) {

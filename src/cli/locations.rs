@@ -1,14 +1,44 @@
-//! `reachlab locations`: the peering-location catalogue.
+//! `reachlab locations [--regions]`: the peering-location catalogue, or the Azure regions.
 
-use super::Output;
+use super::{print_json, print_table, Output};
 use crate::catalogue::catalogue;
 
-pub fn run(output: Output) -> i32 {
+pub fn run(regions: bool, output: Output) -> i32 {
     let c = catalogue();
+    if regions {
+        match output {
+            Output::Json => print_json(&serde_json::Value::Array(
+                c.azure_region
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "name": r.az_name(), "displayName": r.name,
+                            "geopoliticalRegion": r.region, "latitude": r.lat, "longitude": r.lon,
+                        })
+                    })
+                    .collect(),
+            )),
+            Output::Table => print_table(
+                &["NAME", "DISPLAY NAME", "GEOPOLITICAL", "LAT", "LON"],
+                &c.azure_region
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.az_name(),
+                            r.name.clone(),
+                            r.region.clone(),
+                            format!("{:.2}", r.lat),
+                            format!("{:.2}", r.lon),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        }
+        return 0;
+    }
     match output {
-        Output::Json => {
-            let v: Vec<serde_json::Value> = c
-                .location
+        Output::Json => print_json(&serde_json::Value::Array(
+            c.location
                 .iter()
                 .map(|l| {
                     serde_json::json!({
@@ -16,26 +46,31 @@ pub fn run(output: Output) -> i32 {
                         "lat": l.lat, "lon": l.lon, "azure_region": l.azure_region,
                     })
                 })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        }
-        Output::Table => {
-            println!(
-                "{:16} {:14} {:13} {:>7} {:>8}  AZURE REGION",
-                "LOCATION", "REGION", "GLOBAL REACH", "LAT", "LON"
-            );
-            for l in &c.location {
-                println!(
-                    "{:16} {:14} {:13} {:>7.2} {:>8.2}  {}",
-                    l.name,
-                    l.region,
-                    if l.global_reach { "yes" } else { "no" },
-                    l.lat,
-                    l.lon,
-                    l.azure_region.as_deref().unwrap_or("-")
-                );
-            }
-        }
+                .collect(),
+        )),
+        Output::Table => print_table(
+            &[
+                "LOCATION",
+                "GEOPOLITICAL",
+                "GLOBAL REACH",
+                "LAT",
+                "LON",
+                "AZURE REGION",
+            ],
+            &c.location
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.name.clone(),
+                        l.region.clone(),
+                        if l.global_reach { "yes" } else { "no" }.into(),
+                        format!("{:.2}", l.lat),
+                        format!("{:.2}", l.lon),
+                        l.azure_region.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
     }
     0
 }

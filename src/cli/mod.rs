@@ -9,8 +9,10 @@ mod exec;
 mod export;
 mod global_reach;
 mod graph;
+mod iperf;
 mod locations;
 mod routes;
+mod schema;
 mod stats;
 mod status;
 mod test;
@@ -23,6 +25,18 @@ use std::path::PathBuf;
 use crate::control::{client, proto::Request};
 use crate::lab;
 
+/// Exit codes (README, `--help`).
+pub const EXIT_OK: i32 = 0;
+/// Bad input, no such lab, a refused change, a failure.
+pub const EXIT_ERROR: i32 = 1;
+/// A command line clap refuses (clap's own code).
+pub const EXIT_USAGE: i32 = 2;
+/// `reachlab test` found a pair that does not behave as the rules say.
+pub const EXIT_MISMATCH: i32 = 3;
+
+/// The help heading of the flags every verb takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "reachlab",
@@ -31,14 +45,21 @@ use crate::lab;
     long_about = "reachlab runs branch sites and Azure VNets as network namespaces joined by \
 emulated ExpressRoute circuits, so real ping, traceroute and iperf3 show what Global Reach \
 connects and what it does not.\n\nStart with: reachlab check topologies/global-reach.toml",
-    after_help = "Examples:\n  reachlab check topologies/global-reach.toml\n  reachlab up topologies/global-reach.toml --detach\n  reachlab exec sf -- ping -c 3 10.0.2.1\n  reachlab exec sf -- traceroute -n 10.0.2.1\n  reachlab test\n  reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  reachlab graph global-reach -o lab.svg\n  reachlab down global-reach"
+    after_help = "Examples:\n  reachlab check topologies/global-reach.toml\n  sudo reachlab up topologies/global-reach.toml --detach\n  sudo reachlab exec sf -- ping -c 3 london\n  sudo reachlab exec sf -- traceroute -n london\n  sudo reachlab iperf sf london -- -t 5\n  sudo reachlab test\n  sudo reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  sudo reachlab graph global-reach --file lab.svg\n  sudo reachlab down global-reach\n\nExit codes: 0 success; 1 error (bad input, no such lab, refused change); 2 usage (unknown \
+verb or flag); 3 `reachlab test` found a pair that does not behave as the rules say."
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Print nothing but results and errors (no progress, no notes on stderr)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = GLOBAL
+    )]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -56,6 +77,9 @@ pub enum Command {
         output: Output,
     },
     /// Bring a lab up and run it until Ctrl-C / SIGTERM, then remove everything it made
+    #[command(
+        after_help = "Examples:\n  sudo reachlab up topologies/global-reach.toml            # until Ctrl-C\n  sudo reachlab up topologies/global-reach.toml --detach   # in the background\n  sudo reachlab up lab.toml --detach --metrics 127.0.0.1:9464"
+    )]
     Up {
         /// Topology file (TOML)
         file: PathBuf,
@@ -88,7 +112,10 @@ pub enum Command {
         #[arg(long, conflicts_with = "lab")]
         all: bool,
     },
-    /// Run a command in a site's or VNet's namespace
+    /// Run a command in a site's or VNet's namespace (the lab's names resolve there)
+    #[command(
+        after_help = "Examples:\n  sudo reachlab exec sf -- ping -c 3 london\n  sudo reachlab exec sf -- traceroute -n uksouth\n  sudo reachlab exec --lab global-reach london -- ip route\n  sudo reachlab exec sf -- bash          # a shell inside sf"
+    )]
     Exec {
         /// Lab name (default: the only running lab)
         #[arg(long)]
@@ -114,7 +141,11 @@ pub enum Command {
     #[command(subcommand)]
     Vnet(vnet::Cmd),
     /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
+    #[command(
+        after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
+    )]
     Routes {
+        /// The circuit whose MSEE table to show
         circuit: String,
         /// Which of the circuit's links
         #[arg(long, value_enum, default_value_t = crate::control::proto::Path::Primary)]
@@ -123,7 +154,11 @@ pub enum Command {
         to: Target,
     },
     /// A circuit's traffic counters per link and its drops by reason
+    #[command(
+        after_help = "Examples:\n  reachlab stats er-sv\n  reachlab stats er-sv --output json | jq .primarybytesIn"
+    )]
     Stats {
+        /// The circuit whose counters to show
         circuit: String,
         #[command(flatten)]
         to: Target,
@@ -144,23 +179,25 @@ pub enum Command {
     /// Draw a topology file or a running lab: sites, circuits at their peering locations,
     /// VNets, Global Reach links (dashed when disconnected), bandwidth and RTT labels
     #[command(
-        after_help = "Examples:\n  reachlab graph topologies/global-reach.toml -o seed.svg\n  reachlab graph global-reach --format dot | dot -Tpng > lab.png\n  reachlab graph topologies/global-reach.toml --format mermaid"
+        after_help = "Examples:\n  reachlab graph topologies/global-reach.toml --file seed.svg\n  reachlab graph global-reach -o dot | dot -Tpng > lab.png\n  reachlab graph topologies/global-reach.toml -o mermaid"
     )]
     Graph {
         /// A topology file, or the name of a running lab (drawn as it is now)
         what: String,
-        #[arg(short, long, value_enum, default_value_t = graph::Format::Svg)]
-        format: graph::Format,
+        /// Output format
+        #[arg(short, long, visible_alias = "format", value_enum, default_value_t = graph::Format::Svg)]
+        output: graph::Format,
         /// Write to FILE instead of stdout
-        #[arg(short = 'o', long = "out", value_name = "FILE")]
-        out: Option<PathBuf>,
+        #[arg(short, long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Ping every pair of sites and VNets and compare with what the rules allow (pingall)
     #[command(
         long_about = "Ping every ordered pair of sites and VNets from inside their namespaces and \
 compare with the reachability the rules give for the lab as it runs now (live Global Reach and \
-VNet changes and failed links included). Prints a matrix with mismatches marked; exits 1 on any \
-mismatch.",
+VNet changes and failed links included). Prints a matrix with mismatches marked. Exits 0 when \
+every pair behaves as the rules say, 3 on any mismatch, 1 when it cannot run (no such lab, not \
+root).",
         after_help = "Examples:\n  reachlab test\n  reachlab test global-reach --output json | jq .mismatches"
     )]
     Test {
@@ -176,12 +213,34 @@ mismatch.",
     #[command(
         after_help = "Examples:\n  reachlab completions bash > /etc/bash_completion.d/reachlab\n  reachlab completions zsh > \"${fpath[1]}/_reachlab\"\n  reachlab completions fish > ~/.config/fish/completions/reachlab.fish"
     )]
-    Completions { shell: clap_complete::Shell },
-    /// List the known peering locations and Azure regions
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// List the known peering locations, or with --regions the Azure regions
+    #[command(
+        after_help = "Examples:\n  reachlab locations\n  reachlab locations --regions\n  reachlab locations --output json | jq -r '.[] | select(.global_reach) | .name'"
+    )]
     Locations {
+        /// The Azure regions (names as az prints them and as displayed, with coordinates)
+        #[arg(long)]
+        regions: bool,
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Measure throughput between two sites or VNets with iperf3 (server in DST, client in SRC)
+    #[command(
+        long_about = "Measure throughput between two sites or VNets with iperf3: starts `iperf3 -s` in \
+DST's namespace, waits until it listens, runs the client in SRC's namespace against DST's address \
+(IPv6 with -6), prints iperf3's result and stops the server. Arguments after -- go to the client.",
+        after_help = "Examples:\n  sudo reachlab iperf sf london\n  sudo reachlab iperf sf london -- -t 3\n  sudo reachlab iperf sf uksouth -- -u -b 100M -t 5\n  sudo reachlab iperf london sf -- -P 4 -t 10 -R"
+    )]
+    Iperf(iperf::IperfArgs),
+    /// Print the JSON Schema of the topology file (for editors: taplo, Even Better TOML)
+    #[command(
+        after_help = "Examples:\n  reachlab schema > reachlab.schema.json\n  # then start a topology file with:  #:schema ./reachlab.schema.json"
+    )]
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -218,7 +277,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Down { lab, all } => down::run(lab.as_deref(), all),
         Command::Exec { lab, name, command } => exec::run(lab.as_deref(), &name, &command),
         Command::Status { output } => status::run(output),
-        Command::Locations { output } => locations::run(output),
+        Command::Locations { regions, output } => locations::run(regions, output),
+        Command::Iperf(a) => iperf::run(a, quiet),
+        Command::Schema => schema::run(),
         Command::GlobalReach(cmd) => global_reach::run(cmd),
         Command::Circuit(cmd) => circuit::run(cmd),
         Command::Vnet(cmd) => vnet::run(cmd),
@@ -236,7 +297,7 @@ pub fn run(cli: Cli) -> i32 {
             );
             0
         }
-        Command::Graph { what, format, out } => graph::run(&what, format, out.as_deref()),
+        Command::Graph { what, output, file } => graph::run(&what, output, file.as_deref()),
         Command::Test { lab, count, output } => test::run(test::Options {
             lab,
             count,
@@ -255,6 +316,25 @@ pub struct Target {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+/// The running lab a verb talks to (the one named, else the only one), or the exit code.
+pub(crate) fn resolve(lab: Option<&str>) -> Result<String, i32> {
+    lab::resolve_lab(lab).map_err(fail)
+}
+
+/// Prints a value as JSON: the az shape `to_az` makes of the lab's reply.
+pub(crate) fn print_az<T: serde::de::DeserializeOwned, A: serde::Serialize>(
+    v: serde_json::Value,
+    to_az: impl FnOnce(&T) -> A,
+) -> i32 {
+    match decode::<T>(v) {
+        Ok(t) => {
+            print_json(&serde_json::to_value(to_az(&t)).unwrap_or_default());
+            0
+        }
+        Err(c) => c,
+    }
 }
 
 /// Sends a request to the lab; on refusal prints why and returns the exit code.
@@ -332,5 +412,61 @@ pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 /// Prints an error the way every verb does.
 pub(crate) fn fail(msg: impl std::fmt::Display) -> i32 {
     eprintln!("reachlab: {msg}");
-    1
+    EXIT_ERROR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every positional argument of every verb says what it is.
+    #[test]
+    fn every_positional_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_positionals() {
+                if a.get_help().is_none() && !a.is_hide_set() {
+                    missing.push(format!("{path} <{}>", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "reachlab", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
+
+    #[test]
+    fn help_lists_exit_codes_and_global_options_apart() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("Exit codes: 0 success; 1 error"), "{help}");
+        assert!(help.contains("3 `reachlab test` found"), "{help}");
+        let mut all = Cli::command();
+        all.build();
+        let up = all
+            .find_subcommand_mut("up")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(up.contains("Global options:"), "{up}");
+        assert!(up.contains("Examples:"), "{up}");
+    }
+
+    #[test]
+    fn output_is_the_format_everywhere_and_graph_writes_to_file() {
+        let cli = Cli::try_parse_from(["reachlab", "graph", "lab", "-o", "dot", "--file", "x.dot"])
+            .unwrap();
+        match cli.command {
+            Command::Graph { output, file, .. } => {
+                assert_eq!(output, graph::Format::Dot);
+                assert_eq!(file, Some(PathBuf::from("x.dot")));
+            }
+            c => panic!("{c:?}"),
+        }
+        let e = Cli::try_parse_from(["reachlab", "graph", "lab", "-o", "x.svg"]).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+    }
 }

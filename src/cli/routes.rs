@@ -1,6 +1,6 @@
 //! `reachlab routes CIRCUIT [--path primary|secondary]`: the MSEE's route table.
 
-use super::{call, decode, print_json, print_table, Output, Target};
+use super::{call, decode, print_az, print_table, Output, Target};
 use crate::control::proto::{Path, Request, RouteTable};
 
 pub fn run(circuit: &str, path: Path, to: &Target) -> i32 {
@@ -15,8 +15,7 @@ pub fn run(circuit: &str, path: Path, to: &Target) -> i32 {
         Err(c) => return c,
     };
     if to.output == Output::Json {
-        print_json(&v);
-        return 0;
+        return print_az(v, crate::az::route_table);
     }
     let t: RouteTable = match decode(v) {
         Ok(t) => t,

@@ -1,6 +1,6 @@
 //! `reachlab stats CIRCUIT`: bytes and packets per link, drops by reason.
 
-use super::{call, decode, print_json, print_table, Output, Target};
+use super::{call, decode, print_az, print_table, Output, Target};
 use crate::control::proto::{CircuitStatsInfo, Request};
 
 pub fn run(circuit: &str, to: &Target) -> i32 {
@@ -14,8 +14,7 @@ pub fn run(circuit: &str, to: &Target) -> i32 {
         Err(c) => return c,
     };
     if to.output == Output::Json {
-        print_json(&v);
-        return 0;
+        return print_az(v, crate::az::stats);
     }
     let s: CircuitStatsInfo = match decode(v) {
         Ok(s) => s,

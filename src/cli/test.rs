@@ -1,7 +1,7 @@
 //! `reachlab test [LAB]`: this tool's pingall. Every ordered pair of sites and VNets, the
 //! reachability the rules give (for the lab as it is now: live Global Reach and VNet changes,
 //! failed links) against a real ping from the source's namespace, printed as a matrix with
-//! mismatches marked. Exit 1 on any mismatch.
+//! mismatches marked. Exit 3 (`EXIT_MISMATCH`) on any mismatch.
 
 use std::collections::BTreeMap;
 
@@ -77,7 +77,11 @@ pub fn run(o: Options) -> i32 {
             if mismatches == 1 { "" } else { "es" }
         );
     }
-    i32::from(mismatches > 0)
+    if mismatches > 0 {
+        super::EXIT_MISMATCH
+    } else {
+        super::EXIT_OK
+    }
 }
 
 /// Rows: from; columns: to. A cell has one mark per address family tested (IPv4 then IPv6):

@@ -9,14 +9,18 @@ use crate::control::proto::Request;
 pub enum Cmd {
     /// Link a VNet to a circuit: the circuit's sites reach it
     Link {
+        /// The VNet
         vnet: String,
+        /// The circuit to connect its gateway to
         circuit: String,
         #[command(flatten)]
         to: Target,
     },
     /// Unlink a VNet from a circuit
     Unlink {
+        /// The VNet
         vnet: String,
+        /// The circuit to disconnect its gateway from
         circuit: String,
         #[command(flatten)]
         to: Target,

@@ -4,7 +4,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use super::proto::{CaptureStart, Request, Response, CAPTURE_END, CAPTURE_PACKET};
+use super::proto::{
+    check_version, encode, CaptureStart, Request, Response, CAPTURE_END, CAPTURE_PACKET,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -27,6 +29,8 @@ pub enum ClientError {
     Reply { lab: String, detail: String },
     #[error("{0}")]
     Refused(String),
+    #[error("{0}")]
+    Version(String),
 }
 
 /// How a capture ended.
@@ -57,13 +61,12 @@ pub fn capture(
         lab: lab.to_string(),
         detail,
     };
-    let mut line = serde_json::to_vec(req).expect("requests serialize");
-    line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
+    (&stream).write_all(&encode(req)).map_err(io)?;
     let mut rd = BufReader::new(&stream);
     let mut reply = String::new();
     rd.read_line(&mut reply).map_err(io)?;
     let resp: Response = serde_json::from_str(&reply).map_err(|e| bad(e.to_string()))?;
+    check_version(lab, &resp).map_err(ClientError::Version)?;
     if !resp.ok {
         return Err(ClientError::Refused(
             resp.error.unwrap_or_else(|| "refused".into()),
@@ -131,13 +134,13 @@ pub fn call(lab: &str, req: &Request) -> Result<Response, ClientError> {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(io)?;
-    let mut line = serde_json::to_vec(req).expect("requests serialize");
-    line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
+    (&stream).write_all(&encode(req)).map_err(io)?;
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
-    serde_json::from_str(&reply).map_err(|e| ClientError::Reply {
+    let resp: Response = serde_json::from_str(&reply).map_err(|e| ClientError::Reply {
         lab: lab.to_string(),
         detail: e.to_string(),
-    })
+    })?;
+    check_version(lab, &resp).map_err(ClientError::Version)?;
+    Ok(resp)
 }

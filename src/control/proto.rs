@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 /// Largest request accepted, in bytes (one line).
 pub const MAX_REQUEST: usize = 64 * 1024;
 
+/// The control protocol's version, carried as `"v"` in every request and response. A lab
+/// refuses a request of another version, and a CLI a reply of another version, each saying so
+/// in plain words. 1 was the unversioned protocol of reachlab before 0.2.
+pub const PROTOCOL: u32 = 2;
+
+/// This build's version, as replies carry it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Which of a circuit's two links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -105,6 +113,12 @@ pub const CAPTURE_END: u8 = b'E';
 /// nothing was changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
+    /// The protocol the lab speaks (absent, read as 1, from labs before versioning).
+    #[serde(default = "unversioned")]
+    pub v: u32,
+    /// The lab's reachlab version.
+    #[serde(default)]
+    pub version: String,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -112,9 +126,15 @@ pub struct Response {
     pub result: serde_json::Value,
 }
 
+fn unversioned() -> u32 {
+    1
+}
+
 impl Response {
     pub fn ok(result: impl Serialize) -> Response {
         Response {
+            v: PROTOCOL,
+            version: VERSION.into(),
             ok: true,
             error: None,
             result: serde_json::to_value(result).unwrap_or(serde_json::Value::Null),
@@ -122,6 +142,8 @@ impl Response {
     }
     pub fn err(msg: impl Into<String>) -> Response {
         Response {
+            v: PROTOCOL,
+            version: VERSION.into(),
             ok: false,
             error: Some(msg.into()),
             result: serde_json::Value::Null,
@@ -139,8 +161,87 @@ pub fn decode(line: &[u8]) -> Result<Request, (Response, bool)> {
             true,
         ));
     }
-    serde_json::from_slice::<Request>(line)
-        .map_err(|e| (Response::err(format!("malformed request: {e}")), false))
+    let malformed =
+        |e: serde_json::Error| (Response::err(format!("malformed request: {e}")), false);
+    let mut v: serde_json::Value = serde_json::from_slice(line).map_err(malformed)?;
+    let version = match v.as_object_mut() {
+        Some(m) => m.remove("v"),
+        None => None,
+    };
+    match version.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(n) if n == u64::from(PROTOCOL) => {}
+        other => {
+            return Err((
+                Response::err(format!(
+                    "this lab runs reachlab {VERSION} (control protocol {PROTOCOL}); the request came in protocol {} from another reachlab version: use the reachlab binary that started the lab",
+                    other.map_or("1 (unversioned)".to_string(), |n| n.to_string())
+                )),
+                false,
+            ))
+        }
+    }
+    serde_json::from_value::<Request>(v).map_err(malformed)
+}
+
+/// A request as one line on the socket, with the protocol version.
+pub fn encode(req: &Request) -> Vec<u8> {
+    let mut v = serde_json::to_value(req).expect("requests serialize");
+    if let Some(m) = v.as_object_mut() {
+        m.insert("v".into(), PROTOCOL.into());
+    }
+    let mut line = serde_json::to_vec(&v).expect("values serialize");
+    line.push(b'\n');
+    line
+}
+
+/// Checks a reply's protocol version: `Err` says in plain words that the lab is another
+/// reachlab version.
+pub fn check_version(lab: &str, resp: &Response) -> Result<(), String> {
+    if resp.v == PROTOCOL {
+        return Ok(());
+    }
+    let theirs = if resp.version.is_empty() {
+        "an older reachlab".to_string()
+    } else {
+        format!("reachlab {}", resp.version)
+    };
+    Err(format!(
+        "lab {lab} runs {theirs} (control protocol {}), this is reachlab {VERSION} (protocol {PROTOCOL}): use the same version, or restart the lab with this one (`reachlab down {lab}`, then `reachlab up`)",
+        resp.v
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_carry_the_version_and_others_are_refused_in_plain_words() {
+        let req = Request::Export;
+        let line = encode(&req);
+        assert_eq!(decode(&line).unwrap(), req);
+        let (resp, close) = decode(br#"{"verb":"export"}"#).unwrap_err();
+        assert!(!close);
+        let e = resp.error.unwrap();
+        assert!(e.contains("protocol 1 (unversioned)"), "{e}");
+        assert!(
+            e.contains("use the reachlab binary that started the lab"),
+            "{e}"
+        );
+        let (resp, _) = decode(br#"{"v":3,"verb":"export"}"#).unwrap_err();
+        assert!(resp.error.unwrap().contains("protocol 3"));
+    }
+
+    #[test]
+    fn replies_of_another_version_are_named() {
+        let old: Response = serde_json::from_str(r#"{"ok":true,"result":null}"#).unwrap();
+        let e = check_version("lab1", &old).unwrap_err();
+        assert!(
+            e.contains("lab lab1 runs an older reachlab (control protocol 1)"),
+            "{e}"
+        );
+        assert!(check_version("lab1", &Response::ok(1)).is_ok());
+    }
 }
 
 /// One Global Reach connection, seen from the circuit it was configured on.
@@ -153,6 +254,9 @@ pub struct GrRow {
     pub ipv6_address_prefix: Option<String>,
     /// Connected / Disconnected.
     pub state: String,
+    /// The subscriptions of `circuit` and `peer`.
+    pub circuit_subscription: String,
+    pub peer_subscription: String,
 }
 
 /// One row of an MSEE route table, in the columns of `az network express-route
@@ -191,6 +295,8 @@ pub struct CircuitInfo {
     pub bandwidth: String,
     pub provider: Option<String>,
     pub subscription: String,
+    /// The customer's ASN on the private peering (the first site's on this circuit).
+    pub peer_asn: Option<u32>,
     pub primary: LinkAddresses,
     pub secondary: Option<LinkAddresses>,
     pub sites: Vec<String>,

@@ -203,11 +203,7 @@ impl LiveLab {
             Request::CircuitLink { circuit, path, up } => self.set_link(&circuit, path, up),
         };
         match out {
-            Ok(v) => Response {
-                ok: true,
-                error: None,
-                result: v,
-            },
+            Ok(v) => Response::ok(v),
             Err(e) => Response::err(e),
         }
     }
@@ -364,7 +360,16 @@ impl LiveLab {
             address_prefix: g.address_prefix.to_string(),
             ipv6_address_prefix: g.ipv6_address_prefix.map(|p| p.to_string()),
             state: self.gr_state(g).into(),
+            circuit_subscription: self.subscription_of(&g.circuits[0]),
+            peer_subscription: self.subscription_of(&g.circuits[1]),
         }
+    }
+
+    fn subscription_of(&self, circuit: &str) -> String {
+        self.topo
+            .circuit(circuit)
+            .map_or(crate::topology::DEFAULT_SUBSCRIPTION, |c| c.subscription())
+            .to_string()
     }
 
     fn gr_list(&self, circuit: Option<&str>) -> Outcome {
@@ -529,6 +534,12 @@ impl LiveLab {
             bandwidth: c.bandwidth.to_string(),
             provider: c.provider.clone(),
             subscription: c.subscription().to_string(),
+            peer_asn: self
+                .topo
+                .site
+                .iter()
+                .find(|s| s.circuit == name)
+                .and_then(|s| s.asn),
             primary: link_addresses(pp, 0),
             secondary: (pp.prefix_len() <= 29).then(|| link_addresses(pp, 4)),
             sites: self

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use ipnet::IpNet;
 use tracing::{info, warn};
 
+use crate::engine::table::host_address;
 use crate::engine::{Engine, Tables};
 use crate::topology::Topology;
 use netns::NetnsError;
@@ -193,6 +194,16 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         if netns::netns_exists(&ns) {
             return Err(NetnsError::Exists(ns).into());
         }
+        if state::exists(&netns::etc_dir(&ns)) {
+            return Err(NetnsError::Command {
+                what: format!("preparing namespace {ns}"),
+                stderr: format!(
+                    "{} exists and was not made by this lab; remove it or rename the lab",
+                    netns::etc_dir(&ns).display()
+                ),
+            }
+            .into());
+        }
     }
     let pid = std::process::id();
     let st = LabState {
@@ -203,6 +214,7 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         ready: false,
         namespaces: Vec::new(),
         endpoints: Vec::new(),
+        etc_netns: Vec::new(),
         metrics: None,
     };
     st.save().map_err(io_err(format!(
@@ -235,6 +247,20 @@ async fn make(
                 .iter()
                 .map(|v| (v.name.as_str(), "vnet", &v.prefixes, netns::VNET_MTU)),
         );
+    // Every endpoint by name, in every namespace (`ping london`).
+    let hosts = netns::hosts_file(
+        &st.lab,
+        &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        &topo
+            .endpoint_names()
+            .flat_map(|n| {
+                topo.prefixes_of(n)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(move |p| (n.to_string(), host_address(p)))
+            })
+            .collect::<Vec<_>>(),
+    );
     let mut devices = Vec::new();
     // Offload is decided on the first TUN and used for all: packets pass between TUNs with
     // their virtio-net header, so both ends must speak it.
@@ -279,6 +305,13 @@ async fn make(
                 }
             },
         };
+        st.etc_netns.push(ns.clone());
+        st.save().map_err(io_err("recording the lab state"))?;
+        if let Err(e) = netns::write_hosts(&ns, &hosts) {
+            st.etc_netns.pop();
+            let _ = st.save();
+            return Err(e.into());
+        }
         let others: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
         let addresses = netns::configure(&ns, &tun, own, &others)?;
         let dev = tun_rs::AsyncDevice::new(dev)
@@ -324,6 +357,12 @@ pub fn teardown(st: &LabState) -> bool {
     for ns in &st.namespaces {
         if let Err(e) = netns::del(ns) {
             warn!(namespace = %ns, error = %e, "could not remove namespace");
+            eprintln!("reachlab: {e}");
+            clean = false;
+        }
+    }
+    for ns in &st.etc_netns {
+        if let Err(e) = netns::remove_hosts(ns) {
             eprintln!("reachlab: {e}");
             clean = false;
         }

@@ -1,7 +1,8 @@
 //! Network namespaces and TUN devices: making, configuring and removing them.
 //!
 //! Namespaces are made and removed with iproute2 (`ip netns add|del`), which also keeps the
-//! /run/netns mounts that `ip netns exec` relies on. A TUN is created *inside* its namespace
+//! /run/netns mounts that `ip netns exec` relies on; each namespace gets an /etc/netns/NS/hosts
+//! (which `ip netns exec` mounts over /etc/hosts) naming every endpoint of the lab. A TUN is created *inside* its namespace
 //! (a short-lived thread enters it with setns, opens the device with tun-rs and leaves), so it
 //! never appears in the root namespace. Addresses and routes are set with one `ip -batch` per
 //! namespace.
@@ -177,4 +178,56 @@ pub fn route(ns: &str, tun: &str, prefix: &IpNet, add: bool) -> Result<(), Netns
         Command::new("ip").args(["-n", ns, "route", verb, &prefix.to_string(), "dev", tun]),
         None,
     )
+}
+
+/// Where `ip netns exec NS` finds files to mount over /etc (/etc/netns/NS).
+pub fn etc_dir(ns: &str) -> PathBuf {
+    PathBuf::from("/etc/netns").join(ns)
+}
+
+/// The hosts file of a lab's namespaces: the machine's own /etc/hosts (so the host name and
+/// localhost keep resolving), then every endpoint's addresses under its name.
+pub fn hosts_file(lab: &str, base: &str, entries: &[(String, IpAddr)]) -> String {
+    let mut out = String::from(base);
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "# reachlab lab {lab}: its sites and VNets (removed by `reachlab down {lab}`)\n"
+    ));
+    for (name, addr) in entries {
+        out.push_str(&format!("{addr}\t{name}\n"));
+    }
+    out
+}
+
+/// Writes /etc/netns/NS/hosts. Refuses when /etc/netns/NS exists already (not ours).
+pub fn write_hosts(ns: &str, text: &str) -> Result<(), NetnsError> {
+    let dir = etc_dir(ns);
+    if super::state::exists(&dir) {
+        return Err(NetnsError::Command {
+            what: format!("writing {}/hosts", dir.display()),
+            stderr: format!(
+                "{} exists and was not made by this lab; remove it or rename the lab",
+                dir.display()
+            ),
+        });
+    }
+    std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    std::fs::write(dir.join("hosts"), text)
+        .map_err(io_err(format!("writing {}/hosts", dir.display())))
+}
+
+/// Removes /etc/netns/NS (and /etc/netns when that leaves it empty). Twice is fine.
+pub fn remove_hosts(ns: &str) -> Result<(), NetnsError> {
+    let dir = etc_dir(ns);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err(format!("removing {}", dir.display()))(e))
+        }
+        _ => {}
+    }
+    // Only succeeds when empty: someone else's entries stay.
+    let _ = std::fs::remove_dir("/etc/netns");
+    Ok(())
 }

@@ -47,6 +47,9 @@ pub struct LabState {
     /// Namespaces, recorded before each is made.
     pub namespaces: Vec<String>,
     pub endpoints: Vec<EndpointState>,
+    /// Namespaces whose /etc/netns/NS (the hosts file) this lab made, recorded before each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub etc_netns: Vec<String>,
     /// Where the lab serves Prometheus metrics, if asked to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,

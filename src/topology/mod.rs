@@ -7,8 +7,10 @@
 
 mod parse;
 pub mod rules;
+mod schema;
 
 pub use parse::{as_v4, as_v6, parse_prefix};
+pub use schema::schema;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,12 @@
 //! list what is allowed.
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
 
+use super::schema;
 use super::{
     Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, Site, Sku, Span,
     Spans, Topology, Vnet,
@@ -15,74 +17,173 @@ use crate::diag::Diagnostic;
 
 type S<T> = Spanned<T>;
 
-#[derive(Deserialize)]
+// The raw file format. These types are also what `reachlab schema` describes (schemars):
+// their doc comments are the editor's hover text, and `schema::*` the allowed values.
+
+/// A reachlab lab: ExpressRoute circuits, on-premises sites, Azure VNets and Global Reach
+/// connections.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawTopology {
+#[schemars(title = "reachlab topology")]
+pub(super) struct RawTopology {
+    /// The lab as a whole (all optional).
+    #[schemars(with = "Option<RawLab>")]
     lab: Option<S<RawLab>>,
+    /// ExpressRoute circuits: one MSEE pair each, at a peering location.
     #[serde(default)]
+    #[schemars(with = "Vec<RawCircuit>")]
     circuit: Vec<S<RawCircuit>>,
+    /// On-premises branch networks, each behind one circuit.
     #[serde(default)]
+    #[schemars(with = "Vec<RawSite>")]
     site: Vec<S<RawSite>>,
+    /// Azure virtual networks, linked to circuits.
     #[serde(default)]
+    #[schemars(with = "Vec<RawVnet>")]
     vnet: Vec<S<RawVnet>>,
+    /// Global Reach connections between two circuits.
     #[serde(default)]
+    #[schemars(with = "Vec<RawGlobalReach>")]
     global_reach: Vec<S<RawGlobalReach>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Lab")]
 struct RawLab {
+    /// The lab's name (default: the file's stem): namespaces are rl-NAME-SITE.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::name")]
     name: Option<S<String>>,
+    /// "geographic" (default): delays from real distances; "none": no added delay.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::latency")]
     latency: Option<S<String>>,
+    /// One-way site <-> MSEE delay (default "1ms").
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
     access_delay: Option<S<String>>,
+    /// Random extra access delay, up to this (default none).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
     jitter: Option<S<String>>,
+    /// Loss on every access link: "0.1%", or { model = "gilbert-elliott", p = "1%", r = "25%" }.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::loss")]
     loss: Option<S<toml::Value>>,
+    /// Seed of the jitter and loss generators (default 1).
+    #[schemars(with = "Option<u64>")]
     seed: Option<S<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Circuit")]
 struct RawCircuit {
+    /// The circuit's name.
+    #[schemars(schema_with = "schema::name")]
     name: S<String>,
+    /// Where the circuit meets Microsoft (`reachlab locations`); any case.
+    #[schemars(schema_with = "schema::peering_location")]
     peering_location: S<String>,
+    /// Each way, per link: "50Mbps" .. "100Gbps", or "unlimited" (no shaping).
+    #[schemars(schema_with = "schema::bandwidth")]
     bandwidth: S<String>,
+    /// SKU tier (default "Standard").
+    #[serde(default)]
+    #[schemars(schema_with = "schema::sku")]
     sku: Option<S<String>>,
+    /// Billing family (default "MeteredData").
+    #[serde(default)]
+    #[schemars(schema_with = "schema::family")]
     family: Option<S<String>>,
+    /// The connectivity provider (free text).
+    #[schemars(with = "Option<String>")]
     provider: Option<S<String>>,
+    /// The Azure subscription owning the circuit; live links across subscriptions need a key.
+    #[schemars(with = "Option<String>")]
     subscription: Option<S<String>>,
+    /// CE/MSEE links: a /30 (primary) or /29 (primary and secondary); default the first free
+    /// /29 from 192.168.100.0.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::ipv4_prefix")]
     peering_prefix: Option<S<String>>,
+    /// One-way site <-> MSEE delay on this circuit (default: the lab's).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
     access_delay: Option<S<String>>,
+    /// Shaper queue as time at the circuit's rate (default: twice the longest modelled round
+    /// trip, at least 10 ms).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
     queue: Option<S<String>>,
+    /// IP MTU of the circuit (default 1400).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::mtu")]
     mtu: Option<S<i64>>,
+    /// Random extra access delay on this circuit (default: the lab's).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
     jitter: Option<S<String>>,
+    /// Loss on this circuit's access links (default: the lab's).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::loss")]
     loss: Option<S<toml::Value>>,
+    /// Let jitter reorder packets (default false).
     reorder: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Site")]
 struct RawSite {
+    /// The site's name (also its host name inside the lab).
+    #[schemars(schema_with = "schema::name")]
     name: S<String>,
+    /// The circuit the site is connected through.
+    #[schemars(schema_with = "schema::name")]
     circuit: S<String>,
+    /// The site's address space, IPv4 and/or IPv6.
+    #[schemars(schema_with = "schema::prefixes")]
     prefixes: S<Vec<S<String>>>,
+    /// BGP ASN (default 65001 + the site's index); not 12076 or 65515-65520.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::asn")]
     asn: Option<S<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Vnet")]
 struct RawVnet {
+    /// The VNet's name (also its host name inside the lab).
+    #[schemars(schema_with = "schema::name")]
     name: S<String>,
+    /// The Azure region: as az prints it ("westus") or displayed ("West US"), any case.
+    #[schemars(schema_with = "schema::region")]
     region: S<String>,
+    /// The VNet's address space, IPv4 and/or IPv6.
+    #[schemars(schema_with = "schema::prefixes")]
     prefixes: S<Vec<S<String>>>,
+    /// The circuits the VNet's gateway is connected to.
     #[serde(default)]
+    #[schemars(schema_with = "schema::names")]
     circuits: Option<S<Vec<S<String>>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "GlobalReach")]
 struct RawGlobalReach {
+    /// The two circuits it links.
+    #[schemars(schema_with = "schema::circuit_pair")]
     circuits: S<Vec<S<String>>>,
+    /// An IPv4 /29 for the link between the two MSEEs (.1 the first circuit's, .2 the second's).
+    #[schemars(schema_with = "schema::ipv4_prefix")]
     address_prefix: S<String>,
+    /// An IPv6 /125, needed for IPv6 site routes to cross the link.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::ipv6_prefix")]
     ipv6_address_prefix: Option<S<String>>,
 }
 
@@ -367,7 +468,12 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             queue,
             mtu,
             name: cx.string(e, "name", c.name),
-            peering_location: cx.string(e, "peering_location", c.peering_location),
+            // As people type it ("silicon valley"): the catalogue's spelling from here on.
+            peering_location: crate::catalogue::catalogue().canonical_location(&cx.string(
+                e,
+                "peering_location",
+                c.peering_location,
+            )),
             bandwidth,
             sku: cx.choice(e, "sku", c.sku, Sku::ALL, Sku::Standard),
             family: cx.choice(e, "family", c.family, Family::ALL, Family::MeteredData),
@@ -413,7 +519,9 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         let v = v.into_inner();
         vnets.push(Vnet {
             name: cx.string(e, "name", v.name),
-            region: cx.string(e, "region", v.region),
+            // As az prints it ("westus") or as displayed ("West US"), in any case.
+            region: crate::catalogue::catalogue()
+                .canonical_azure_region(&cx.string(e, "region", v.region)),
             prefixes: cx.prefixes(e, "prefixes", v.prefixes),
             circuits: v
                 .circuits

@@ -132,6 +132,18 @@ impl Lab {
         list_namespaces(&format!("rl-{}-", self.name))
     }
 
+    /// The lab's /etc/netns/NS directories (its hosts files).
+    pub fn etc_netns(&self) -> Vec<PathBuf> {
+        let prefix = format!("rl-{}-", self.name);
+        std::fs::read_dir("/etc/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
+    }
+
     pub fn down(&self) -> Output {
         self.cmd().args(["down", &self.name]).output().unwrap()
     }
@@ -150,6 +162,10 @@ impl Drop for Lab {
         for ns in self.namespaces() {
             eprintln!("teardown left namespace {ns}; removing it");
             let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+        for dir in self.etc_netns() {
+            eprintln!("teardown left {}; removing it", dir.display());
+            let _ = std::fs::remove_dir_all(dir);
         }
         if let Some(dir) = self.file.parent() {
             let _ = std::fs::remove_dir_all(dir);
