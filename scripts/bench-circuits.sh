@@ -16,8 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 require_root bench-circuits.sh
-scripts/install-deps.sh
 require_rust
+scripts/install-deps.sh
 as_builder cargo build --release --quiet
 R=$PWD/target/release/reachlab
 WORK=$(mktemp -d)

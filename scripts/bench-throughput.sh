@@ -16,8 +16,8 @@ SECS=${BENCH_SECS:-10}
 
 . scripts/lib.sh
 require_root bench-throughput.sh
-scripts/install-deps.sh
 require_rust
+scripts/install-deps.sh
 as_builder cargo build --release --quiet
 R=$PWD/target/release/reachlab
 

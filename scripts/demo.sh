@@ -17,8 +17,8 @@ require_root demo.sh
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
-scripts/install-deps.sh
 require_rust
+scripts/install-deps.sh
 
 bold "Building reachlab (release, as $BUILD_USER)"
 as_builder cargo build --release --quiet

@@ -17,8 +17,8 @@ if [ "${1:-}" = "--uninstall" ]; then
   echo "removed $BIN and $COMPLETION"
   exit 0
 fi
-scripts/install-deps.sh
 require_rust
+scripts/install-deps.sh
 as_builder cargo build --release --quiet --locked
 install -D -m 0755 target/release/reachlab "$BIN"
 if [ -d "$(dirname "$COMPLETION")" ]; then

@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 SECS=${1:-600}
 . scripts/lib.sh
 require_root soak.sh
-scripts/install-deps.sh
 require_rust
+scripts/install-deps.sh
 as_builder cargo build --release --quiet
 R=$PWD/target/release/reachlab
 LAB="soak$$"

@@ -11,8 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "Without root, 'cargo test' runs them as SKIPPED with a loud message." >&2
   exit 1
 fi
-scripts/install-deps.sh
 require_rust
+scripts/install-deps.sh
 before=$(ip netns list | awk '{print $1}' | sort)
 etc_before=$(ls /etc/netns 2>/dev/null | sort || true)
 

@@ -225,7 +225,10 @@ pub(super) fn print_summary(st: &LabState) {
     if let Some(m) = &st.metrics {
         println!("Metrics: http://{m}/metrics");
     }
-    if let Some(first) = st.endpoints.first() {
-        println!("Try: reachlab exec {} -- ping -c 3 <address>", first.name);
+    if let [first, second, ..] = &st.endpoints[..] {
+        println!(
+            "Try: reachlab exec {} -- ping -c 3 {} (names resolve inside the lab)",
+            first.name, second.name
+        );
     }
 }
