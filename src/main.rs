@@ -4,6 +4,15 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    // Like every Unix tool: `reachlab locations | head` ends quietly when the reader goes,
+    // instead of Rust's default (SIGPIPE ignored, then a panic on the failed print).
+    // SAFETY: restores the default disposition before any thread exists; no handler runs.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     let cli = reachlab::cli::Cli::parse();
     let default = match cli.verbose {
         0 => "warn",

@@ -275,3 +275,48 @@ fn the_schema_validates_every_shipped_topology_and_refuses_what_check_refuses() 
     });
     assert!(validator.is_valid(&typed));
 }
+
+#[test]
+fn locations_and_regions_are_listed() {
+    let out = reachlab().args(["locations"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.lines().any(|l| l.starts_with("Silicon Valley")),
+        "{text}"
+    );
+    let out = reachlab()
+        .args(["locations", "--regions", "--output", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let westus = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "westus")
+        .expect("westus listed");
+    assert_eq!(westus["displayName"], "West US");
+    assert!(westus["latitude"].as_f64().unwrap() > 30.0);
+    let out = reachlab()
+        .args(["locations", "--regions"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("uksouth ") && l.contains(" UK South ")),
+        "{text}"
+    );
+    // A reader that stops early ends the listing quietly (no panic on the broken pipe).
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} locations --regions | true",
+            env!("CARGO_BIN_EXE_reachlab")
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -11,7 +11,8 @@ use super::proto::{
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "cannot reach lab {lab} at {path}: {source} (is it running? `reachlab status` lists labs)"
+        "cannot reach lab {lab} at {path}: {source} ({})",
+        connect_hint(source)
     )]
     Connect {
         lab: String,
@@ -31,6 +32,16 @@ pub enum ClientError {
     Refused(String),
     #[error("{0}")]
     Version(String),
+}
+
+/// What to do about a socket that does not answer.
+fn connect_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "the control socket is root's, mode 0600: run reachlab with sudo"
+        }
+        _ => "is it running? `reachlab status` lists labs",
+    }
 }
 
 /// How a capture ended.
