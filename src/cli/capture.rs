@@ -110,12 +110,13 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
         out.flush()
     };
     // Ctrl-C / SIGTERM shut the socket's write side: the lab then ends the capture and sends
-    // its end record, so the summary still prints.
+    // its end record, so the summary still prints. (The watching thread ends with the
+    // process: closing signal-hook's handle after a refused capture would write to its
+    // already-closed wake-up socket.)
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(s) => s,
         Err(e) => return fail(format!("handling Ctrl-C: {e}")),
     };
-    let signals_handle = signals.handle();
     let result = client::capture(
         &lab,
         &req,
@@ -148,7 +149,6 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
             })
         },
     );
-    signals_handle.close();
     match result {
         Ok(end) => {
             if let Some(e) = write_err
