@@ -127,6 +127,31 @@ pub fn stats(s: &CircuitStatsInfo) -> Stats {
     }
 }
 
+/// The fields every ARM resource carries, as az prints them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub id: String,
+    pub name: String,
+    pub provisioning_state: String,
+    pub resource_group: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl Scope<'_> {
+    /// A provisioned resource of this scope.
+    fn resource(&self, id: String, name: &str, kind: &str) -> Resource {
+        Resource {
+            id,
+            name: name.to_string(),
+            provisioning_state: "Succeeded".into(),
+            resource_group: self.resource_group.to_string(),
+            kind: kind.to_string(),
+        }
+    }
+}
+
 /// A reference to another resource: `{"id": ..., "resourceGroup": ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,15 +168,11 @@ pub struct CircuitConnection {
     /// Connected / Disconnected.
     pub circuit_connection_status: String,
     pub express_route_circuit_peering: SubResource,
-    pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_circuit_connection_config: Option<Ipv6CircuitConnectionConfig>,
-    pub name: String,
     pub peer_express_route_circuit_peering: SubResource,
-    pub provisioning_state: String,
-    pub resource_group: String,
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(flatten)]
+    pub resource: Resource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +194,11 @@ pub fn connection(scope: &Scope, row: &GrRow) -> CircuitConnection {
     CircuitConnection {
         address_prefix: row.address_prefix.clone(),
         circuit_connection_status: row.state.clone(),
-        id: format!("{}/connections/{name}", own.id),
+        resource: scope.resource(
+            format!("{}/connections/{name}", own.id),
+            &name,
+            "Microsoft.Network/expressRouteCircuits/peerings/connections",
+        ),
         express_route_circuit_peering: own,
         ipv6_circuit_connection_config: row.ipv6_address_prefix.as_ref().map(|p| {
             Ipv6CircuitConnectionConfig {
@@ -181,11 +206,7 @@ pub fn connection(scope: &Scope, row: &GrRow) -> CircuitConnection {
                 circuit_connection_status: row.state.clone(),
             }
         }),
-        name,
         peer_express_route_circuit_peering: scope.peering_ref(&row.peer_subscription, &row.peer),
-        provisioning_state: "Succeeded".into(),
-        resource_group: scope.resource_group.to_string(),
-        kind: "Microsoft.Network/expressRouteCircuits/peerings/connections".into(),
     }
 }
 
@@ -196,18 +217,14 @@ pub struct Circuit {
     pub authorizations: Vec<Authorization>,
     pub circuit_provisioning_state: String,
     pub global_reach_enabled: bool,
-    pub id: String,
     /// The Azure region of the circuit resource (az's short name, e.g. "westus").
     pub location: String,
-    pub name: String,
     pub peerings: Vec<Peering>,
-    pub provisioning_state: String,
-    pub resource_group: String,
     pub service_provider_properties: ServiceProviderProperties,
     pub service_provider_provisioning_state: String,
     pub sku: CircuitSku,
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(flatten)]
+    pub resource: Resource,
     /// reachlab: the peering location's geopolitical region (Global Reach and VNet rules).
     pub geopolitical_region: String,
     /// reachlab: the lab's sites on this circuit.
@@ -224,12 +241,8 @@ pub struct Authorization {
     pub authorization_key: String,
     /// Available / InUse.
     pub authorization_use_status: String,
-    pub id: String,
-    pub name: String,
-    pub provisioning_state: String,
-    pub resource_group: String,
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(flatten)]
+    pub resource: Resource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,8 +268,6 @@ pub struct Peering {
     #[serde(rename = "azureASN")]
     pub azure_asn: u32,
     pub connections: Vec<CircuitConnection>,
-    pub id: String,
-    pub name: String,
     #[serde(rename = "peerASN")]
     pub peer_asn: Option<u32>,
     #[serde(rename = "peeredConnections")]
@@ -265,15 +276,11 @@ pub struct Peering {
     pub peering_type: String,
     #[serde(rename = "primaryPeerAddressPrefix")]
     pub primary_peer_address_prefix: String,
-    #[serde(rename = "provisioningState")]
-    pub provisioning_state: String,
-    #[serde(rename = "resourceGroup")]
-    pub resource_group: String,
     #[serde(rename = "secondaryPeerAddressPrefix")]
     pub secondary_peer_address_prefix: Option<String>,
     pub state: String,
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(flatten)]
+    pub resource: Resource,
 }
 
 /// The circuit resource's Azure region: the peering location's nearest region per the
@@ -318,34 +325,31 @@ pub fn circuit(scope: &Scope, c: &CircuitInfo) -> Circuit {
             .map(|a| Authorization {
                 authorization_key: a.key.clone(),
                 authorization_use_status: a.state.clone(),
-                id: format!("{id}/authorizations/{}", a.name),
-                name: a.name.clone(),
-                provisioning_state: "Succeeded".into(),
-                resource_group: scope.resource_group.to_string(),
-                kind: "Microsoft.Network/expressRouteCircuits/authorizations".into(),
+                resource: scope.resource(
+                    format!("{id}/authorizations/{}", a.name),
+                    &a.name,
+                    "Microsoft.Network/expressRouteCircuits/authorizations",
+                ),
             })
             .collect(),
         circuit_provisioning_state: "Enabled".into(),
         global_reach_enabled: false,
         location: circuit_location(&c.peering_location),
-        name: c.name.clone(),
         peerings: vec![Peering {
             azure_asn: MICROSOFT_ASN,
             connections: connections.iter().map(conn).collect(),
-            id: format!("{id}/peerings/AzurePrivatePeering"),
-            name: "AzurePrivatePeering".into(),
+            resource: scope.resource(
+                format!("{id}/peerings/AzurePrivatePeering"),
+                "AzurePrivatePeering",
+                "Microsoft.Network/expressRouteCircuits/peerings",
+            ),
             peer_asn: c.peer_asn,
             peered_connections: peered.iter().map(conn).collect(),
             peering_type: "AzurePrivatePeering".into(),
             primary_peer_address_prefix: c.primary.prefix.clone(),
-            provisioning_state: "Succeeded".into(),
-            resource_group: scope.resource_group.to_string(),
             secondary_peer_address_prefix: c.secondary.as_ref().map(|s| s.prefix.clone()),
             state: "Enabled".into(),
-            kind: "Microsoft.Network/expressRouteCircuits/peerings".into(),
         }],
-        provisioning_state: "Succeeded".into(),
-        resource_group: scope.resource_group.to_string(),
         service_provider_properties: ServiceProviderProperties {
             bandwidth_in_mbps: bandwidth,
             peering_location: c.peering_location.clone(),
@@ -357,8 +361,7 @@ pub fn circuit(scope: &Scope, c: &CircuitInfo) -> Circuit {
             name: format!("{}_{}", c.sku, c.family),
             tier: c.sku.clone(),
         },
-        kind: "Microsoft.Network/expressRouteCircuits".into(),
-        id,
+        resource: scope.resource(id, &c.name, "Microsoft.Network/expressRouteCircuits"),
         geopolitical_region: c.geopolitical_region.clone(),
         sites: c.sites.clone(),
         vnet_links: c.vnet_links.clone(),

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::fail;
-use crate::lab::{self, state::LabState};
 
 #[derive(Args, Debug)]
 pub struct IperfArgs {
@@ -31,41 +30,13 @@ pub struct IperfArgs {
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(a: IperfArgs, quiet: bool) -> i32 {
-    let lab = match lab::resolve_lab(a.lab.as_deref()) {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
-    if !lab::is_root() {
-        return fail(lab::LabError::NotRoot);
-    }
-    let st = match LabState::load(&lab) {
+    let st = match super::running_state(a.lab.as_deref()) {
         Ok(s) => s,
-        Err(e) => return fail(format!("reading the state of lab {lab}: {e}")),
+        Err(code) => return code,
     };
-    if !st.alive() {
-        return fail(format!(
-            "lab {lab} is not running (its process {} is gone); `reachlab down {lab}` cleans it",
-            st.pid
-        ));
-    }
-    let find = |name: &str| st.endpoints.iter().find(|e| e.name == name);
-    let known = || {
-        st.endpoints
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (Some(src), Some(dst)) = (find(&a.src), find(&a.dst)) else {
-        let missing = if find(&a.src).is_none() {
-            &a.src
-        } else {
-            &a.dst
-        };
-        return fail(format!(
-            "lab {lab} has no site or VNet named {missing}; it has: {}",
-            known()
-        ));
+    let (src, dst) = match (super::endpoint(&st, &a.src), super::endpoint(&st, &a.dst)) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(code), _) | (_, Err(code)) => return code,
     };
     if a.src == a.dst {
         return fail(

@@ -323,6 +323,39 @@ pub(crate) fn resolve(lab: Option<&str>) -> Result<String, i32> {
     lab::resolve_lab(lab).map_err(fail)
 }
 
+/// A running lab's recorded state, for the verbs that act inside its namespaces (root only):
+/// the lab named (else the only one), refused when its process is gone.
+pub(crate) fn running_state(lab: Option<&str>) -> Result<lab::state::LabState, i32> {
+    let lab = resolve(lab)?;
+    if !lab::is_root() {
+        return Err(fail(lab::LabError::NotRoot));
+    }
+    let st = lab::state::LabState::load(&lab)
+        .map_err(|e| fail(format!("reading the state of lab {lab}: {e}")))?;
+    if !st.alive() {
+        return Err(fail(format!(
+            "lab {lab} is not running (its process {} is gone); `reachlab down {lab}` cleans it",
+            st.pid
+        )));
+    }
+    Ok(st)
+}
+
+/// A site or VNet of a running lab, or an error naming those it has.
+pub(crate) fn endpoint<'a>(
+    st: &'a lab::state::LabState,
+    name: &str,
+) -> Result<&'a lab::state::EndpointState, i32> {
+    st.endpoints.iter().find(|e| e.name == name).ok_or_else(|| {
+        let known: Vec<&str> = st.endpoints.iter().map(|e| e.name.as_str()).collect();
+        fail(format!(
+            "lab {} has no site or VNet named {name}; it has: {}",
+            st.lab,
+            known.join(", ")
+        ))
+    })
+}
+
 /// Prints a value as JSON: the az shape `to_az` makes of the lab's reply.
 pub(crate) fn print_az<T: serde::de::DeserializeOwned, A: serde::Serialize>(
     v: serde_json::Value,

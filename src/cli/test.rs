@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{fail, print_json, Output};
-use crate::lab::{self, pingall, state::LabState};
+use super::{print_json, Output};
+use crate::lab::{pingall, state::LabState};
 
 pub struct Options {
     pub lab: Option<String>,
@@ -16,17 +16,11 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> i32 {
-    let lab = match lab::resolve_lab(o.lab.as_deref()) {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
-    if !lab::is_root() {
-        return fail(lab::LabError::NotRoot);
-    }
-    let st = match LabState::load(&lab) {
+    let st = match super::running_state(o.lab.as_deref()) {
         Ok(s) => s,
-        Err(e) => return fail(format!("reading the state of lab {lab}: {e}")),
+        Err(code) => return code,
     };
+    let lab = st.lab.clone();
     // The lab as it runs now, not as its file was.
     let (topo, links) = match super::running_lab(&lab) {
         Ok(x) => x,
