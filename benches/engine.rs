@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use reachlab::diag::SourceFile;
 use reachlab::engine::table::{Lpm, Target};
 use reachlab::engine::timing::XorShift64 as Rng;
-use reachlab::engine::{Engine, Tables, Verdict};
+use reachlab::engine::{Engine, Verdict};
 use reachlab::topology::{GlobalReach, Topology};
 
 /// Forwarding only: no delay lines, no shapers (they would queue every packet).
@@ -54,7 +54,7 @@ fn engine_per_packet(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
     for (name, pkt) in [("ipv4_forward", udp_v4()), ("ipv6_forward", udp_v6())] {
-        let mut e = Engine::new(Tables::build(&t));
+        let mut e = Engine::new(reachlab::plane::tables(&t));
         let mut buf = pkt.clone();
         let mut out = Vec::new();
         g.bench_function(name, |b| {
@@ -126,7 +126,7 @@ fn big_topology() -> Topology {
 
 fn apply_change(c: &mut Criterion) {
     let base = big_topology();
-    let mut e = Engine::new(Tables::build(&base));
+    let mut e = Engine::new(reachlab::plane::tables(&base));
     let mut g = c.benchmark_group("live_change");
     g.sample_size(20);
     g.bench_function("global_reach_add_10k_prefixes", |b| {
@@ -143,7 +143,7 @@ fn apply_change(c: &mut Criterion) {
             |t| {
                 // What a live change does: validate with the file's rules, rebuild, swap.
                 t.validate().expect("valid change");
-                e.set_tables(Tables::build(&t));
+                e.set_tables(reachlab::plane::tables(&t));
             },
             BatchSize::LargeInput,
         )

@@ -177,7 +177,7 @@ fn label(o: &mut String, x: f64, y: f64, text: &str, color: &str, size: f64) {
 /// The lab as an SVG picture.
 pub fn svg(v: &View) -> String {
     let t = v.topo;
-    let tables = Tables::build(t);
+    let tables = crate::plane::tables(t);
     let cat = catalogue();
     // Circuits west of the median longitude on the left, the rest on the right.
     let mut order: Vec<usize> = (0..t.circuit.len()).collect();
@@ -522,7 +522,7 @@ fn q(s: &str) -> String {
 /// The lab as a Graphviz graph (`dot -Tsvg`).
 pub fn dot(v: &View) -> String {
     let t = v.topo;
-    let tables = Tables::build(t);
+    let tables = crate::plane::tables(t);
     let mut o = String::new();
     let _ = writeln!(o, "graph \"{}\" {{", q(&t.lab.name));
     let _ = writeln!(
@@ -628,7 +628,7 @@ pub fn dot(v: &View) -> String {
 /// The lab as a Mermaid flowchart (renders in GitHub and most Markdown viewers).
 pub fn mermaid(v: &View) -> String {
     let t = v.topo;
-    let tables = Tables::build(t);
+    let tables = crate::plane::tables(t);
     let mut o = String::from("flowchart LR\n");
     let mq = |s: &str| s.replace('"', "#quot;");
     for s in &t.site {

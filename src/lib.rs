@@ -11,6 +11,9 @@
 //! - [`topology`]: the lab file format, its data model and the validation rules.
 //! - [`model`]: the latency model: published RTTs between regions, else great-circle distance.
 //! - [`diag`]: `file:line:col` diagnostics for topology errors.
+//! - [`plane`]: the Microsoft side's routing: one RIB per MSEE (circuit x link) and per VNet
+//!   gateway, from the customer's router, the VNet gateways and Global Reach; best paths, and
+//!   the engine's tables compiled from them.
 //! - [`engine`]: the pure forwarding core: typed packet views, route tables, the hop pipeline
 //!   (TTL, checksums, ICMP errors), drop counters, timing (shapers, delay lines, loss) and
 //!   capture taps. No IO, no clock of its own, no tokio.
@@ -37,4 +40,5 @@ pub mod engine;
 pub mod graph;
 pub mod lab;
 pub mod model;
+pub mod plane;
 pub mod topology;

@@ -403,7 +403,8 @@ fn routes_vnet_links_and_circuit_show() {
     );
     let r = routes(&lab);
     assert!(
-        r.contains(&t("10.0.2.0/24", "192.168.8.2", "12076 65002")),
+        // Learned over Global Reach (iBGP in AS 12076: the path as london's MSEE got it).
+        r.contains(&t("10.0.2.0/24", "192.168.8.2", "65002")),
         "{r:?}"
     );
     let table = ok(&lab, &["routes", "er-sv"]);
@@ -411,14 +412,35 @@ fn routes_vnet_links_and_circuit_show() {
     let sec = json(&lab, &["routes", "er-sv", "--path", "secondary"]);
     assert_eq!(sec["value"][0]["nextHop"], "192.168.100.5");
 
-    // Unlink a VNet from SF's circuit: SF loses it, London keeps it; link it back.
+    // Unlink a VNet from SF's circuit: er-sv's MSEE now knows it only over Global Reach,
+    // from er-london (which learned it from the VNet's gateway), so SF still reaches it, the
+    // long way; without Global Reach SF loses it, London keeps it. Then link it back.
     assert_eq!(lab.ping("sf", "10.0.4.1", 1).0, 1);
     ok(&lab, &["vnet", "unlink", "uksouth", "er-sv"]);
+    let uk: Vec<_> = routes(&lab)
+        .into_iter()
+        .filter(|r| r.0 == "10.0.4.0/24")
+        .collect();
+    assert_eq!(uk, vec![t("10.0.4.0/24", "192.168.8.2", "65515")]);
+    let (rx, out) = lab.ping("sf", "10.0.4.1", 1);
+    assert_eq!(rx, 1, "over Global Reach: {out}");
+    ok(&lab, &["global-reach", "remove", "er-sv", "er-london"]);
     let (rx, out) = lab.ping("sf", "10.0.4.1", 1);
     assert_eq!(rx, 0, "{out}");
     assert!(out.contains("Unreachable"), "{out}");
     assert_eq!(lab.ping("london", "10.0.4.1", 1).0, 1);
     assert!(!routes(&lab).iter().any(|r| r.0 == "10.0.4.0/24"));
+    ok(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+        ],
+    );
     let out = run(&lab, &["vnet", "unlink", "uksouth", "er-sv"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not linked"));
     ok(&lab, &["vnet", "link", "uksouth", "er-sv"]);

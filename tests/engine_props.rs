@@ -9,14 +9,14 @@ use std::time::Duration;
 use reachlab::diag::SourceFile;
 use reachlab::engine::timing::XorShift64 as Rng;
 use reachlab::engine::wire::{checksum, Ipv4Packet};
-use reachlab::engine::{Engine, Tables, Verdict};
+use reachlab::engine::{Engine, Verdict};
 use reachlab::topology::Topology;
 
 fn engine(file: &str) -> (Engine, Topology) {
     let path = format!("{}/topologies/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let t = Topology::from_source(SourceFile::new(path, text), "t").unwrap();
-    (Engine::new(Tables::build(&t)), t)
+    (Engine::new(reachlab::plane::tables(&t)), t)
 }
 
 /// A valid IPv4 packet from `src` to `dst` (protocol, TTL and length random), checksum set.

@@ -634,8 +634,11 @@ fn every_pair_of_sites_and_vnets_reaches_exactly_what_the_rules_allow() {
     for (a, b, want) in [
         ("sf", "london", true),
         ("sf", "tokyo", false),
-        ("uswest", "london", false), // Global Reach carries branch routes, not VNets
-        ("uswest", "uksouth", false),
+        // Global Reach carries what each MSEE learned from its own sites and VNets: uswest
+        // (er-sv only) reaches london and uksouth (er-london only) over er-sv's connection.
+        ("uswest", "london", true),
+        ("uswest", "uksouth", true),
+        ("uswest", "tokyo", false),
         ("uswest", "shared", true), // VNets on the same circuit
         ("uksouth", "shared", true),
         ("japan", "shared", false),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use libfuzzer_sys::fuzz_target;
 use reachlab::control::proto::{decode, MAX_REQUEST, PROTOCOL};
 use reachlab::diag::SourceFile;
-use reachlab::engine::{Engine, Tables};
+use reachlab::engine::Engine;
 use reachlab::lab::live::LiveLab;
 use reachlab::topology::Topology;
 use reachlab_fuzz::{topology, Input};
@@ -117,7 +117,7 @@ fn built(inp: &mut Input, t: &Topology, last_key: &Option<String>) -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let Some(t) = topology(&mut inp) else { return };
-    let engine = Arc::new(Mutex::new(Engine::new(Tables::build(&t))));
+    let engine = Arc::new(Mutex::new(Engine::new(reachlab::plane::tables(&t))));
     let mut live = LiveLab::new(t, Arc::clone(&engine), Vec::new());
     let raw = inp.byte() & 1 == 0;
     let mut last_key = None;

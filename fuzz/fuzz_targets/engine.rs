@@ -14,7 +14,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use reachlab::engine::capture::TapPoint;
 use reachlab::engine::wire::{checksum, Ipv4Packet, Ipv6Packet};
-use reachlab::engine::{Engine, Tables, Verdict};
+use reachlab::engine::{Engine, Verdict};
 use reachlab_fuzz::{topology, Input};
 
 /// The virtio-net header's size when TUN offload is on.
@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     let v6: Vec<[u8; 16]> = names.iter().map(|n| first_v6(&t, n)).collect();
     let offload = inp.byte() & 1 != 0;
     let prefix = if offload { VNET_HDR } else { 0 };
-    let mut e = Engine::new(Tables::build(&t)).with_frame_prefix(prefix);
+    let mut e = Engine::new(reachlab::plane::tables(&t)).with_frame_prefix(prefix);
     let nports = names.len();
     let ncircuits = t.circuit.len();
     let mut now = Duration::ZERO;

@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use reachlab::diag::SourceFile;
-use reachlab::engine::{Engine, Tables};
+use reachlab::engine::Engine;
 use reachlab::topology::Topology;
 use reachlab_fuzz::{topology_text, Input};
 
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
                 back, t,
                 "round trip changed the lab:\n{text}\n---\n{written}"
             );
-            let _ = Engine::new(Tables::build(&t));
+            let _ = Engine::new(reachlab::plane::tables(&t));
         }
     }
 });

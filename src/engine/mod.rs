@@ -935,7 +935,8 @@ fn walk(
                     link.cross(plan, t, circuit, path, Dir::Down, hops);
                     Hop::CeIn(site)
                 }
-                Some(Target::Vnet(vnet)) if via.is_none() => {
+                // Over Global Reach too: an MSEE passes its own VNets' routes to its peer.
+                Some(Target::Vnet(vnet)) => {
                     if let Some(w) = too_big(circuit, Some(circuit)) {
                         return w;
                     }

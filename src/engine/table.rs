@@ -1,19 +1,14 @@
-//! Route tables compiled from a `Topology`: one LPM table per circuit (its MSEE's), one per
-//! VNet gateway, and the addresses each router hop answers from.
-//!
-//! Invariants: a circuit table holds exactly its own sites' prefixes, its linked VNets'
-//! prefixes and, per Global Reach peer, the peer's *site* prefixes (IPv6 ones only when the
-//! connection has an IPv6 /125); nothing else, so Global Reach is not transitive and carries no
-//! VNet routes. A VNet gateway table holds the site and VNet prefixes of its linked circuits.
+//! The engine's forwarding tables: one LPM table per circuit (its MSEE's), one per VNet
+//! gateway, and the addresses each router hop answers from. Compiled whole by
+//! `crate::plane::compile` from the RIBs' best paths and swapped whole on a change; the engine
+//! only reads them.
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use crate::catalogue::catalogue;
-use crate::model;
-use crate::topology::{LatencyModel, Loss, Topology, DEFAULT_ACCESS_DELAY};
+use crate::topology::Loss;
 
 /// Index of a site or VNet: sites first in file order, then VNets.
 pub type PortId = usize;
@@ -187,209 +182,26 @@ pub fn host_address(p: &IpNet) -> IpAddr {
     }
 }
 
-fn first_v4(ps: &[IpNet]) -> Option<Ipv4Addr> {
-    ps.iter()
-        .find(|p| matches!(p, IpNet::V4(_)))
-        .map(|p| match gateway_address(p) {
-            IpAddr::V4(a) => a,
-            IpAddr::V6(_) => unreachable!("v4 prefix"),
-        })
-}
-
-fn first_v6(ps: &[IpNet]) -> Option<Ipv6Addr> {
-    ps.iter()
-        .find(|p| matches!(p, IpNet::V6(_)))
-        .map(|p| match gateway_address(p) {
-            IpAddr::V6(a) => a,
-            IpAddr::V4(_) => unreachable!("v6 prefix"),
-        })
-}
-
 impl Tables {
-    /// Compiles a validated topology (defaults resolved).
-    pub fn build(t: &Topology) -> Tables {
-        let cidx = |name: &str| -> CircuitId {
-            t.circuit
-                .iter()
-                .position(|c| c.name == name)
-                .expect("validated topology: circuit exists")
-        };
-        let internal: Ipv6Net = INTERNAL_V6.parse().expect("constant");
-        let mut circuits: Vec<CircuitFib> = t
-            .circuit
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let pp = c.peering_prefix.expect("defaults resolved");
-                let base = u128::from(internal.network()) | ((i as u128) << 64);
-                let access = if t.lab.latency == LatencyModel::None {
-                    Duration::ZERO
-                } else {
-                    c.access_delay
-                        .or(t.lab.access_delay)
-                        .unwrap_or(DEFAULT_ACCESS_DELAY)
-                        .0
-                };
-                CircuitFib {
-                    name: c.name.clone(),
-                    table: Lpm::new(),
-                    timing: CircuitTiming {
-                        rate_bps: (!c.bandwidth.is_unlimited()).then_some(c.bandwidth.0),
-                        access,
-                        queue: c.queue.map(|q| q.0).unwrap_or(MIN_DEFAULT_QUEUE),
-                        mtu: c.mtu(),
-                        jitter: if t.lab.latency == LatencyModel::None {
-                            Duration::ZERO
-                        } else {
-                            c.jitter.or(t.lab.jitter).map(|j| j.0).unwrap_or_default()
-                        },
-                        reorder: c.reorder,
-                        loss: c.loss.or(t.lab.loss),
-                    },
-                    msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
-                    msee_v6: Ipv6Addr::from(base + 2),
-                }
-            })
-            .collect();
-        let nsites = t.site.len();
-        for (i, s) in t.site.iter().enumerate() {
-            let c = cidx(&s.circuit);
-            for p in &s.prefixes {
-                circuits[c].table.insert(*p, Target::Site(i));
-            }
-        }
-        for (j, v) in t.vnet.iter().enumerate() {
-            for cname in &v.circuits {
-                for p in &v.prefixes {
-                    circuits[cidx(cname)]
-                        .table
-                        .insert(*p, Target::Vnet(nsites + j));
-                }
-            }
-        }
-        let mut gr = Vec::new();
-        for (g, link) in t.global_reach.iter().enumerate() {
-            let a = cidx(&link.circuits[0]);
-            let b = cidx(&link.circuits[1]);
-            for (from, to) in [(a, b), (b, a)] {
-                for s in t.site.iter().filter(|s| cidx(&s.circuit) == to) {
-                    for p in &s.prefixes {
-                        if matches!(p, IpNet::V6(_)) && link.ipv6_address_prefix.is_none() {
-                            continue;
-                        }
-                        circuits[from]
-                            .table
-                            .insert(*p, Target::Peer { circuit: to, gr: g });
-                    }
-                }
-            }
-            let n4 = u32::from(link.address_prefix.network());
-            gr.push(GrLink {
-                circuits: [a, b],
-                v4: [Ipv4Addr::from(n4 + 1), Ipv4Addr::from(n4 + 2)],
-                v6: link.ipv6_address_prefix.map(|p| {
-                    let n = u128::from(p.network());
-                    [Ipv6Addr::from(n + 1), Ipv6Addr::from(n + 2)]
-                }),
-            });
-        }
-
-        let mut ports = Vec::new();
-        for s in &t.site {
-            ports.push(port(
-                &s.name,
-                &s.prefixes,
-                PortKind::Site {
-                    circuit: cidx(&s.circuit),
-                },
-            ));
-        }
-        for v in &t.vnet {
-            let mut gateway = Lpm::new();
-            // Reverse order so that, when two circuits lead to the same prefix, the first
-            // circuit listed wins.
-            for cname in v.circuits.iter().rev() {
-                let c = cidx(cname);
-                for s in t.site.iter().filter(|s| s.circuit == *cname) {
-                    for p in &s.prefixes {
-                        gateway.insert(*p, c);
-                    }
-                }
-                for other in t
-                    .vnet
-                    .iter()
-                    .filter(|o| o.name != v.name && o.circuits.contains(cname))
-                {
-                    for p in &other.prefixes {
-                        gateway.insert(*p, c);
-                    }
-                }
-            }
-            ports.push(port(
-                &v.name,
-                &v.prefixes,
-                PortKind::Vnet {
-                    gateway: Box::new(gateway),
-                },
-            ));
-        }
-        let n = circuits.len();
-        let geo = t.lab.latency == LatencyModel::Geographic;
-        let cat = catalogue();
-        let loc = |i: usize| cat.location(&t.circuit[i].peering_location);
-        let mut backbone = vec![vec![Duration::ZERO; n]; n];
-        for (a, row) in backbone.iter_mut().enumerate() {
-            for (b, cell) in row.iter_mut().enumerate() {
-                if let (true, Some(la), Some(lb)) = (geo && a != b, loc(a), loc(b)) {
-                    *cell = model::backbone_rtt(la, lb) / 2;
-                }
-            }
-        }
-        let mut vnet_delay = vec![vec![Duration::ZERO; ports.len()]; n];
-        for (c, row) in vnet_delay.iter_mut().enumerate() {
-            for (j, v) in t.vnet.iter().enumerate() {
-                if let (true, Some(l), Some(r)) = (geo, loc(c), cat.azure_region(&v.region)) {
-                    row[nsites + j] = model::vnet_rtt(l, r) / 2;
-                }
-            }
-        }
-        let mut tables = Tables {
-            circuits,
-            ports,
-            gr,
-            backbone,
-            vnet_delay,
-            seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
-        };
-        // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
-        // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
-        // but CUBIC's slow start overshoots it: measured at 100 Mbit/s x 141 ms, one BDP cost
-        // ~2,300 retransmits per iperf3 run, two cost none (scripts/bench-circuits.sh).
-        for (i, c) in t.circuit.iter().enumerate() {
-            if c.queue.is_none() {
-                tables.circuits[i].timing.queue =
-                    (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
-            }
-        }
-        tables
-    }
-
     /// The modelled round trip from a site on `circuit` to a VNet or Global Reach peer site,
     /// for every destination the circuit's table holds, with the destination port.
     pub fn rtts(&self, circuit: CircuitId) -> Vec<(PortId, Duration)> {
         let c = &self.circuits[circuit];
         let access = c.timing.access;
         let mut v = Vec::new();
-        for (_, target) in c.table.entries() {
+        for (prefix, target) in c.table.entries() {
             let (port, oneway) = match target {
                 Target::Site(p) => (p, access * 2),
                 Target::Vnet(p) => (p, access + self.vnet_delay[circuit][p]),
                 Target::Peer { circuit: peer, .. } => {
-                    let p = self.sites_of(peer).next().unwrap_or(0);
-                    (
-                        p,
-                        access + self.backbone[circuit][peer] + self.circuits[peer].timing.access,
-                    )
+                    // What the peer's MSEE does with it: its own site or VNet.
+                    let beyond = match self.circuits[peer].table.lookup(prefix.network()) {
+                        Some(Target::Site(p)) => Some((p, self.circuits[peer].timing.access)),
+                        Some(Target::Vnet(p)) => Some((p, self.vnet_delay[peer][p])),
+                        _ => None,
+                    };
+                    let Some((p, last)) = beyond else { continue };
+                    (p, access + self.backbone[circuit][peer] + last)
                 }
             };
             if !v.iter().any(|(q, _)| *q == port) {
@@ -399,36 +211,12 @@ impl Tables {
         v
     }
 
-    fn longest_rtt(&self, circuit: CircuitId) -> Duration {
+    /// The longest modelled round trip from a site on `circuit` to anything it reaches.
+    pub fn longest_rtt(&self, circuit: CircuitId) -> Duration {
         self.rtts(circuit)
             .into_iter()
             .map(|(_, d)| d)
             .max()
             .unwrap_or(Duration::ZERO)
-    }
-
-    fn sites_of(&self, circuit: CircuitId) -> impl Iterator<Item = PortId> + '_ {
-        self.ports
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, p)| match p.kind {
-                PortKind::Site { circuit: c } if c == circuit => Some(i),
-                _ => None,
-            })
-    }
-}
-
-fn port(name: &str, prefixes: &[IpNet], kind: PortKind) -> PortInfo {
-    let mut lpm = Lpm::new();
-    for p in prefixes {
-        lpm.insert(*p, ());
-    }
-    PortInfo {
-        name: name.to_string(),
-        kind,
-        prefixes: lpm,
-        prefix_list: prefixes.to_vec(),
-        gateway_v4: first_v4(prefixes),
-        gateway_v6: first_v6(prefixes),
     }
 }

@@ -19,7 +19,7 @@ fn engine(text: &str) -> Engine {
     for c in &mut t.circuit {
         c.bandwidth = Bandwidth::UNLIMITED;
     }
-    Engine::new(Tables::build(&t))
+    Engine::new(crate::plane::tables(&t))
 }
 
 fn topo(text: &str) -> Topology {
@@ -393,7 +393,7 @@ fn due(e: &mut Engine, now: Duration) -> Vec<(PortId, Vec<u8>)> {
 #[test]
 fn timing_sf_to_london_takes_the_modelled_one_way_delay() {
     // Seed: access 1 ms each side, backbone West US - UK South 137 ms RTT, 1 Gbit/s circuits.
-    let mut e = Engine::new(Tables::build(&topo(SEED)));
+    let mut e = Engine::new(crate::plane::tables(&topo(SEED)));
     let (sf, london) = (port(&e, "sf"), port(&e, "london"));
     let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
     assert_eq!(
@@ -421,7 +421,7 @@ fn timing_sf_to_london_takes_the_modelled_one_way_delay() {
 
 #[test]
 fn timing_traceroute_replies_take_the_round_trip_to_each_hop() {
-    let mut e = Engine::new(Tables::build(&topo(SEED)));
+    let mut e = Engine::new(crate::plane::tables(&topo(SEED)));
     let sf = port(&e, "sf");
     let ms = Duration::from_millis;
     let us = Duration::from_micros;
@@ -451,7 +451,7 @@ fn timing_shaper_paces_a_burst_at_the_circuit_rate_and_drops_beyond_the_queue() 
     );
     let mut t = topo(&text);
     t.lab.latency = LatencyModel::None;
-    let mut e = Engine::new(Tables::build(&t));
+    let mut e = Engine::new(crate::plane::tables(&t));
     let (sf, london) = (port(&e, "sf"), port(&e, "london"));
     // 20 packets of 1250 bytes at once: 100 us each at 100 Mbit/s. The queue holds 1 ms.
     let mut sent = 0;
@@ -627,7 +627,7 @@ fn timing_jitter_spreads_delays_without_reordering_unless_asked() {
             "bandwidth = \"1Gbps\"",
             &format!("bandwidth = \"unlimited\"\njitter = \"5ms\"\nreorder = {reorder}"),
         );
-        let mut e = Engine::new(Tables::build(&topo(&text)));
+        let mut e = Engine::new(crate::plane::tables(&topo(&text)));
         let sf = port(&e, "sf");
         for i in 0..200u16 {
             let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
@@ -680,7 +680,7 @@ fn timing_loss_drops_about_its_rate_and_counts_it() {
     );
     let mut t = topo(&text);
     t.lab.latency = LatencyModel::None;
-    let mut e = Engine::new(Tables::build(&t));
+    let mut e = Engine::new(crate::plane::tables(&t));
     let sf = port(&e, "sf");
     for _ in 0..2000 {
         let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
@@ -700,7 +700,7 @@ fn timing_loss_drops_about_its_rate_and_counts_it() {
 #[test]
 fn captures_copy_each_point_at_its_time_with_its_ttl() {
     // Timed seed: the copies are taken as the packet passes each point.
-    let mut e = Engine::new(Tables::build(&topo(SEED)));
+    let mut e = Engine::new(crate::plane::tables(&topo(SEED)));
     let (sf, london) = (port(&e, "sf"), port(&e, "london"));
     let circuit = |e: &Engine, n: &str| e.tables().circuits.iter().position(|c| c.name == n);
     let (sv, ldn) = (

@@ -4,7 +4,6 @@
 //! engine whole; a refused change leaves everything as it was.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,8 +13,7 @@ use tracing::{info, warn};
 use crate::catalogue::catalogue;
 use crate::control::proto::*;
 use crate::engine::capture::TapPoint;
-use crate::engine::table::{gateway_address, Target};
-use crate::engine::{DropReason, Engine, Tables};
+use crate::engine::{DropReason, Engine};
 use crate::topology::{as_v4, as_v6, parse_prefix, rules, GlobalReach, Topology};
 
 use super::netns;
@@ -226,7 +224,7 @@ impl LiveLab {
     fn apply(&mut self, mut new: Topology) -> Result<(), String> {
         new.validate().map_err(|errs| errs.join("\n"))?;
         new.resolve_defaults();
-        let tables = Tables::build(&new);
+        let tables = crate::plane::tables(&new);
         self.engine
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -589,61 +587,21 @@ impl LiveLab {
                 ))
             }
         };
-        let ce = Ipv4Net::new(host(pp, offset + 1), 30)
-            .expect("valid")
-            .addr();
-        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let t = engine.tables();
-        let mut rows = Vec::new();
-        for (prefix, target) in t.circuits[ci].table.entries() {
-            let (next_hop, path_attr) = match target {
-                Target::Site(p) => {
-                    let asn = self.topo.site[p].asn.unwrap_or(0);
-                    (ce.to_string(), asn.to_string())
-                }
-                Target::Vnet(p) => {
-                    let gw = t.ports[p]
-                        .prefix_list
-                        .iter()
-                        .find(|x| x.contains(&prefix.network()))
-                        .map(gateway_address)
-                        .map(|a| a.to_string())
-                        .unwrap_or_default();
-                    (gw, "65515".to_string())
-                }
-                Target::Peer { circuit, gr } => {
-                    let link = &self.topo.global_reach[gr];
-                    let hop: Option<IpAddr> = match prefix {
-                        IpNet::V4(_) => {
-                            let side = usize::from(t.gr[gr].circuits[1] == circuit);
-                            Some(IpAddr::V4(host(
-                                link.address_prefix,
-                                offset + 1 + side as u32,
-                            )))
-                        }
-                        IpNet::V6(_) => t.gr[gr].addr_v6(circuit).map(IpAddr::V6),
-                    };
-                    let asn = self
-                        .topo
-                        .site
-                        .iter()
-                        .find(|s| s.prefixes.contains(&prefix))
-                        .and_then(|s| s.asn)
-                        .unwrap_or(0);
-                    (
-                        hop.map(|h| h.to_string()).unwrap_or_default(),
-                        format!("{} {asn}", rules::MICROSOFT_ASN),
-                    )
-                }
-            };
-            rows.push(RouteRow {
-                network: prefix.to_string(),
-                next_hop,
-                loc_prf: None,
-                weight: 0,
-                path: path_attr,
-            });
-        }
+        let link = offset as usize / 4;
+        // Every path the MSEE of that link holds, best first per prefix (from the RIB, not
+        // the file).
+        let routing = crate::plane::routing(&self.topo);
+        let rows = routing.msee[ci][link]
+            .iter()
+            .flat_map(|(_, paths)| paths.iter())
+            .map(|r| RouteRow {
+                network: r.prefix.to_string(),
+                next_hop: r.next_hop.to_string(),
+                loc_prf: r.local_pref,
+                weight: r.weight,
+                path: crate::plane::route::PathDisplay(&r.as_path).to_string(),
+            })
+            .collect();
         Ok(json(RouteTable {
             circuit: name.to_string(),
             path,

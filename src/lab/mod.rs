@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use tracing::{info, warn};
 
 use crate::engine::table::host_address;
-use crate::engine::{Engine, Tables};
+use crate::engine::Engine;
 use crate::topology::Topology;
 use netns::NetnsError;
 use state::{EndpointState, LabState};
@@ -334,7 +334,7 @@ async fn make(
     } else {
         0
     };
-    let engine = Engine::new(Tables::build(topo)).with_frame_prefix(prefix);
+    let engine = Engine::new(crate::plane::tables(topo)).with_frame_prefix(prefix);
     info!(offload, poll = ?io.poll, "forwarding");
     Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
 }

@@ -547,27 +547,37 @@ impl Topology {
     }
 
     /// Whether the rules let endpoint `from` (a site or VNet) reach endpoint `to`, with every
-    /// link up: a site reaches the sites of its own circuit and, over Global Reach, of a
-    /// directly linked circuit (not transitively), and the VNets linked to its circuit; a VNet
-    /// reaches the sites of its circuits and the VNets sharing a circuit with it. Stated from
-    /// the rules, independently of the engine's tables, so tests can hold the engine to it.
+    /// link up. A circuit's MSEE knows its own sites and the VNets linked to it, and, over each
+    /// Global Reach connection, what the peer MSEE learned from its own sites and VNets (never
+    /// what it learned over another connection: not transitive). A VNet's gateway knows what
+    /// the MSEEs of its circuits know. So a site reaches the sites and VNets of its circuit and
+    /// of directly linked circuits; a VNet reaches the sites and VNets of its circuits and of
+    /// circuits directly linked to one of them; a VNet on two circuits joins neither to the
+    /// other. Stated from the rules, independently of the RIBs and the engine's tables, so
+    /// tests can hold both to it.
     pub fn may_reach(&self, from: &str, to: &str) -> bool {
         if from == to {
             return true;
         }
-        let site = |n: &str| self.site.iter().find(|s| s.name == n);
-        let vnet = |n: &str| self.vnet.iter().find(|v| v.name == n);
         let linked = |a: &str, b: &str| {
-            self.global_reach.iter().any(|g| {
-                (g.circuits[0] == a && g.circuits[1] == b)
-                    || (g.circuits[0] == b && g.circuits[1] == a)
-            })
+            a == b
+                || self.global_reach.iter().any(|g| {
+                    (g.circuits[0] == a && g.circuits[1] == b)
+                        || (g.circuits[0] == b && g.circuits[1] == a)
+                })
         };
-        match (site(from), vnet(from), site(to), vnet(to)) {
-            (Some(a), _, Some(b), _) => a.circuit == b.circuit || linked(&a.circuit, &b.circuit),
-            (Some(a), _, _, Some(v)) => v.circuits.contains(&a.circuit),
-            (_, Some(v), Some(b), _) => v.circuits.contains(&b.circuit),
-            (_, Some(v), _, Some(w)) => v.circuits.iter().any(|c| w.circuits.contains(c)),
+        // The circuits an endpoint hangs off: a site's one, a VNet's linked ones.
+        let circuits = |n: &str| -> Option<Vec<&str>> {
+            if let Some(s) = self.site.iter().find(|s| s.name == n) {
+                return Some(vec![s.circuit.as_str()]);
+            }
+            self.vnet
+                .iter()
+                .find(|v| v.name == n)
+                .map(|v| v.circuits.iter().map(String::as_str).collect())
+        };
+        match (circuits(from), circuits(to)) {
+            (Some(a), Some(b)) => a.iter().any(|x| b.iter().any(|y| linked(x, y))),
             _ => false,
         }
     }

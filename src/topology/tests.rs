@@ -83,13 +83,14 @@ address_prefix = "192.168.9.0/29"
         ("sb", "vab"),
         ("va", "vab"),
         ("vc", "sc"),
+        ("va", "sb"), // a VNet on a reaches b's site over a's Global Reach
+        ("sb", "vc"), // and a site b's VNets over b-c
     ];
     let no = [
         ("sa", "sc"), // a-b and b-c do not make a-c
-        ("sa", "vc"), // Global Reach carries branch routes, not VNets
+        ("sa", "vc"), // nor do they carry c's VNets to a
         ("vc", "va"),
-        ("va", "sb"),
-        ("sb", "va"),
+        ("va", "sc"),
         ("sa", "nowhere"),
     ];
     for (a, b) in yes {

@@ -1,0 +1,189 @@
+//! The compiler: a topology's RIBs (`super::routing`) into the engine's `Tables`, whole, with
+//! each circuit's timing (rate, delays, queue, MTU, jitter, loss) and the modelled delays
+//! between MSEEs and VNets. The engine only forwards; what it forwards by is decided here.
+
+use ipnet::{IpNet, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use super::route::Origin;
+use crate::catalogue::catalogue;
+use crate::engine::table::{
+    gateway_address, CircuitFib, CircuitId, CircuitTiming, GrLink, Lpm, PortInfo, PortKind, Tables,
+    Target, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
+};
+use crate::model;
+use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
+
+/// Compiles a validated topology (defaults resolved): its RIBs' best paths into the engine's
+/// tables, with the circuits' timing.
+pub fn tables(t: &Topology) -> Tables {
+    let cidx = |name: &str| -> CircuitId {
+        t.circuit
+            .iter()
+            .position(|c| c.name == name)
+            .expect("validated topology: circuit exists")
+    };
+    let internal: Ipv6Net = INTERNAL_V6.parse().expect("constant");
+    let mut circuits: Vec<CircuitFib> = t
+        .circuit
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let pp = c.peering_prefix.expect("defaults resolved");
+            let base = u128::from(internal.network()) | ((i as u128) << 64);
+            let access = if t.lab.latency == LatencyModel::None {
+                Duration::ZERO
+            } else {
+                c.access_delay
+                    .or(t.lab.access_delay)
+                    .unwrap_or(DEFAULT_ACCESS_DELAY)
+                    .0
+            };
+            CircuitFib {
+                name: c.name.clone(),
+                table: Lpm::new(),
+                timing: CircuitTiming {
+                    rate_bps: (!c.bandwidth.is_unlimited()).then_some(c.bandwidth.0),
+                    access,
+                    queue: c.queue.map(|q| q.0).unwrap_or(MIN_DEFAULT_QUEUE),
+                    mtu: c.mtu(),
+                    jitter: if t.lab.latency == LatencyModel::None {
+                        Duration::ZERO
+                    } else {
+                        c.jitter.or(t.lab.jitter).map(|j| j.0).unwrap_or_default()
+                    },
+                    reorder: c.reorder,
+                    loss: c.loss.or(t.lab.loss),
+                },
+                msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
+                msee_v6: Ipv6Addr::from(base + 2),
+            }
+        })
+        .collect();
+    let nsites = t.site.len();
+    let routing = super::routing(t);
+    for (c, fib) in circuits.iter_mut().enumerate() {
+        // The primary link's best paths (both links learn the same routes; the engine
+        // hashes flows over whichever links are up).
+        for r in routing.msee[c][0].best() {
+            let target = match r.origin {
+                Origin::Customer { site } => Target::Site(site),
+                Origin::Gateway { vnet } => Target::Vnet(nsites + vnet),
+                Origin::GlobalReach { peer, gr } => Target::Peer { circuit: peer, gr },
+            };
+            fib.table.insert(r.prefix, target);
+        }
+    }
+    let mut gr = Vec::new();
+    for link in &t.global_reach {
+        let a = cidx(&link.circuits[0]);
+        let b = cidx(&link.circuits[1]);
+        let n4 = u32::from(link.address_prefix.network());
+        gr.push(GrLink {
+            circuits: [a, b],
+            v4: [Ipv4Addr::from(n4 + 1), Ipv4Addr::from(n4 + 2)],
+            v6: link.ipv6_address_prefix.map(|p| {
+                let n = u128::from(p.network());
+                [Ipv6Addr::from(n + 1), Ipv6Addr::from(n + 2)]
+            }),
+        });
+    }
+
+    let mut ports = Vec::new();
+    for s in &t.site {
+        ports.push(port(
+            &s.name,
+            &s.prefixes,
+            PortKind::Site {
+                circuit: cidx(&s.circuit),
+            },
+        ));
+    }
+    for (j, v) in t.vnet.iter().enumerate() {
+        let mut gateway = Lpm::new();
+        for (prefix, paths) in routing.gateway[j].iter() {
+            if let Some((circuit, _)) = paths.first() {
+                gateway.insert(*prefix, *circuit);
+            }
+        }
+        ports.push(port(
+            &v.name,
+            &v.prefixes,
+            PortKind::Vnet {
+                gateway: Box::new(gateway),
+            },
+        ));
+    }
+    let n = circuits.len();
+    let geo = t.lab.latency == LatencyModel::Geographic;
+    let cat = catalogue();
+    let loc = |i: usize| cat.location(&t.circuit[i].peering_location);
+    let mut backbone = vec![vec![Duration::ZERO; n]; n];
+    for (a, row) in backbone.iter_mut().enumerate() {
+        for (b, cell) in row.iter_mut().enumerate() {
+            if let (true, Some(la), Some(lb)) = (geo && a != b, loc(a), loc(b)) {
+                *cell = model::backbone_rtt(la, lb) / 2;
+            }
+        }
+    }
+    let mut vnet_delay = vec![vec![Duration::ZERO; ports.len()]; n];
+    for (c, row) in vnet_delay.iter_mut().enumerate() {
+        for (j, v) in t.vnet.iter().enumerate() {
+            if let (true, Some(l), Some(r)) = (geo, loc(c), cat.azure_region(&v.region)) {
+                row[nsites + j] = model::vnet_rtt(l, r) / 2;
+            }
+        }
+    }
+    let mut tables = Tables {
+        circuits,
+        ports,
+        gr,
+        backbone,
+        vnet_delay,
+        seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
+    };
+    // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
+    // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
+    // but CUBIC's slow start overshoots it: measured at 100 Mbit/s x 141 ms, one BDP cost
+    // ~2,300 retransmits per iperf3 run, two cost none (scripts/bench-circuits.sh).
+    for (i, c) in t.circuit.iter().enumerate() {
+        if c.queue.is_none() {
+            tables.circuits[i].timing.queue = (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
+        }
+    }
+    tables
+}
+
+fn first_v4(ps: &[IpNet]) -> Option<Ipv4Addr> {
+    ps.iter()
+        .find(|p| matches!(p, IpNet::V4(_)))
+        .map(|p| match gateway_address(p) {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(_) => unreachable!("v4 prefix"),
+        })
+}
+
+fn first_v6(ps: &[IpNet]) -> Option<Ipv6Addr> {
+    ps.iter()
+        .find(|p| matches!(p, IpNet::V6(_)))
+        .map(|p| match gateway_address(p) {
+            IpAddr::V6(a) => a,
+            IpAddr::V4(_) => unreachable!("v6 prefix"),
+        })
+}
+
+fn port(name: &str, prefixes: &[IpNet], kind: PortKind) -> PortInfo {
+    let mut lpm = Lpm::new();
+    for p in prefixes {
+        lpm.insert(*p, ());
+    }
+    PortInfo {
+        name: name.to_string(),
+        kind,
+        prefixes: lpm,
+        prefix_list: prefixes.to_vec(),
+        gateway_v4: first_v4(prefixes),
+        gateway_v6: first_v6(prefixes),
+    }
+}

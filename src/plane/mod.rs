@@ -1,0 +1,249 @@
+//! The Microsoft side's routing state, computed: one RIB per MSEE (circuit x primary/secondary
+//! link) and one per VNet gateway, from what each speaker announces, and the engine's
+//! forwarding tables compiled from their best paths (`compile`). Pure: no IO, no clock.
+//!
+//! What feeds the RIBs (../shared/reference/msee-bgp.md):
+//! - the customer's router on each circuit link (eBGP, the site's ASN). Today every site's
+//!   router is the built-in static one, which announces the site's prefixes from the file;
+//! - the gateways of the VNets linked to the circuit (eBGP, AS 65515, with the connection's
+//!   weight);
+//! - Global Reach (iBGP in AS 12076 between the two circuits' MSEEs, primary with primary,
+//!   secondary with secondary): each MSEE passes what it learned from its own customer and its
+//!   own VNet gateways (its best such route per prefix), tagged 12076:12077, and never what it
+//!   learned over another Global Reach connection. That origin rule is what makes Global Reach
+//!   non-transitive. IPv6 crosses a connection only when it has an IPv6 /125.
+//!
+//! What each MSEE sends its VNet gateways: its best routes but the gateway's own, with 12076
+//! prepended, and `12076 12076` more on routes learned over Global Reach (so a VNet linked only
+//! to circuit A reaches B's sites and VNets over A's Global Reach, as a longer path, and a VNet
+//! linked to both prefers the direct one). A gateway picks per Azure's order (weight, then
+//! the shortest AS path; the first circuit listed on a tie) and never passes routes from one
+//! circuit to another. reachlab's choice where the sources are silent: an MSEE exports over
+//! Global Reach its best *local* route per prefix, decided among its customer and gateway
+//! routes alone (real MSEEs would export only when that is also their overall best; without
+//! weights or LOCAL_PREF on those routes the two agree).
+
+pub mod compile;
+pub mod route;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use crate::engine::table::gateway_address;
+use crate::topology::Topology;
+pub use compile::tables;
+use route::{Origin, Route, GATEWAY_ASN, GLOBAL_REACH_COMMUNITY, MICROSOFT_ASN};
+
+/// One router's routes: every path to every prefix, the best first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rib {
+    paths: BTreeMap<IpNet, Vec<Route>>,
+}
+
+impl Rib {
+    fn add(&mut self, r: Route) {
+        self.paths.entry(r.prefix).or_default().push(r);
+    }
+
+    fn sort(&mut self, order: fn(&Route, &Route) -> std::cmp::Ordering) {
+        for v in self.paths.values_mut() {
+            // Stable: equal routes keep the order they were learned in.
+            v.sort_by(order);
+        }
+    }
+
+    /// Every prefix with its paths, best first; IPv4 before IPv6, each in prefix order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &[Route])> {
+        let v4 = self.paths.iter().filter(|(p, _)| matches!(p, IpNet::V4(_)));
+        let v6 = self.paths.iter().filter(|(p, _)| matches!(p, IpNet::V6(_)));
+        v4.chain(v6).map(|(p, v)| (p, &v[..]))
+    }
+
+    /// The best path to each prefix.
+    pub fn best(&self) -> impl Iterator<Item = &Route> {
+        self.iter().filter_map(|(_, v)| v.first())
+    }
+
+    pub fn get(&self, prefix: &IpNet) -> &[Route] {
+        self.paths.get(prefix).map_or(&[], |v| &v[..])
+    }
+}
+
+/// A VNet gateway's routes, each with the circuit it was learned through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayRib {
+    paths: BTreeMap<IpNet, Vec<(usize, Route)>>,
+}
+
+impl GatewayRib {
+    /// Every prefix with its paths (circuit, route), best first.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &[(usize, Route)])> {
+        self.paths.iter().map(|(p, v)| (p, &v[..]))
+    }
+}
+
+/// Every RIB of a lab.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    /// Per circuit (topology order), per link (primary, secondary): the MSEE's RIB.
+    pub msee: Vec<[Rib; 2]>,
+    /// Per VNet (topology order): its gateway's RIB.
+    pub gateway: Vec<GatewayRib>,
+}
+
+/// The address `n` hosts into `net` (its network address + n).
+fn nth(net: ipnet::Ipv4Net, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + n)
+}
+
+/// The customer's (CE) address on a circuit link: first usable address of its /30.
+pub fn ce_address(t: &Topology, circuit: usize, link: usize) -> Ipv4Addr {
+    let pp = t.circuit[circuit]
+        .peering_prefix
+        .expect("defaults resolved");
+    nth(pp, 4 * link as u32 + 1)
+}
+
+/// The MSEE's address on a circuit link: second usable address of its /30.
+pub fn msee_address(t: &Topology, circuit: usize, link: usize) -> Ipv4Addr {
+    let pp = t.circuit[circuit]
+        .peering_prefix
+        .expect("defaults resolved");
+    nth(pp, 4 * link as u32 + 2)
+}
+
+/// `circuit`'s MSEE address on Global Reach connection `gr`, for link `link` (IPv4: the
+/// first circuit's MSEE .1 / .2 on the primary, .5 / .6 on the secondary; IPv6: ::1 / ::2).
+pub fn gr_address(t: &Topology, gr: usize, circuit: usize, link: usize, v6: bool) -> IpAddr {
+    let g = &t.global_reach[gr];
+    let side = u32::from(t.circuit[circuit].name == g.circuits[1]);
+    match (v6, g.ipv6_address_prefix) {
+        (true, Some(p)) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(p.network()) + 1 + side as u128,
+        )),
+        _ => IpAddr::V4(nth(g.address_prefix, 4 * link as u32 + 1 + side)),
+    }
+}
+
+/// Every MSEE's RIB on one link (0 primary, 1 secondary), circuits in topology order.
+fn msee_ribs(t: &Topology, link: usize, cidx: &dyn Fn(&str) -> usize) -> Vec<Rib> {
+    let n = t.circuit.len();
+    // What each MSEE learns from its customer and its VNet gateways.
+    let mut local: Vec<Rib> = vec![Rib::default(); n];
+    for (i, s) in t.site.iter().enumerate() {
+        let c = cidx(&s.circuit);
+        // The built-in static router announces the site's prefixes.
+        for p in &s.prefixes {
+            local[c].add(Route {
+                prefix: *p,
+                next_hop: IpAddr::V4(ce_address(t, c, link)),
+                as_path: vec![s.asn.unwrap_or(0)],
+                local_pref: None,
+                weight: 0,
+                origin: Origin::Customer { site: i },
+                communities: Vec::new(),
+            });
+        }
+    }
+    for (j, v) in t.vnet.iter().enumerate() {
+        for cname in &v.circuits {
+            for p in &v.prefixes {
+                local[cidx(cname)].add(Route {
+                    prefix: *p,
+                    next_hop: gateway_address(p),
+                    as_path: vec![GATEWAY_ASN],
+                    local_pref: None,
+                    weight: 0,
+                    origin: Origin::Gateway { vnet: j },
+                    communities: Vec::new(),
+                });
+            }
+        }
+    }
+    for rib in &mut local {
+        rib.sort(route::msee_order);
+    }
+    let mut ribs = local.clone();
+    // Over Global Reach: each side's best local routes, to the other.
+    for (g, conn) in t.global_reach.iter().enumerate() {
+        let (a, b) = (cidx(&conn.circuits[0]), cidx(&conn.circuits[1]));
+        for (from, to) in [(a, b), (b, a)] {
+            for r in local[from].best() {
+                let v6 = matches!(r.prefix, IpNet::V6(_));
+                if v6 && conn.ipv6_address_prefix.is_none() {
+                    continue;
+                }
+                let mut communities = r.communities.clone();
+                communities.push(GLOBAL_REACH_COMMUNITY);
+                ribs[to].add(Route {
+                    next_hop: gr_address(t, g, from, link, v6),
+                    origin: Origin::GlobalReach { peer: from, gr: g },
+                    communities,
+                    ..r.clone()
+                });
+            }
+        }
+    }
+    for rib in &mut ribs {
+        rib.sort(route::msee_order);
+    }
+    ribs
+}
+
+/// Computes every RIB from a validated topology (defaults resolved).
+pub fn routing(t: &Topology) -> Routing {
+    let cidx = |name: &str| {
+        t.circuit
+            .iter()
+            .position(|c| c.name == name)
+            .expect("validated topology: circuit exists")
+    };
+    let msee: Vec<[Rib; 2]> = msee_ribs(t, 0, &cidx)
+        .into_iter()
+        .zip(msee_ribs(t, 1, &cidx))
+        .map(|(p, s)| [p, s])
+        .collect();
+    // Each VNet gateway learns from the MSEEs of its circuits (the primary link's view: both
+    // links carry the same routes).
+    let gateway = t
+        .vnet
+        .iter()
+        .enumerate()
+        .map(|(j, v)| {
+            let mut g = GatewayRib::default();
+            for cname in &v.circuits {
+                let c = cidx(cname);
+                for r in msee[c][0].best() {
+                    if r.origin == (Origin::Gateway { vnet: j }) {
+                        continue;
+                    }
+                    let mut as_path = vec![MICROSOFT_ASN];
+                    if matches!(r.origin, Origin::GlobalReach { .. }) {
+                        as_path.extend([MICROSOFT_ASN, MICROSOFT_ASN]);
+                    }
+                    as_path.extend(&r.as_path);
+                    g.paths.entry(r.prefix).or_default().push((
+                        c,
+                        Route {
+                            next_hop: IpAddr::V4(msee_address(t, c, 0)),
+                            as_path,
+                            // The connection's routing weight (0 until connections carry one).
+                            weight: 0,
+                            ..r.clone()
+                        },
+                    ));
+                }
+            }
+            for v in g.paths.values_mut() {
+                v.sort_by(|a, b| route::gateway_order(&a.1, &b.1));
+            }
+            g
+        })
+        .collect();
+    Routing { msee, gateway }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! The RIBs computed from small labs: what each MSEE and gateway learns, with which path.
+
+use super::route::{Origin, PathDisplay, GLOBAL_REACH_COMMUNITY};
+use super::*;
+use crate::diag::SourceFile;
+
+fn lab(text: &str) -> Topology {
+    Topology::from_source(SourceFile::new("t.toml", text.to_string()), "t").unwrap()
+}
+
+fn seed(with_gr: bool) -> Topology {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
+    )
+    .unwrap();
+    let mut t = lab(&text);
+    if !with_gr {
+        t.global_reach.clear();
+    }
+    t
+}
+
+/// (prefix, next hop, path) of every path in a RIB, best first per prefix.
+fn rows(rib: &Rib) -> Vec<(String, String, String)> {
+    rib.iter()
+        .flat_map(|(p, v)| {
+            v.iter().map(move |r| {
+                (
+                    p.to_string(),
+                    r.next_hop.to_string(),
+                    PathDisplay(&r.as_path).to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn row(p: &str, nh: &str, path: &str) -> (String, String, String) {
+    (p.into(), nh.into(), path.into())
+}
+
+#[test]
+fn an_msee_learns_its_customer_and_its_vnets() {
+    let t = seed(false);
+    let r = routing(&t);
+    assert_eq!(
+        rows(&r.msee[0][0]),
+        [
+            row("10.0.1.0/24", "192.168.100.1", "65001"),
+            row("10.0.3.0/24", "10.0.3.254", "65515"),
+            row("10.0.4.0/24", "10.0.4.254", "65515"),
+        ]
+    );
+    // The secondary link's customer route has the secondary CE as next hop.
+    assert_eq!(
+        r.msee[0][1].get(&"10.0.1.0/24".parse().unwrap())[0].next_hop,
+        "192.168.100.5".parse::<IpAddr>().unwrap()
+    );
+}
+
+#[test]
+fn global_reach_carries_customer_and_vnet_routes_tagged_and_the_direct_path_wins() {
+    let t = seed(true);
+    let r = routing(&t);
+    let sv = &r.msee[0][0];
+    let london = sv.get(&"10.0.2.0/24".parse().unwrap());
+    assert_eq!(london.len(), 1);
+    assert_eq!(london[0].next_hop, "192.168.8.2".parse::<IpAddr>().unwrap());
+    assert_eq!(london[0].as_path, [65002]);
+    assert_eq!(london[0].communities, [GLOBAL_REACH_COMMUNITY]);
+    assert_eq!(london[0].origin, Origin::GlobalReach { peer: 1, gr: 0 });
+    // uswest is linked to both: its own gateway's route (eBGP) beats the one over Global Reach.
+    let uswest = sv.get(&"10.0.3.0/24".parse().unwrap());
+    assert_eq!(uswest.len(), 2);
+    assert_eq!(uswest[0].origin, Origin::Gateway { vnet: 0 });
+    assert!(matches!(uswest[1].origin, Origin::GlobalReach { .. }));
+    // The secondary links peer with each other: .5 and .6 of the /29.
+    let sec = r.msee[0][1].get(&"10.0.2.0/24".parse().unwrap());
+    assert_eq!(sec[0].next_hop, "192.168.8.6".parse::<IpAddr>().unwrap());
+}
+
+const CHAIN: &str = r#"
+[[circuit]]
+name = "a"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "b"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "c"
+peering_location = "Tokyo"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[site]]
+name = "sa"
+circuit = "a"
+prefixes = ["10.0.1.0/24"]
+[[site]]
+name = "sb"
+circuit = "b"
+prefixes = ["10.0.2.0/24"]
+[[site]]
+name = "sc"
+circuit = "c"
+prefixes = ["10.0.3.0/24"]
+[[vnet]]
+name = "v"
+region = "West US"
+prefixes = ["10.1.0.0/24"]
+circuits = ["a"]
+[[vnet]]
+name = "vac"
+region = "West US"
+prefixes = ["10.2.0.0/24"]
+circuits = ["a", "c"]
+[[global_reach]]
+circuits = ["a", "b"]
+address_prefix = "192.168.8.0/29"
+[[global_reach]]
+circuits = ["b", "c"]
+address_prefix = "192.168.9.0/29"
+"#;
+
+#[test]
+fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
+    let t = lab(CHAIN);
+    let r = routing(&t);
+    let prefixes = |rib: &Rib| -> Vec<String> { rib.iter().map(|(p, _)| p.to_string()).collect() };
+    // a learns b's site and b's nothing-else; never c's site (b learned it over Global Reach).
+    assert_eq!(
+        prefixes(&r.msee[0][0]),
+        ["10.0.1.0/24", "10.0.2.0/24", "10.1.0.0/24", "10.2.0.0/24"]
+    );
+    // b learns a's site and VNets, and c's site and c's VNet (vac).
+    assert_eq!(
+        prefixes(&r.msee[1][0]),
+        [
+            "10.0.1.0/24",
+            "10.0.2.0/24",
+            "10.0.3.0/24",
+            "10.1.0.0/24",
+            "10.2.0.0/24"
+        ]
+    );
+    // V's gateway: b's site over a's Global Reach, 12076 12076 12076 <b's ASN>; not c's site.
+    let v = &r.gateway[0];
+    let sb: Vec<_> = v
+        .iter()
+        .filter(|(p, _)| p.to_string() == "10.0.2.0/24")
+        .flat_map(|(_, paths)| paths.iter())
+        .collect();
+    assert_eq!(sb.len(), 1);
+    assert_eq!(sb[0].0, 0, "through circuit a");
+    assert_eq!(
+        PathDisplay(&sb[0].1.as_path).to_string(),
+        "12076 12076 12076 65002"
+    );
+    assert!(!v.iter().any(|(p, _)| p.to_string() == "10.0.3.0/24"));
+    // vac (on a and c) has a's site from a and c's site from c: it does not join them, since
+    // neither MSEE learns the other's site from vac's gateway.
+    assert!(!r.msee[0][0]
+        .iter()
+        .any(|(p, _)| p.to_string() == "10.0.3.0/24"));
+    assert!(!r.msee[2][0]
+        .iter()
+        .any(|(p, _)| p.to_string() == "10.0.1.0/24"));
+    // The engine's tables follow: V's gateway sends b's site to circuit a, whose MSEE sends it
+    // over Global Reach to b.
+    let tables = tables(&t);
+    let port = t.site.len();
+    let crate::engine::table::PortKind::Vnet { gateway } = &tables.ports[port].kind else {
+        panic!("a VNet port")
+    };
+    assert_eq!(gateway.lookup("10.0.2.1".parse().unwrap()), Some(0));
+    assert_eq!(gateway.lookup("10.0.3.1".parse().unwrap()), None);
+    assert!(matches!(
+        tables.circuits[0].table.lookup("10.0.2.1".parse().unwrap()),
+        Some(crate::engine::table::Target::Peer { circuit: 1, .. })
+    ));
+}
+
+#[test]
+fn a_vnet_on_both_circuits_prefers_the_direct_path() {
+    let t = seed(true);
+    let r = routing(&t);
+    // uswest (on er-sv and er-london) reaches london's site directly through er-london
+    // (12076 65002) rather than over er-sv's Global Reach (12076 12076 12076 65002).
+    let paths: Vec<_> = r.gateway[0]
+        .iter()
+        .filter(|(p, _)| p.to_string() == "10.0.2.0/24")
+        .flat_map(|(_, v)| v.iter())
+        .map(|(c, r)| (*c, PathDisplay(&r.as_path).to_string()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            (1, "12076 65002".to_string()),
+            (0, "12076 12076 12076 65002".to_string())
+        ]
+    );
+}
