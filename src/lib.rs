@@ -32,6 +32,7 @@
 //!   `test`, `completions`), a thin layer over `topology`, `lab` and `control`.
 
 pub mod az;
+pub mod bgp;
 pub mod catalogue;
 pub mod cli;
 pub mod control;
