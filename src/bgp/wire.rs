@@ -437,7 +437,7 @@ fn update_message(u: &Update, asn4: bool) -> BgpUpdateMessage {
     let v4 = |p: &IpNet| match p {
         IpNet::V4(n) => Ipv4Unicast::from_net(*n)
             .ok()
-            .map(|n| Ipv4UnicastAddress::new_no_path_id(n)),
+            .map(Ipv4UnicastAddress::new_no_path_id),
         IpNet::V6(_) => None,
     };
     let v6 = |p: &IpNet| match p {
