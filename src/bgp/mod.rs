@@ -2,4 +2,5 @@
 //! on the caller's clock (`session`): bytes and time in, bytes and events out, the next timer
 //! from `poll_timeout`. No sockets here; the lab's shell carries the bytes over TCP.
 
+pub mod session;
 pub mod wire;
