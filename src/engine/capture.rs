@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::wire::checksum;
+use super::wire::restore_ttl;
 use super::{CircuitId, PortId};
 
 /// Names one capture.
@@ -116,28 +116,10 @@ impl Taps {
     }
 }
 
-/// Adds `n` back to an IPv4 TTL (recomputing the header checksum) or an IPv6 hop limit.
-fn restore_ttl(p: &mut [u8], n: u8) {
-    if n == 0 {
-        return;
-    }
-    match p.first().map(|b| b >> 4) {
-        Some(4) if p.len() >= 20 => {
-            let ihl = (usize::from(p[0] & 0x0f) * 4).clamp(20, p.len());
-            p[8] = p[8].saturating_add(n);
-            p[10] = 0;
-            p[11] = 0;
-            let ck = checksum(&p[..ihl]);
-            p[10..12].copy_from_slice(&ck.to_be_bytes());
-        }
-        Some(6) if p.len() >= 40 => p[7] = p[7].saturating_add(n),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::wire::checksum;
 
     #[test]
     fn taps_copy_only_their_point_and_bound_their_buffer() {

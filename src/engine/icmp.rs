@@ -33,6 +33,23 @@ pub fn is_icmpv6_error(ty: u8) -> bool {
     ty < 128
 }
 
+/// Writes an ICMP or ICMPv6 error from `from` to `to` about `original` into `out`; false (and
+/// nothing written) when the addresses are not of one family.
+pub fn error(
+    out: &mut Vec<u8>,
+    kind: IcmpError,
+    from: IpAddr,
+    to: IpAddr,
+    original: &[u8],
+) -> bool {
+    match (from, to) {
+        (IpAddr::V4(f), IpAddr::V4(t)) => error_v4(out, kind, f, t, original),
+        (IpAddr::V6(f), IpAddr::V6(t)) => error_v6(out, kind, f, t, original),
+        _ => return false,
+    }
+    true
+}
+
 /// Writes an ICMPv4 error from `from` to the source of `original` into `out`.
 pub fn error_v4(out: &mut Vec<u8>, kind: IcmpError, from: Ipv4Addr, to: Ipv4Addr, original: &[u8]) {
     let ty =

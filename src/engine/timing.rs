@@ -474,68 +474,22 @@ impl Scheduler {
 /// pseudo-header's length; with one segment left it is no longer GSO. None when the packet is
 /// not a TCP/UDP super-packet with a partial checksum.
 pub fn trim_gso(frame: &mut Vec<u8>, prefix: usize, wire: Wire, k: u64) -> Option<Wire> {
-    const NEEDS_CSUM: u8 = 1;
-    if prefix < 10 || frame.len() < prefix + 40 || frame[0] & NEEDS_CSUM == 0 || k == 0 {
+    if prefix < super::wire::virtio::LEN
+        || frame.len() < prefix + 40
+        || !super::wire::virtio::needs_csum(&frame[..prefix])
+        || k == 0
+    {
         return None;
     }
-    let hdrs = wire.hdrs as usize;
-    let new_total = hdrs + k as usize * wire.mss as usize;
-    let p = &mut frame[prefix..];
-    if new_total >= p.len() {
+    let new_total = wire.hdrs as usize + k as usize * wire.mss as usize;
+    if !super::wire::trim_super_packet(&mut frame[prefix..], new_total) {
         return None;
-    }
-    let (l3, proto, old_l4_len) = match p[0] >> 4 {
-        4 => {
-            let ihl = usize::from(p[0] & 0x0f) * 4;
-            (ihl, p[9], p.len() - ihl)
-        }
-        6 => (40, p[6], p.len() - 40),
-        _ => return None,
-    };
-    let new_l4_len = new_total - l3;
-    let ck_at = match proto {
-        6 => l3 + 16,
-        17 => l3 + 6,
-        _ => return None,
-    };
-    if p.len() < ck_at + 2 {
-        return None;
-    }
-    // The check field holds the folded pseudo-header sum: swap the old length for the new.
-    let old_ck = u16::from_be_bytes([p[ck_at], p[ck_at + 1]]);
-    let fold = |mut x: u32| {
-        while x >> 16 != 0 {
-            x = (x & 0xffff) + (x >> 16);
-        }
-        x as u16
-    };
-    let sub = |a: u32, b: u16| fold(a + u32::from(!b));
-    let mut sum = u32::from(old_ck);
-    // Lengths up to 64 KiB fit a 16-bit word in the pseudo-header (IPv6 uses 32 bits with
-    // the high half zero here).
-    sum = u32::from(sub(sum, old_l4_len as u16));
-    sum = u32::from(fold(sum + new_l4_len as u32));
-    p[ck_at..ck_at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
-    if proto == 17 {
-        p[l3 + 4..l3 + 6].copy_from_slice(&(new_l4_len as u16).to_be_bytes());
-    }
-    match p[0] >> 4 {
-        4 => {
-            p[2..4].copy_from_slice(&(new_total as u16).to_be_bytes());
-            p[10] = 0;
-            p[11] = 0;
-            let ck = super::wire::checksum(&p[..l3]);
-            p[10..12].copy_from_slice(&ck.to_be_bytes());
-        }
-        _ => p[4..6].copy_from_slice(&((new_total - 40) as u16).to_be_bytes()),
     }
     frame.truncate(prefix + new_total);
     if k == 1 {
-        // gso_type = NONE, gso_size = 0; the partial checksum stays.
-        frame[1] = 0;
-        frame[4] = 0;
-        frame[5] = 0;
+        super::wire::virtio::clear_gso(&mut frame[..prefix]);
     }
+    let hdrs = wire.hdrs as usize;
     Some(Wire {
         packets: k,
         bytes: (k as usize * (hdrs + wire.mss as usize)) as u64,

@@ -244,6 +244,265 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 }
 
+/// An IPv4 or an IPv6 packet: what forwarding asks of either, so one walk serves both.
+#[derive(Debug)]
+pub enum IpPacket<T: AsRef<[u8]>> {
+    V4(Ipv4Packet<T>),
+    V6(Ipv6Packet<T>),
+}
+
+impl<T: AsRef<[u8]>> IpPacket<T> {
+    /// Checks the buffer as the version nibble says (anything but 4 or 6: not IP).
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        match buf.as_ref().first().map(|b| b >> 4) {
+            Some(4) => Ipv4Packet::new_checked(buf).map(IpPacket::V4),
+            Some(6) => Ipv6Packet::new_checked(buf).map(IpPacket::V6),
+            _ => Err(WireError::NotIp),
+        }
+    }
+
+    pub fn is_v4(&self) -> bool {
+        matches!(self, IpPacket::V4(_))
+    }
+
+    pub fn src(&self) -> std::net::IpAddr {
+        match self {
+            IpPacket::V4(p) => p.src().into(),
+            IpPacket::V6(p) => p.src().into(),
+        }
+    }
+
+    pub fn dst(&self) -> std::net::IpAddr {
+        match self {
+            IpPacket::V4(p) => p.dst().into(),
+            IpPacket::V6(p) => p.dst().into(),
+        }
+    }
+
+    /// TTL or hop limit.
+    pub fn ttl(&self) -> u8 {
+        match self {
+            IpPacket::V4(p) => p.ttl(),
+            IpPacket::V6(p) => p.hop_limit(),
+        }
+    }
+
+    pub fn total_len(&self) -> usize {
+        match self {
+            IpPacket::V4(p) => p.total_len(),
+            IpPacket::V6(p) => p.total_len(),
+        }
+    }
+
+    /// The packet's bytes (without trailing padding).
+    pub fn packet(&self) -> &[u8] {
+        match self {
+            IpPacket::V4(p) => p.packet(),
+            IpPacket::V6(p) => p.packet(),
+        }
+    }
+
+    /// Whether the destination may be routed: not multicast, broadcast, unspecified,
+    /// link-local or loopback.
+    pub fn routable_dst(&self) -> bool {
+        match self {
+            IpPacket::V4(p) => {
+                let d = p.dst();
+                !(d.is_multicast()
+                    || d.is_broadcast()
+                    || d.is_unspecified()
+                    || d.is_link_local()
+                    || d.is_loopback())
+            }
+            IpPacket::V6(p) => {
+                let d = p.dst();
+                let link_local = (d.segments()[0] & 0xffc0) == 0xfe80;
+                !(d.is_multicast() || d.is_unspecified() || d.is_loopback() || link_local)
+            }
+        }
+    }
+
+    /// The ICMP (IPv4) or ICMPv6 message the packet carries directly, if it carries one.
+    /// IPv6 extension headers are not walked.
+    pub fn icmp(&self) -> Option<&[u8]> {
+        match self {
+            IpPacket::V4(p) => (p.protocol() == 1).then(|| p.payload()),
+            IpPacket::V6(p) => (p.next_header() == 58).then(|| p.payload()),
+        }
+    }
+
+    /// Whether a router may answer it with an ICMP error: not a later IPv4 fragment, and not
+    /// an ICMP error itself (RFC 1812 4.3.2.7, RFC 4443 2.4(e)).
+    pub fn may_error(&self) -> bool {
+        let (first_fragment, is_error): (bool, fn(u8) -> bool) = match self {
+            IpPacket::V4(p) => (p.frag_offset() == 0, super::icmp::is_icmpv4_error),
+            IpPacket::V6(_) => (true, super::icmp::is_icmpv6_error),
+        };
+        first_fragment
+            && !self
+                .icmp()
+                .and_then(|m| m.first())
+                .is_some_and(|t| is_error(*t))
+    }
+
+    /// Whether a hop may fragment it rather than answer "too big": IPv4 without DF.
+    pub fn may_fragment(&self) -> bool {
+        matches!(self, IpPacket::V4(p) if !p.dont_frag())
+    }
+
+    /// A hash of the flow the packet belongs to (FNV-1a over addresses, protocol and, for TCP
+    /// and UDP, the ports), to spread flows over a circuit's links. The two directions of a
+    /// flow need not agree.
+    pub fn flow_hash(&self) -> u64 {
+        let b = self.packet();
+        let (addrs, proto, l4) = match self {
+            IpPacket::V4(p) => (&b[12..20], p.protocol(), p.header_len()),
+            IpPacket::V6(p) => (&b[8..40], p.next_header(), field6::HEADER),
+        };
+        let ports = b
+            .get(l4..l4 + 4)
+            .filter(|_| matches!(proto, 6 | 17))
+            .unwrap_or(&[]);
+        fnv(&[addrs, &[proto], ports])
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IpPacket<T> {
+    /// Lowers TTL / hop limit by `n` (fixing the IPv4 checksum). Caller guarantees `> n`.
+    pub fn decrement(&mut self, n: u8) {
+        match self {
+            IpPacket::V4(p) => p.decrement_ttl(n),
+            IpPacket::V6(p) => p.decrement_hop_limit(n),
+        }
+    }
+}
+
+/// FNV-1a over the parts, folded.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for p in parts {
+        for b in *p {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h ^ (h >> 32)
+}
+
+/// The IP header length, transport protocol and IP + TCP/UDP header length of a packet, for
+/// cutting GSO super-packets into segments. None for anything but TCP and UDP (or too short to
+/// tell).
+pub fn transport_headers(pkt: &[u8]) -> Option<(usize, u8, usize)> {
+    let (l3, proto) = match pkt.first().map(|b| b >> 4) {
+        Some(4) if pkt.len() >= 20 => (usize::from(pkt[0] & 0x0f) * 4, pkt[9]),
+        Some(6) if pkt.len() >= field6::HEADER => (field6::HEADER, pkt[field6::NEXT_HEADER]),
+        _ => return None,
+    };
+    let l4 = match proto {
+        6 if pkt.len() > l3 + 12 => usize::from(pkt[l3 + 12] >> 4) * 4,
+        17 => 8,
+        _ => return None,
+    };
+    Some((l3, proto, l3 + l4))
+}
+
+/// Cuts a TCP/UDP GSO super-packet down to `new_total` bytes: IP length (and IPv4 header
+/// checksum), UDP length, and the partial transport checksum, which holds the folded
+/// pseudo-header sum and so covers the transport length. False when `p` is not such a packet.
+pub fn trim_super_packet(p: &mut [u8], new_total: usize) -> bool {
+    let Some((l3, proto, _)) = transport_headers(p) else {
+        return false;
+    };
+    if new_total >= p.len() || new_total <= l3 {
+        return false;
+    }
+    let (old_l4_len, new_l4_len) = (p.len() - l3, new_total - l3);
+    let ck_at = if proto == 6 { l3 + 16 } else { l3 + 6 };
+    if p.len() < ck_at + 2 {
+        return false;
+    }
+    let old_ck = u16::from_be_bytes([p[ck_at], p[ck_at + 1]]);
+    let fold = |mut x: u32| {
+        while x >> 16 != 0 {
+            x = (x & 0xffff) + (x >> 16);
+        }
+        x as u16
+    };
+    let sub = |a: u32, b: u16| fold(a + u32::from(!b));
+    // Lengths up to 64 KiB fit a 16-bit word in the pseudo-header (IPv6 uses 32 bits with
+    // the high half zero here).
+    let mut sum = u32::from(sub(u32::from(old_ck), old_l4_len as u16));
+    sum = u32::from(fold(sum + new_l4_len as u32));
+    p[ck_at..ck_at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
+    if proto == 17 {
+        p[l3 + 4..l3 + 6].copy_from_slice(&(new_l4_len as u16).to_be_bytes());
+    }
+    if p[0] >> 4 == 4 {
+        p[2..4].copy_from_slice(&(new_total as u16).to_be_bytes());
+        p[10] = 0;
+        p[11] = 0;
+        let ck = checksum(&p[..l3]);
+        p[10..12].copy_from_slice(&ck.to_be_bytes());
+    } else {
+        p[4..6].copy_from_slice(&((new_total - field6::HEADER) as u16).to_be_bytes());
+    }
+    true
+}
+
+/// Adds `n` back to an IPv4 TTL (recomputing the header checksum) or an IPv6 hop limit: a
+/// packet as it was `n` hops earlier. Buffers that are not IP are left alone.
+pub fn restore_ttl(p: &mut [u8], n: u8) {
+    if n == 0 {
+        return;
+    }
+    match p.first().map(|b| b >> 4) {
+        Some(4) if p.len() >= 20 => {
+            let ihl = (usize::from(p[0] & 0x0f) * 4).clamp(20, p.len());
+            p[field4::TTL] = p[field4::TTL].saturating_add(n);
+            p[10] = 0;
+            p[11] = 0;
+            let ck = checksum(&p[..ihl]);
+            p[10..12].copy_from_slice(&ck.to_be_bytes());
+        }
+        Some(6) if p.len() >= field6::HEADER => {
+            p[field6::HOP_LIMIT] = p[field6::HOP_LIMIT].saturating_add(n)
+        }
+        _ => {}
+    }
+}
+
+/// The virtio-net header in front of every packet on an offloading TUN, read and written with
+/// tun-rs's codec.
+pub mod virtio {
+    use tun_rs::VirtioNetHdr;
+    pub use tun_rs::VIRTIO_NET_HDR_LEN as LEN;
+
+    /// VIRTIO_NET_HDR_F_NEEDS_CSUM: the transport checksum is partial.
+    const NEEDS_CSUM: u8 = 1;
+
+    /// The segment size of a GSO super-packet (0: not GSO). gso_type 0 is GSO_NONE; bit 0x80
+    /// is the ECN flag.
+    pub fn gso_size(hdr: &[u8]) -> u16 {
+        match VirtioNetHdr::decode(hdr) {
+            Ok(h) if h.gso_type & 0x7f != 0 => h.gso_size,
+            _ => 0,
+        }
+    }
+
+    /// Whether the packet's transport checksum is partial (completed per segment).
+    pub fn needs_csum(hdr: &[u8]) -> bool {
+        VirtioNetHdr::decode(hdr).is_ok_and(|h| h.flags & NEEDS_CSUM != 0)
+    }
+
+    /// Marks the packet as no longer GSO; the partial checksum stays.
+    pub fn clear_gso(hdr: &mut [u8]) {
+        if let Ok(mut h) = VirtioNetHdr::decode(hdr) {
+            h.gso_type = 0;
+            h.gso_size = 0;
+            let _ = h.encode(hdr);
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -48,7 +48,11 @@ impl Plumbing {
         if pkt.len() < hdr {
             return;
         }
-        let gso_size = if hdr > 0 { gso_size(&pkt[..hdr]) } else { 0 };
+        let gso_size = if hdr > 0 {
+            crate::engine::wire::virtio::gso_size(&pkt[..hdr])
+        } else {
+            0
+        };
         let verdict = {
             let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
             e.handle_at(self.epoch.elapsed(), port, pkt, gso_size, &mut self.out)
@@ -373,13 +377,4 @@ async fn any_readable(devices: &[AsyncDevice]) {
         TaskPoll::Pending
     })
     .await
-}
-
-/// The segment size of a GSO super-packet from its virtio-net header (0: not GSO).
-fn gso_size(hdr: &[u8]) -> u16 {
-    match tun_rs::VirtioNetHdr::decode(hdr) {
-        // gso_type 0 is VIRTIO_NET_HDR_GSO_NONE; bit 0x80 is the ECN flag.
-        Ok(h) if h.gso_type & 0x7f != 0 => h.gso_size,
-        _ => 0,
-    }
 }
