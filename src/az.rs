@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::catalogue;
-use crate::control::proto::{CircuitInfo, CircuitStatsInfo, GrRow, RouteTable};
+use crate::control::proto::{CircuitInfo, CircuitStatsInfo, GrRow, RouteSummary, RouteTable};
 
 /// The MSEE's ASN, on every peering.
 pub const MICROSOFT_ASN: u32 = 12076;
@@ -73,6 +73,43 @@ pub fn route_table(t: &RouteTable) -> RouteTableList {
                 loc_prf: r.loc_prf.map(|l| l.to_string()).unwrap_or_default(),
                 weight: r.weight,
                 path: r.path.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// `az network express-route list-route-tables-summary`: `{"nextLink": null, "value": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSummaryList {
+    pub next_link: Option<String>,
+    pub value: Vec<SummaryRow>,
+}
+
+/// One neighbour as az prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryRow {
+    pub neighbor: String,
+    pub v: u8,
+    #[serde(rename = "as")]
+    pub asn: u32,
+    pub up_down: String,
+    pub state_pfx_rcd: String,
+}
+
+pub fn route_summary(s: &RouteSummary) -> RouteSummaryList {
+    RouteSummaryList {
+        next_link: None,
+        value: s
+            .neighbors
+            .iter()
+            .map(|n| SummaryRow {
+                neighbor: n.neighbor.clone(),
+                v: n.v,
+                asn: n.asn,
+                up_down: n.up_down.clone(),
+                state_pfx_rcd: n.state_pfx_rcd.clone(),
             })
             .collect(),
     }
@@ -430,6 +467,28 @@ mod tests {
         assert_eq!(r["nextHop"], "192.168.8.2");
         assert_eq!(r["locPrf"], "");
         assert_eq!(r["weight"], 0);
+    }
+
+    #[test]
+    fn summary_as_list_route_tables_summary() {
+        let s = RouteSummary {
+            circuit: "er-sv".into(),
+            path: crate::control::proto::Path::Primary,
+            neighbors: vec![crate::control::proto::NeighborRow {
+                neighbor: "192.168.100.1".into(),
+                v: 4,
+                asn: 65001,
+                up_down: "00:01:02".into(),
+                state_pfx_rcd: "1".into(),
+                role: "customer sf".into(),
+            }],
+        };
+        let v = serde_json::to_value(route_summary(&s)).unwrap();
+        assert_eq!(
+            keys(&v["value"][0]),
+            ["as", "neighbor", "statePfxRcd", "upDown", "v"]
+        );
+        assert_eq!(v["value"][0]["as"], 65001);
     }
 
     #[test]

@@ -409,6 +409,39 @@ fn routes_vnet_links_and_circuit_show() {
     );
     let table = ok(&lab, &["routes", "er-sv"]);
     assert!(table.starts_with("Network") && table.contains("NextHop") && table.contains("LocPrf"));
+    // The summary: the customer's router, the VNet gateways (65515), the Global Reach peer's
+    // MSEE (12076), each with the prefixes it gave; az's keys in JSON.
+    let summary = json(&lab, &["routes", "er-sv", "--summary"]);
+    let rows: Vec<(String, u64, String)> = summary["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["neighbor"].as_str().unwrap().to_string(),
+                r["as"].as_u64().unwrap(),
+                r["statePfxRcd"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let n = |a: &str, asn: u64, p: &str| (a.to_string(), asn, p.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            n("192.168.100.1", 65001, "1"),
+            n("10.0.3.254", 65515, "1"),
+            n("10.0.4.254", 65515, "1"),
+            n("192.168.8.2", 12076, "3"),
+        ]
+    );
+    let text = ok(
+        &lab,
+        &["routes", "er-sv", "--summary", "--path", "secondary"],
+    );
+    assert!(
+        text.starts_with("Neighbor") && text.contains("192.168.8.6"),
+        "{text}"
+    );
     let sec = json(&lab, &["routes", "er-sv", "--path", "secondary"]);
     assert_eq!(sec["value"][0]["nextHop"], "192.168.100.5");
 

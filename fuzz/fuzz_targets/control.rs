@@ -29,6 +29,7 @@ const VERBS: &[&str] = &[
     "vnet-link",
     "vnet-unlink",
     "routes",
+    "routes-summary",
     "stats",
     "circuit-link",
     "export",

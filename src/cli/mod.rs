@@ -142,7 +142,7 @@ pub enum Command {
     Vnet(vnet::Cmd),
     /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
     #[command(
-        after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
+        after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --summary\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
     )]
     Routes {
         /// The circuit whose MSEE table to show
@@ -150,6 +150,10 @@ pub enum Command {
         /// Which of the circuit's links
         #[arg(long, value_enum, default_value_t = crate::control::proto::Path::Primary)]
         path: crate::control::proto::Path,
+        /// The MSEE's BGP neighbours instead (az's route table summary: Neighbor, V, AS,
+        /// UpDown, StatePfxRcd)
+        #[arg(long)]
+        summary: bool,
         #[command(flatten)]
         to: Target,
     },
@@ -283,7 +287,12 @@ pub fn run(cli: Cli) -> i32 {
         Command::GlobalReach(cmd) => global_reach::run(cmd),
         Command::Circuit(cmd) => circuit::run(cmd),
         Command::Vnet(cmd) => vnet::run(cmd),
-        Command::Routes { circuit, path, to } => routes::run(&circuit, path, &to),
+        Command::Routes {
+            circuit,
+            path,
+            summary,
+            to,
+        } => routes::run(&circuit, path, summary, &to),
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
         Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
         Command::Capture(a) => capture::run(a, quiet),

@@ -1,19 +1,48 @@
-//! `reachlab routes CIRCUIT [--path primary|secondary]`: the MSEE's route table.
+//! `reachlab routes CIRCUIT [--path primary|secondary] [--summary]`: the MSEE's route table, or
+//! its BGP neighbours (az's route table summary).
 
 use super::{call, decode, print_az, print_table, Output, Target};
-use crate::control::proto::{Path, Request, RouteTable};
+use crate::control::proto::{Path, Request, RouteSummary, RouteTable};
 
-pub fn run(circuit: &str, path: Path, to: &Target) -> i32 {
-    let v = match call(
-        to.lab.as_deref(),
-        Request::Routes {
-            circuit: circuit.to_string(),
-            path,
-        },
-    ) {
+pub fn run(circuit: &str, path: Path, summary: bool, to: &Target) -> i32 {
+    let circuit = circuit.to_string();
+    let req = if summary {
+        Request::RoutesSummary { circuit, path }
+    } else {
+        Request::Routes { circuit, path }
+    };
+    let v = match call(to.lab.as_deref(), req) {
         Ok(v) => v,
         Err(c) => return c,
     };
+    if summary {
+        if to.output == Output::Json {
+            return print_az(v, crate::az::route_summary);
+        }
+        let s: RouteSummary = match decode(v) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let rows: Vec<Vec<String>> = s
+            .neighbors
+            .iter()
+            .map(|n| {
+                vec![
+                    n.neighbor.clone(),
+                    n.v.to_string(),
+                    n.asn.to_string(),
+                    n.up_down.clone(),
+                    n.state_pfx_rcd.clone(),
+                    n.role.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["Neighbor", "V", "AS", "UpDown", "StatePfxRcd", "Peer"],
+            &rows,
+        );
+        return 0;
+    }
     if to.output == Output::Json {
         return print_az(v, crate::az::route_table);
     }

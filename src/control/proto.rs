@@ -65,6 +65,12 @@ pub enum Request {
         #[serde(default)]
         path: Path,
     },
+    /// The MSEE's BGP neighbours, as `az network express-route list-route-tables-summary`.
+    RoutesSummary {
+        circuit: String,
+        #[serde(default)]
+        path: Path,
+    },
     Stats {
         circuit: String,
     },
@@ -268,6 +274,28 @@ pub struct RouteRow {
     pub loc_prf: Option<u32>,
     pub weight: u32,
     pub path: String,
+}
+
+/// One BGP neighbour of an MSEE, in the columns of `az network express-route
+/// list-route-tables-summary`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighborRow {
+    pub neighbor: String,
+    pub v: u8,
+    pub asn: u32,
+    /// How long the session has been in its state: "00:12:34", "3d04h", or "never".
+    pub up_down: String,
+    /// The number of prefixes received when Established, else the session's state.
+    pub state_pfx_rcd: String,
+    /// What the neighbour is: "customer SITE", "vnet VNET", "global-reach PEER".
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteSummary {
+    pub circuit: String,
+    pub path: Path,
+    pub neighbors: Vec<NeighborRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -193,6 +193,7 @@ impl LiveLab {
             Request::VnetLink { vnet, circuit } => self.vnet_link(&vnet, &circuit, true),
             Request::VnetUnlink { vnet, circuit } => self.vnet_link(&vnet, &circuit, false),
             Request::Routes { circuit, path } => self.routes(&circuit, path),
+            Request::RoutesSummary { circuit, path } => self.routes_summary(&circuit, path),
             Request::Stats { circuit } => self.stats(&circuit),
             Request::Export => Ok(serde_json::Value::String(self.export())),
             Request::Capture { .. } => {
@@ -575,19 +576,7 @@ impl LiveLab {
     }
 
     fn routes(&self, name: &str, path: Path) -> Outcome {
-        let ci = self.circuit_index(name)?;
-        let c = &self.topo.circuit[ci];
-        let pp = c.peering_prefix.expect("defaults resolved");
-        let offset = match path {
-            Path::Primary => 0,
-            Path::Secondary if pp.prefix_len() <= 29 => 4,
-            Path::Secondary => {
-                return Err(format!(
-                    "circuit {name} has no secondary link: its peering_prefix {pp} is a /30 (give a /29 for both)"
-                ))
-            }
-        };
-        let link = offset as usize / 4;
+        let (ci, link) = self.link_of(name, path)?;
         // Every path the MSEE of that link holds, best first per prefix (from the RIB, not
         // the file).
         let routing = crate::plane::routing(&self.topo);
@@ -606,6 +595,54 @@ impl LiveLab {
             circuit: name.to_string(),
             path,
             routes: rows,
+        }))
+    }
+
+    /// The circuit link whose view `path` asks for, refused for a /30 circuit's secondary.
+    fn link_of(&self, name: &str, path: Path) -> Result<(usize, usize), String> {
+        let ci = self.circuit_index(name)?;
+        let pp = self.topo.circuit[ci]
+            .peering_prefix
+            .expect("defaults resolved");
+        match path {
+            Path::Primary => Ok((ci, 0)),
+            Path::Secondary if pp.prefix_len() <= 29 => Ok((ci, 1)),
+            Path::Secondary => Err(format!(
+                "circuit {name} has no secondary link: its peering_prefix {pp} is a /30 (give a /29 for both)"
+            )),
+        }
+    }
+
+    fn routes_summary(&self, name: &str, path: Path) -> Outcome {
+        let (ci, link) = self.link_of(name, path)?;
+        let routing = crate::plane::routing(&self.topo);
+        // Every session is the built-in one, up since the lab came up.
+        let up = up_down(self.now());
+        let neighbors = crate::plane::neighbors(&self.topo, &routing, ci, link)
+            .into_iter()
+            .map(|n| NeighborRow {
+                neighbor: n.address.to_string(),
+                v: 4,
+                asn: n.asn,
+                up_down: up.clone(),
+                state_pfx_rcd: n.prefixes_received.to_string(),
+                role: match n.peer {
+                    crate::plane::Peer::Customer { site } => {
+                        format!("customer {}", self.topo.site[site].name)
+                    }
+                    crate::plane::Peer::Gateway { vnet } => {
+                        format!("vnet {}", self.topo.vnet[vnet].name)
+                    }
+                    crate::plane::Peer::GlobalReach { peer, .. } => {
+                        format!("global-reach {}", self.topo.circuit[peer].name)
+                    }
+                },
+            })
+            .collect();
+        Ok(json(RouteSummary {
+            circuit: name.to_string(),
+            path,
+            neighbors,
         }))
     }
 
@@ -645,6 +682,16 @@ impl LiveLab {
             "# Exported from the running reachlab lab {}.\n# `reachlab check` accepts it; `reachlab up` reproduces the lab.\n\n{body}",
             self.topo.lab.name
         )
+    }
+}
+
+/// How long a session has been up, as routers print it: "00:12:34" under a day, "3d04h" over.
+fn up_down(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 86_400 {
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}d{:02}h", s / 86_400, s / 3600 % 24)
     }
 }
 

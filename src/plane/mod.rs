@@ -245,5 +245,86 @@ pub fn routing(t: &Topology) -> Routing {
     Routing { msee, gateway }
 }
 
+/// Who an MSEE's BGP neighbour is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// The customer's router of a site on this circuit.
+    Customer { site: usize },
+    /// The gateway of a VNet linked to this circuit.
+    Gateway { vnet: usize },
+    /// The MSEE of the circuit at the other end of a Global Reach connection.
+    GlobalReach { peer: usize, gr: usize },
+}
+
+/// One BGP neighbour of an MSEE and how many prefixes it gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    pub address: IpAddr,
+    pub asn: u32,
+    pub peer: Peer,
+    pub prefixes_received: usize,
+}
+
+/// The neighbours of the MSEE of `circuit`'s link `link`, as the route-table summary lists
+/// them: its customer's router, its VNets' gateways (AS 65515), its Global Reach peers' MSEEs
+/// (AS 12076, iBGP).
+pub fn neighbors(t: &Topology, routing: &Routing, circuit: usize, link: usize) -> Vec<Neighbor> {
+    let name = &t.circuit[circuit].name;
+    let rib = &routing.msee[circuit][link];
+    let count = |o: &dyn Fn(&Origin) -> bool| {
+        rib.iter()
+            .flat_map(|(_, v)| v.iter())
+            .filter(|r| o(&r.origin))
+            .count()
+    };
+    let mut v = Vec::new();
+    for (i, s) in t
+        .site
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| &s.circuit == name)
+    {
+        v.push(Neighbor {
+            address: IpAddr::V4(ce_address(t, circuit, link)),
+            asn: s.asn.unwrap_or(0),
+            peer: Peer::Customer { site: i },
+            prefixes_received: count(&|o| *o == Origin::Customer { site: i }),
+        });
+    }
+    for (j, n) in t
+        .vnet
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.circuits.contains(name))
+    {
+        v.push(Neighbor {
+            address: gateway_address(&n.prefixes[0]),
+            asn: GATEWAY_ASN,
+            peer: Peer::Gateway { vnet: j },
+            prefixes_received: count(&|o| *o == Origin::Gateway { vnet: j }),
+        });
+    }
+    for (g, conn) in t.global_reach.iter().enumerate() {
+        let Some(other) = conn.circuits.iter().position(|c| c != name) else {
+            continue;
+        };
+        if !conn.circuits.contains(name) {
+            continue;
+        }
+        let peer = t
+            .circuit
+            .iter()
+            .position(|c| c.name == conn.circuits[other])
+            .expect("validated topology: circuit exists");
+        v.push(Neighbor {
+            address: gr_address(t, g, peer, link, false),
+            asn: MICROSOFT_ASN,
+            peer: Peer::GlobalReach { peer, gr: g },
+            prefixes_received: count(&|o| *o == Origin::GlobalReach { peer, gr: g }),
+        });
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests;

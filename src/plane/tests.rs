@@ -203,3 +203,28 @@ fn a_vnet_on_both_circuits_prefers_the_direct_path() {
         ]
     );
 }
+
+#[test]
+fn the_summary_lists_customer_gateways_and_global_reach_peers() {
+    let t = seed(true);
+    let r = routing(&t);
+    let n = neighbors(&t, &r, 0, 0);
+    let rows: Vec<(String, u32, usize)> = n
+        .iter()
+        .map(|x| (x.address.to_string(), x.asn, x.prefixes_received))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("192.168.100.1".to_string(), 65001, 1),
+            ("10.0.3.254".to_string(), 65515, 1),
+            ("10.0.4.254".to_string(), 65515, 1),
+            // er-london's MSEE gives london's site and both VNets' routes.
+            ("192.168.8.2".to_string(), 12076, 3),
+        ]
+    );
+    // The secondary link's peers: .5 customer, .6 the peer MSEE on the /29.
+    let sec = neighbors(&t, &r, 0, 1);
+    assert_eq!(sec[0].address.to_string(), "192.168.100.5");
+    assert_eq!(sec[3].address.to_string(), "192.168.8.6");
+}
