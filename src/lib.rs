@@ -24,9 +24,12 @@
 //! The IO shell:
 //! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
 //!   namespaces and TUN devices, the tokio forwarding loop, teardown, and `live`: the running
-//!   lab's control plane (one method per verb, every change validated by the topology rules),
+//!   lab behind the control socket (changes through `plane::Plane`, their effects carried out),
 //!   `metrics` (Prometheus endpoint) and `pingall` (the reachability matrix `test` prints).
-//! - [`control`]: the control socket: protocol (one JSON message per line), server, client.
+//! - [`control`]: the control socket: protocol (one JSON message per line), server (over the
+//!   `control::Target` interface the running lab implements), client.
+//! - [`bgp`]: BGP as the MSEE speaks it: wire format and a session state machine on the
+//!   caller's clock (not yet connected to sockets).
 //! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`,
 //!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`, `capture`, `graph`,
 //!   `test`, `completions`), a thin layer over `topology`, `lab` and `control`.

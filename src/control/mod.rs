@@ -1,14 +1,35 @@
-//! The control plane of a running lab: a Unix socket (mode 0600) under the lab's state
-//! directory speaking `proto` (one JSON message per line). `server` runs inside the lab
-//! process and hands each request to `lab::live::LiveLab`; `client` is what the CLI verbs use.
+//! The control socket of a running lab: a Unix socket (mode 0600) speaking `proto` (one JSON
+//! message per line). `server` runs inside the lab process and hands each request to a
+//! `Target` (the running lab implements it); `client` is what the CLI verbs use. This module
+//! knows nothing of the lab beyond that interface.
 
 pub mod client;
 pub mod proto;
 pub mod server;
 
-use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-/// The control socket of a lab.
-pub fn socket_path(lab: &str) -> PathBuf {
-    crate::lab::state::lab_dir(lab).join("control.sock")
+use crate::engine::capture::TapId;
+use crate::engine::Engine;
+use proto::{Path, Request, Response};
+
+/// What the control server needs of a running lab.
+pub trait Target: Send + 'static {
+    /// Carries out one request (a capture excepted): a change, refused or applied whole, or a
+    /// read.
+    fn handle(&mut self, req: Request) -> Response;
+    /// Starts a capture at a point named by the user (a site, VNet, circuit with `path`, or
+    /// Global Reach connection `CIRCUIT:PEER`), or says why not.
+    fn start_capture(&mut self, point: &str, path: Option<Path>) -> Result<Capture, String>;
+}
+
+/// A capture started in the engine: the server collects its copies and stops it.
+pub struct Capture {
+    pub engine: Arc<Mutex<Engine>>,
+    pub tap: TapId,
+    /// The point, described for the user.
+    pub point: String,
+    /// The wall-clock time of the engine's zero (packets are stamped with wall time).
+    pub wall0: SystemTime,
 }

@@ -17,10 +17,10 @@ use super::proto::{
     decode, CaptureStart, Path as LinkPath, Request, Response, CAPTURE_END, CAPTURE_PACKET,
     MAX_REQUEST,
 };
-use crate::lab::live::LiveLab;
+use super::Target;
 
 /// Binds the socket (mode 0600) and serves it until the returned task is aborted.
-pub fn serve(path: &Path, live: Arc<Mutex<LiveLab>>) -> std::io::Result<JoinHandle<()>> {
+pub fn serve<T: Target>(path: &Path, live: Arc<Mutex<T>>) -> std::io::Result<JoinHandle<()>> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -39,7 +39,7 @@ pub fn serve(path: &Path, live: Arc<Mutex<LiveLab>>) -> std::io::Result<JoinHand
     }))
 }
 
-async fn connection(stream: UnixStream, live: Arc<Mutex<LiveLab>>) {
+async fn connection<T: Target>(stream: UnixStream, live: Arc<Mutex<T>>) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = Vec::new();
@@ -101,27 +101,20 @@ const CAPTURE_TICK: Duration = Duration::from_millis(20);
 
 /// Serves one capture on this connection: the start reply, then packet records until a limit
 /// is reached or the client goes away, then the end record. The tap is removed in every case.
-async fn capture(
-    live: &Arc<Mutex<LiveLab>>,
+async fn capture<T: Target>(
+    live: &Arc<Mutex<T>>,
     point: &str,
     path: Option<LinkPath>,
     limits: Limits,
     rd: &mut BufReader<OwnedReadHalf>,
     wr: &mut OwnedWriteHalf,
 ) {
-    let started = {
-        let live = live.lock().unwrap_or_else(|p| p.into_inner());
-        live.capture_point(point, path).map(|(tap, desc)| {
-            let engine = live.engine();
-            let id = engine
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .capture_start(tap);
-            (id, engine, desc, live.wall_time(Duration::ZERO))
-        })
-    };
+    let started = live
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .start_capture(point, path);
     let (id, engine, desc, wall0) = match started {
-        Ok(s) => s,
+        Ok(c) => (c.tap, c.engine, c.point, c.wall0),
         Err(e) => {
             let _ = write_line(wr, &Response::err(e)).await;
             return;

@@ -1,7 +1,9 @@
-//! A running lab's control plane: the current topology, the engine it feeds, authorization
-//! keys; one method per control verb. Every change is applied to a copy of the topology,
-//! checked with the topology's own rules (`Topology::validate`) and only then swapped into the
-//! engine whole; a refused change leaves everything as it was.
+//! A running lab as the control socket sees it (`control::Target`): the routing
+//! configuration (`plane::Plane`: topology, authorization keys), the engine it feeds, the
+//! namespaces, the clock. A change goes through the plane, which checks it with the topology's
+//! rules and returns its effects; this shell carries them out (swap the engine's tables whole,
+//! add or remove namespace routes). Reads (routes, summary, circuit, stats, export) are
+//! answered from the plane's RIBs and the engine's counters.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,26 +16,18 @@ use crate::catalogue::catalogue;
 use crate::control::proto::*;
 use crate::engine::capture::TapPoint;
 use crate::engine::{DropReason, Engine};
-use crate::topology::{as_v4, as_v6, parse_prefix, rules, GlobalReach, Topology};
+use crate::plane::{Change, Effect, Plane};
+use crate::topology::{GlobalReach, Topology};
 
 use super::netns;
 use super::state::EndpointState;
 
-/// An authorization key created on a circuit; it serves one connection at a time.
-#[derive(Debug, Clone)]
-struct Authorization {
-    circuit: String,
-    name: String,
-    key: String,
-    /// The connection (configured circuit, peer) using it.
-    used_by: Option<(String, String)>,
-}
-
 pub struct LiveLab {
-    topo: Topology,
+    /// The routing configuration: topology and authorization keys (pure; changes go through
+    /// it and come out as effects carried out here).
+    plane: Plane,
     engine: Arc<Mutex<Engine>>,
     endpoints: Vec<EndpointState>,
-    auth: Vec<Authorization>,
     /// The wall-clock time of the engine's zero (captures are stamped with wall time).
     wall_epoch: SystemTime,
     /// The engine's zero.
@@ -49,10 +43,9 @@ fn json(v: impl serde::Serialize) -> serde_json::Value {
 impl LiveLab {
     pub fn new(topo: Topology, engine: Arc<Mutex<Engine>>, endpoints: Vec<EndpointState>) -> Self {
         LiveLab {
-            topo,
+            plane: Plane::new(topo),
             engine,
             endpoints,
-            auth: Vec::new(),
             wall_epoch: SystemTime::now(),
             epoch: Instant::now(),
         }
@@ -74,7 +67,8 @@ impl LiveLab {
 
     /// Whether each Global Reach connection of the lab is connected, in file order.
     pub fn gr_states(&self) -> Vec<(&GlobalReach, bool)> {
-        self.topo
+        self.plane
+            .topology()
             .global_reach
             .iter()
             .map(|g| (g, self.gr_state(g) == "Connected"))
@@ -101,9 +95,10 @@ impl LiveLab {
         let tables = engine.tables();
         let circuit_id = |n: &str| tables.circuits.iter().position(|c| c.name == n);
         if let Some((a, b)) = name.split_once(':') {
-            let gr = self.find_gr(a, b).ok_or_else(|| {
+            let gr = self.plane.find_gr(a, b).ok_or_else(|| {
                 let known: Vec<String> = self
-                    .topo
+                    .plane
+                    .topology()
                     .global_reach
                     .iter()
                     .map(|g| format!("{}:{}", g.circuits[0], g.circuits[1]))
@@ -113,7 +108,7 @@ impl LiveLab {
                     if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 )
             })?;
-            let g = &self.topo.global_reach[gr];
+            let g = &self.plane.topology().global_reach[gr];
             let (Some(x), Some(y)) = (circuit_id(a), circuit_id(b)) else {
                 return Err(format!("no circuit named \"{a}\" or \"{b}\""));
             };
@@ -131,7 +126,7 @@ impl LiveLab {
             ));
         }
         if let Some(port) = tables.ports.iter().position(|p| p.name == name) {
-            let kind = if self.topo.site.iter().any(|s| s.name == name) {
+            let kind = if self.plane.topology().site.iter().any(|s| s.name == name) {
                 "site"
             } else {
                 "vnet"
@@ -144,7 +139,8 @@ impl LiveLab {
         if let Some(c) = circuit_id(name) {
             let path = path.unwrap_or_default();
             let link = self
-                .topo
+                .plane
+                .topology()
                 .circuit(name)
                 .and_then(|c| c.peering_prefix)
                 .map(|pp| link_addresses(pp, 4 * path as u32))
@@ -158,8 +154,14 @@ impl LiveLab {
                 format!("circuit {name}, {} link{link}", path_name(path)),
             ));
         }
-        let mut known: Vec<&str> = self.topo.endpoint_names().collect();
-        known.extend(self.topo.circuit.iter().map(|c| c.name.as_str()));
+        let mut known: Vec<&str> = self.plane.topology().endpoint_names().collect();
+        known.extend(
+            self.plane
+                .topology()
+                .circuit
+                .iter()
+                .map(|c| c.name.as_str()),
+        );
         Err(format!(
             "no site, VNet or circuit named \"{name}\" (a Global Reach connection is CIRCUIT:PEER); this lab has: {}",
             known.join(", ")
@@ -167,7 +169,7 @@ impl LiveLab {
     }
 
     pub fn topology(&self) -> &Topology {
-        &self.topo
+        self.plane.topology()
     }
 
     /// Carries out one request.
@@ -179,19 +181,48 @@ impl LiveLab {
                 address_prefix,
                 ipv6_address_prefix,
                 authorization_key,
-            } => self.gr_add(
-                &circuit,
-                &peer,
-                &address_prefix,
-                ipv6_address_prefix.as_deref(),
-                authorization_key.as_deref(),
-            ),
-            Request::GlobalReachRemove { circuit, peer } => self.gr_remove(&circuit, &peer),
+            } => self
+                .change(Change::GlobalReachAdd {
+                    circuit: circuit.clone(),
+                    peer: peer.clone(),
+                    address_prefix,
+                    ipv6_address_prefix,
+                    authorization_key,
+                })
+                .map(|()| {
+                    info!(%circuit, %peer, "global reach connection added");
+                    json(self.gr_row(self.plane.topology().global_reach.len() - 1))
+                }),
+            Request::GlobalReachRemove { circuit, peer } => {
+                let row = self.plane.find_gr(&circuit, &peer).map(|i| self.gr_row(i));
+                self.change(Change::GlobalReachRemove {
+                    circuit: circuit.clone(),
+                    peer: peer.clone(),
+                })
+                .map(|()| {
+                    info!(%circuit, %peer, "global reach connection removed");
+                    json(row)
+                })
+            }
             Request::GlobalReachList { circuit } => self.gr_list(circuit.as_deref()),
-            Request::CircuitAuthorize { circuit, name } => self.authorize(&circuit, &name),
+            Request::CircuitAuthorize { circuit, name } => {
+                let key = new_key();
+                self.change(Change::Authorize {
+                    circuit,
+                    name: name.clone(),
+                    key: key.clone(),
+                })
+                .map(|()| {
+                    json(AuthorizationRow {
+                        name,
+                        key,
+                        state: "Available".into(),
+                    })
+                })
+            }
             Request::CircuitShow { circuit } => self.circuit_show(&circuit),
-            Request::VnetLink { vnet, circuit } => self.vnet_link(&vnet, &circuit, true),
-            Request::VnetUnlink { vnet, circuit } => self.vnet_link(&vnet, &circuit, false),
+            Request::VnetLink { vnet, circuit } => self.vnet_link(vnet, circuit, true),
+            Request::VnetUnlink { vnet, circuit } => self.vnet_link(vnet, circuit, false),
             Request::Routes { circuit, path } => self.routes(&circuit, path),
             Request::RoutesSummary { circuit, path } => self.routes_summary(&circuit, path),
             Request::Stats { circuit } => self.stats(&circuit),
@@ -208,136 +239,40 @@ impl LiveLab {
     }
 
     fn circuit_index(&self, name: &str) -> Result<usize, String> {
-        self.topo
-            .circuit
-            .iter()
-            .position(|c| c.name == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.topo.circuit.iter().map(|c| c.name.as_str()).collect();
-                format!(
-                    "no circuit named \"{name}\"; circuits in this lab: {}",
-                    known.join(", ")
-                )
-            })
+        self.plane.circuit_index(name)
     }
 
-    /// Validates `new` with the topology rules and swaps it in whole.
-    fn apply(&mut self, mut new: Topology) -> Result<(), String> {
-        new.validate().map_err(|errs| errs.join("\n"))?;
-        new.resolve_defaults();
-        let tables = crate::plane::tables(&new);
-        self.engine
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .set_tables(tables);
-        self.topo = new;
+    /// Carries out a change through the plane: its effects on the engine and the namespaces.
+    fn change(&mut self, c: Change) -> Result<(), String> {
+        for effect in self.plane.apply(c)? {
+            match effect {
+                Effect::Tables(t) => self
+                    .engine
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_tables(*t),
+                Effect::NamespaceRoutes { prefixes, add } => self.update_routes(&prefixes, add),
+            }
+        }
         Ok(())
     }
 
-    fn find_gr(&self, a: &str, b: &str) -> Option<usize> {
-        self.topo.global_reach.iter().position(|g| {
-            (g.circuits[0] == a && g.circuits[1] == b) || (g.circuits[0] == b && g.circuits[1] == a)
-        })
-    }
-
-    fn gr_add(
-        &mut self,
-        circuit: &str,
-        peer: &str,
-        prefix: &str,
-        prefix6: Option<&str>,
-        key: Option<&str>,
-    ) -> Outcome {
-        let address_prefix =
-            parse_prefix("address_prefix", prefix).and_then(|p| as_v4("address_prefix", p))?;
-        let ipv6_address_prefix = prefix6
-            .map(|p| {
-                parse_prefix("ipv6_address_prefix", p).and_then(|p| as_v6("ipv6_address_prefix", p))
-            })
-            .transpose()?;
-        let mut new = self.topo.clone();
-        new.global_reach.push(GlobalReach {
-            circuits: [circuit.to_string(), peer.to_string()],
-            address_prefix,
-            ipv6_address_prefix,
-        });
-        // The rules first (they name unknown circuits), then the authorization.
-        new.validate().map_err(|errs| errs.join("\n"))?;
-        let auth = self.check_authorization(circuit, peer, key)?;
-        self.apply(new)?;
-        if let Some(i) = auth {
-            self.auth[i].used_by = Some((circuit.to_string(), peer.to_string()));
-        }
-        let mut added = vec![IpNet::V4(address_prefix)];
-        added.extend(ipv6_address_prefix.map(IpNet::V6));
-        self.update_routes(&added, true);
-        info!(%circuit, %peer, %address_prefix, "global reach connection added");
-        Ok(json(self.gr_row(self.topo.global_reach.len() - 1)))
-    }
-
-    /// Linking circuits of different subscriptions takes an unused key made on the peer.
-    fn check_authorization(
-        &self,
-        circuit: &str,
-        peer: &str,
-        key: Option<&str>,
-    ) -> Result<Option<usize>, String> {
-        let a = &self.topo.circuit[self.circuit_index(circuit)?];
-        let b = &self.topo.circuit[self.circuit_index(peer)?];
-        if a.subscription() == b.subscription() {
-            return Ok(None);
-        }
-        let Some(key) = key else {
-            return Err(format!(
-                "circuit {peer} is in subscription {} and {circuit} in {}: linking them needs an authorization key created on {peer} (`reachlab circuit authorize {peer} --name NAME`), passed with --authorization-key",
-                b.subscription(),
-                a.subscription()
-            ));
-        };
-        let Some(i) = self
-            .auth
+    fn vnet_link(&mut self, vnet: String, circuit: String, link: bool) -> Outcome {
+        self.change(Change::VnetLink {
+            vnet: vnet.clone(),
+            circuit: circuit.clone(),
+            link,
+        })?;
+        info!(%vnet, %circuit, link, "vnet link changed");
+        let circuits = self
+            .plane
+            .topology()
+            .vnet
             .iter()
-            .position(|x| x.key == key && x.circuit == peer)
-        else {
-            return Err(format!(
-                "authorization key {key} is not valid for circuit {peer}: create one with `reachlab circuit authorize {peer} --name NAME`"
-            ));
-        };
-        if let Some((c, p)) = &self.auth[i].used_by {
-            return Err(format!(
-                "authorization key {key} ({}) on {peer} is already used by the connection {c} <-> {p}; a key serves one connection",
-                self.auth[i].name
-            ));
-        }
-        Ok(Some(i))
-    }
-
-    fn gr_remove(&mut self, circuit: &str, peer: &str) -> Outcome {
-        self.circuit_index(circuit)?;
-        self.circuit_index(peer)?;
-        let Some(i) = self.find_gr(circuit, peer) else {
-            return Err(format!(
-                "circuits {circuit} and {peer} are not linked by Global Reach; `reachlab global-reach list` shows the connections"
-            ));
-        };
-        let row = self.gr_row(i);
-        let mut new = self.topo.clone();
-        let gone = new.global_reach.remove(i);
-        self.apply(new)?;
-        let [a, b] = &gone.circuits;
-        for x in self.auth.iter_mut() {
-            if x.used_by
-                .as_ref()
-                .is_some_and(|(c, p)| (c == a && p == b) || (c == b && p == a))
-            {
-                x.used_by = None;
-            }
-        }
-        let mut removed = vec![IpNet::V4(gone.address_prefix)];
-        removed.extend(gone.ipv6_address_prefix.map(IpNet::V6));
-        self.update_routes(&removed, false);
-        info!(%circuit, %peer, "global reach connection removed");
-        Ok(json(row))
+            .find(|v| v.name == vnet)
+            .map(|v| v.circuits.clone())
+            .unwrap_or_default();
+        Ok(json(circuits))
     }
 
     /// Keeps each namespace's routes to the Global Reach prefixes (router addresses) in step.
@@ -352,7 +287,7 @@ impl LiveLab {
     }
 
     fn gr_row(&self, i: usize) -> GrRow {
-        let g = &self.topo.global_reach[i];
+        let g = &self.plane.topology().global_reach[i];
         GrRow {
             circuit: g.circuits[0].clone(),
             peer: g.circuits[1].clone(),
@@ -365,7 +300,8 @@ impl LiveLab {
     }
 
     fn subscription_of(&self, circuit: &str) -> String {
-        self.topo
+        self.plane
+            .topology()
             .circuit(circuit)
             .map_or(crate::topology::DEFAULT_SUBSCRIPTION, |c| c.subscription())
             .to_string()
@@ -375,72 +311,18 @@ impl LiveLab {
         if let Some(c) = circuit {
             self.circuit_index(c)?;
         }
-        let rows: Vec<GrRow> = (0..self.topo.global_reach.len())
+        let rows: Vec<GrRow> = (0..self.plane.topology().global_reach.len())
             .filter(|&i| {
-                circuit.is_none_or(|c| self.topo.global_reach[i].circuits.iter().any(|x| x == c))
+                circuit.is_none_or(|c| {
+                    self.plane.topology().global_reach[i]
+                        .circuits
+                        .iter()
+                        .any(|x| x == c)
+                })
             })
             .map(|i| self.gr_row(i))
             .collect();
         Ok(json(rows))
-    }
-
-    fn authorize(&mut self, circuit: &str, name: &str) -> Outcome {
-        self.circuit_index(circuit)?;
-        if name.is_empty() || name.len() > rules::MAX_NAME {
-            return Err(format!(
-                "authorization name must be 1 to {} characters",
-                rules::MAX_NAME
-            ));
-        }
-        if self
-            .auth
-            .iter()
-            .any(|a| a.circuit == circuit && a.name == name)
-        {
-            return Err(format!(
-                "circuit {circuit} already has an authorization named {name}"
-            ));
-        }
-        let key = new_key();
-        self.auth.push(Authorization {
-            circuit: circuit.to_string(),
-            name: name.to_string(),
-            key: key.clone(),
-            used_by: None,
-        });
-        Ok(json(AuthorizationRow {
-            name: name.to_string(),
-            key,
-            state: "Available".into(),
-        }))
-    }
-
-    fn vnet_link(&mut self, vnet: &str, circuit: &str, link: bool) -> Outcome {
-        self.circuit_index(circuit)?;
-        let Some(v) = self.topo.vnet.iter().position(|v| v.name == vnet) else {
-            let known: Vec<&str> = self.topo.vnet.iter().map(|v| v.name.as_str()).collect();
-            return Err(format!(
-                "no vnet named \"{vnet}\"; VNets in this lab: {}",
-                known.join(", ")
-            ));
-        };
-        let mut new = self.topo.clone();
-        let linked = new.vnet[v].circuits.iter().any(|c| c == circuit);
-        match (link, linked) {
-            (true, true) => {
-                return Err(format!(
-                    "vnet {vnet} is already linked to circuit {circuit}"
-                ))
-            }
-            (false, false) => {
-                return Err(format!("vnet {vnet} is not linked to circuit {circuit}"))
-            }
-            (true, false) => new.vnet[v].circuits.push(circuit.to_string()),
-            (false, true) => new.vnet[v].circuits.retain(|c| c != circuit),
-        }
-        self.apply(new)?;
-        info!(%vnet, %circuit, link, "vnet link changed");
-        Ok(json(&self.topo.vnet[v].circuits))
     }
 
     fn set_link(&mut self, name: &str, path: Path, up: bool) -> Outcome {
@@ -466,7 +348,8 @@ impl LiveLab {
     fn gr_state(&self, g: &GlobalReach) -> &'static str {
         let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         let down = g.circuits.iter().any(|c| {
-            self.topo
+            self.plane
+                .topology()
                 .circuit
                 .iter()
                 .position(|x| &x.name == c)
@@ -481,7 +364,7 @@ impl LiveLab {
 
     fn circuit_show(&self, name: &str) -> Outcome {
         let i = self.circuit_index(name)?;
-        let c = &self.topo.circuit[i];
+        let c = &self.plane.topology().circuit[i];
         let region = catalogue()
             .location(&c.peering_location)
             .map(|l| l.region.clone())
@@ -493,7 +376,7 @@ impl LiveLab {
             let ct = t.circuits[i].timing;
             let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
             CircuitTimingInfo {
-                latency_model: format!("{:?}", self.topo.lab.latency).to_lowercase(),
+                latency_model: format!("{:?}", self.plane.topology().lab.latency).to_lowercase(),
                 access_delay_ms: ms(ct.access),
                 queue_ms: ms(ct.queue),
                 mtu: ct.mtu,
@@ -520,8 +403,13 @@ impl LiveLab {
                     .collect(),
             }
         };
-        let gr: Vec<GrRow> = (0..self.topo.global_reach.len())
-            .filter(|&g| self.topo.global_reach[g].circuits.iter().any(|x| x == name))
+        let gr: Vec<GrRow> = (0..self.plane.topology().global_reach.len())
+            .filter(|&g| {
+                self.plane.topology().global_reach[g]
+                    .circuits
+                    .iter()
+                    .any(|x| x == name)
+            })
             .map(|g| self.gr_row(g))
             .collect();
         Ok(json(CircuitInfo {
@@ -534,7 +422,8 @@ impl LiveLab {
             provider: c.provider.clone(),
             subscription: c.subscription().to_string(),
             peer_asn: self
-                .topo
+                .plane
+                .topology()
                 .site
                 .iter()
                 .find(|s| s.circuit == name)
@@ -542,14 +431,16 @@ impl LiveLab {
             primary: link_addresses(pp, 0),
             secondary: (pp.prefix_len() <= 29).then(|| link_addresses(pp, 4)),
             sites: self
-                .topo
+                .plane
+                .topology()
                 .site
                 .iter()
                 .filter(|s| s.circuit == name)
                 .map(|s| s.name.clone())
                 .collect(),
             vnet_links: self
-                .topo
+                .plane
+                .topology()
                 .vnet
                 .iter()
                 .filter(|v| v.circuits.iter().any(|x| x == name))
@@ -557,7 +448,8 @@ impl LiveLab {
                 .collect(),
             global_reach: gr,
             authorizations: self
-                .auth
+                .plane
+                .authorizations()
                 .iter()
                 .filter(|a| a.circuit == name)
                 .map(|a| AuthorizationRow {
@@ -579,7 +471,7 @@ impl LiveLab {
         let (ci, link) = self.link_of(name, path)?;
         // Every path the MSEE of that link holds, best first per prefix (from the RIB, not
         // the file).
-        let routing = crate::plane::routing(&self.topo);
+        let routing = crate::plane::routing(self.plane.topology());
         let rows = routing.msee[ci][link]
             .iter()
             .flat_map(|(_, paths)| paths.iter())
@@ -601,7 +493,7 @@ impl LiveLab {
     /// The circuit link whose view `path` asks for, refused for a /30 circuit's secondary.
     fn link_of(&self, name: &str, path: Path) -> Result<(usize, usize), String> {
         let ci = self.circuit_index(name)?;
-        let pp = self.topo.circuit[ci]
+        let pp = self.plane.topology().circuit[ci]
             .peering_prefix
             .expect("defaults resolved");
         match path {
@@ -615,10 +507,10 @@ impl LiveLab {
 
     fn routes_summary(&self, name: &str, path: Path) -> Outcome {
         let (ci, link) = self.link_of(name, path)?;
-        let routing = crate::plane::routing(&self.topo);
+        let routing = crate::plane::routing(self.plane.topology());
         // Every session is the built-in one, up since the lab came up.
         let up = up_down(self.now());
-        let neighbors = crate::plane::neighbors(&self.topo, &routing, ci, link)
+        let neighbors = crate::plane::neighbors(self.plane.topology(), &routing, ci, link)
             .into_iter()
             .map(|n| NeighborRow {
                 neighbor: n.address.to_string(),
@@ -628,13 +520,13 @@ impl LiveLab {
                 state_pfx_rcd: n.prefixes_received.to_string(),
                 role: match n.peer {
                     crate::plane::Peer::Customer { site } => {
-                        format!("customer {}", self.topo.site[site].name)
+                        format!("customer {}", self.plane.topology().site[site].name)
                     }
                     crate::plane::Peer::Gateway { vnet } => {
-                        format!("vnet {}", self.topo.vnet[vnet].name)
+                        format!("vnet {}", self.plane.topology().vnet[vnet].name)
                     }
                     crate::plane::Peer::GlobalReach { peer, .. } => {
-                        format!("global-reach {}", self.topo.circuit[peer].name)
+                        format!("global-reach {}", self.plane.topology().circuit[peer].name)
                     }
                 },
             })
@@ -674,13 +566,13 @@ impl LiveLab {
 
     /// The running lab as a topology file that `check` accepts and `up` reproduces.
     pub fn export(&self) -> String {
-        let mut body = toml::to_string(&self.topo).unwrap_or_default();
+        let mut body = toml::to_string(self.plane.topology()).unwrap_or_default();
         if !body.ends_with('\n') {
             body.push('\n');
         }
         format!(
             "# Exported from the running reachlab lab {}.\n# `reachlab check` accepts it; `reachlab up` reproduces the lab.\n\n{body}",
-            self.topo.lab.name
+            self.plane.topology().lab.name
         )
     }
 }
@@ -733,4 +625,29 @@ fn new_key() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+impl crate::control::Target for LiveLab {
+    fn handle(&mut self, req: Request) -> Response {
+        LiveLab::handle(self, req)
+    }
+
+    fn start_capture(
+        &mut self,
+        point: &str,
+        path: Option<Path>,
+    ) -> Result<crate::control::Capture, String> {
+        let (tap, point) = self.capture_point(point, path)?;
+        let id = self
+            .engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capture_start(tap);
+        Ok(crate::control::Capture {
+            engine: Arc::clone(&self.engine),
+            tap: id,
+            point,
+            wall0: self.wall_time(Duration::ZERO),
+        })
+    }
 }

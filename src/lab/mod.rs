@@ -112,7 +112,7 @@ pub async fn run(
         )
         .with_clock(forwarder.epoch),
     ));
-    let sock = crate::control::socket_path(&st.lab);
+    let sock = state::socket_path(&st.lab);
     let server = match crate::control::server::serve(&sock, Arc::clone(&live)) {
         Ok(s) => s,
         Err(e) => {

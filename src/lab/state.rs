@@ -18,6 +18,11 @@ pub fn lab_dir(lab: &str) -> PathBuf {
     run_dir().join(lab)
 }
 
+/// The control socket of a lab.
+pub fn socket_path(lab: &str) -> PathBuf {
+    lab_dir(lab).join("control.sock")
+}
+
 pub fn log_path(lab: &str) -> PathBuf {
     run_dir().join(format!("{lab}.log"))
 }

@@ -23,6 +23,7 @@
 //! routes alone (real MSEEs would export only when that is also their overall best; without
 //! weights or LOCAL_PREF on those routes the two agree).
 
+pub mod changes;
 pub mod compile;
 pub mod route;
 
@@ -33,6 +34,7 @@ use ipnet::IpNet;
 
 use crate::engine::table::gateway_address;
 use crate::topology::Topology;
+pub use changes::{Authorization, Change, Effect, Plane};
 pub use compile::tables;
 use route::{Origin, Route, GATEWAY_ASN, GLOBAL_REACH_COMMUNITY, MICROSOFT_ASN};
 
