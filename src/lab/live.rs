@@ -471,7 +471,7 @@ impl LiveLab {
         let (ci, link) = self.link_of(name, path)?;
         // Every path the MSEE of that link holds, best first per prefix (from the RIB, not
         // the file).
-        let routing = crate::plane::routing(self.plane.topology());
+        let routing = self.plane.routing();
         let rows = routing.msee[ci][link]
             .iter()
             .flat_map(|(_, paths)| paths.iter())
@@ -507,7 +507,7 @@ impl LiveLab {
 
     fn routes_summary(&self, name: &str, path: Path) -> Outcome {
         let (ci, link) = self.link_of(name, path)?;
-        let routing = crate::plane::routing(self.plane.topology());
+        let routing = self.plane.routing();
         // Every session is the built-in one, up since the lab came up.
         let up = up_down(self.now());
         let neighbors = crate::plane::neighbors(self.plane.topology(), &routing, ci, link)

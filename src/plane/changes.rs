@@ -64,15 +64,33 @@ pub enum Effect {
 pub struct Plane {
     topo: Topology,
     auth: Vec<Authorization>,
+    /// What each site's router announces on each link.
+    customers: super::Customers,
 }
 
 impl Plane {
     /// A validated topology (defaults resolved), as the lab came up.
     pub fn new(topo: Topology) -> Plane {
         Plane {
+            customers: super::Customers::static_routers(&topo),
             topo,
             auth: Vec::new(),
         }
+    }
+
+    /// Every RIB as the lab stands now.
+    pub fn routing(&self) -> super::Routing {
+        super::routing(&self.topo, &self.customers)
+    }
+
+    /// What site `site`'s router now announces on link `link` (a BGP session's accepted
+    /// routes): the RIBs follow, and the engine's tables with them.
+    pub fn set_customer(&mut self, site: usize, link: usize, routes: super::Announced) -> Effect {
+        self.customers.set(site, link, routes);
+        Effect::Tables(Box::new(super::compile::compile(
+            &self.topo,
+            &self.customers,
+        )))
     }
 
     pub fn topology(&self) -> &Topology {
@@ -137,7 +155,7 @@ impl Plane {
     fn replace(&mut self, mut new: Topology) -> Result<Effect, String> {
         new.validate().map_err(|errs| errs.join("\n"))?;
         new.resolve_defaults();
-        let tables = super::tables(&new);
+        let tables = super::compile::compile(&new, &self.customers);
         self.topo = new;
         Ok(Effect::Tables(Box::new(tables)))
     }

@@ -15,9 +15,16 @@ use crate::engine::table::{
 use crate::model;
 use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
 
-/// Compiles a validated topology (defaults resolved): its RIBs' best paths into the engine's
-/// tables, with the circuits' timing.
+/// Compiles a validated topology (defaults resolved) whose sites all have the built-in static
+/// router.
 pub fn tables(t: &Topology) -> Tables {
+    compile(t, &super::Customers::static_routers(t))
+}
+
+/// Compiles a validated topology (defaults resolved) and what each site's router announces:
+/// the RIBs' best paths into the engine's tables, with the circuits' timing. A site may send
+/// from what the MSEE accepted from it.
+pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
     let cidx = |name: &str| -> CircuitId {
         t.circuit
             .iter()
@@ -62,11 +69,12 @@ pub fn tables(t: &Topology) -> Tables {
         })
         .collect();
     let nsites = t.site.len();
-    let routing = super::routing(t);
+    let routing = super::routing(t, customers);
     for (c, fib) in circuits.iter_mut().enumerate() {
-        // The primary link's best paths (both links learn the same routes; the engine
-        // hashes flows over whichever links are up).
-        for r in routing.msee[c][0].best() {
+        // One table per MSEE pair: the secondary's best paths, then the primary's over them
+        // (with the static router both links learn the same routes; the engine hashes flows
+        // over whichever links are up).
+        for r in routing.msee[c][1].best().chain(routing.msee[c][0].best()) {
             let target = match r.origin {
                 Origin::Customer { site } => Target::Site(site),
                 Origin::Gateway { vnet } => Target::Vnet(nsites + vnet),
@@ -91,14 +99,20 @@ pub fn tables(t: &Topology) -> Tables {
     }
 
     let mut ports = Vec::new();
-    for s in &t.site {
-        ports.push(port(
+    for (i, s) in t.site.iter().enumerate() {
+        // A site may send from what its MSEE accepted from its router, not from the file.
+        let mut p = port(
             &s.name,
             &s.prefixes,
             PortKind::Site {
                 circuit: cidx(&s.circuit),
             },
-        ));
+        );
+        p.prefixes = Lpm::new();
+        for a in customers.accepted(i) {
+            p.prefixes.insert(a, ());
+        }
+        ports.push(p);
     }
     for (j, v) in t.vnet.iter().enumerate() {
         let mut gateway = Lpm::new();

@@ -26,6 +26,7 @@
 pub mod changes;
 pub mod compile;
 pub mod route;
+pub mod speakers;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -37,6 +38,7 @@ use crate::topology::Topology;
 pub use changes::{Authorization, Change, Effect, Plane};
 pub use compile::tables;
 use route::{Origin, Route, GATEWAY_ASN, GLOBAL_REACH_COMMUNITY, MICROSOFT_ASN};
+pub use speakers::{advertised, Announced, Customers};
 
 /// One router's routes: every path to every prefix, the best first.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,22 +132,27 @@ pub fn gr_address(t: &Topology, gr: usize, circuit: usize, link: usize, v6: bool
 }
 
 /// Every MSEE's RIB on one link (0 primary, 1 secondary), circuits in topology order.
-fn msee_ribs(t: &Topology, link: usize, cidx: &dyn Fn(&str) -> usize) -> Vec<Rib> {
+fn msee_ribs(
+    t: &Topology,
+    customers: &Customers,
+    link: usize,
+    cidx: &dyn Fn(&str) -> usize,
+) -> Vec<Rib> {
     let n = t.circuit.len();
-    // What each MSEE learns from its customer and its VNet gateways.
+    // What each MSEE learns from its customer (whatever its router announced there) and its
+    // VNet gateways.
     let mut local: Vec<Rib> = vec![Rib::default(); n];
     for (i, s) in t.site.iter().enumerate() {
         let c = cidx(&s.circuit);
-        // The built-in static router announces the site's prefixes.
-        for p in &s.prefixes {
+        for (p, a) in customers.get(i, link).into_iter().flatten() {
             local[c].add(Route {
                 prefix: *p,
                 next_hop: IpAddr::V4(ce_address(t, c, link)),
-                as_path: vec![s.asn.unwrap_or(0)],
+                as_path: a.as_path.clone(),
                 local_pref: None,
                 weight: 0,
                 origin: Origin::Customer { site: i },
-                communities: Vec::new(),
+                communities: a.communities.clone(),
             });
         }
     }
@@ -194,17 +201,18 @@ fn msee_ribs(t: &Topology, link: usize, cidx: &dyn Fn(&str) -> usize) -> Vec<Rib
     ribs
 }
 
-/// Computes every RIB from a validated topology (defaults resolved).
-pub fn routing(t: &Topology) -> Routing {
+/// Computes every RIB from a validated topology (defaults resolved) and what each site's
+/// router announces.
+pub fn routing(t: &Topology, customers: &Customers) -> Routing {
     let cidx = |name: &str| {
         t.circuit
             .iter()
             .position(|c| c.name == name)
             .expect("validated topology: circuit exists")
     };
-    let msee: Vec<[Rib; 2]> = msee_ribs(t, 0, &cidx)
+    let msee: Vec<[Rib; 2]> = msee_ribs(t, customers, 0, &cidx)
         .into_iter()
-        .zip(msee_ribs(t, 1, &cidx))
+        .zip(msee_ribs(t, customers, 1, &cidx))
         .map(|(p, s)| [p, s])
         .collect();
     // Each VNet gateway learns from the MSEEs of its circuits (the primary link's view: both

@@ -42,7 +42,7 @@ fn row(p: &str, nh: &str, path: &str) -> (String, String, String) {
 #[test]
 fn an_msee_learns_its_customer_and_its_vnets() {
     let t = seed(false);
-    let r = routing(&t);
+    let r = routing(&t, &Customers::static_routers(&t));
     assert_eq!(
         rows(&r.msee[0][0]),
         [
@@ -61,7 +61,7 @@ fn an_msee_learns_its_customer_and_its_vnets() {
 #[test]
 fn global_reach_carries_customer_and_vnet_routes_tagged_and_the_direct_path_wins() {
     let t = seed(true);
-    let r = routing(&t);
+    let r = routing(&t, &Customers::static_routers(&t));
     let sv = &r.msee[0][0];
     let london = sv.get(&"10.0.2.0/24".parse().unwrap());
     assert_eq!(london.len(), 1);
@@ -128,7 +128,7 @@ address_prefix = "192.168.9.0/29"
 #[test]
 fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
     let t = lab(CHAIN);
-    let r = routing(&t);
+    let r = routing(&t, &Customers::static_routers(&t));
     let prefixes = |rib: &Rib| -> Vec<String> { rib.iter().map(|(p, _)| p.to_string()).collect() };
     // a learns b's site and b's nothing-else; never c's site (b learned it over Global Reach).
     assert_eq!(
@@ -186,7 +186,7 @@ fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
 #[test]
 fn a_vnet_on_both_circuits_prefers_the_direct_path() {
     let t = seed(true);
-    let r = routing(&t);
+    let r = routing(&t, &Customers::static_routers(&t));
     // uswest (on er-sv and er-london) reaches london's site directly through er-london
     // (12076 65002) rather than over er-sv's Global Reach (12076 12076 12076 65002).
     let paths: Vec<_> = r.gateway[0]
@@ -207,7 +207,7 @@ fn a_vnet_on_both_circuits_prefers_the_direct_path() {
 #[test]
 fn the_summary_lists_customer_gateways_and_global_reach_peers() {
     let t = seed(true);
-    let r = routing(&t);
+    let r = routing(&t, &Customers::static_routers(&t));
     let n = neighbors(&t, &r, 0, 0);
     let rows: Vec<(String, u32, usize)> = n
         .iter()
@@ -227,4 +227,90 @@ fn the_summary_lists_customer_gateways_and_global_reach_peers() {
     let sec = neighbors(&t, &r, 0, 1);
     assert_eq!(sec[0].address.to_string(), "192.168.100.5");
     assert_eq!(sec[3].address.to_string(), "192.168.8.6");
+}
+
+fn attrs(path: &[u32]) -> crate::bgp::wire::Attributes {
+    crate::bgp::wire::Attributes {
+        as_path: path.to_vec(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn routes_come_from_what_the_router_announces_not_the_file() {
+    let t = seed(true);
+    let mut plane = Plane::new(t.clone());
+    // sf's router announces a /32 the file does not list, on both links.
+    let mut routes = Customers::static_routers(&t).get(0, 0).unwrap().clone();
+    routes.insert("10.0.99.1/32".parse().unwrap(), attrs(&[65001]));
+    for link in 0..2 {
+        let Effect::Tables(tables) = plane.set_customer(0, link, routes.clone()) else {
+            panic!("tables")
+        };
+        if link == 1 {
+            // The engine forwards to it from a VNet and from london (over Global Reach), and
+            // lets sf send from it.
+            let dst: IpAddr = "10.0.99.1".parse().unwrap();
+            assert!(matches!(
+                tables.circuits[0].table.lookup(dst),
+                Some(crate::engine::Target::Site(0))
+            ));
+            assert!(matches!(
+                tables.circuits[1].table.lookup(dst),
+                Some(crate::engine::Target::Peer { circuit: 0, .. })
+            ));
+            assert!(tables.ports[0].prefixes.lookup(dst).is_some());
+        }
+    }
+    let r = plane.routing();
+    let at_london = r.msee[1][0].get(&"10.0.99.1/32".parse().unwrap());
+    assert_eq!(at_london[0].as_path, [65001]);
+    let uksouth = t.site.len() + 1;
+    let gw = &r.gateway[uksouth - t.site.len()];
+    assert!(gw.iter().any(|(p, _)| p.to_string() == "10.0.99.1/32"));
+    // Withdrawn: gone everywhere, and no longer a source sf may use.
+    routes.remove(&"10.0.99.1/32".parse().unwrap());
+    plane.set_customer(0, 0, routes.clone());
+    let Effect::Tables(tables) = plane.set_customer(0, 1, routes) else {
+        panic!("tables")
+    };
+    let dst: IpAddr = "10.0.99.1".parse().unwrap();
+    assert!(tables.circuits[1].table.lookup(dst).is_none());
+    assert!(tables.ports[0].prefixes.lookup(dst).is_none());
+    assert!(plane.routing().msee[1][0]
+        .get(&"10.0.99.1/32".parse().unwrap())
+        .is_empty());
+}
+
+#[test]
+fn what_the_customer_sees_12076_and_remove_private_as() {
+    let t = seed(true);
+    let r = routing(&t, &Customers::static_routers(&t));
+    let to_sf = advertised(&t, &r, 0, 0, 0);
+    let rows: Vec<(String, String)> = to_sf
+        .iter()
+        .map(|(p, a)| (p.to_string(), PathDisplay(&a.as_path).to_string()))
+        .collect();
+    // Its own prefix is not sent back; VNets and London (private ASNs) show as 12076.
+    assert_eq!(
+        rows,
+        [
+            ("10.0.2.0/24".to_string(), "12076".to_string()),
+            ("10.0.3.0/24".to_string(), "12076".to_string()),
+            ("10.0.4.0/24".to_string(), "12076".to_string()),
+        ]
+    );
+    assert!(to_sf
+        .values()
+        .all(|a| a.next_hop == Some("192.168.100.2".parse().unwrap())));
+    // Both sites with the same private ASN: nothing is removed, and the path holds the
+    // customer's own ASN (its router drops it as a loop unless it allows it).
+    let mut same = t.clone();
+    same.site[1].asn = Some(65001);
+    let r = routing(&same, &Customers::static_routers(&same));
+    let to_sf = advertised(&same, &r, 0, 0, 0);
+    assert_eq!(
+        to_sf[&"10.0.2.0/24".parse().unwrap()].as_path,
+        [12076, 65001]
+    );
 }

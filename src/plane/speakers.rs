@@ -1,0 +1,105 @@
+//! The customer side of every circuit link: what each site's router announces to the MSEE
+//! there, as the MSEE accepted it. A site's router is a speaker: the built-in static router
+//! (announces the site's prefixes from the file, on both links, with the site's ASN) or, later,
+//! a BGP session with a real router; both feed the RIBs through this one place. What the MSEE
+//! announces back to each customer (`advertised`) is computed here too.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::route::{remove_private_as, Origin, MICROSOFT_ASN};
+use super::{msee_address, Routing};
+use crate::bgp::wire::Attributes;
+use crate::topology::Topology;
+
+/// Routes one speaker announces on one link: prefix -> path attributes.
+pub type Announced = BTreeMap<IpNet, Attributes>;
+
+/// What every site announces on each of its circuit's links.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Customers {
+    per_link: BTreeMap<(usize, usize), Announced>,
+}
+
+impl Customers {
+    /// Every site behind the built-in static router: its file prefixes, AS path [its ASN], on
+    /// the primary and the secondary link.
+    pub fn static_routers(t: &Topology) -> Customers {
+        let mut c = Customers::default();
+        for (i, s) in t.site.iter().enumerate() {
+            let routes: Announced = s
+                .prefixes
+                .iter()
+                .map(|p| {
+                    (
+                        *p,
+                        Attributes {
+                            as_path: vec![s.asn.unwrap_or(0)],
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect();
+            for link in 0..2 {
+                c.per_link.insert((i, link), routes.clone());
+            }
+        }
+        c
+    }
+
+    /// Sets what site `site` announces on link `link` (a session's accepted routes).
+    pub fn set(&mut self, site: usize, link: usize, routes: Announced) {
+        self.per_link.insert((site, link), routes);
+    }
+
+    /// What site `site` announces on link `link`.
+    pub fn get(&self, site: usize, link: usize) -> Option<&Announced> {
+        self.per_link.get(&(site, link))
+    }
+
+    /// Every prefix accepted from a site on either link: the sources it may send from.
+    pub fn accepted(&self, site: usize) -> Vec<IpNet> {
+        let mut v: Vec<IpNet> = (0..2)
+            .filter_map(|l| self.get(site, l))
+            .flat_map(|a| a.keys().copied())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// What the MSEE of `circuit`'s link `link` announces to the router of site `site` on it: its
+/// best routes but those learned from that site, with 12076 prepended after Cisco's
+/// remove-private-as toward the site's ASN (a path of private ASNs only is dropped, unless it
+/// holds the site's own ASN), the MSEE's address as next hop.
+pub fn advertised(
+    t: &Topology,
+    routing: &Routing,
+    circuit: usize,
+    link: usize,
+    site: usize,
+) -> Announced {
+    let neighbour = t.site[site].asn.unwrap_or(0);
+    routing.msee[circuit][link]
+        .best()
+        .filter(|r| r.origin != (Origin::Customer { site }))
+        .map(|r| {
+            let mut as_path = vec![MICROSOFT_ASN];
+            as_path.extend(remove_private_as(&r.as_path, neighbour));
+            (
+                r.prefix,
+                Attributes {
+                    origin: 0,
+                    as_path,
+                    next_hop: Some(IpAddr::V4(msee_address(t, circuit, link))),
+                    med: None,
+                    local_pref: None,
+                    communities: r.communities.clone(),
+                },
+            )
+        })
+        .collect()
+}
