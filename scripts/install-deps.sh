@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
 # (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
-# pcap `reachlab capture` writes). apt-based distributions (Debian, Ubuntu); elsewhere it names
+# pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with). apt-based distributions (Debian, Ubuntu); elsewhere it names
 # the packages to install. Rust itself comes from rustup (see README, Prerequisites).
 set -euo pipefail
 missing=()
@@ -12,6 +12,7 @@ command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+[ -x /usr/lib/frr/bgpd ] || missing+=(frr)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "missing: ${missing[*]} (Debian package names); install them with your distribution's package manager" >&2
