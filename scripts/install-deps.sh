@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
 # (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
-# pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with). apt-based distributions (Debian, Ubuntu); elsewhere it names
-# the packages to install. Rust itself comes from rustup (see README, Prerequisites).
+# pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with). For
+# apt-based distributions (Debian, Ubuntu); elsewhere it names the packages to install. Rust
+# itself comes from rustup (see README, Prerequisites).
 set -euo pipefail
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
