@@ -1,5 +1,5 @@
-//! reachlab's BGP speaker against a real router: FRR's bgpd (the distribution's package) in one
-//! namespace, the MSEE's speaker (`bgp::speaker` over the kernel's TCP) in another, joined by a
+//! reachlab's BGP speaker against a real router: FRR (the distribution's zebra and bgpd,
+//! configured and started by `lab::frr`) in one namespace, the MSEE's speaker (`bgp::speaker` over the kernel's TCP) in another, joined by a
 //! veth pair on the circuit's /30 (192.168.100.1 customer, .2 Microsoft). The session comes
 //! up, routes cross both ways with the paths the MSEE gives, a withdrawal in FRR reaches the
 //! MSEE, and too many prefixes close the session with Cease / Maximum Number of Prefixes
@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,15 +18,15 @@ use ipnet::IpNet;
 use reachlab::bgp::session::{Config, Direction, Event, Session};
 use reachlab::bgp::speaker::{run, Report};
 use reachlab::bgp::wire::Attributes;
+use reachlab::lab::frr::{self, Daemons, SiteRouter};
 use tokio::sync::{mpsc, watch};
 
-const BGPD: &str = "/usr/lib/frr/bgpd";
-
-/// Two namespaces joined by a veth pair, and FRR's bgpd in the first; all removed on drop.
+/// Two namespaces joined by a veth pair, and FRR (zebra, bgpd) in the first, started by
+/// reachlab's own `lab::frr`; all removed on drop.
 struct Pair {
     a: String,
     b: String,
-    dir: PathBuf,
+    frr: Option<Daemons>,
 }
 
 fn ip(args: &[&str]) {
@@ -39,11 +38,10 @@ impl Pair {
     fn new() -> Pair {
         let id = std::process::id() % 100_000;
         let (a, b) = (format!("rlf{id}a"), format!("rlf{id}b"));
-        let dir = std::env::temp_dir().join(format!("reachlab-frr-{id}"));
-        let p = Pair {
+        let mut p = Pair {
             a: a.clone(),
             b: b.clone(),
-            dir: dir.clone(),
+            frr: None,
         };
         ip(&["netns", "add", &a]);
         ip(&["netns", "add", &b]);
@@ -56,46 +54,25 @@ impl Pair {
             ip(&["-n", ns, "link", "set", dev, "up"]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
         }
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("frr.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "frr defaults traditional\nhostname ce\nlog file {}/bgpd.log\n\
-router bgp 65001\n bgp router-id 192.168.100.1\n no bgp ebgp-requires-policy\n\
- no bgp network import-check\n neighbor 192.168.100.2 remote-as 12076\n\
- neighbor 192.168.100.2 timers connect 1\n address-family ipv4 unicast\n\
-  network 10.0.1.0/24\n  network 10.0.9.9/32\n exit-address-family\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        // bgpd drops to user frr: its directory and config must be its own.
-        let _ = Command::new("chown")
-            .args(["-R", "frr:frr", dir.to_str().unwrap()])
-            .status();
-        let st = Command::new("ip")
-            .args(["netns", "exec", &a, BGPD, "-d", "-Z", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.join("bgpd.pid"))
-            .arg("--vty_socket")
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "bgpd started");
+        let dir = std::env::temp_dir().join(format!("reachlab-frr-{id}"));
+        let router = SiteRouter {
+            hostname: "ce".into(),
+            asn: 65001,
+            router_id: "192.168.100.1".parse().unwrap(),
+            neighbors: vec!["192.168.100.2".parse().unwrap()],
+            networks: vec![
+                "10.0.1.0/24".parse().unwrap(),
+                "10.0.9.9/32".parse().unwrap(),
+            ],
+            connect_retry: 1,
+        };
+        let conf = frr::config(&router, &dir.join("frr.log"));
+        p.frr = Some(Daemons::start(&a, &dir, &conf).expect("FRR starts"));
         p
     }
 
     fn vtysh(&self, cmds: &[&str]) -> String {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.a, "vtysh", "--vty_socket"])
-            .arg(&self.dir);
-        for cmd in cmds {
-            c.args(["-c", cmd]);
-        }
-        let out = c.output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.frr.as_ref().unwrap().vtysh(cmds)
     }
 
     /// Waits (at most 10 s) until vtysh's answer to `cmd` satisfies `ok`.
@@ -125,24 +102,19 @@ router bgp 65001\n bgp router-id 192.168.100.1\n no bgp ebgp-requires-policy\n\
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("bgpd.pid")) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
+        if let Some(d) = &self.frr {
+            let pids = d.pids();
+            d.stop();
+            for p in pids {
+                assert!(
+                    !std::path::Path::new(&format!("/proc/{p}/exe")).exists(),
+                    "FRR daemon {p} stopped"
                 );
-                let deadline = Instant::now() + Duration::from_secs(3);
-                while std::path::Path::new(&format!("/proc/{pid}/exe")).exists()
-                    && Instant::now() < deadline
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
             }
         }
         for ns in [&self.a, &self.b] {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -165,10 +137,6 @@ async fn frr_peers_with_the_msee_speaker() {
     if !root_or_skip("frr_peers_with_the_msee_speaker") {
         return;
     }
-    assert!(
-        std::path::Path::new(BGPD).exists(),
-        "FRR is not installed (scripts/install-deps.sh installs the frr package)"
-    );
     let pair = Pair::new();
     let listener = tokio::net::TcpListener::from_std({
         let l = pair.listener();
@@ -201,7 +169,7 @@ async fn frr_peers_with_the_msee_speaker() {
     });
 
     // Up, with FRR's two networks in the MSEE's routes, AS path [65001].
-    let frr_log = pair.dir.join("bgpd.log");
+    let frr_log = pair.frr.as_ref().unwrap().dir.join("frr.log");
     let up = tokio::time::timeout(
         Duration::from_secs(20),
         until(&mut reports, |r| r.event == Event::Established),
@@ -235,6 +203,23 @@ async fn frr_peers_with_the_msee_speaker() {
             .lines()
             .any(|l| l.contains("10.0.3.0/24") && l.contains("12076")),
         "{table}"
+    );
+    // zebra put it in the site namespace's kernel table, via the MSEE.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let route = loop {
+        let out = Command::new("ip")
+            .args(["-n", &pair.a, "route", "show", "10.0.3.0/24"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("proto bgp") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        route.contains("via 192.168.100.2") && route.contains("proto bgp"),
+        "{route:?}"
     );
     let summary = pair.vtysh(&["show bgp summary"]);
     let line = summary

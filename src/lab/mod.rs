@@ -3,6 +3,7 @@
 //! process is gone. The engine and topology are pure; everything that touches the host lives
 //! under this module.
 
+pub mod frr;
 pub mod live;
 pub mod metrics;
 pub mod names;

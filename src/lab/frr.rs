@@ -1,0 +1,237 @@
+//! FRR as a site's router: the configuration reachlab writes for a site (eBGP to both of its
+//! circuit's MSEEs as AS 12076, the site's prefixes announced, multipath over both links), and
+//! the daemons (zebra, bgpd from the distribution's package) run inside the site's namespace
+//! with everything of theirs (config, pid files, vty and zserv sockets, log) in one directory
+//! of the lab's, stopped by their PIDs.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+/// Where the distribution installs FRR's daemons.
+pub const FRR_DIR: &str = "/usr/lib/frr";
+
+/// What reachlab tells a site's FRR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRouter {
+    pub hostname: String,
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// The MSEEs' addresses on the circuit's links (primary, then secondary).
+    pub neighbors: Vec<Ipv4Addr>,
+    /// The site's prefixes, announced.
+    pub networks: Vec<IpNet>,
+    /// Seconds between connection attempts (FRR's default of 120 is long for a lab).
+    pub connect_retry: u16,
+}
+
+/// The site's FRR configuration (integrated frr.conf).
+pub fn config(r: &SiteRouter, log: &Path) -> String {
+    let mut c = String::new();
+    let _ = writeln!(c, "! Written by reachlab for site {}.", r.hostname);
+    let _ = writeln!(c, "frr defaults traditional");
+    let _ = writeln!(c, "hostname {}", r.hostname);
+    let _ = writeln!(c, "log file {}", log.display());
+    let _ = writeln!(c, "!");
+    let _ = writeln!(c, "router bgp {}", r.asn);
+    let _ = writeln!(c, " bgp router-id {}", r.router_id);
+    // The MSEE applies no policy either; announce without waiting for a policy.
+    let _ = writeln!(c, " no bgp ebgp-requires-policy");
+    let _ = writeln!(c, " no bgp network import-check");
+    for n in &r.neighbors {
+        let _ = writeln!(c, " neighbor {n} remote-as 12076");
+        let _ = writeln!(c, " neighbor {n} timers connect {}", r.connect_retry);
+    }
+    for (family, v6) in [("ipv4", false), ("ipv6", true)] {
+        let nets: Vec<&IpNet> = r
+            .networks
+            .iter()
+            .filter(|p| matches!(p, IpNet::V6(_)) == v6)
+            .collect();
+        if nets.is_empty() && v6 {
+            continue;
+        }
+        let _ = writeln!(c, " address-family {family} unicast");
+        for p in nets {
+            let _ = writeln!(c, "  network {p}");
+        }
+        if v6 {
+            for n in &r.neighbors {
+                let _ = writeln!(c, "  neighbor {n} activate");
+            }
+        }
+        // Both links used at once, as Microsoft runs them (active-active).
+        let _ = writeln!(c, "  maximum-paths 2");
+        let _ = writeln!(c, " exit-address-family");
+    }
+    c
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrrError {
+    #[error("FRR is not installed ({0} missing): install the frr package (scripts/install-deps.sh does)")]
+    Missing(String),
+    #[error("{what}: {detail}")]
+    Failed { what: String, detail: String },
+}
+
+/// FRR daemons running in a namespace, all their files in `dir`.
+#[derive(Debug)]
+pub struct Daemons {
+    pub namespace: String,
+    pub dir: PathBuf,
+}
+
+impl Daemons {
+    /// Writes `conf` to DIR/frr.conf and starts zebra and bgpd in namespace `ns`. `dir` is
+    /// made (and given to user frr, whom the daemons run as).
+    pub fn start(ns: &str, dir: &Path, conf: &str) -> Result<Daemons, FrrError> {
+        for d in ["zebra", "bgpd"] {
+            let p = Path::new(FRR_DIR).join(d);
+            if !p.exists() {
+                return Err(FrrError::Missing(p.display().to_string()));
+            }
+        }
+        let failed = |what: &str| {
+            let what = what.to_string();
+            move |e: std::io::Error| FrrError::Failed {
+                what,
+                detail: e.to_string(),
+            }
+        };
+        std::fs::create_dir_all(dir).map_err(failed("making FRR's directory"))?;
+        std::fs::write(dir.join("frr.conf"), conf).map_err(failed("writing frr.conf"))?;
+        let _ = Command::new("chown")
+            .args(["-R", "frr:frr"])
+            .arg(dir)
+            .status();
+        let d = Daemons {
+            namespace: ns.to_string(),
+            dir: dir.to_path_buf(),
+        };
+        let zserv = dir.join("zserv.api");
+        for daemon in ["zebra", "bgpd"] {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(Path::new(FRR_DIR).join(daemon))
+                .arg("-d")
+                .arg("-f")
+                .arg(dir.join("frr.conf"))
+                .arg("-i")
+                .arg(dir.join(format!("{daemon}.pid")))
+                .arg("--vty_socket")
+                .arg(dir)
+                .arg("-z")
+                .arg(&zserv)
+                .output()
+                .map_err(failed(&format!("starting {daemon}")))?;
+            if !out.status.success() {
+                d.stop();
+                return Err(FrrError::Failed {
+                    what: format!("starting {daemon} in namespace {ns}"),
+                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+            if daemon == "zebra" {
+                // bgpd connects to zebra's socket: wait for it.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !zserv.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// The daemons' PIDs, from their pid files.
+    pub fn pids(&self) -> Vec<i32> {
+        pids(&self.dir)
+    }
+
+    /// Runs vtysh commands against these daemons; their output.
+    pub fn vtysh(&self, cmds: &[&str]) -> String {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.namespace, "vtysh", "--vty_socket"])
+            .arg(&self.dir);
+        for cmd in cmds {
+            c.args(["-c", cmd]);
+        }
+        c.output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Stops the daemons by their PIDs and removes their directory.
+    pub fn stop(&self) {
+        stop(&self.dir);
+    }
+}
+
+fn pids(dir: &Path) -> Vec<i32> {
+    ["zebra", "bgpd"]
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(dir.join(format!("{d}.pid"))).ok())
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+/// Stops the FRR daemons whose pid files are in `dir` (SIGTERM, then SIGKILL after 3 s) and
+/// removes `dir`. Also serves `down` after the lab's process was killed.
+pub fn stop(dir: &Path) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let alive = |p: i32| Path::new(&format!("/proc/{p}/exe")).exists();
+    let list = pids(dir);
+    for p in &list {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while list.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for p in list.iter().filter(|p| alive(**p)) {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_config_peers_with_both_msees_and_announces_its_prefixes() {
+        let r = SiteRouter {
+            hostname: "sf".into(),
+            asn: 65001,
+            router_id: "192.168.100.1".parse().unwrap(),
+            neighbors: vec![
+                "192.168.100.2".parse().unwrap(),
+                "192.168.100.6".parse().unwrap(),
+            ],
+            networks: vec![
+                "10.0.1.0/24".parse().unwrap(),
+                "fd00:1::/64".parse().unwrap(),
+            ],
+            connect_retry: 2,
+        };
+        let c = config(&r, Path::new("/run/reachlab/lab/frr/sf/frr.log"));
+        for line in [
+            "router bgp 65001",
+            " bgp router-id 192.168.100.1",
+            " neighbor 192.168.100.2 remote-as 12076",
+            " neighbor 192.168.100.6 remote-as 12076",
+            " neighbor 192.168.100.6 timers connect 2",
+            "  network 10.0.1.0/24",
+            "  network fd00:1::/64",
+            "  neighbor 192.168.100.2 activate",
+            "  maximum-paths 2",
+        ] {
+            assert!(c.lines().any(|l| l == line), "missing {line:?} in\n{c}");
+        }
+    }
+}
