@@ -101,6 +101,8 @@ pub struct CircuitFib {
     /// The MSEE's address in the circuit's peering prefix (second host of the primary /30).
     pub msee_v4: Ipv4Addr,
     pub msee_v6: Ipv6Addr,
+    /// Each link's (customer, MSEE) addresses: the first and second host of its /30.
+    pub link_v4: [(Ipv4Addr, Ipv4Addr); 2],
 }
 
 /// A site or VNet as the engine sees it.
@@ -118,13 +120,24 @@ pub struct PortInfo {
 
 #[derive(Debug, Clone)]
 pub enum PortKind {
+    /// A site's LAN. With the built-in static router the engine is its CE; with a real router
+    /// (`router`: its two link ports) the site's namespace is the CE and this TUN carries
+    /// nothing the engine forwards.
     Site {
         circuit: CircuitId,
+        router: Option<[PortId; 2]>,
     },
+    /// A circuit link's customer end in the namespace of a site with a real router (its /30
+    /// address on it): what the router sends onto the link, and what reaches it from there.
+    Link {
+        site: PortId,
+        circuit: CircuitId,
+        path: usize,
+    },
+    /// The namespace holding the MSEEs' own sockets (BGP): every MSEE link address.
+    Msee,
     /// A VNet and its gateway's table (prefix -> the circuit whose MSEE leads there).
-    Vnet {
-        gateway: Box<Lpm<CircuitId>>,
-    },
+    Vnet { gateway: Box<Lpm<CircuitId>> },
 }
 
 /// One Global Reach connection's transit link: each side's address in the /29 (/125).
@@ -157,6 +170,8 @@ pub struct Tables {
     pub vnet_delay: Vec<Vec<Duration>>,
     /// Seed of the jitter and loss generators.
     pub seed: u64,
+    /// The MSEEs' namespace's port, when the lab has sites with real routers.
+    pub msee_port: Option<PortId>,
 }
 
 /// Seed of the jitter and loss generators when the topology gives none.

@@ -772,3 +772,113 @@ fn captures_copy_each_point_at_its_time_with_its_ttl() {
     assert_eq!(due(&mut e, Duration::from_secs(3)).len(), 1);
     assert!(e.capture_take(1).is_none());
 }
+
+/// The seed with sf behind a real router: sf's LAN port, two link ports holding the CE ends
+/// of er-sv's links, and the MSEEs' port; (engine, [link0, link1], msee port).
+fn router_sf() -> (Engine, [PortId; 2], PortId) {
+    let mut t = topo(SEED);
+    t.lab.latency = LatencyModel::None;
+    for c in &mut t.circuit {
+        c.bandwidth = Bandwidth::UNLIMITED;
+    }
+    let mut tables = crate::plane::tables(&t);
+    let n = tables.ports.len();
+    let (links, msee) = ([n, n + 1], n + 2);
+    let mut lan = tables.ports[0].clone();
+    lan.kind = table::PortKind::Site {
+        circuit: 0,
+        router: Some(links),
+    };
+    for (path, ce) in [(0, "192.168.100.0/30"), (1, "192.168.100.4/30")] {
+        let mut p = lan.clone();
+        p.name = format!("sf-link{path}");
+        p.prefixes.insert(ce.parse().unwrap(), ());
+        p.kind = table::PortKind::Link {
+            site: 0,
+            circuit: 0,
+            path,
+        };
+        tables.ports.push(p);
+    }
+    let mut m = lan.clone();
+    m.name = "msee".into();
+    m.prefixes = table::Lpm::new();
+    m.prefixes.insert("192.168.100.0/24".parse().unwrap(), ());
+    m.kind = table::PortKind::Msee;
+    tables.ports.push(m);
+    tables.ports[0] = lan;
+    tables.msee_port = Some(msee);
+    for row in &mut tables.vnet_delay {
+        row.resize(tables.ports.len(), Duration::ZERO);
+    }
+    (Engine::new(tables), links, msee)
+}
+
+#[test]
+fn a_site_router_sends_onto_its_links_and_talks_to_the_msee_directly() {
+    let (mut e, links, msee) = router_sf();
+    let uswest = port(&e, "uswest");
+    let mut out = Vec::new();
+    // From the router onto the primary link, to a VNet: the MSEE and the gateway hop.
+    let mut pkt = echo([10, 0, 1, 1], [10, 0, 3, 1], 63);
+    assert_eq!(
+        e.handle(links[0], &mut pkt, &mut out),
+        Verdict::Forward {
+            port: uswest,
+            len: 32
+        }
+    );
+    assert_eq!(pkt[8], 61);
+    assert_eq!(e.circuit_stats()[0].input[0].packets, 1);
+    // To the MSEE's own address on that link (BGP): to the MSEEs' namespace, untouched.
+    let mut pkt = echo([192, 168, 100, 1], [192, 168, 100, 2], 1);
+    assert_eq!(
+        e.handle(links[0], &mut pkt, &mut out),
+        Verdict::Forward {
+            port: msee,
+            len: 32
+        }
+    );
+    assert_eq!(pkt[8], 1);
+    // And back, each link's MSEE to its CE.
+    for (path, ce) in [(0, [192, 168, 100, 1]), (1, [192, 168, 100, 5])] {
+        let msee_addr = [192, 168, 100, 2 + 4 * path as u8];
+        let mut pkt = echo(msee_addr, ce, 1);
+        assert_eq!(
+            e.handle(msee, &mut pkt, &mut out),
+            Verdict::Forward {
+                port: links[path],
+                len: 32
+            }
+        );
+    }
+    assert_eq!(e.circuit_stats()[0].output[1].packets, 1);
+    // Towards the site: onto one of its links (the router's hop is its own).
+    let mut pkt = echo([10, 0, 3, 1], [10, 0, 1, 1], 64);
+    let v = e.handle(uswest, &mut pkt, &mut out);
+    assert!(
+        matches!(v, Verdict::Forward { port, .. } if links.contains(&port)),
+        "{v:?}"
+    );
+    assert_eq!(pkt[8], 62, "gateway and MSEE hops");
+    // A failed link carries nothing either way; the LAN port forwards nothing.
+    e.set_link(0, 0, false);
+    let mut pkt = echo([192, 168, 100, 1], [192, 168, 100, 2], 64);
+    assert!(matches!(
+        e.handle(links[0], &mut pkt, &mut out),
+        Verdict::Drop(_)
+    ));
+    let mut pkt = echo([192, 168, 100, 2], [192, 168, 100, 1], 64);
+    assert!(matches!(
+        e.handle(msee, &mut pkt, &mut out),
+        Verdict::Drop(_)
+    ));
+    let mut pkt = echo([10, 0, 1, 1], [10, 0, 3, 1], 64);
+    assert!(matches!(e.handle(0, &mut pkt, &mut out), Verdict::Drop(_)));
+    // A source the router's site was not given is refused at the link.
+    let mut pkt = echo([10, 0, 2, 1], [10, 0, 3, 1], 64);
+    assert_eq!(
+        e.handle(links[1], &mut pkt, &mut out),
+        Verdict::Drop(DropReason::Spoofed)
+    );
+}

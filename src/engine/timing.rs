@@ -661,6 +661,7 @@ mod tests {
             backbone: vec![],
             vnet_delay: vec![],
             seed: 1,
+            msee_port: None,
         };
         let mut s = Scheduler::new(0);
         let item = |port, d: u64| InFlight {

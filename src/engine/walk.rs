@@ -100,9 +100,58 @@ pub(super) fn walk(
     link: &Links,
 ) -> Walk {
     let Lookup { dst, ttl, wire } = pkt;
+    // Dropped without a word: there is no router hop to answer from.
+    let silent = Walk::Error {
+        kind: IcmpError::NetUnreachable,
+        at: None,
+        from: None,
+        hops: 0,
+    };
     let mut hop = match t.ports[ingress].kind {
-        PortKind::Site { .. } => Hop::CeOut(ingress),
+        PortKind::Site { router: None, .. } => Hop::CeOut(ingress),
+        // The site's own router forwards; its LAN holds no other host.
+        PortKind::Site {
+            router: Some(_), ..
+        } => return silent,
         PortKind::Vnet { .. } => Hop::GwOut(ingress),
+        // From a site's router onto its circuit link (the router did its hop): to the MSEE's
+        // own sockets when addressed to its link address, else to the MSEE's table.
+        PortKind::Link { circuit, path, .. } => {
+            if !link.up[circuit][path] {
+                return silent;
+            }
+            circuits[circuit].input[path].add(wire);
+            link.cross(plan, t, circuit, path, Dir::Up, 0);
+            let msee = t.circuits[circuit].link_v4[path].1;
+            match (t.msee_port, dst) {
+                (Some(port), IpAddr::V4(d)) if d == msee => return Walk::Deliver { port, hops: 0 },
+                _ => Hop::Msee { circuit, via: None },
+            }
+        }
+        // From an MSEE's socket to the customer's router on that link.
+        PortKind::Msee => {
+            let target = t
+                .ports
+                .iter()
+                .enumerate()
+                .find_map(|(port, p)| match p.kind {
+                    PortKind::Link { circuit, path, .. }
+                        if dst == IpAddr::V4(t.circuits[circuit].link_v4[path].0) =>
+                    {
+                        Some((port, circuit, path))
+                    }
+                    _ => None,
+                });
+            let Some((port, circuit, path)) = target else {
+                return silent;
+            };
+            if !link.up[circuit][path] {
+                return silent;
+            }
+            circuits[circuit].output[path].add(wire);
+            link.cross(plan, t, circuit, path, Dir::Down, 0);
+            return Walk::Deliver { port, hops: 0 };
+        }
     };
     let mut hops: u8 = 0;
     loop {
@@ -158,7 +207,7 @@ pub(super) fn walk(
                     // Towards its own LAN: there is no other host there.
                     return unreachable(None);
                 }
-                let PortKind::Site { circuit } = t.ports[site].kind else {
+                let PortKind::Site { circuit, .. } = t.ports[site].kind else {
                     unreachable!("CeOut is only made for sites")
                 };
                 if let Some(w) = too_big(circuit, None) {
@@ -196,7 +245,19 @@ pub(super) fn walk(
                     };
                     circuits[circuit].output[path].add(wire);
                     link.cross(plan, t, circuit, path, Dir::Down, hops);
-                    Hop::CeIn(site)
+                    match t.ports[site].kind {
+                        // The site's router takes it from the link (and does its own hop).
+                        PortKind::Site {
+                            router: Some(links),
+                            ..
+                        } => {
+                            return Walk::Deliver {
+                                port: links[path],
+                                hops,
+                            }
+                        }
+                        _ => Hop::CeIn(site),
+                    }
                 }
                 // Over Global Reach too: an MSEE passes its own VNets' routes to its peer.
                 Some(Target::Vnet(vnet)) => {

@@ -387,12 +387,17 @@ impl LiveLab {
                         let p = &t.ports[port];
                         let via = match p.kind {
                             crate::engine::table::PortKind::Vnet { .. } => "vnet link".to_string(),
-                            crate::engine::table::PortKind::Site { circuit } if circuit == i => {
+                            crate::engine::table::PortKind::Site { circuit, .. }
+                                if circuit == i =>
+                            {
                                 "this circuit".to_string()
                             }
-                            crate::engine::table::PortKind::Site { circuit } => {
+                            crate::engine::table::PortKind::Site { circuit, .. } => {
                                 format!("Global Reach to {}", t.circuits[circuit].name)
                             }
+                            // Not a destination of the MSEE's table.
+                            crate::engine::table::PortKind::Link { .. }
+                            | crate::engine::table::PortKind::Msee => String::new(),
                         };
                         RttRow {
                             to: p.name.clone(),

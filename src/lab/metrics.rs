@@ -157,6 +157,8 @@ pub fn render(live: &LiveLab) -> String {
         let kind = match p.kind {
             PortKind::Site { .. } => "site",
             PortKind::Vnet { .. } => "vnet",
+            PortKind::Link { .. } => "link",
+            PortKind::Msee => "msee",
         };
         let labels = format!(
             "lab=\"{lab}\",endpoint=\"{}\",kind=\"{kind}\"",

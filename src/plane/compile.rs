@@ -65,6 +65,10 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
                 },
                 msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
                 msee_v6: Ipv6Addr::from(base + 2),
+                link_v4: [0u32, 4].map(|o| {
+                    let n = u32::from(pp.network()) + o;
+                    (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
+                }),
             }
         })
         .collect();
@@ -106,6 +110,7 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
             &s.prefixes,
             PortKind::Site {
                 circuit: cidx(&s.circuit),
+                router: None,
             },
         );
         p.prefixes = Lpm::new();
@@ -156,6 +161,7 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
         backbone,
         vnet_delay,
         seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
+        msee_port: None,
     };
     // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
     // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
