@@ -65,6 +65,7 @@ impl Pair {
                 "10.0.9.9/32".parse().unwrap(),
             ],
             connect_retry: 1,
+            lan_source: None,
         };
         let conf = frr::config(&router, &dir.join("frr.log"));
         p.frr = Some(Daemons::start(&a, &dir, &conf).expect("FRR starts"));

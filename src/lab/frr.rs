@@ -27,6 +27,9 @@ pub struct SiteRouter {
     pub networks: Vec<IpNet>,
     /// Seconds between connection attempts (FRR's default of 120 is long for a lab).
     pub connect_retry: u16,
+    /// The site's LAN address: BGP routes installed in the kernel take it as their source, so
+    /// traffic from the site leaves from its prefix, not from a link's /30.
+    pub lan_source: Option<Ipv4Addr>,
 }
 
 /// The site's FRR configuration (integrated frr.conf).
@@ -37,6 +40,13 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
     let _ = writeln!(c, "hostname {}", r.hostname);
     let _ = writeln!(c, "log file {}", log.display());
     let _ = writeln!(c, "!");
+    if let Some(src) = r.lan_source {
+        let _ = writeln!(c, "route-map reachlab-lan-source permit 10");
+        let _ = writeln!(c, " set src {src}");
+        let _ = writeln!(c, "exit");
+        let _ = writeln!(c, "ip protocol bgp route-map reachlab-lan-source");
+        let _ = writeln!(c, "!");
+    }
     let _ = writeln!(c, "router bgp {}", r.asn);
     let _ = writeln!(c, " bgp router-id {}", r.router_id);
     // The MSEE applies no policy either; announce without waiting for a policy.
@@ -218,6 +228,7 @@ mod tests {
                 "fd00:1::/64".parse().unwrap(),
             ],
             connect_retry: 2,
+            lan_source: Some("10.0.1.1".parse().unwrap()),
         };
         let c = config(&r, Path::new("/run/reachlab/lab/frr/sf/frr.log"));
         for line in [
@@ -230,6 +241,8 @@ mod tests {
             "  network fd00:1::/64",
             "  neighbor 192.168.100.2 activate",
             "  maximum-paths 2",
+            " set src 10.0.1.1",
+            "ip protocol bgp route-map reachlab-lan-source",
         ] {
             assert!(c.lines().any(|l| l == line), "missing {line:?} in\n{c}");
         }

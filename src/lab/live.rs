@@ -32,6 +32,16 @@ pub struct LiveLab {
     wall_epoch: SystemTime,
     /// The engine's zero.
     epoch: Instant,
+    /// BGP sessions with sites' routers, per (site, link): state, since when, why last down.
+    sessions: BTreeMap<(usize, usize), SessionState>,
+}
+
+/// A BGP session with a site's router, as the summary shows it.
+#[derive(Debug, Clone)]
+struct SessionState {
+    state: &'static str,
+    since: Option<Duration>,
+    last_error: Option<String>,
 }
 
 type Outcome = Result<serde_json::Value, String>;
@@ -48,6 +58,7 @@ impl LiveLab {
             endpoints,
             wall_epoch: SystemTime::now(),
             epoch: Instant::now(),
+            sessions: BTreeMap::new(),
         }
     }
 
@@ -495,6 +506,78 @@ impl LiveLab {
         }))
     }
 
+    /// The circuit links whose customer end is a real router.
+    pub fn router_links(&self) -> Vec<super::bgp::RouterLink> {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let t = engine.tables();
+        let topo = self.plane.topology();
+        t.ports
+            .iter()
+            .filter_map(|p| match p.kind {
+                crate::engine::table::PortKind::Link {
+                    site,
+                    circuit,
+                    path,
+                } => {
+                    let (ce, msee) = t.circuits[circuit].link_v4[path];
+                    Some(super::bgp::RouterLink {
+                        site,
+                        circuit,
+                        path,
+                        ce,
+                        msee,
+                        asn: topo.site[site].asn.unwrap_or(0),
+                        premium: topo.circuit[circuit].sku == crate::topology::Sku::Premium,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What site `site`'s router now announces on link `path` (its session's accepted
+    /// routes): the RIBs and the engine's tables follow.
+    pub fn set_customer(&mut self, site: usize, path: usize, routes: crate::plane::Announced) {
+        if let Effect::Tables(t) = self.plane.set_customer(site, path, routes) {
+            self.engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_tables(*t);
+        }
+    }
+
+    /// What the MSEE on `site`'s circuit link `path` announces to the site's router.
+    pub fn advertised(&self, site: usize, path: usize) -> crate::plane::Announced {
+        let topo = self.plane.topology();
+        let Ok(c) = self.circuit_index(&topo.site[site].circuit) else {
+            return Default::default();
+        };
+        crate::plane::advertised(topo, &self.plane.routing(), c, path, site)
+    }
+
+    /// Records a BGP session's state for the route-table summary.
+    pub fn set_session(
+        &mut self,
+        site: usize,
+        path: usize,
+        state: &'static str,
+        last_error: Option<String>,
+    ) {
+        let now = self.now();
+        let s = self.sessions.entry((site, path)).or_insert(SessionState {
+            state: "Idle",
+            since: None,
+            last_error: None,
+        });
+        if s.state != state {
+            s.since = Some(now);
+        }
+        s.state = state;
+        if last_error.is_some() {
+            s.last_error = last_error;
+        }
+    }
+
     /// The circuit link whose view `path` asks for, refused for a /30 circuit's secondary.
     fn link_of(&self, name: &str, path: Path) -> Result<(usize, usize), String> {
         let ci = self.circuit_index(name)?;
@@ -513,16 +596,43 @@ impl LiveLab {
     fn routes_summary(&self, name: &str, path: Path) -> Outcome {
         let (ci, link) = self.link_of(name, path)?;
         let routing = self.plane.routing();
-        // Every session is the built-in one, up since the lab came up.
-        let up = up_down(self.now());
+        // The built-in sessions are up since the lab came up; a real router's is as BGP says.
+        let now = self.now();
         let neighbors = crate::plane::neighbors(self.plane.topology(), &routing, ci, link)
             .into_iter()
-            .map(|n| NeighborRow {
+            .map(|n| {
+                let session =
+                    match n.peer {
+                        crate::plane::Peer::Customer { site }
+                            if self.plane.topology().site[site].router
+                                == crate::topology::Router::Frr =>
+                        {
+                            Some(self.sessions.get(&(site, link)).cloned().unwrap_or(
+                                SessionState {
+                                    state: "Idle",
+                                    since: None,
+                                    last_error: None,
+                                },
+                            ))
+                        }
+                        _ => None,
+                    };
+                (n, session)
+            })
+            .map(|(n, session)| NeighborRow {
                 neighbor: n.address.to_string(),
                 v: 4,
                 asn: n.asn,
-                up_down: up.clone(),
-                state_pfx_rcd: n.prefixes_received.to_string(),
+                up_down: match &session {
+                    Some(s) => s
+                        .since
+                        .map_or("never".to_string(), |t| up_down(now.saturating_sub(t))),
+                    None => up_down(now),
+                },
+                state_pfx_rcd: match &session {
+                    Some(s) if s.state != "Established" => s.state.to_string(),
+                    _ => n.prefixes_received.to_string(),
+                },
                 role: match n.peer {
                     crate::plane::Peer::Customer { site } => {
                         format!("customer {}", self.plane.topology().site[site].name)

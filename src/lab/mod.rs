@@ -3,6 +3,7 @@
 //! process is gone. The engine and topology are pure; everything that touches the host lives
 //! under this module.
 
+pub mod bgp;
 pub mod frr;
 pub mod live;
 pub mod metrics;
@@ -125,6 +126,18 @@ pub async fn run(
             ))(e))));
         }
     };
+    // The MSEEs' BGP sessions with the sites that have a router.
+    let sessions = match bgp::spawn(&live, &st.lab, forwarder.epoch) {
+        Ok(h) => h,
+        Err(e) => {
+            server.abort();
+            forwarder.stop().await;
+            teardown(&st);
+            return Err(LabError::SetupFailed(Box::new(io_err(
+                "listening for BGP in the MSEEs' namespace",
+            )(e))));
+        }
+    };
     let metrics = match metrics {
         None => None,
         Some(addr) => match metrics::serve(addr, Arc::clone(&live)).await {
@@ -133,6 +146,9 @@ pub async fn run(
                 Some(task)
             }
             Err(e) => {
+                for h in &sessions {
+                    h.abort();
+                }
                 server.abort();
                 forwarder.stop().await;
                 teardown(&st);
@@ -147,6 +163,9 @@ pub async fn run(
         if let Some(m) = &metrics {
             m.abort();
         }
+        for h in &sessions {
+            h.abort();
+        }
         server.abort();
         forwarder.stop().await;
         teardown(&st);
@@ -156,6 +175,9 @@ pub async fn run(
     on_ready(&st);
     shutdown.await;
     info!(lab = %st.lab, "stopping");
+    for h in &sessions {
+        h.abort();
+    }
     if let Some(m) = &metrics {
         m.abort();
     }
@@ -216,6 +238,7 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         namespaces: Vec::new(),
         endpoints: Vec::new(),
         etc_netns: Vec::new(),
+        frr: Vec::new(),
         metrics: None,
     };
     st.save().map_err(io_err(format!(
@@ -313,7 +336,17 @@ async fn make(
             let _ = st.save();
             return Err(e.into());
         }
-        let others: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
+        // A site with a real router learns its routes over BGP; the others get one route per
+        // lab prefix through their TUN.
+        let routed = topo
+            .site
+            .iter()
+            .any(|s| s.name == name && s.router == crate::topology::Router::Frr);
+        let others: Vec<IpNet> = if routed {
+            Vec::new()
+        } else {
+            all.iter().filter(|p| !own.contains(p)).copied().collect()
+        };
         let addresses = netns::configure(&ns, &tun, own, &others)?;
         let dev = tun_rs::AsyncDevice::new(dev)
             .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
@@ -330,12 +363,83 @@ async fn make(
         fail_point(st.endpoints.len())?;
     }
     let offload = offload.unwrap_or(false);
+    // Sites with a real router: each circuit link's customer end as an interface in the site's
+    // namespace; the MSEEs' own addresses in a namespace of the lab's.
+    let tables = crate::plane::tables(topo);
+    let mut msee_addrs = Vec::new();
+    for p in &tables.ports {
+        if let crate::engine::table::PortKind::Link {
+            site,
+            circuit,
+            path,
+        } = p.kind
+        {
+            let ns = names::netns_name(&st.lab, &topo.site[site].name);
+            let name = if path == 0 { "primary" } else { "secondary" };
+            let (ce, msee) = tables.circuits[circuit].link_v4[path];
+            let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
+            netns::configure_link(&ns, name, &format!("{ce}/30"))?;
+            devices.push(
+                tun_rs::AsyncDevice::new(dev)
+                    .map_err(io_err(format!("registering TUN {name} of {ns} with tokio")))?,
+            );
+            msee_addrs.push(format!("{msee}/30"));
+        }
+    }
+    if tables.msee_port.is_some() {
+        let ns = names::msee_netns_name(&st.lab);
+        st.namespaces.push(ns.clone());
+        st.save().map_err(io_err("recording the lab state"))?;
+        netns::add(&ns)?;
+        let dev = netns::create_tun(&ns, "msee", offload, netns::VNET_MTU)?;
+        for a in &msee_addrs {
+            netns::configure_link(&ns, "msee", a)?;
+        }
+        devices.push(
+            tun_rs::AsyncDevice::new(dev)
+                .map_err(io_err(format!("registering TUN msee of {ns} with tokio")))?,
+        );
+        // Each site's FRR, once its links exist (it connects to the MSEEs, retrying).
+        for (i, s) in topo.site.iter().enumerate() {
+            if s.router != crate::topology::Router::Frr {
+                continue;
+            }
+            let c = topo
+                .circuit
+                .iter()
+                .position(|c| c.name == s.circuit)
+                .expect("validated");
+            let dir = state::lab_dir(&st.lab).join("frr").join(&s.name);
+            st.frr.push(dir.display().to_string());
+            st.save().map_err(io_err("recording the lab state"))?;
+            let links = tables.circuits[c].link_v4;
+            let router = frr::SiteRouter {
+                hostname: s.name.clone(),
+                asn: s.asn.unwrap_or(65001 + i as u32),
+                router_id: links[0].0,
+                neighbors: vec![links[0].1, links[1].1],
+                networks: s.prefixes.clone(),
+                connect_retry: 2,
+                lan_source: s.prefixes.iter().find_map(|p| match host_address(p) {
+                    std::net::IpAddr::V4(a) => Some(a),
+                    std::net::IpAddr::V6(_) => None,
+                }),
+            };
+            let conf = frr::config(&router, &dir.join("frr.log"));
+            frr::Daemons::start(&names::netns_name(&st.lab, &s.name), &dir, &conf).map_err(
+                |e| LabError::Io {
+                    what: format!("starting FRR for site {}", s.name),
+                    source: std::io::Error::other(e.to_string()),
+                },
+            )?;
+        }
+    }
     let prefix = if offload {
         tun_rs::VIRTIO_NET_HDR_LEN
     } else {
         0
     };
-    let engine = Engine::new(crate::plane::tables(topo)).with_frame_prefix(prefix);
+    let engine = Engine::new(tables).with_frame_prefix(prefix);
     info!(offload, poll = ?io.poll, "forwarding");
     Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
 }
@@ -355,6 +459,10 @@ fn fail_point(made: usize) -> Result<(), LabError> {
 /// failures (reporting them) so as much as possible is cleaned.
 pub fn teardown(st: &LabState) -> bool {
     let mut clean = true;
+    // The routers first: they run inside the namespaces.
+    for dir in &st.frr {
+        frr::stop(std::path::Path::new(dir));
+    }
     for ns in &st.namespaces {
         if let Err(e) = netns::del(ns) {
             warn!(namespace = %ns, error = %e, "could not remove namespace");

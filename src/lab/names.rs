@@ -11,6 +11,12 @@ pub const IFNAME_MAX: usize = 15;
 /// Prefix of every namespace reachlab makes.
 pub const NETNS_PREFIX: &str = "rl-";
 
+/// The namespace holding the MSEEs' own addresses (their BGP sockets). A dot, which no site
+/// or VNet name has, keeps it apart from theirs.
+pub fn msee_netns_name(lab: &str) -> String {
+    format!("rl-{lab}.msee")
+}
+
 pub fn netns_name(lab: &str, endpoint: &str) -> String {
     format!("{NETNS_PREFIX}{lab}-{endpoint}")
 }

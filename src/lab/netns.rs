@@ -170,6 +170,18 @@ pub fn configure(
     Ok(addrs)
 }
 
+/// Puts `addr` (with its length, e.g. 192.168.100.1/30) on a TUN in a namespace and brings
+/// it (and `lo`) up, without IPv6 autoconfiguration.
+pub fn configure_link(ns: &str, tun: &str, addr: &str) -> Result<(), NetnsError> {
+    run(
+        &format!("configuring {tun} in namespace {ns}"),
+        Command::new("ip").args(["-n", ns, "-batch", "-"]),
+        Some(&format!(
+            "link set lo up\nlink set {tun} addrgenmode none\naddr add {addr} dev {tun}\nlink set {tun} up\n"
+        )),
+    )
+}
+
 /// Adds or removes a route to `prefix` through the TUN in a namespace.
 pub fn route(ns: &str, tun: &str, prefix: &IpNet, add: bool) -> Result<(), NetnsError> {
     let verb = if add { "add" } else { "del" };

@@ -52,6 +52,10 @@ pub struct LabState {
     /// Namespaces, recorded before each is made.
     pub namespaces: Vec<String>,
     pub endpoints: Vec<EndpointState>,
+    /// FRR directories (config, pid files, sockets) of sites with a real router, recorded
+    /// before each router starts; `down` stops the daemons by their PIDs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frr: Vec<String>,
     /// Namespaces whose /etc/netns/NS (the hosts file) this lab made, recorded before each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub etc_netns: Vec<String>,

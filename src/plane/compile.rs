@@ -12,8 +12,9 @@ use crate::engine::table::{
     gateway_address, CircuitFib, CircuitId, CircuitTiming, GrLink, Lpm, PortInfo, PortKind, Tables,
     Target, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
 };
+use crate::engine::PortId;
 use crate::model;
-use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
+use crate::topology::{LatencyModel, Router, Topology, DEFAULT_ACCESS_DELAY};
 
 /// Compiles a validated topology (defaults resolved) whose sites all have the built-in static
 /// router.
@@ -103,6 +104,18 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
     }
 
     let mut ports = Vec::new();
+    // Sites with a real router get two link ports and share the MSEEs' port, after the
+    // sites and VNets.
+    let routers: Vec<usize> = (0..nsites)
+        .filter(|&i| t.site[i].router == Router::Frr)
+        .collect();
+    let first_link = nsites + t.vnet.len();
+    let links_of = |i: usize| -> Option<[PortId; 2]> {
+        routers
+            .iter()
+            .position(|&r| r == i)
+            .map(|k| [first_link + 2 * k, first_link + 2 * k + 1])
+    };
     for (i, s) in t.site.iter().enumerate() {
         // A site may send from what its MSEE accepted from its router, not from the file.
         let mut p = port(
@@ -110,7 +123,7 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
             &s.prefixes,
             PortKind::Site {
                 circuit: cidx(&s.circuit),
-                router: None,
+                router: links_of(i),
             },
         );
         p.prefixes = Lpm::new();
@@ -134,6 +147,40 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
             },
         ));
     }
+    for &i in &routers {
+        let s = &t.site[i];
+        let c = cidx(&s.circuit);
+        for (path, name) in [(0, "primary"), (1, "secondary")] {
+            let (ce, _) = circuits[c].link_v4[path];
+            let mut p = port(
+                &format!("{}/{name}", s.name),
+                &[],
+                PortKind::Link {
+                    site: i,
+                    circuit: c,
+                    path,
+                },
+            );
+            for a in customers.accepted(i) {
+                p.prefixes.insert(a, ());
+            }
+            p.prefixes.insert(
+                IpNet::V4(ipnet::Ipv4Net::new(ce, 30).expect("valid").trunc()),
+                (),
+            );
+            ports.push(p);
+        }
+    }
+    let msee_port = (!routers.is_empty()).then(|| {
+        let mut p = port("(msee)", &[], PortKind::Msee);
+        for &i in &routers {
+            for (_, msee) in circuits[cidx(&t.site[i].circuit)].link_v4 {
+                p.prefixes.insert(IpNet::V4(msee.into()), ());
+            }
+        }
+        ports.push(p);
+        ports.len() - 1
+    });
     let n = circuits.len();
     let geo = t.lab.latency == LatencyModel::Geographic;
     let cat = catalogue();
@@ -161,7 +208,7 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
         backbone,
         vnet_delay,
         seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
-        msee_port: None,
+        msee_port,
     };
     // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
     // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,

@@ -28,7 +28,12 @@ impl Customers {
     /// the primary and the secondary link.
     pub fn static_routers(t: &Topology) -> Customers {
         let mut c = Customers::default();
-        for (i, s) in t.site.iter().enumerate() {
+        let statics = t
+            .site
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.router == crate::topology::Router::Static);
+        for (i, s) in statics {
             let routes: Announced = s
                 .prefixes
                 .iter()

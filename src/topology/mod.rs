@@ -312,6 +312,22 @@ impl Circuit {
     }
 }
 
+/// What routes a site: the built-in static router, or FRR peering with the MSEEs over BGP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Router {
+    /// reachlab's own CE: announces the site's prefixes, forwards everything to its MSEE.
+    #[default]
+    Static,
+    /// FRR (zebra, bgpd) in the site's namespace: eBGP to both MSEEs over the circuit links.
+    Frr,
+}
+
+impl Router {
+    pub const ALL: &'static [(&'static str, Router)] =
+        &[("static", Router::Static), ("frr", Router::Frr)];
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Site {
     pub name: String,
@@ -320,6 +336,8 @@ pub struct Site {
     /// The site's BGP ASN towards its circuit; default 65001 + the site's index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub router: Router,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

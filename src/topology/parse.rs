@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::schema;
 use super::{
-    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, Site, Sku, Span,
-    Spans, Topology, Vnet,
+    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, Router, Site, Sku,
+    Span, Spans, Topology, Vnet,
 };
 use crate::diag::Diagnostic;
 
@@ -150,6 +150,11 @@ struct RawSite {
     #[serde(default)]
     #[schemars(schema_with = "schema::asn")]
     asn: Option<S<i64>>,
+    /// What routes the site: "static" (default: reachlab's own CE) or "frr" (FRR in the
+    /// site's namespace, eBGP to both MSEEs).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::router")]
+    router: Option<S<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -504,11 +509,13 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 }
             }
         });
+        let router = cx.choice(e, "router", s.router, Router::ALL, Router::Static);
         sites.push(Site {
             name: cx.string(e, "name", s.name),
             circuit: cx.string(e, "circuit", s.circuit),
             prefixes: cx.prefixes(e, "prefixes", s.prefixes),
             asn,
+            router,
         });
     }
 

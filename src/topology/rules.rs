@@ -203,6 +203,43 @@ impl Rules<'_> {
         let cat = catalogue();
         for (i, s) in t.site.iter().enumerate() {
             self.circuit_ref(Entity::Site(i), "circuit", 0, &s.circuit);
+            if s.router == super::Router::Frr {
+                if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
+                    self.err(
+                        Entity::Site(i),
+                        "router",
+                        0,
+                        format!(
+                            "site {}: router = \"frr\" sites are IPv4-only for now (the MSEEs have no IPv6 link addresses yet); give IPv4 prefixes, or use router = \"static\"",
+                            s.name
+                        ),
+                    );
+                }
+                if let Some(pp) = t.circuit(&s.circuit).and_then(|c| c.peering_prefix) {
+                    if pp.prefix_len() != 29 {
+                        self.err(
+                            Entity::Site(i),
+                            "router",
+                            0,
+                            format!(
+                                "site {}: a router peers over both of the circuit's links: circuit {} needs a /29 peering_prefix (it has {pp})",
+                                s.name, s.circuit
+                            ),
+                        );
+                    }
+                }
+                if t.site.iter().filter(|o| o.circuit == s.circuit).count() > 1 {
+                    self.err(
+                        Entity::Site(i),
+                        "router",
+                        0,
+                        format!(
+                            "site {}: a site with router = \"frr\" needs its circuit {} to itself (its router holds the circuit's links)",
+                            s.name, s.circuit
+                        ),
+                    );
+                }
+            }
             if let Some(asn) = s.asn {
                 if asn == MICROSOFT_ASN || RESERVED_ASNS.contains(&asn) || asn == 23456 {
                     self.err(

@@ -77,6 +77,10 @@ pub(super) fn family(_: &mut SchemaGenerator) -> Schema {
     choice(names_of(Family::ALL))
 }
 
+pub(super) fn router(_: &mut SchemaGenerator) -> Schema {
+    choice(names_of(super::Router::ALL))
+}
+
 pub(super) fn latency(_: &mut SchemaGenerator) -> Schema {
     choice(names_of(LatencyModel::ALL))
 }
