@@ -347,7 +347,7 @@ async fn make(
         } else {
             all.iter().filter(|p| !own.contains(p)).copied().collect()
         };
-        let addresses = netns::configure(&ns, &tun, own, &others)?;
+        let addresses = netns::configure(&ns, &tun, own, &others, !routed)?;
         let dev = tun_rs::AsyncDevice::new(dev)
             .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
         devices.push(dev);

@@ -136,13 +136,15 @@ pub fn create_tun(
 }
 
 /// Sets up an endpoint's namespace: `lo` up, its addresses (first host of each prefix) on the
-/// TUN without IPv6 autoconfiguration or DAD, the TUN up, and routes to every other lab prefix
-/// through the TUN. Returns the addresses set, with prefix length.
+/// TUN without IPv6 autoconfiguration or DAD, the TUN up, routes to every other lab prefix
+/// through the TUN and, with `default_route`, a default route through it. Returns the
+/// addresses set, with prefix length.
 pub fn configure(
     ns: &str,
     tun: &str,
     own: &[IpNet],
     others: &[IpNet],
+    default_route: bool,
 ) -> Result<Vec<String>, NetnsError> {
     let mut batch = String::new();
     let mut addrs = Vec::new();
@@ -161,6 +163,14 @@ pub fn configure(
     batch.push_str(&format!("link set {tun} up\n"));
     for p in others {
         batch.push_str(&format!("route add {p} dev {tun}\n"));
+    }
+    if default_route {
+        // Whatever else the MSEE or gateway may know (prefixes learned over BGP that no file
+        // lists): the engine decides, and answers Unreachable for what it does not know.
+        batch.push_str(&format!("route add default dev {tun}\n"));
+        if own.iter().any(|p| matches!(p, IpNet::V6(_))) {
+            batch.push_str(&format!("route add ::/0 dev {tun}\n"));
+        }
     }
     run(
         &format!("configuring {tun} in namespace {ns}"),

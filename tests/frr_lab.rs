@@ -1,0 +1,211 @@
+//! The seed with FRR at both sites (`router = "frr"`), in real namespaces: the four sessions
+//! come up, London's FRR learns the VNets (path 12076) but not San Francisco until Global
+//! Reach is added, routes come from what the routers announce (a /32 the file does not list),
+//! pings follow every change, `reachlab test` agrees with the rules, and `down` leaves no FRR
+//! process. Needs root and FRR (skipped loudly without root).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{root_or_skip, Lab};
+
+fn frr_seed() -> String {
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach-frr.toml"),
+    )
+    .unwrap();
+    // Without Global Reach to start with.
+    let i = seed.find("[[global_reach]]").unwrap();
+    seed[..i].to_string()
+}
+
+fn run(lab: &Lab, args: &[&str]) -> String {
+    let out = lab
+        .cmd()
+        .args(args)
+        .args(["--lab", &lab.name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn vtysh(lab: &Lab, site: &str, cmd: &str) -> String {
+    let out = lab.exec(site, &["vtysh", "-c", cmd]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits up to `secs` for `ok`; how long it took.
+fn within(secs: u64, mut ok: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if ok() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn established(lab: &Lab) -> usize {
+    ["er-sv", "er-london"]
+        .iter()
+        .flat_map(|c| {
+            ["primary", "secondary"].map(|p| {
+                let v: serde_json::Value = serde_json::from_str(&run(
+                    lab,
+                    &["routes", c, "--summary", "--path", p, "--output", "json"],
+                ))
+                .unwrap();
+                v["value"][0]["statePfxRcd"]
+                    .as_str()
+                    .is_some_and(|s| s.parse::<u32>().is_ok()) as usize
+            })
+        })
+        .sum()
+}
+
+#[test]
+fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
+    if !root_or_skip("frr_sites_peer_with_the_msees") {
+        return;
+    }
+    let lab = Lab::new("frr", &frr_seed());
+    lab.up_detached();
+    let up = within(15, || established(&lab) == 4).unwrap_or_else(|| {
+        panic!(
+            "4 sessions: {}",
+            run(&lab, &["routes", "er-sv", "--summary"])
+        )
+    });
+    eprintln!("all four sessions Established {up:?} after up returned");
+    let summary = vtysh(&lab, "london", "show bgp summary");
+    assert!(summary.contains("12076"), "{summary}");
+
+    // London's FRR has both VNets through the MSEEs (path 12076), not San Francisco.
+    let table = vtysh(&lab, "london", "show ip bgp");
+    for vnet in ["10.0.3.0/24", "10.0.4.0/24"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.contains(vnet) && l.trim_end().ends_with("12076 i")),
+            "{vnet} in\n{table}"
+        );
+    }
+    assert!(!table.contains("10.0.1.0/24"), "{table}");
+    // Once sf's FRR has put the VNet's route in its kernel, sf reaches it; London it cannot.
+    let vnet = within(5, || lab.ping("sf", "10.0.3.1", 1).0 == 1).expect("sf reaches its VNet");
+    eprintln!("sf reaches uswest {vnet:?} after the sessions came up");
+    assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 0);
+
+    // Global Reach: London's FRR learns San Francisco within 2 s, and pings cross.
+    run(
+        &lab,
+        &[
+            "global-reach",
+            "add",
+            "er-sv",
+            "er-london",
+            "--address-prefix",
+            "192.168.8.0/29",
+        ],
+    );
+    let learned = within(5, || {
+        vtysh(&lab, "london", "show ip bgp").contains("10.0.1.0/24")
+    })
+    .expect("10.0.1.0/24 at London");
+    eprintln!("London's FRR learned 10.0.1.0/24 {learned:?} after global-reach add");
+    assert!(learned < Duration::from_secs(2), "{learned:?}");
+    let (rx, out) = lab.ping("sf", "10.0.2.1", 3);
+    assert_eq!(rx, 3, "{out}");
+
+    // Routes come from the router: a /32 sf's FRR announces (not in the file) reaches the
+    // MSEE, is reachable from a VNet and over Global Reach, and goes when withdrawn.
+    let ex = |args: &[&str]| {
+        let out = lab.exec("sf", args);
+        assert!(out.status.success(), "{args:?}");
+    };
+    ex(&["ip", "addr", "add", "10.0.99.1/32", "dev", "lo"]);
+    ex(&[
+        "vtysh",
+        "-c",
+        "configure terminal",
+        "-c",
+        "router bgp 65001",
+        "-c",
+        "address-family ipv4 unicast",
+        "-c",
+        "network 10.0.99.1/32",
+    ]);
+    let seen = within(5, || {
+        run(&lab, &["routes", "er-sv"]).contains("10.0.99.1/32")
+    })
+    .expect("the /32 at the MSEE");
+    assert!(seen < Duration::from_secs(2), "{seen:?}");
+    assert_eq!(lab.ping("uswest", "10.0.99.1", 1).0, 1);
+    assert!(within(5, || lab.ping("london", "10.0.99.1", 1).0 == 1).is_some());
+    ex(&[
+        "vtysh",
+        "-c",
+        "configure terminal",
+        "-c",
+        "router bgp 65001",
+        "-c",
+        "address-family ipv4 unicast",
+        "-c",
+        "no network 10.0.99.1/32",
+    ]);
+    let gone = within(5, || {
+        !run(&lab, &["routes", "er-sv"]).contains("10.0.99.1/32")
+    })
+    .expect("withdrawn");
+    assert!(gone < Duration::from_secs(2), "{gone:?}");
+    assert_eq!(lab.ping("uswest", "10.0.99.1", 1).0, 0);
+
+    // Every pair as the rules say.
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Global Reach removed: London forgets San Francisco within 2 s.
+    run(&lab, &["global-reach", "remove", "er-sv", "er-london"]);
+    let forgot = within(5, || {
+        !vtysh(&lab, "london", "show ip bgp").contains("10.0.1.0/24")
+    })
+    .expect("withdrawn at London");
+    assert!(forgot < Duration::from_secs(2), "{forgot:?}");
+    assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 0);
+
+    // Down: no FRR process of the lab is left.
+    let pids: Vec<String> = std::fs::read_dir(lab.run_dir.join(&lab.name).join("frr"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "pid"))
+        .map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(pids.len(), 4, "zebra and bgpd at each site");
+    let out = lab.down();
+    assert!(out.status.success());
+    for p in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{p}/exe")).exists(),
+            "FRR process {p} left"
+        );
+    }
+    assert!(lab.namespaces().is_empty());
+}
