@@ -7,7 +7,9 @@
 # without Global Reach (San Francisco reaches both VNets but not London), then with it
 # (San Francisco and London reach each other over Microsoft's backbone, 141 ms apart, at the
 # circuits' 1 Gbit/s), runs `reachlab test` (every pair pinged against the rules) both times,
-# captures the Global Reach link, draws the lab (global-reach.svg), and tears down.
+# captures the Global Reach link, draws the lab (global-reach.svg); then the seed with FRR at
+# both branches peering with the MSEEs over BGP, Global Reach added and removed live; and
+# tears down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,6 +72,42 @@ run $R graph $LAB --file global-reach.svg
 chown "$BUILD_USER": global-reach.svg   # the picture is the user's, not root's
 run $R down $LAB
 LAB=""
+
+bold "3. Real routers: FRR at both branches peers with the MSEEs over BGP (topologies/global-reach-frr.toml)"
+run $R check topologies/global-reach-frr.toml
+LAB=global-reach-frr
+# Brought up without its Global Reach connection, which is then added live.
+FRR_LAB=$(mktemp -d)
+sed '/^\[\[global_reach\]\]/,$d' topologies/global-reach-frr.toml > "$FRR_LAB/global-reach-frr.toml"
+run $R up "$FRR_LAB/global-reach-frr.toml" --detach
+bold "The MSEEs' BGP neighbours: each site's router (65001, 65002) on both links, the VNet gateways"
+for i in $(seq 50); do
+  [ "$($R routes er-london --summary --lab $LAB --output json | jq -r '.value[0].statePfxRcd')" -ge 1 ] 2>/dev/null && break
+  sleep 0.2
+done
+run $R routes er-sv --summary --lab $LAB
+run $R routes er-london --summary --lab $LAB
+bold "London's FRR has both VNets (path 12076), not San Francisco's 10.0.1.0/24"
+run $R exec --lab $LAB london -- vtysh -c 'show ip bgp'
+run $R exec --lab $LAB sf -- ping -c 2 -W 1 london || echo "(no route to London: none learned over BGP)"
+bold "Global Reach added: London's FRR learns 10.0.1.0/24 (path 12076) and pings cross"
+run $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab $LAB
+for i in $(seq 30); do
+  $R exec --lab $LAB london -- vtysh -c 'show ip bgp' | grep -q 10.0.1.0/24 && break
+  sleep 0.1
+done
+run $R exec --lab $LAB london -- vtysh -c 'show ip bgp'
+run $R exec --lab $LAB sf -- ping -c 3 -W 1 london
+bold "Global Reach removed: London forgets San Francisco"
+run $R global-reach remove er-sv er-london --lab $LAB
+for i in $(seq 30); do
+  $R exec --lab $LAB london -- vtysh -c 'show ip bgp' | grep -q 10.0.1.0/24 || break
+  sleep 0.1
+done
+run $R exec --lab $LAB london -- vtysh -c 'show ip bgp'
+run $R down $LAB
+LAB=""
+rm -rf "$FRR_LAB"
 
 bold "Done: nothing of the labs is left"
 run ip netns list
