@@ -166,7 +166,16 @@ async fn frr_peers_with_the_msee_speaker() {
             .expect("FRR connects within 15 s")
             .unwrap();
         assert_eq!(peer.ip().to_string(), "192.168.100.1");
-        run(stream, Session::new(cfg), epoch, announce_rx, reports_tx).await
+        let (_carrier_tx, carrier) = watch::channel(true);
+        run(
+            stream,
+            Session::new(cfg),
+            epoch,
+            announce_rx,
+            reports_tx,
+            carrier,
+        )
+        .await
     });
 
     // Up, with FRR's two networks in the MSEE's routes, AS path [65001].

@@ -121,6 +121,9 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     .expect("10.0.1.0/24 at London");
     eprintln!("London's FRR learned 10.0.1.0/24 {learned:?} after global-reach add");
     assert!(learned < Duration::from_secs(2), "{learned:?}");
+    // San Francisco's router learns London's prefix the same way: pings cross.
+    let crossed = within(5, || lab.ping("sf", "10.0.2.1", 1).0 == 1).expect("sf reaches London");
+    eprintln!("sf reaches London {crossed:?} after London learned sf");
     let (rx, out) = lab.ping("sf", "10.0.2.1", 3);
     assert_eq!(rx, 3, "{out}");
 
@@ -166,6 +169,35 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     .expect("withdrawn");
     assert!(gone < Duration::from_secs(2), "{gone:?}");
     assert_eq!(lab.ping("uswest", "10.0.99.1", 1).0, 0);
+
+    // A failed link: the router's interface loses carrier, FRR closes that session at once and
+    // the site's traffic keeps flowing over the other link; restored, the session returns.
+    let summary = |p: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(&run(
+            &lab,
+            &[
+                "routes",
+                "er-sv",
+                "--summary",
+                "--path",
+                p,
+                "--output",
+                "json",
+            ],
+        ))
+        .unwrap();
+        v["value"][0]["statePfxRcd"].as_str().unwrap().to_string()
+    };
+    run(&lab, &["circuit", "fail", "er-sv", "primary"]);
+    let down = within(5, || summary("primary") == "Idle").expect("the primary session goes down");
+    eprintln!("primary session down {down:?} after circuit fail");
+    assert!(down < Duration::from_secs(2), "{down:?}");
+    let (rx, out) = lab.ping("sf", "10.0.2.1", 5);
+    assert_eq!(rx, 5, "over the secondary link: {out}");
+    run(&lab, &["circuit", "restore", "er-sv", "primary"]);
+    let back = within(15, || summary("primary").parse::<u32>().is_ok())
+        .expect("the primary session returns");
+    eprintln!("primary session back {back:?} after circuit restore");
 
     // Every pair as the rules say.
     let out = lab.cmd().args(["test", &lab.name]).output().unwrap();

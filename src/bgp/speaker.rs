@@ -24,13 +24,15 @@ pub struct Report {
 }
 
 /// Runs `session` over `stream` until it ends. `epoch` is the clock's zero; `announce` holds
-/// what to announce (changes are sent as they come); reports go to `reports`.
+/// what to announce (changes are sent as they come); reports go to `reports`; when `carrier`
+/// turns false (the link under the connection was cut) the connection is dropped at once.
 pub async fn run(
     mut stream: TcpStream,
     mut session: Session,
     epoch: Instant,
     mut announce: watch::Receiver<BTreeMap<IpNet, Attributes>>,
     reports: mpsc::UnboundedSender<Report>,
+    mut carrier: watch::Receiver<bool>,
 ) -> Session {
     let _ = stream.set_nodelay(true);
     let now = || epoch.elapsed();
@@ -68,6 +70,10 @@ pub async fn run(
                 Ok(n) => session.receive(now(), &buf[..n]),
             },
             _ = tokio::time::sleep(wait) => session.handle_timeout(now()),
+            _ = carrier.wait_for(|up| !up) => {
+                session.transport_closed(now());
+                closed = true;
+            }
             changed = announce.changed(), if announcing => match changed {
                 Ok(()) => session.advertise(announce.borrow_and_update().clone()),
                 // Nobody sets routes any more: keep what was announced.
@@ -128,9 +134,12 @@ mod tests {
         let (cust_tx, cust_rx) = watch::channel(announce("10.0.1.0/24", &[65001]));
         let (msee_reports, mut msee_events) = mpsc::unbounded_channel();
         let (cust_reports, mut cust_events) = mpsc::unbounded_channel();
+        let (_carrier_tx, carrier) = watch::channel(true);
+        let carrier2 = carrier.clone();
         let msee = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            run(stream, Session::new(msee_cfg), epoch, msee_rx, msee_reports).await
+            let s = Session::new(msee_cfg);
+            run(stream, s, epoch, msee_rx, msee_reports, carrier).await
         });
         let customer = tokio::spawn(async move {
             let stream = TcpStream::connect(addr).await.unwrap();
@@ -140,6 +149,7 @@ mod tests {
                 epoch,
                 cust_rx,
                 cust_reports,
+                carrier2,
             )
             .await
         });

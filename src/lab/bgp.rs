@@ -67,6 +67,7 @@ pub fn spawn(
         )?)?;
         let (announce_tx, announce_rx) = watch::channel(lock(live).advertised(l.site, l.path));
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let carrier = lock(live).carrier(l.circuit, l.path);
         handles.push(tokio::spawn(async move {
             let mut session = Session::new(Config::msee(l.msee, l.asn, l.premium));
             loop {
@@ -74,8 +75,8 @@ pub fn spawn(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                if peer.ip() != IpAddr::V4(l.ce) {
-                    // Only the customer's router on this link peers here.
+                if peer.ip() != IpAddr::V4(l.ce) || !*carrier.borrow() {
+                    // Only the customer's router on this link peers here, over a live link.
                     continue;
                 }
                 session = speaker::run(
@@ -84,6 +85,7 @@ pub fn spawn(
                     epoch,
                     announce_rx.clone(),
                     reports_tx.clone(),
+                    carrier.clone(),
                 )
                 .await;
             }

@@ -34,6 +34,9 @@ pub struct LiveLab {
     epoch: Instant,
     /// BGP sessions with sites' routers, per (site, link): state, since when, why last down.
     sessions: BTreeMap<(usize, usize), SessionState>,
+    /// Per circuit link with a router at its customer end: whether it carries (its BGP
+    /// sessions drop the moment it is failed).
+    carriers: BTreeMap<(usize, usize), tokio::sync::watch::Sender<bool>>,
 }
 
 /// A BGP session with a site's router, as the summary shows it.
@@ -59,6 +62,7 @@ impl LiveLab {
             wall_epoch: SystemTime::now(),
             epoch: Instant::now(),
             sessions: BTreeMap::new(),
+            carriers: BTreeMap::new(),
         }
     }
 
@@ -351,6 +355,24 @@ impl LiveLab {
         engine.set_link(ci, idx, up);
         let links = engine.links(ci);
         drop(engine);
+        // A router at the customer end sees its interface lose carrier, as with a cut link:
+        // FRR closes that session at once and its traffic moves to the other link; the MSEE's
+        // end of the session goes with it.
+        if let Some(c) = self.carriers.get(&(ci, idx)) {
+            c.send_replace(up);
+        }
+        let router_site = self
+            .router_links()
+            .into_iter()
+            .find(|l| l.circuit == ci && l.path == idx);
+        if let Some(l) = router_site {
+            let site = &self.plane.topology().site[l.site].name;
+            if let Some(ep) = self.endpoints.iter().find(|e| &e.name == site) {
+                if let Err(e) = netns::set_link_up(&ep.namespace, path_name(path), up) {
+                    warn!(namespace = %ep.namespace, error = %e, "could not change the router's link");
+                }
+            }
+        }
         info!(circuit = %name, path = path_name(path), up, "link state changed");
         Ok(serde_json::json!({"circuit": name, "primary_up": links[0], "secondary_up": links[1]}))
     }
@@ -553,6 +575,19 @@ impl LiveLab {
             return Default::default();
         };
         crate::plane::advertised(topo, &self.plane.routing(), c, path, site)
+    }
+
+    /// Whether circuit link (`circuit`, `path`) carries, watched by the sessions over it.
+    pub fn carrier(&mut self, circuit: usize, path: usize) -> tokio::sync::watch::Receiver<bool> {
+        let up = self
+            .engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .links(circuit)[path];
+        self.carriers
+            .entry((circuit, path))
+            .or_insert_with(|| tokio::sync::watch::channel(up).0)
+            .subscribe()
     }
 
     /// Records a BGP session's state for the route-table summary.

@@ -192,6 +192,16 @@ pub fn configure_link(ns: &str, tun: &str, addr: &str) -> Result<(), NetnsError>
     )
 }
 
+/// Brings an interface in a namespace up or down.
+pub fn set_link_up(ns: &str, dev: &str, up: bool) -> Result<(), NetnsError> {
+    let state = if up { "up" } else { "down" };
+    run(
+        &format!("setting {dev} {state} in namespace {ns}"),
+        Command::new("ip").args(["-n", ns, "link", "set", dev, state]),
+        None,
+    )
+}
+
 /// Adds or removes a route to `prefix` through the TUN in a namespace.
 pub fn route(ns: &str, tun: &str, prefix: &IpNet, add: bool) -> Result<(), NetnsError> {
     let verb = if add { "add" } else { "del" };

@@ -76,10 +76,9 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
     let nsites = t.site.len();
     let routing = super::routing(t, customers);
     for (c, fib) in circuits.iter_mut().enumerate() {
-        // One table per MSEE pair: the secondary's best paths, then the primary's over them
-        // (with the static router both links learn the same routes; the engine hashes flows
-        // over whichever links are up).
-        for r in routing.msee[c][1].best().chain(routing.msee[c][0].best()) {
+        // One table per MSEE pair: each prefix by the better of the two links' best paths
+        // (the engine hashes flows over whichever links are up).
+        for r in super::pair_best(&routing.msee[c]) {
             let target = match r.origin {
                 Origin::Customer { site } => Target::Site(site),
                 Origin::Gateway { vnet } => Target::Vnet(nsites + vnet),

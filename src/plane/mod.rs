@@ -97,6 +97,26 @@ pub struct Routing {
     pub gateway: Vec<GatewayRib>,
 }
 
+/// The best path per prefix of a circuit's MSEE pair: the better of the primary's and the
+/// secondary's best (the primary's on a tie). What the circuit forwards by and tells its
+/// VNets: a prefix one link lost (its session down) is still known through the other.
+pub fn pair_best(pair: &[Rib; 2]) -> Vec<&Route> {
+    let mut best: BTreeMap<IpNet, &Route> = BTreeMap::new();
+    for r in pair[0].best().chain(pair[1].best()) {
+        best.entry(r.prefix)
+            .and_modify(|b| {
+                if route::msee_order(r, b) == std::cmp::Ordering::Less {
+                    *b = r;
+                }
+            })
+            .or_insert(r);
+    }
+    let (v4, v6): (Vec<&Route>, Vec<&Route>) = best
+        .into_values()
+        .partition(|r| matches!(r.prefix, IpNet::V4(_)));
+    v4.into_iter().chain(v6).collect()
+}
+
 /// The address `n` hosts into `net` (its network address + n).
 fn nth(net: ipnet::Ipv4Net, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(net.network()) + n)
@@ -225,7 +245,7 @@ pub fn routing(t: &Topology, customers: &Customers) -> Routing {
             let mut g = GatewayRib::default();
             for cname in &v.circuits {
                 let c = cidx(cname);
-                for r in msee[c][0].best() {
+                for r in pair_best(&msee[c]) {
                     if r.origin == (Origin::Gateway { vnet: j }) {
                         continue;
                     }
