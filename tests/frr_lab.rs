@@ -40,6 +40,17 @@ fn vtysh(lab: &Lab, site: &str, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// GET /metrics from the lab's metrics address.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
 /// Waits up to `secs` for `ok`; how long it took.
 fn within(secs: u64, mut ok: impl FnMut() -> bool) -> Option<Duration> {
     let t0 = Instant::now();
@@ -76,7 +87,12 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         return;
     }
     let lab = Lab::new("frr", &frr_seed());
-    lab.up_detached();
+    let out = lab.try_up(&["--metrics", "127.0.0.1:0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let up = within(15, || established(&lab) == 4).unwrap_or_else(|| {
         panic!(
             "4 sessions: {}",
@@ -86,6 +102,24 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     eprintln!("all four sessions Established {up:?} after up returned");
     let summary = vtysh(&lab, "london", "show bgp summary");
     assert!(summary.contains("12076"), "{summary}");
+    // The metrics count the sessions and their prefixes.
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let body = scrape(state["metrics"].as_str().unwrap());
+    let up: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("reachlab_bgp_session_established{") && l.ends_with(" 1"))
+        .collect();
+    assert_eq!(up.len(), 4, "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("reachlab_bgp_prefixes_advertised{")
+                && l.contains("site=\"london\"")
+                && l.ends_with(" 2")),
+        "London is told the two VNets: {body}"
+    );
 
     // London's FRR has both VNets through the MSEEs (path 12076), not San Francisco.
     let table = vtysh(&lab, "london", "show ip bgp");

@@ -39,6 +39,18 @@ pub struct LiveLab {
     carriers: BTreeMap<(usize, usize), tokio::sync::watch::Sender<bool>>,
 }
 
+/// A BGP session with a site's router, as the metrics show it.
+#[derive(Debug, Clone)]
+pub struct SessionMetrics {
+    pub circuit: String,
+    pub link: &'static str,
+    pub site: String,
+    pub neighbor: String,
+    pub established: bool,
+    pub received: usize,
+    pub advertised: usize,
+}
+
 /// A BGP session with a site's router, as the summary shows it.
 #[derive(Debug, Clone)]
 struct SessionState {
@@ -588,6 +600,36 @@ impl LiveLab {
             .entry((circuit, path))
             .or_insert_with(|| tokio::sync::watch::channel(up).0)
             .subscribe()
+    }
+
+    /// Every BGP session with a site's router, for the metrics.
+    pub fn bgp_sessions(&self) -> Vec<SessionMetrics> {
+        let routing = self.plane.routing();
+        let topo = self.plane.topology();
+        self.router_links()
+            .into_iter()
+            .map(|l| SessionMetrics {
+                circuit: topo.circuit[l.circuit].name.clone(),
+                link: path_name(if l.path == 0 {
+                    Path::Primary
+                } else {
+                    Path::Secondary
+                }),
+                site: topo.site[l.site].name.clone(),
+                neighbor: l.ce.to_string(),
+                established: self
+                    .sessions
+                    .get(&(l.site, l.path))
+                    .is_some_and(|s| s.state == "Established"),
+                received: self
+                    .plane
+                    .customers()
+                    .get(l.site, l.path)
+                    .map_or(0, |a| a.len()),
+                advertised: crate::plane::advertised(topo, &routing, l.circuit, l.path, l.site)
+                    .len(),
+            })
+            .collect()
     }
 
     /// Records a BGP session's state for the route-table summary.

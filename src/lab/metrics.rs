@@ -34,6 +34,8 @@ pub fn render(live: &LiveLab) -> String {
     let lab = esc(&topo.lab.name);
     let now = live.now();
     let gr = live.gr_states();
+    // Before the engine is locked below: this reads the engine too.
+    let sessions = live.bgp_sessions();
     let engine = live.engine();
     let e = engine.lock().unwrap_or_else(|p| p.into_inner());
     let t = e.tables();
@@ -202,6 +204,49 @@ pub fn render(live: &LiveLab) -> String {
             g.address_prefix,
             u8::from(*up)
         );
+    }
+    if !sessions.is_empty() {
+        family(
+            &mut o,
+            "reachlab_bgp_session_established",
+            "gauge",
+            "Whether an MSEE's BGP session with a site's router is Established (1) or not (0).",
+        );
+        for s in &sessions {
+            let _ = writeln!(
+                o,
+                "reachlab_bgp_session_established{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\",neighbor=\"{}\"}} {}",
+                esc(&s.circuit),
+                s.link,
+                esc(&s.site),
+                s.neighbor,
+                u8::from(s.established)
+            );
+        }
+        for (name, help, value) in [
+            (
+                "reachlab_bgp_prefixes_received",
+                "Prefixes the MSEE accepted from a site's router on a link.",
+                0,
+            ),
+            (
+                "reachlab_bgp_prefixes_advertised",
+                "Prefixes the MSEE announces to a site's router on a link.",
+                1,
+            ),
+        ] {
+            family(&mut o, name, "gauge", help);
+            for s in &sessions {
+                let _ = writeln!(
+                    o,
+                    "{name}{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\"}} {}",
+                    esc(&s.circuit),
+                    s.link,
+                    esc(&s.site),
+                    if value == 0 { s.received } else { s.advertised }
+                );
+            }
+        }
     }
     family(
         &mut o,

@@ -78,6 +78,11 @@ impl Plane {
         }
     }
 
+    /// What each site's router announces.
+    pub fn customers(&self) -> &super::Customers {
+        &self.customers
+    }
+
     /// Every RIB as the lab stands now.
     pub fn routing(&self) -> super::Routing {
         super::routing(&self.topo, &self.customers)
