@@ -25,14 +25,17 @@
 //! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
 //!   namespaces and TUN devices, the tokio forwarding loop, teardown, and `live`: the running
 //!   lab behind the control socket (changes through `plane::Plane`, their effects carried out),
-//!   `metrics` (Prometheus endpoint) and `pingall` (the reachability matrix `test` prints).
+//!   `metrics` (Prometheus endpoint), `pingall` (the reachability matrix `test` prints), `frr`
+//!   (a site's FRR: its configuration, its daemons) and `bgp` (the MSEEs' sessions with the
+//!   sites' routers on the lab's runtime).
 //! - [`control`]: the control socket: protocol (one JSON message per line), server (over the
 //!   `control::Target` interface the running lab implements), client.
-//! - [`bgp`]: BGP as the MSEE speaks it: wire format and a session state machine on the
-//!   caller's clock (not yet connected to sockets).
+//! - [`bgp`]: BGP as the MSEE speaks it: wire format, a session state machine on the
+//!   caller's clock, and the tokio speaker that runs one over TCP.
 //! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`,
 //!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`, `capture`, `graph`,
-//!   `test`, `completions`), a thin layer over `topology`, `lab` and `control`.
+//!   `test`, `completions`, `iperf`, `schema`), a thin layer over `topology`, `lab` and
+//!   `control`.
 
 pub mod az;
 pub mod bgp;
