@@ -275,3 +275,119 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     }
     assert!(lab.namespaces().is_empty());
 }
+
+/// One site of each kind: sf with the built-in router, london with FRR started by reachlab,
+/// tokyo `external` with FRR the test starts itself in the site's namespace. Global Reach
+/// sv-london and london-tokyo: every pair reaches exactly what the rules allow.
+#[test]
+fn a_mixed_lab_reaches_what_the_rules_allow() {
+    if !root_or_skip("a_mixed_lab_reaches_what_the_rules_allow") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "mixed",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "er-london"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "er-tokyo"
+peering_location = "Tokyo"
+bandwidth = "1Gbps"
+sku = "Premium"
+peering_prefix = "192.168.102.0/29"
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24"]
+[[site]]
+name = "london"
+circuit = "er-london"
+prefixes = ["10.0.2.0/24"]
+router = "frr"
+[[site]]
+name = "tokyo"
+circuit = "er-tokyo"
+prefixes = ["10.0.5.0/24"]
+asn = 65005
+router = "external"
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.0.3.0/24"]
+circuits = ["er-sv"]
+[[global_reach]]
+circuits = ["er-sv", "er-london"]
+address_prefix = "192.168.8.0/29"
+[[global_reach]]
+circuits = ["er-london", "er-tokyo"]
+address_prefix = "192.168.8.8/29"
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    // reachlab started nothing in tokyo: its router is the test's.
+    let dir = lab.file.with_file_name("tokyo-frr");
+    let router = reachlab::lab::frr::SiteRouter {
+        hostname: "tokyo".into(),
+        asn: 65005,
+        router_id: "192.168.102.1".parse().unwrap(),
+        neighbors: vec![
+            "192.168.102.2".parse().unwrap(),
+            "192.168.102.6".parse().unwrap(),
+        ],
+        networks: vec!["10.0.5.0/24".parse().unwrap()],
+        connect_retry: 1,
+        lan_source: Some("10.0.5.1".parse().unwrap()),
+    };
+    let conf = reachlab::lab::frr::config(&router, &dir.join("frr.log"));
+    let ns = format!("rl-{}-tokyo", lab.name);
+    // Stopped whatever happens (a guard, dropped before the lab).
+    struct Stop(reachlab::lab::frr::Daemons);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let _tokyo = Stop(reachlab::lab::frr::Daemons::start(&ns, &dir, &conf).expect("FRR in tokyo"));
+    let sessions = |c: &str| -> usize {
+        ["primary", "secondary"]
+            .iter()
+            .filter(|p| {
+                let v: serde_json::Value = serde_json::from_str(&run(
+                    &lab,
+                    &["routes", c, "--summary", "--path", p, "--output", "json"],
+                ))
+                .unwrap();
+                v["value"][0]["statePfxRcd"]
+                    .as_str()
+                    .is_some_and(|s| s.parse::<u32>().is_ok())
+            })
+            .count()
+    };
+    let up = within(15, || {
+        sessions("er-london") == 2 && sessions("er-tokyo") == 2
+    });
+    assert!(
+        up.is_some(),
+        "{}",
+        run(&lab, &["routes", "er-tokyo", "--summary"])
+    );
+    // Converged when london reaches both its neighbours' sites.
+    assert!(within(10, || lab.ping("london", "10.0.5.1", 1).0 == 1
+        && lab.ping("london", "10.0.1.1", 1).0 == 1)
+    .is_some());
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Not transitive: sf and tokyo do not reach each other.
+    assert!(text.contains("0 mismatches"), "{text}");
+}

@@ -681,8 +681,7 @@ impl LiveLab {
                 let session =
                     match n.peer {
                         crate::plane::Peer::Customer { site }
-                            if self.plane.topology().site[site].router
-                                == crate::topology::Router::Frr =>
+                            if self.plane.topology().site[site].router.is_real() =>
                         {
                             Some(self.sessions.get(&(site, link)).cloned().unwrap_or(
                                 SessionState {

@@ -341,7 +341,7 @@ async fn make(
         let routed = topo
             .site
             .iter()
-            .any(|s| s.name == name && s.router == crate::topology::Router::Frr);
+            .any(|s| s.name == name && s.router.is_real());
         let others: Vec<IpNet> = if routed {
             Vec::new()
         } else {

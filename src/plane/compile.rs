@@ -14,7 +14,7 @@ use crate::engine::table::{
 };
 use crate::engine::PortId;
 use crate::model;
-use crate::topology::{LatencyModel, Router, Topology, DEFAULT_ACCESS_DELAY};
+use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
 
 /// Compiles a validated topology (defaults resolved) whose sites all have the built-in static
 /// router.
@@ -106,7 +106,7 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
     // Sites with a real router get two link ports and share the MSEEs' port, after the
     // sites and VNets.
     let routers: Vec<usize> = (0..nsites)
-        .filter(|&i| t.site[i].router == Router::Frr)
+        .filter(|&i| t.site[i].router.is_real())
         .collect();
     let first_link = nsites + t.vnet.len();
     let links_of = |i: usize| -> Option<[PortId; 2]> {

@@ -321,11 +321,22 @@ pub enum Router {
     Static,
     /// FRR (zebra, bgpd) in the site's namespace: eBGP to both MSEEs over the circuit links.
     Frr,
+    /// The links and the LAN are made as for "frr" and nothing is started: run any BGP
+    /// daemon in the site's namespace yourself.
+    External,
 }
 
 impl Router {
-    pub const ALL: &'static [(&'static str, Router)] =
-        &[("static", Router::Static), ("frr", Router::Frr)];
+    pub const ALL: &'static [(&'static str, Router)] = &[
+        ("static", Router::Static),
+        ("frr", Router::Frr),
+        ("external", Router::External),
+    ];
+
+    /// Whether the site's namespace routes for itself (a real router, started or not).
+    pub fn is_real(self) -> bool {
+        self != Router::Static
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -203,14 +203,14 @@ impl Rules<'_> {
         let cat = catalogue();
         for (i, s) in t.site.iter().enumerate() {
             self.circuit_ref(Entity::Site(i), "circuit", 0, &s.circuit);
-            if s.router == super::Router::Frr {
+            if s.router.is_real() {
                 if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
                     self.err(
                         Entity::Site(i),
                         "router",
                         0,
                         format!(
-                            "site {}: router = \"frr\" sites are IPv4-only for now (the MSEEs have no IPv6 link addresses yet); give IPv4 prefixes, or use router = \"static\"",
+                            "site {}: sites with a router are IPv4-only for now (the MSEEs have no IPv6 link addresses yet); give IPv4 prefixes, or use router = \"static\"",
                             s.name
                         ),
                     );
@@ -234,7 +234,7 @@ impl Rules<'_> {
                         "router",
                         0,
                         format!(
-                            "site {}: a site with router = \"frr\" needs its circuit {} to itself (its router holds the circuit's links)",
+                            "site {}: a site with a router needs its circuit {} to itself (its router holds the circuit's links)",
                             s.name, s.circuit
                         ),
                     );
