@@ -391,3 +391,85 @@ address_prefix = "192.168.8.8/29"
     // Not transitive: sf and tokyo do not reach each other.
     assert!(text.contains("0 mismatches"), "{text}");
 }
+
+/// A router of the user's own configuration announcing 4,001 prefixes to a Standard circuit's
+/// MSEEs: each closes its session with Cease / Maximum Number of Prefixes Reached (FRR shows
+/// it) and takes no new one before the restart delay; once the router announces fewer, the
+/// sessions come back.
+#[test]
+fn too_many_prefixes_close_the_session_until_fewer_are_announced() {
+    if !root_or_skip("too_many_prefixes_close_the_session") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "maxpfx",
+        r#"
+[[circuit]]
+name = "er-x"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Standard"
+[[site]]
+name = "big"
+circuit = "er-x"
+prefixes = ["10.0.1.0/24"]
+asn = 65001
+router = "frr"
+router_config = "big.conf"
+"#,
+        "latency = \"none\"\nprefix_limit_restart = \"2s\"",
+    );
+    let mut conf = String::from(
+        "frr defaults traditional\nhostname big\nrouter bgp 65001\n bgp router-id 192.168.100.1\n\
+ no bgp ebgp-requires-policy\n no bgp network import-check\n",
+    );
+    for n in ["192.168.100.2", "192.168.100.6"] {
+        conf += &format!(" neighbor {n} remote-as 12076\n neighbor {n} timers connect 1\n");
+    }
+    conf += " address-family ipv4 unicast\n  network 10.0.1.0/24\n";
+    for i in 0..4000u32 {
+        conf += &format!("  network 10.100.{}.{}/32\n", i / 250, i % 250 + 1);
+    }
+    conf += " exit-address-family\n";
+    std::fs::write(lab.file.with_file_name("big.conf"), conf).unwrap();
+    lab.up_detached();
+    let state = || -> String {
+        let v: serde_json::Value = serde_json::from_str(&run(
+            &lab,
+            &["routes", "er-x", "--summary", "--output", "json"],
+        ))
+        .unwrap();
+        v["value"][0]["statePfxRcd"].as_str().unwrap().to_string()
+    };
+    let neighbor = || vtysh(&lab, "big", "show bgp neighbors 192.168.100.2");
+    let closed = within(30, || {
+        neighbor().contains("Maximum Number of Prefixes Reached")
+    });
+    assert!(closed.is_some(), "{}", neighbor());
+    assert_eq!(state(), "Idle");
+    // Two fewer: 3,999 prefixes. The sessions return once the restart delay has passed.
+    run_vtysh_config(
+        &lab,
+        &["no network 10.100.0.1/32", "no network 10.100.0.2/32"],
+    );
+    let back = within(30, || state() == "3999").expect("the session returns with 3,999 prefixes");
+    eprintln!("back {back:?} after announcing fewer");
+}
+
+/// Runs FRR configuration commands in site `big`'s router.
+fn run_vtysh_config(lab: &Lab, lines: &[&str]) {
+    let mut args = vec![
+        "vtysh",
+        "-c",
+        "configure terminal",
+        "-c",
+        "router bgp 65001",
+        "-c",
+        "address-family ipv4 unicast",
+    ];
+    for l in lines {
+        args.extend(["-c", l]);
+    }
+    let out = lab.exec("big", &args);
+    assert!(out.status.success());
+}

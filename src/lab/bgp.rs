@@ -68,8 +68,12 @@ pub fn spawn(
         let (announce_tx, announce_rx) = watch::channel(lock(live).advertised(l.site, l.path));
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let carrier = lock(live).carrier(l.circuit, l.path);
+        let mut config = Config::msee(l.msee, l.asn, l.premium);
+        if let Some(d) = lock(live).topology().lab.prefix_limit_restart {
+            config.prefix_limit_restart = d.0;
+        }
         handles.push(tokio::spawn(async move {
-            let mut session = Session::new(Config::msee(l.msee, l.asn, l.premium));
+            let mut session = Session::new(config);
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -425,7 +425,14 @@ async fn make(
                     std::net::IpAddr::V6(_) => None,
                 }),
             };
-            let conf = frr::config(&router, &dir.join("frr.log"));
+            let conf = match &s.router_config {
+                // The user's own configuration, as written.
+                Some(path) => std::fs::read_to_string(path).map_err(io_err(format!(
+                    "reading router_config {path} of site {}",
+                    s.name
+                )))?,
+                None => frr::config(&router, &dir.join("frr.log")),
+            };
             frr::Daemons::start(&names::netns_name(&st.lab, &s.name), &dir, &conf).map_err(
                 |e| LabError::Io {
                     what: format!("starting FRR for site {}", s.name),

@@ -268,6 +268,9 @@ pub struct Lab {
     /// Seed of the jitter and loss generators, so runs repeat (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// How long an MSEE keeps a session down after a prefix-limit teardown (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_limit_restart: Option<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -349,6 +352,10 @@ pub struct Site {
     pub asn: Option<u32>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub router: Router,
+    /// With `router = "frr"`: the user's own FRR configuration (resolved against the topology
+    /// file's directory when loaded from a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_config: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -455,7 +462,17 @@ impl Topology {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "lab".into());
-        Topology::from_source(SourceFile::new(shown, text), &stem)
+        let mut t = Topology::from_source(SourceFile::new(shown, text), &stem)?;
+        // A router's own configuration is named relative to the topology file.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for s in &mut t.site {
+            if let Some(c) = &mut s.router_config {
+                if Path::new(c.as_str()).is_relative() {
+                    *c = dir.join(&*c).display().to_string();
+                }
+            }
+        }
+        Ok(t)
     }
 
     /// Parses and validates topology text; `default_name` names the lab when `[lab]` does not.

@@ -74,6 +74,11 @@ struct RawLab {
     /// Seed of the jitter and loss generators (default 1).
     #[schemars(with = "Option<u64>")]
     seed: Option<S<i64>>,
+    /// How long an MSEE keeps a session down after closing it for too many prefixes (default
+    /// "60s", as Microsoft's; shorter for rehearsals and tests).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
+    prefix_limit_restart: Option<S<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -150,11 +155,16 @@ struct RawSite {
     #[serde(default)]
     #[schemars(schema_with = "schema::asn")]
     asn: Option<S<i64>>,
-    /// What routes the site: "static" (default: reachlab's own CE) or "frr" (FRR in the
-    /// site's namespace, eBGP to both MSEEs).
+    /// What routes the site: "static" (default: reachlab's own CE), "frr" (FRR in the
+    /// site's namespace, eBGP to both MSEEs) or "external" (links made, nothing started).
     #[serde(default)]
     #[schemars(schema_with = "schema::router")]
     router: Option<S<String>>,
+    /// With router = "frr": an FRR configuration of your own (frr.conf) instead of reachlab's,
+    /// a path relative to the topology file.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    router_config: Option<S<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -392,6 +402,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         jitter: None,
         loss: None,
         seed: None,
+        prefix_limit_restart: None,
     };
     if let Some(l) = raw.lab {
         cx.note(Entity::Lab, "", 0, &l);
@@ -411,6 +422,9 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             .and_then(|d| cx.span(Entity::Lab, "access_delay", d));
         lab.jitter = l.jitter.and_then(|d| cx.span(Entity::Lab, "jitter", d));
         lab.loss = l.loss.and_then(|v| cx.loss(Entity::Lab, v));
+        lab.prefix_limit_restart = l
+            .prefix_limit_restart
+            .and_then(|d| cx.span(Entity::Lab, "prefix_limit_restart", d));
         lab.seed = l.seed.and_then(|v| match u64::try_from(*v.get_ref()) {
             Ok(x) => Some(x),
             Err(_) => {
@@ -510,12 +524,14 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             }
         });
         let router = cx.choice(e, "router", s.router, Router::ALL, Router::Static);
+        let router_config = s.router_config.map(|v| cx.string(e, "router_config", v));
         sites.push(Site {
             name: cx.string(e, "name", s.name),
             circuit: cx.string(e, "circuit", s.circuit),
             prefixes: cx.prefixes(e, "prefixes", s.prefixes),
             asn,
             router,
+            router_config,
         });
     }
 

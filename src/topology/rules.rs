@@ -203,6 +203,17 @@ impl Rules<'_> {
         let cat = catalogue();
         for (i, s) in t.site.iter().enumerate() {
             self.circuit_ref(Entity::Site(i), "circuit", 0, &s.circuit);
+            if s.router_config.is_some() && s.router != super::Router::Frr {
+                self.err(
+                    Entity::Site(i),
+                    "router_config",
+                    0,
+                    format!(
+                        "site {}: router_config is FRR's configuration and needs router = \"frr\"",
+                        s.name
+                    ),
+                );
+            }
             if s.router.is_real() {
                 if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
                     self.err(
