@@ -434,6 +434,31 @@ fn routes_vnet_links_and_circuit_show() {
             n("192.168.8.2", 12076, "3"),
         ]
     );
+    // A VNet's gateway: London's site directly through er-london, and over er-sv's Global
+    // Reach as the longer path 12076 12076 12076 65002.
+    let gw = json(&lab, &["routes", "uswest"]);
+    let paths: Vec<(String, String)> = gw["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["network"] == "10.0.2.0/24")
+        .map(|r| {
+            (
+                r["nextHop"].as_str().unwrap().to_string(),
+                r["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ("192.168.100.10".to_string(), "12076 65002".to_string()),
+            (
+                "192.168.100.2".to_string(),
+                "12076 12076 12076 65002".to_string()
+            ),
+        ]
+    );
     let text = ok(
         &lab,
         &["routes", "er-sv", "--summary", "--path", "secondary"],

@@ -142,10 +142,10 @@ pub enum Command {
     Vnet(vnet::Cmd),
     /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
     #[command(
-        after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --summary\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
+        after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --summary\n  reachlab routes uswest                 # a VNet gateway's routes\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
     )]
     Routes {
-        /// The circuit whose MSEE table to show
+        /// The circuit whose MSEE table to show, or a VNet whose gateway's table to show
         circuit: String,
         /// Which of the circuit's links
         #[arg(long, value_enum, default_value_t = crate::control::proto::Path::Primary)]

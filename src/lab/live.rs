@@ -518,6 +518,27 @@ impl LiveLab {
     }
 
     fn routes(&self, name: &str, path: Path) -> Outcome {
+        let topo = self.plane.topology();
+        if let Some(v) = topo.vnet.iter().position(|v| v.name == name) {
+            // A VNet's gateway: every path it learned from its circuits' MSEEs, best first.
+            let routing = self.plane.routing();
+            let rows = routing.gateway[v]
+                .iter()
+                .flat_map(|(_, paths)| paths.iter())
+                .map(|(_, r)| RouteRow {
+                    network: r.prefix.to_string(),
+                    next_hop: r.next_hop.to_string(),
+                    loc_prf: r.local_pref,
+                    weight: r.weight,
+                    path: crate::plane::route::PathDisplay(&r.as_path).to_string(),
+                })
+                .collect();
+            return Ok(json(RouteTable {
+                circuit: name.to_string(),
+                path,
+                routes: rows,
+            }));
+        }
         let (ci, link) = self.link_of(name, path)?;
         // Every path the MSEE of that link holds, best first per prefix (from the RIB, not
         // the file).
