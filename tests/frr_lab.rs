@@ -63,22 +63,34 @@ fn within(secs: u64, mut ok: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
-fn established(lab: &Lab) -> usize {
-    ["er-sv", "er-london"]
+/// The customer session's StatePfxRcd on a circuit link (a number when Established).
+fn state_pfx_rcd(lab: &Lab, circuit: &str, path: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&run(
+        lab,
+        &[
+            "routes",
+            circuit,
+            "--summary",
+            "--path",
+            path,
+            "--output",
+            "json",
+        ],
+    ))
+    .unwrap();
+    v["value"][0]["statePfxRcd"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// How many of the circuits' customer sessions (both links each) are Established.
+fn established(lab: &Lab, circuits: &[&str]) -> usize {
+    circuits
         .iter()
-        .flat_map(|c| {
-            ["primary", "secondary"].map(|p| {
-                let v: serde_json::Value = serde_json::from_str(&run(
-                    lab,
-                    &["routes", c, "--summary", "--path", p, "--output", "json"],
-                ))
-                .unwrap();
-                v["value"][0]["statePfxRcd"]
-                    .as_str()
-                    .is_some_and(|s| s.parse::<u32>().is_ok()) as usize
-            })
-        })
-        .sum()
+        .flat_map(|c| ["primary", "secondary"].map(|p| state_pfx_rcd(lab, c, p)))
+        .filter(|s| s.parse::<u32>().is_ok())
+        .count()
 }
 
 #[test]
@@ -93,7 +105,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let up = within(15, || established(&lab) == 4).unwrap_or_else(|| {
+    let up = within(15, || established(&lab, &["er-sv", "er-london"]) == 4).unwrap_or_else(|| {
         panic!(
             "4 sessions: {}",
             run(&lab, &["routes", "er-sv", "--summary"])
@@ -206,22 +218,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
 
     // A failed link: the router's interface loses carrier, FRR closes that session at once and
     // the site's traffic keeps flowing over the other link; restored, the session returns.
-    let summary = |p: &str| -> String {
-        let v: serde_json::Value = serde_json::from_str(&run(
-            &lab,
-            &[
-                "routes",
-                "er-sv",
-                "--summary",
-                "--path",
-                p,
-                "--output",
-                "json",
-            ],
-        ))
-        .unwrap();
-        v["value"][0]["statePfxRcd"].as_str().unwrap().to_string()
-    };
+    let summary = |p: &str| state_pfx_rcd(&lab, "er-sv", p);
     run(&lab, &["circuit", "fail", "er-sv", "primary"]);
     let down = within(5, || summary("primary") == "Idle").expect("the primary session goes down");
     eprintln!("primary session down {down:?} after circuit fail");
@@ -357,24 +354,7 @@ address_prefix = "192.168.8.8/29"
         }
     }
     let _tokyo = Stop(reachlab::lab::frr::Daemons::start(&ns, &dir, &conf).expect("FRR in tokyo"));
-    let sessions = |c: &str| -> usize {
-        ["primary", "secondary"]
-            .iter()
-            .filter(|p| {
-                let v: serde_json::Value = serde_json::from_str(&run(
-                    &lab,
-                    &["routes", c, "--summary", "--path", p, "--output", "json"],
-                ))
-                .unwrap();
-                v["value"][0]["statePfxRcd"]
-                    .as_str()
-                    .is_some_and(|s| s.parse::<u32>().is_ok())
-            })
-            .count()
-    };
-    let up = within(15, || {
-        sessions("er-london") == 2 && sessions("er-tokyo") == 2
-    });
+    let up = within(15, || established(&lab, &["er-london", "er-tokyo"]) == 4);
     assert!(
         up.is_some(),
         "{}",
@@ -433,14 +413,7 @@ router_config = "big.conf"
     conf += " exit-address-family\n";
     std::fs::write(lab.file.with_file_name("big.conf"), conf).unwrap();
     lab.up_detached();
-    let state = || -> String {
-        let v: serde_json::Value = serde_json::from_str(&run(
-            &lab,
-            &["routes", "er-x", "--summary", "--output", "json"],
-        ))
-        .unwrap();
-        v["value"][0]["statePfxRcd"].as_str().unwrap().to_string()
-    };
+    let state = || state_pfx_rcd(&lab, "er-x", "primary");
     let neighbor = || vtysh(&lab, "big", "show bgp neighbors 192.168.100.2");
     let closed = within(30, || {
         neighbor().contains("Maximum Number of Prefixes Reached")
