@@ -92,16 +92,18 @@ run $R exec --lab $LAB london -- vtysh -c 'show ip bgp'
 run $R exec --lab $LAB sf -- ping -c 2 -W 1 london || echo "(no route to London: none learned over BGP)"
 bold "Global Reach added: London's FRR learns 10.0.1.0/24 (path 12076) and pings cross"
 run $R global-reach add er-sv er-london --address-prefix 192.168.8.0/29 --lab $LAB
-for i in $(seq 30); do
-  $R exec --lab $LAB london -- vtysh -c 'show ip bgp' | grep -q 10.0.1.0/24 && break
+# BGP converges in well under a second: both routers have each other's prefix in their kernel.
+for i in $(seq 50); do
+  $R exec --lab $LAB london -- ip route show 10.0.1.0/24 | grep -q bgp &&
+    $R exec --lab $LAB sf -- ip route show 10.0.2.0/24 | grep -q bgp && break
   sleep 0.1
 done
 run $R exec --lab $LAB london -- vtysh -c 'show ip bgp'
 run $R exec --lab $LAB sf -- ping -c 3 -W 1 london
 bold "Global Reach removed: London forgets San Francisco"
 run $R global-reach remove er-sv er-london --lab $LAB
-for i in $(seq 30); do
-  $R exec --lab $LAB london -- vtysh -c 'show ip bgp' | grep -q 10.0.1.0/24 || break
+for i in $(seq 50); do
+  $R exec --lab $LAB london -- ip route show 10.0.1.0/24 | grep -q bgp || break
   sleep 0.1
 done
 run $R exec --lab $LAB london -- vtysh -c 'show ip bgp'

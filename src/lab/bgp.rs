@@ -4,7 +4,7 @@
 //! each connection runs `bgp::speaker` with the MSEE's configuration (AS 12076, hold 180 s,
 //! the SKU's prefix limit, allowas-in 2). What the session accepts becomes that site's
 //! routes in the plane (`LiveLab::set_customer`); what it announces follows the plane's RIB
-//! (checked twice a second).
+//! (checked five times a second).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
@@ -117,7 +117,7 @@ pub fn spawn(
         }));
         let live_a = Arc::clone(live);
         handles.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
                 let now = lock(&live_a).advertised(l.site, l.path);
