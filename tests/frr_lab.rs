@@ -239,6 +239,30 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // London's BGP daemon dies: its sessions close, and `reachlab test` expects London cut
+    // off (a circuit whose router has no session carries nothing), not a mismatch.
+    let bgpd: i32 = std::fs::read_to_string(
+        lab.run_dir
+            .join(&lab.name)
+            .join("frr")
+            .join("london")
+            .join("bgpd.pid"),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(bgpd),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(within(5, || established(&lab, &["er-london"]) == 0).is_some());
+    assert!(within(5, || lab.ping("sf", "10.0.2.1", 1).0 == 0).is_some());
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("london     .   -"), "{text}");
     // Global Reach removed: London forgets San Francisco within 2 s.
     run(&lab, &["global-reach", "remove", "er-sv", "er-london"]);
     let forgot = within(5, || {
@@ -261,7 +285,11 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
                 .to_string()
         })
         .collect();
-    assert_eq!(pids.len(), 4, "zebra and bgpd at each site");
+    assert_eq!(
+        pids.len(),
+        4,
+        "zebra and bgpd at each site (london's bgpd killed above)"
+    );
     let out = lab.down();
     assert!(out.status.success());
     for p in pids {

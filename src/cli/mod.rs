@@ -390,10 +390,11 @@ pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value,
     }
 }
 
-/// A running lab as it is now (live changes included), and each circuit's [primary,
-/// secondary] link states, in the topology's circuit order.
+/// A running lab as it is now (live changes included), and whether each circuit's [primary,
+/// secondary] link carries, in the topology's circuit order: up, and where a site's own router
+/// is at the customer end, its BGP session Established.
 pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
-    use crate::control::proto::CircuitStatsInfo;
+    use crate::control::proto::{CircuitStatsInfo, Path, RouteSummary};
     let text = match call(Some(lab), Request::Export)? {
         serde_json::Value::String(t) => t,
         _ => return Err(fail("unexpected reply from the lab")),
@@ -411,7 +412,29 @@ pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[
                 circuit: c.name.clone(),
             },
         )?)?;
-        links.push([s.primary_up, s.secondary_up]);
+        let mut carries = [s.primary_up, s.secondary_up];
+        if topo
+            .site
+            .iter()
+            .any(|x| x.circuit == c.name && x.router.is_real())
+        {
+            for (i, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
+                let summary: RouteSummary = decode(call(
+                    Some(lab),
+                    Request::RoutesSummary {
+                        circuit: c.name.clone(),
+                        path,
+                    },
+                )?)?;
+                // The customer's session comes first; a count of prefixes means Established.
+                let up = summary
+                    .neighbors
+                    .first()
+                    .is_some_and(|n| n.state_pfx_rcd.parse::<u64>().is_ok());
+                carries[i] &= up;
+            }
+        }
+        links.push(carries);
     }
     Ok((topo, links))
 }

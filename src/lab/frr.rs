@@ -181,11 +181,20 @@ impl Daemons {
     }
 }
 
+/// The PIDs in the daemons' pid files that still belong to those daemons (a daemon killed
+/// without cleaning up leaves its file, and its PID may have gone to another process since).
 fn pids(dir: &Path) -> Vec<i32> {
     ["zebra", "bgpd"]
         .iter()
-        .filter_map(|d| std::fs::read_to_string(dir.join(format!("{d}.pid"))).ok())
-        .filter_map(|s| s.trim().parse().ok())
+        .filter_map(|d| {
+            let pid: i32 = std::fs::read_to_string(dir.join(format!("{d}.pid")))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (comm.trim() == *d).then_some(pid)
+        })
         .collect()
 }
 
