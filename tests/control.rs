@@ -42,21 +42,11 @@ prefixes = ["10.0.6.0/24"]
 }
 
 fn run(lab: &Lab, args: &[&str]) -> Output {
-    lab.cmd()
-        .args(args)
-        .args(["--lab", &lab.name])
-        .output()
-        .unwrap()
+    lab.run(args)
 }
 
 fn ok(lab: &Lab, args: &[&str]) -> String {
-    let out = run(lab, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    lab.ok(args)
 }
 
 fn json(lab: &Lab, args: &[&str]) -> serde_json::Value {

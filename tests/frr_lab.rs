@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{root_or_skip, Lab};
+use common::{root_or_skip, scrape, Lab};
 
 fn frr_seed() -> String {
     let seed = std::fs::read_to_string(
@@ -21,34 +21,12 @@ fn frr_seed() -> String {
 }
 
 fn run(lab: &Lab, args: &[&str]) -> String {
-    let out = lab
-        .cmd()
-        .args(args)
-        .args(["--lab", &lab.name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    lab.ok(args)
 }
 
 fn vtysh(lab: &Lab, site: &str, cmd: &str) -> String {
     let out = lab.exec(site, &["vtysh", "-c", cmd]);
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// GET /metrics from the lab's metrics address.
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
 /// Waits up to `secs` for `ok`; how long it took.
@@ -119,7 +97,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
     )
     .unwrap();
-    let body = scrape(state["metrics"].as_str().unwrap());
+    let (_, body) = scrape(state["metrics"].as_str().unwrap(), "/metrics");
     let up: Vec<&str> = body
         .lines()
         .filter(|l| l.starts_with("reachlab_bgp_session_established{") && l.ends_with(" 1"))

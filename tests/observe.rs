@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{root_or_skip, Lab};
+use common::{root_or_skip, scrape, Lab};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -166,18 +166,6 @@ fn capture_writes_pcap_of_each_point_with_its_ttl_and_time() {
     }
     // The lab kept forwarding, and no tap is left behind (a new capture sees only new packets).
     assert_eq!(lab.ping("london", "10.0.1.1", 1).0, 1);
-}
-
-/// One scrape of the lab's metrics endpoint: (status line, body).
-fn scrape(addr: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
 /// The value of the sample whose name and labels start with `series`.

@@ -92,6 +92,26 @@ impl Lab {
         self
     }
 
+    /// `reachlab ARGS --lab NAME`, whatever the outcome.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(args)
+            .args(["--lab", &self.name])
+            .output()
+            .unwrap()
+    }
+
+    /// `reachlab ARGS --lab NAME`, which must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs a command in an endpoint's namespace through `reachlab exec`.
     pub fn exec(&self, endpoint: &str, args: &[&str]) -> Output {
         self.cmd()
@@ -263,4 +283,17 @@ impl Lab {
         );
         v
     }
+}
+
+/// GET `path` from a lab's metrics address: (status line, body).
+pub fn scrape(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
 }
