@@ -30,6 +30,8 @@
 //!   sites' routers on the lab's runtime).
 //! - [`control`]: the control socket: protocol (one JSON message per line), server (over the
 //!   `control::Target` interface the running lab implements), client.
+//! - [`bfd`]: single-hop BFD as the MSEE runs it (300 ms x 3, passive): the control packet and
+//!   a session state machine on the caller's clock.
 //! - [`bgp`]: BGP as the MSEE speaks it: wire format, a session state machine on the
 //!   caller's clock, and the tokio speaker that runs one over TCP.
 //! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`,
@@ -38,6 +40,7 @@
 //!   `control`.
 
 pub mod az;
+pub mod bfd;
 pub mod bgp;
 pub mod catalogue;
 pub mod cli;

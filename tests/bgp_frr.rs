@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::root_or_skip;
 use ipnet::IpNet;
 use reachlab::bgp::session::{Config, Direction, Event, Session};
-use reachlab::bgp::speaker::{run, Report};
+use reachlab::bgp::speaker::{run, Io, Report};
 use reachlab::bgp::wire::Attributes;
 use reachlab::lab::frr::{self, Daemons, SiteRouter};
 use tokio::sync::{mpsc, watch};
@@ -166,16 +166,15 @@ async fn frr_peers_with_the_msee_speaker() {
             .expect("FRR connects within 15 s")
             .unwrap();
         assert_eq!(peer.ip().to_string(), "192.168.100.1");
-        let (_carrier_tx, carrier) = watch::channel(true);
-        run(
-            stream,
-            Session::new(cfg),
+        let (_bfd_tx, bfd_down) = watch::channel(0);
+        let io = Io {
             epoch,
-            announce_rx,
-            reports_tx,
-            carrier,
-        )
-        .await
+            announce: announce_rx,
+            reports: reports_tx,
+            bfd_down,
+            counters: std::sync::Arc::new(watch::channel(Default::default()).0),
+        };
+        run(stream, Session::new(cfg), io).await
     });
 
     // Up, with FRR's two networks in the MSEE's routes, AS path [65001].

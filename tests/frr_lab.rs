@@ -194,13 +194,18 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     assert!(gone < Duration::from_secs(2), "{gone:?}");
     assert_eq!(lab.ping("uswest", "10.0.99.1", 1).0, 0);
 
-    // A failed link: the router's interface loses carrier, FRR closes that session at once and
-    // the site's traffic keeps flowing over the other link; restored, the session returns.
+    // A failed link (the provider's path; the router's interface stays up): BFD takes that
+    // session down within a second and the site's traffic keeps flowing over the other link;
+    // restored, the session returns.
     let summary = |p: &str| state_pfx_rcd(&lab, "er-sv", p);
     run(&lab, &["circuit", "fail", "er-sv", "primary"]);
     let down = within(5, || summary("primary") == "Idle").expect("the primary session goes down");
     eprintln!("primary session down {down:?} after circuit fail");
     assert!(down < Duration::from_secs(2), "{down:?}");
+    // FRR's side too (each end's BFD detects on its own clock).
+    assert!(within(2, || frr_state(&lab, "sf", "192.168.100.2")
+        != "Established")
+    .is_some());
     let (rx, out) = lab.ping("sf", "10.0.2.1", 5);
     assert_eq!(rx, 5, "over the secondary link: {out}");
     run(&lab, &["circuit", "restore", "er-sv", "primary"]);
@@ -265,8 +270,8 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         .collect();
     assert_eq!(
         pids.len(),
-        4,
-        "zebra and bgpd at each site (london's bgpd killed above)"
+        6,
+        "zebra, bfdd and bgpd at each site (london's bgpd killed above)"
     );
     let out = lab.down();
     assert!(out.status.success());
@@ -433,6 +438,159 @@ router_config = "big.conf"
     );
     let back = within(30, || state() == "3999").expect("the session returns with 3,999 prefixes");
     eprintln!("back {back:?} after announcing fewer");
+}
+
+/// FRR's BGP state toward `neighbor` ("Established", "Idle", "Active", ...).
+fn frr_state(lab: &Lab, site: &str, neighbor: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&vtysh(
+        lab,
+        site,
+        &format!("show bgp neighbors {neighbor} json"),
+    ))
+    .unwrap_or_default();
+    v[neighbor]["bgpState"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Fails `path` of er-sv while sf pings London every 100 ms; how long FRR took to see the
+/// session down, and how many of 40 pings were lost. Restores the link and waits for the four
+/// sessions again.
+fn fail_while_pinging(lab: &Lab, path: &str, msee: &str) -> (Duration, u32) {
+    let pinger = {
+        let cmd = lab.cmd();
+        let name = lab.name.clone();
+        std::thread::spawn(move || {
+            let mut cmd = cmd;
+            let out = cmd
+                .args(["exec", "--lab", &name, "sf", "--"])
+                .args(["ping", "-n", "-q", "-c", "40", "-i", "0.1", "-W", "1"])
+                .arg("10.0.2.1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let rx: u32 = text
+                .split(", ")
+                .find_map(|p| p.strip_suffix(" received"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            (rx, text)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    run(lab, &["circuit", "fail", "er-sv", path]);
+    let down = within(10, || frr_state(lab, "sf", msee) != "Established")
+        .unwrap_or_else(|| panic!("FRR keeps the {path} session"));
+    let (rx, text) = pinger.join().unwrap();
+    eprintln!("{path}: FRR down after {down:?}; {text}");
+    run(lab, &["circuit", "restore", "er-sv", path]);
+    assert!(
+        within(20, || established(lab, &["er-sv"]) == 2).is_some(),
+        "the {path} session returns"
+    );
+    (down, 40 - rx)
+}
+
+/// A failed link whose interface stays up (the provider's path): with BFD (reachlab's FRR
+/// config, the MSEE's 300 ms x 3) FRR sees the session down within 1.5 s and a 10/s ping
+/// loses under 1.5 s, on whichever link carried it; the session returns on `restore`.
+#[test]
+fn bfd_takes_a_failed_link_down_within_a_second_and_a_half() {
+    if !root_or_skip("bfd_takes_a_failed_link_down") {
+        return;
+    }
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach-frr.toml"),
+    )
+    .unwrap();
+    let lab = Lab::new("bfd", &seed);
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv", "er-london"]) == 4).is_some());
+    assert!(within(10, || lab.ping("sf", "10.0.2.1", 1).0 == 1).is_some());
+    assert!(
+        vtysh(&lab, "sf", "show bfd peers brief")
+            .matches(" up ")
+            .count()
+            >= 2,
+        "{}",
+        vtysh(&lab, "sf", "show bfd peers brief")
+    );
+    let mut lost = 0;
+    for (path, msee) in [("primary", "192.168.100.2"), ("secondary", "192.168.100.6")] {
+        let (down, n) = fail_while_pinging(&lab, path, msee);
+        assert!(down < Duration::from_millis(1500), "{path}: {down:?}");
+        assert!(n < 15, "{path}: {n} pings of 100 ms lost");
+        lost += n;
+        let reason = vtysh(&lab, "sf", &format!("show bgp neighbors {msee}"));
+        assert!(reason.contains("BFD"), "{reason}");
+    }
+    // Each direction's flow used one of the two links: failing both in turn lost some.
+    assert!(lost > 0, "neither failure touched the ping");
+    let m = lab.ok(&["routes", "er-sv", "--summary"]);
+    assert!(m.contains("customer sf"), "{m}");
+}
+
+/// The same failure with a user config that leaves BFD off and sets a 3 s hold time: FRR
+/// notices only when the hold timer expires, after well over 1.5 s.
+#[test]
+fn without_bfd_a_failed_link_waits_for_the_hold_timer() {
+    if !root_or_skip("without_bfd_the_hold_timer") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "nobfd",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+sku = "Standard"
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24"]
+asn = 65001
+router = "frr"
+router_config = "sf.conf"
+"#,
+        "latency = \"none\"",
+    );
+    let mut conf = String::from(
+        "frr defaults traditional\nhostname sf\nrouter bgp 65001\n bgp router-id 192.168.100.1\n\
+ no bgp ebgp-requires-policy\n no bgp network import-check\n",
+    );
+    for n in ["192.168.100.2", "192.168.100.6"] {
+        conf += &format!(
+            " neighbor {n} remote-as 12076\n neighbor {n} timers connect 1\n neighbor {n} timers 1 3\n"
+        );
+    }
+    conf += " address-family ipv4 unicast\n  network 10.0.1.0/24\n exit-address-family\n";
+    std::fs::write(lab.file.with_file_name("sf.conf"), conf).unwrap();
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
+    assert_eq!(
+        vtysh(&lab, "sf", "show bfd peers brief")
+            .matches(" up ")
+            .count(),
+        0
+    );
+    let t0 = Instant::now();
+    run(&lab, &["circuit", "fail", "er-sv", "primary"]);
+    within(10, || {
+        frr_state(&lab, "sf", "192.168.100.2") != "Established"
+    })
+    .expect("the hold timer expires");
+    let down = t0.elapsed();
+    eprintln!("without BFD: FRR down after {down:?}");
+    assert!(
+        down > Duration::from_millis(1500) && down < Duration::from_secs(6),
+        "{down:?}"
+    );
+    let why = vtysh(&lab, "sf", "show bgp neighbors 192.168.100.2");
+    assert!(why.to_lowercase().contains("hold timer"), "{why}");
+    // The MSEE's end expired too (its hold timer is the same 3 s).
+    assert!(within(5, || state_pfx_rcd(&lab, "er-sv", "primary") == "Idle").is_some());
 }
 
 /// Runs FRR configuration commands in site `big`'s router.

@@ -1,6 +1,6 @@
 //! FRR as a site's router: the configuration reachlab writes for a site (eBGP to both of its
-//! circuit's MSEEs as AS 12076, the site's prefixes announced, multipath over both links), and
-//! the daemons (zebra, bgpd from the distribution's package) run inside the site's namespace
+//! circuit's MSEEs as AS 12076 with BFD at 300 ms x 3, the site's prefixes announced, multipath
+//! over both links), and the daemons (zebra, bfdd, bgpd from the distribution's package) run inside the site's namespace
 //! with everything of theirs (config, pid files, vty and zserv sockets, log) in one directory
 //! of the lab's, stopped by their PIDs.
 
@@ -14,6 +14,8 @@ use ipnet::IpNet;
 
 /// Where the distribution installs FRR's daemons.
 pub const FRR_DIR: &str = "/usr/lib/frr";
+/// The daemons a site runs, in starting order (bgpd and bfdd talk through zebra).
+const DAEMONS: [&str; 3] = ["zebra", "bfdd", "bgpd"];
 
 /// What reachlab tells a site's FRR.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +49,15 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         let _ = writeln!(c, "ip protocol bgp route-map reachlab-lan-source");
         let _ = writeln!(c, "!");
     }
+    // BFD as Microsoft runs it on the MSEEs: 300 ms x 3.
+    let _ = writeln!(c, "bfd");
+    let _ = writeln!(c, " profile msee");
+    let _ = writeln!(c, "  transmit-interval 300");
+    let _ = writeln!(c, "  receive-interval 300");
+    let _ = writeln!(c, "  detect-multiplier 3");
+    // No `exit` here: bgpd and zebra, which know no `bfd` node, would take it as leaving
+    // configuration mode and skip the rest.
+    let _ = writeln!(c, "!");
     let _ = writeln!(c, "router bgp {}", r.asn);
     let _ = writeln!(c, " bgp router-id {}", r.router_id);
     // The MSEE applies no policy either; announce without waiting for a policy.
@@ -55,6 +66,7 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
     for n in &r.neighbors {
         let _ = writeln!(c, " neighbor {n} remote-as 12076");
         let _ = writeln!(c, " neighbor {n} timers connect {}", r.connect_retry);
+        let _ = writeln!(c, " neighbor {n} bfd profile msee");
     }
     for (family, v6) in [("ipv4", false), ("ipv6", true)] {
         let nets: Vec<&IpNet> = r
@@ -97,10 +109,10 @@ pub struct Daemons {
 }
 
 impl Daemons {
-    /// Writes `conf` to DIR/frr.conf and starts zebra and bgpd in namespace `ns`. `dir` is
+    /// Writes `conf` to DIR/frr.conf and starts zebra, bfdd and bgpd in namespace `ns`. `dir` is
     /// made (and given to user frr, whom the daemons run as).
     pub fn start(ns: &str, dir: &Path, conf: &str) -> Result<Daemons, FrrError> {
-        for d in ["zebra", "bgpd"] {
+        for d in DAEMONS {
             let p = Path::new(FRR_DIR).join(d);
             if !p.exists() {
                 return Err(FrrError::Missing(p.display().to_string()));
@@ -124,10 +136,14 @@ impl Daemons {
             dir: dir.to_path_buf(),
         };
         let zserv = dir.join("zserv.api");
-        for daemon in ["zebra", "bgpd"] {
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns])
-                .arg(Path::new(FRR_DIR).join(daemon))
+        for daemon in DAEMONS {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns]);
+            cmd.arg(Path::new(FRR_DIR).join(daemon));
+            if daemon == "bfdd" {
+                cmd.arg("--bfdctl").arg(dir.join("bfdd.sock"));
+            }
+            let out = cmd
                 .arg("-d")
                 .arg("-f")
                 .arg(dir.join("frr.conf"))
@@ -184,7 +200,7 @@ impl Daemons {
 /// The PIDs in the daemons' pid files that still belong to those daemons (a daemon killed
 /// without cleaning up leaves its file, and its PID may have gone to another process since).
 fn pids(dir: &Path) -> Vec<i32> {
-    ["zebra", "bgpd"]
+    DAEMONS
         .iter()
         .filter_map(|d| {
             let pid: i32 = std::fs::read_to_string(dir.join(format!("{d}.pid")))
@@ -246,6 +262,9 @@ mod tests {
             " neighbor 192.168.100.2 remote-as 12076",
             " neighbor 192.168.100.6 remote-as 12076",
             " neighbor 192.168.100.6 timers connect 2",
+            " neighbor 192.168.100.2 bfd profile msee",
+            "  transmit-interval 300",
+            "  detect-multiplier 3",
             "  network 10.0.1.0/24",
             "  network fd00:1::/64",
             "  neighbor 192.168.100.2 activate",

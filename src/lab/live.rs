@@ -32,11 +32,9 @@ pub struct LiveLab {
     wall_epoch: SystemTime,
     /// The engine's zero.
     epoch: Instant,
-    /// BGP sessions with sites' routers, per (site, link): state, since when, why last down.
+    /// BGP sessions with sites' routers, per (site, link): state, since when, why last down,
+    /// BFD state, message counters.
     sessions: BTreeMap<(usize, usize), SessionState>,
-    /// Per circuit link with a router at its customer end: whether it carries (its BGP
-    /// sessions drop the moment it is failed).
-    carriers: BTreeMap<(usize, usize), tokio::sync::watch::Sender<bool>>,
 }
 
 /// A BGP session with a site's router, as the metrics show it.
@@ -49,14 +47,32 @@ pub struct SessionMetrics {
     pub established: bool,
     pub received: usize,
     pub advertised: usize,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bfd_up: bool,
 }
 
-/// A BGP session with a site's router, as the summary shows it.
+/// A BGP session with a site's router, as the summary and the metrics show it.
 #[derive(Debug, Clone)]
 struct SessionState {
     state: &'static str,
     since: Option<Duration>,
     last_error: Option<String>,
+    /// The BFD session's state on the same link.
+    bfd: crate::bfd::State,
+    counters: Option<tokio::sync::watch::Receiver<crate::bgp::session::Counters>>,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState {
+            state: "Idle",
+            since: None,
+            last_error: None,
+            bfd: crate::bfd::State::Down,
+            counters: None,
+        }
+    }
 }
 
 type Outcome = Result<serde_json::Value, String>;
@@ -74,7 +90,6 @@ impl LiveLab {
             wall_epoch: SystemTime::now(),
             epoch: Instant::now(),
             sessions: BTreeMap::new(),
-            carriers: BTreeMap::new(),
         }
     }
 
@@ -367,24 +382,9 @@ impl LiveLab {
         engine.set_link(ci, idx, up);
         let links = engine.links(ci);
         drop(engine);
-        // A router at the customer end sees its interface lose carrier, as with a cut link:
-        // FRR closes that session at once and its traffic moves to the other link; the MSEE's
-        // end of the session goes with it.
-        if let Some(c) = self.carriers.get(&(ci, idx)) {
-            c.send_replace(up);
-        }
-        let router_site = self
-            .router_links()
-            .into_iter()
-            .find(|l| l.circuit == ci && l.path == idx);
-        if let Some(l) = router_site {
-            let site = &self.plane.topology().site[l.site].name;
-            if let Some(ep) = self.endpoints.iter().find(|e| &e.name == site) {
-                if let Err(e) = netns::set_link_up(&ep.namespace, path_name(path), up) {
-                    warn!(namespace = %ep.namespace, error = %e, "could not change the router's link");
-                }
-            }
-        }
+        // As when the provider's path fails: a router at the customer end keeps its interface
+        // up and notices only through BFD (900 ms) or, without BFD, its hold timer; so does the
+        // MSEE's end of the session.
         info!(circuit = %name, path = path_name(path), up, "link state changed");
         Ok(serde_json::json!({"circuit": name, "primary_up": links[0], "secondary_up": links[1]}))
     }
@@ -610,26 +610,21 @@ impl LiveLab {
         crate::plane::advertised(topo, &self.plane.routing(), c, path, site)
     }
 
-    /// Whether circuit link (`circuit`, `path`) carries, watched by the sessions over it.
-    pub fn carrier(&mut self, circuit: usize, path: usize) -> tokio::sync::watch::Receiver<bool> {
-        let up = self
-            .engine
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .links(circuit)[path];
-        self.carriers
-            .entry((circuit, path))
-            .or_insert_with(|| tokio::sync::watch::channel(up).0)
-            .subscribe()
-    }
-
     /// Every BGP session with a site's router, for the metrics.
     pub fn bgp_sessions(&self) -> Vec<SessionMetrics> {
         let routing = self.plane.routing();
         let topo = self.plane.topology();
         self.router_links()
             .into_iter()
-            .map(|l| SessionMetrics {
+            .map(|l| {
+                let session = self.sessions.get(&(l.site, l.path));
+                let counters = session
+                    .and_then(|s| s.counters.as_ref())
+                    .map(|c| *c.borrow())
+                    .unwrap_or_default();
+                (l, session, counters)
+            })
+            .map(|(l, session, counters)| SessionMetrics {
                 circuit: topo.circuit[l.circuit].name.clone(),
                 link: path_name(if l.path == 0 {
                     Path::Primary
@@ -638,10 +633,10 @@ impl LiveLab {
                 }),
                 site: topo.site[l.site].name.clone(),
                 neighbor: l.ce.to_string(),
-                established: self
-                    .sessions
-                    .get(&(l.site, l.path))
-                    .is_some_and(|s| s.state == "Established"),
+                established: session.is_some_and(|s| s.state == "Established"),
+                messages_in: counters.messages_in,
+                messages_out: counters.messages_out,
+                bfd_up: session.is_some_and(|s| s.bfd == crate::bfd::State::Up),
                 received: self
                     .plane
                     .customers()
@@ -653,6 +648,21 @@ impl LiveLab {
             .collect()
     }
 
+    /// Where the session on (`site`, `path`) publishes its message counters.
+    pub fn watch_session(
+        &mut self,
+        site: usize,
+        path: usize,
+        counters: tokio::sync::watch::Receiver<crate::bgp::session::Counters>,
+    ) {
+        self.sessions.entry((site, path)).or_default().counters = Some(counters);
+    }
+
+    /// Records the state of the BFD session on (`site`, `path`).
+    pub fn set_bfd(&mut self, site: usize, path: usize, state: crate::bfd::State) {
+        self.sessions.entry((site, path)).or_default().bfd = state;
+    }
+
     /// Records a BGP session's state for the route-table summary.
     pub fn set_session(
         &mut self,
@@ -662,11 +672,7 @@ impl LiveLab {
         last_error: Option<String>,
     ) {
         let now = self.now();
-        let s = self.sessions.entry((site, path)).or_insert(SessionState {
-            state: "Idle",
-            since: None,
-            last_error: None,
-        });
+        let s = self.sessions.entry((site, path)).or_default();
         if s.state != state {
             s.since = Some(now);
         }
@@ -699,21 +705,19 @@ impl LiveLab {
         let neighbors = crate::plane::neighbors(self.plane.topology(), &routing, ci, link)
             .into_iter()
             .map(|n| {
-                let session =
-                    match n.peer {
-                        crate::plane::Peer::Customer { site }
-                            if self.plane.topology().site[site].router.is_real() =>
-                        {
-                            Some(self.sessions.get(&(site, link)).cloned().unwrap_or(
-                                SessionState {
-                                    state: "Idle",
-                                    since: None,
-                                    last_error: None,
-                                },
-                            ))
-                        }
-                        _ => None,
-                    };
+                let session = match n.peer {
+                    crate::plane::Peer::Customer { site }
+                        if self.plane.topology().site[site].router.is_real() =>
+                    {
+                        Some(
+                            self.sessions
+                                .get(&(site, link))
+                                .cloned()
+                                .unwrap_or_default(),
+                        )
+                    }
+                    _ => None,
+                };
                 (n, session)
             })
             .map(|(n, session)| NeighborRow {

@@ -223,19 +223,41 @@ pub fn render(live: &LiveLab) -> String {
                 u8::from(s.established)
             );
         }
-        for (name, help, value) in [
+        type Value = fn(&crate::lab::live::SessionMetrics) -> u64;
+        let values: [(&str, &str, &str, Value); 5] = [
             (
                 "reachlab_bgp_prefixes_received",
+                "gauge",
                 "Prefixes the MSEE accepted from a site's router on a link.",
-                0,
+                |s| s.received as u64,
             ),
             (
                 "reachlab_bgp_prefixes_advertised",
+                "gauge",
                 "Prefixes the MSEE announces to a site's router on a link.",
-                1,
+                |s| s.advertised as u64,
             ),
-        ] {
-            family(&mut o, name, "gauge", help);
+            (
+                "reachlab_bgp_messages_received_total",
+                "counter",
+                "BGP messages the MSEE received from a site's router on a link.",
+                |s| s.messages_in,
+            ),
+            (
+                "reachlab_bgp_messages_sent_total",
+                "counter",
+                "BGP messages the MSEE sent to a site's router on a link.",
+                |s| s.messages_out,
+            ),
+            (
+                "reachlab_bfd_session_up",
+                "gauge",
+                "Whether the MSEE's BFD session with a site's router on a link is Up (1) or not (0).",
+                |s| u64::from(s.bfd_up),
+            ),
+        ];
+        for (name, kind, help, value) in values {
+            family(&mut o, name, kind, help);
             for s in &sessions {
                 let _ = writeln!(
                     o,
@@ -243,7 +265,7 @@ pub fn render(live: &LiveLab) -> String {
                     esc(&s.circuit),
                     s.link,
                     esc(&s.site),
-                    if value == 0 { s.received } else { s.advertised }
+                    value(s)
                 );
             }
         }
