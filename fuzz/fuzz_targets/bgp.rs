@@ -1,6 +1,7 @@
 //! BGP bytes into an MSEE's session: whatever arrives, nothing panics; a session that ends
 //! because of what it read says why with a NOTIFICATION it sent (or one it received); a
-//! second session beside it is untouched. Also feeds the message decoder directly.
+//! second session beside it is untouched. Also feeds the message decoder directly, and BFD
+//! datagrams to an MSEE's BFD session that is Up (a discarded one changes nothing).
 
 #![no_main]
 
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use reachlab::bfd;
 use reachlab::bgp::session::{Config, Direction, Event, Session, State};
 use reachlab::bgp::wire::{self, Attributes, Framer, Message, Update};
 
@@ -47,7 +49,37 @@ fn established() -> (Session, Session) {
     (a, b)
 }
 
+/// An MSEE's BFD session brought Up by an active peer.
+fn bfd_up() -> bfd::Session {
+    let mut msee = bfd::Session::new(bfd::Config::msee(1));
+    let mut peer = bfd::Session::new(bfd::Config {
+        passive: false,
+        ..bfd::Config::msee(2)
+    });
+    for step in 0..300 {
+        let now = Duration::from_millis(step * 10);
+        peer.handle_timeout(now);
+        msee.handle_timeout(now);
+        while let Some(p) = peer.poll_transmit() {
+            msee.receive(now, &p);
+        }
+        while let Some(p) = msee.poll_transmit() {
+            peer.receive(now, &p);
+        }
+    }
+    assert_eq!(msee.state(), bfd::State::Up);
+    msee
+}
+
 fuzz_target!(|data: &[u8]| {
+    let mut b = bfd_up();
+    for (i, chunk) in data.chunks(24 + data.len() % 8).enumerate() {
+        let (state, discarded) = (b.state(), b.counters().discarded);
+        b.receive(Duration::from_millis(3000 + i as u64), chunk);
+        if b.counters().discarded > discarded {
+            assert_eq!(b.state(), state, "a discarded datagram changed the state");
+        }
+    }
     // The decoder alone, on framed pieces of the input.
     let mut f = Framer::default();
     f.push(data);
