@@ -481,6 +481,7 @@ mod tests {
                 up_down: "00:01:02".into(),
                 state_pfx_rcd: "1".into(),
                 role: "customer sf".into(),
+                last_error: None,
             }],
         };
         let v = serde_json::to_value(route_summary(&s)).unwrap();

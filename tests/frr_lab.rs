@@ -354,6 +354,7 @@ address_prefix = "192.168.8.8/29"
         networks: vec!["10.0.5.0/24".parse().unwrap()],
         connect_retry: 1,
         lan_source: Some("10.0.5.1".parse().unwrap()),
+        password: None,
     };
     let conf = reachlab::lab::frr::config(&router, &dir.join("frr.log"));
     let ns = format!("rl-{}-tokyo", lab.name);
@@ -591,6 +592,72 @@ router_config = "sf.conf"
     assert!(why.to_lowercase().contains("hold timer"), "{why}");
     // The MSEE's end expired too (its hold timer is the same 3 s).
     assert!(within(5, || state_pfx_rcd(&lab, "er-sv", "primary") == "Idle").is_some());
+}
+
+/// A circuit with `shared_key`: reachlab's FRR config uses the same key and the sessions come
+/// up (TCP MD5 on both ends); the router given another key stays down, and `routes --summary`
+/// says why; the right key again brings it back.
+#[test]
+fn md5_the_same_key_comes_up_a_different_one_stays_down_with_the_reason() {
+    if !root_or_skip("md5_keys") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "md5",
+        r#"
+[[circuit]]
+name = "er-x"
+peering_location = "London"
+bandwidth = "1Gbps"
+shared_key = "Key123"
+[[site]]
+name = "a"
+circuit = "er-x"
+prefixes = ["10.0.1.0/24"]
+asn = 65001
+router = "frr"
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-x"]) == 2).is_some());
+    let conf = vtysh(&lab, "a", "show running-config");
+    assert!(
+        conf.contains("neighbor 192.168.100.2 password Key123"),
+        "{conf}"
+    );
+    let set_key = |key: &str| {
+        let line = format!("neighbor 192.168.100.2 password {key}");
+        let out = lab.exec(
+            "a",
+            &[
+                "vtysh",
+                "-c",
+                "configure terminal",
+                "-c",
+                "router bgp 65001",
+                "-c",
+                &line,
+            ],
+        );
+        assert!(out.status.success());
+    };
+    set_key("Wrong1");
+    let summary = || lab.ok(&["routes", "er-x", "--summary"]);
+    let why = "192.168.100.1 (customer a) is Idle: TCP MD5 signature mismatch";
+    within(15, || summary().contains(why)).unwrap_or_else(|| panic!("{}", summary()));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(frr_state(&lab, "a", "192.168.100.2"), "Established");
+    assert_eq!(state_pfx_rcd(&lab, "er-x", "primary"), "Idle");
+    // The secondary, keyed right, stayed up all along.
+    assert_eq!(state_pfx_rcd(&lab, "er-x", "secondary"), "1");
+    set_key("Key123");
+    assert!(
+        within(20, || established(&lab, &["er-x"]) == 2).is_some(),
+        "{}",
+        summary()
+    );
+    assert!(!summary().contains("MD5"), "{}", summary());
 }
 
 /// Runs FRR configuration commands in site `big`'s router.

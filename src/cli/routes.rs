@@ -41,6 +41,11 @@ pub fn run(circuit: &str, path: Path, summary: bool, to: &Target) -> i32 {
             &["Neighbor", "V", "AS", "UpDown", "StatePfxRcd", "Peer"],
             &rows,
         );
+        for n in &s.neighbors {
+            if let Some(e) = &n.last_error {
+                println!("{} ({}) is {}: {e}", n.neighbor, n.role, n.state_pfx_rcd);
+            }
+        }
         return 0;
     }
     if to.output == Output::Json {

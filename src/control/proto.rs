@@ -289,6 +289,9 @@ pub struct NeighborRow {
     pub state_pfx_rcd: String,
     /// What the neighbour is: "customer SITE", "vnet VNET", "global-reach PEER".
     pub role: String,
+    /// Why a session that is not Established went down (or cannot come up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

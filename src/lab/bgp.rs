@@ -61,6 +61,130 @@ fn listen_in(ns: &str, addr: SocketAddr) -> std::io::Result<tokio::net::TcpListe
     tokio::net::TcpListener::from_std(l)
 }
 
+/// Makes `listener` require TCP MD5 signatures (RFC 2385) keyed `key` on connections from
+/// `peer` (Linux TCP_MD5SIG; no crate wraps it).
+fn require_md5(
+    listener: &tokio::net::TcpListener,
+    peer: Ipv4Addr,
+    key: &str,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// Linux's `struct tcp_md5sig` (include/uapi/linux/tcp.h).
+    #[repr(C)]
+    struct TcpMd5Sig {
+        addr: libc::sockaddr_storage,
+        flags: u8,
+        prefixlen: u8,
+        keylen: u16,
+        ifindex: libc::c_int,
+        key: [u8; libc::TCP_MD5SIG_MAXKEYLEN],
+    }
+    if key.len() > libc::TCP_MD5SIG_MAXKEYLEN {
+        return Err(std::io::Error::other("MD5 key longer than 80 bytes"));
+    }
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(peer).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: all-zero bytes are a valid sockaddr_storage and TcpMd5Sig (plain integers).
+    let mut sig: TcpMd5Sig = unsafe { std::mem::zeroed() };
+    // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned for it.
+    unsafe {
+        std::ptr::write(
+            std::ptr::from_mut(&mut sig.addr).cast::<libc::sockaddr_in>(),
+            sin,
+        );
+    }
+    sig.keylen = key.len() as u16;
+    sig.key[..key.len()].copy_from_slice(key.as_bytes());
+    // SAFETY: the pointer and length describe `sig`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MD5SIG,
+            std::ptr::from_ref(&sig).cast(),
+            std::mem::size_of::<TcpMd5Sig>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The MSEEs' namespace's TCP MD5 counters (TcpExt TCPMD5NotFound, TCPMD5Unexpected,
+/// TCPMD5Failure), read twice a second by a thread inside it until nobody watches.
+fn md5_counters(ns: &str) -> std::io::Result<watch::Receiver<[u64; 3]>> {
+    let (tx, rx) = watch::channel([0u64; 3]);
+    let path = crate::lab::netns::netns_path(ns);
+    std::thread::Builder::new()
+        .name("md5-counters".into())
+        .spawn(move || {
+            let Ok(f) = std::fs::File::open(path) else {
+                return;
+            };
+            if nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+                return;
+            }
+            loop {
+                let text =
+                    std::fs::read_to_string("/proc/thread-self/net/netstat").unwrap_or_default();
+                let now = tcp_md5_counters(&text);
+                if tx.is_closed() {
+                    return;
+                }
+                tx.send_if_modified(|c| std::mem::replace(c, now) != now);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })?;
+    Ok(rx)
+}
+
+/// TCPMD5NotFound, TCPMD5Unexpected and TCPMD5Failure from /proc/net/netstat's text.
+fn tcp_md5_counters(netstat: &str) -> [u64; 3] {
+    let mut lines = netstat.lines();
+    let mut out = [0u64; 3];
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        if !names.starts_with("TcpExt:") {
+            continue;
+        }
+        for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            let i = match n {
+                "TCPMD5NotFound" => 0,
+                "TCPMD5Unexpected" => 1,
+                "TCPMD5Failure" => 2,
+                _ => continue,
+            };
+            out[i] = v.parse().unwrap_or(0);
+        }
+    }
+    out
+}
+
+/// Why a router's session does not come up, from the MD5 counters' growth (`delta`) and
+/// whether the circuit has a key. The counters are the namespace's, not one session's: each
+/// link of a keyed (or unkeyed) circuit whose session is down is given the reason.
+fn md5_reason(delta: [u64; 3], keyed: bool) -> Option<&'static str> {
+    match (keyed, delta) {
+        (true, [_, _, f]) if f > 0 => Some(
+            "TCP MD5 signature mismatch: the router's key differs from the circuit's shared_key",
+        ),
+        (true, [n, _, _]) if n > 0 => Some(
+            "TCP MD5 signature missing: the circuit has a shared_key and the router sends none",
+        ),
+        (false, [_, u, _]) if u > 0 => Some(
+            "TCP MD5 signature unexpected: the router signs its segments but the circuit has no shared_key",
+        ),
+        _ => None,
+    }
+}
+
 /// A UDP socket made inside namespace `ns`, bound to `addr`, sending with TTL 255 (RFC 5881).
 fn udp_in(ns: &str, addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     let s = in_netns(ns, move || {
@@ -87,6 +211,10 @@ pub fn spawn(
     let mut handles = Vec::new();
     for (i, l) in links.into_iter().enumerate() {
         let listener = listen_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 179))?;
+        let key = lock(live).topology().circuit[l.circuit].shared_key.clone();
+        if let Some(key) = &key {
+            require_md5(&listener, l.ce, key)?;
+        }
         let bfd_rx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), bfd::PORT))?;
         // RFC 5881: from a source port in 49152-65535, the same for the session's life.
         let bfd_tx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 49152 + i as u16))?;
@@ -197,5 +325,45 @@ pub fn spawn(
             }
         }));
     }
+    if !handles.is_empty() {
+        // Why a session stays down when the keys disagree: the kernel drops those segments
+        // before any socket sees them, and only its counters tell.
+        let mut md5 = md5_counters(&ns)?;
+        let live_m = Arc::clone(live);
+        handles.push(tokio::spawn(async move {
+            let mut last = *md5.borrow_and_update();
+            while md5.changed().await.is_ok() {
+                let now = *md5.borrow_and_update();
+                let delta = [0, 1, 2].map(|i| now[i].saturating_sub(last[i]));
+                last = now;
+                let mut lv = lock(&live_m);
+                for l in lv.router_links() {
+                    let keyed = lv.topology().circuit[l.circuit].shared_key.is_some();
+                    if let Some(reason) = md5_reason(delta, keyed) {
+                        if lv.session_down_because(l.site, l.path, reason) {
+                            warn!(msee = %l.msee, reason, "BGP session cannot connect");
+                        }
+                    }
+                }
+            }
+        }));
+    }
     Ok(handles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_counters_are_read_from_netstat_and_explain_a_session_down() {
+        let text = "TcpExt: SyncookiesSent TCPMD5NotFound TCPMD5Unexpected TCPMD5Failure\n\
+                    TcpExt: 0 4 5 6\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(tcp_md5_counters(text), [4, 5, 6]);
+        assert!(md5_reason([0, 0, 1], true).unwrap().contains("mismatch"));
+        assert!(md5_reason([1, 0, 0], true).unwrap().contains("missing"));
+        assert!(md5_reason([0, 1, 0], false).unwrap().contains("unexpected"));
+        assert_eq!(md5_reason([0, 1, 0], true), None);
+        assert_eq!(md5_reason([0, 0, 0], false), None);
+    }
 }

@@ -32,6 +32,8 @@ pub struct SiteRouter {
     /// The site's LAN address: BGP routes installed in the kernel take it as their source, so
     /// traffic from the site leaves from its prefix, not from a link's /30.
     pub lan_source: Option<Ipv4Addr>,
+    /// The circuit's MD5 shared key, if it has one.
+    pub password: Option<String>,
 }
 
 /// The site's FRR configuration (integrated frr.conf).
@@ -67,6 +69,9 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         let _ = writeln!(c, " neighbor {n} remote-as 12076");
         let _ = writeln!(c, " neighbor {n} timers connect {}", r.connect_retry);
         let _ = writeln!(c, " neighbor {n} bfd profile msee");
+        if let Some(key) = &r.password {
+            let _ = writeln!(c, " neighbor {n} password {key}");
+        }
     }
     for (family, v6) in [("ipv4", false), ("ipv6", true)] {
         let nets: Vec<&IpNet> = r
@@ -254,6 +259,7 @@ mod tests {
             ],
             connect_retry: 2,
             lan_source: Some("10.0.1.1".parse().unwrap()),
+            password: Some("s3cret".into()),
         };
         let c = config(&r, Path::new("/run/reachlab/lab/frr/sf/frr.log"));
         for line in [
@@ -263,6 +269,7 @@ mod tests {
             " neighbor 192.168.100.6 remote-as 12076",
             " neighbor 192.168.100.6 timers connect 2",
             " neighbor 192.168.100.2 bfd profile msee",
+            " neighbor 192.168.100.6 password s3cret",
             "  transmit-interval 300",
             "  detect-multiplier 3",
             "  network 10.0.1.0/24",

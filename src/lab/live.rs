@@ -663,6 +663,16 @@ impl LiveLab {
         self.sessions.entry((site, path)).or_default().bfd = state;
     }
 
+    /// Gives a session that is not Established the reason it stays down; whether it did.
+    pub fn session_down_because(&mut self, site: usize, path: usize, reason: &str) -> bool {
+        let s = self.sessions.entry((site, path)).or_default();
+        if s.state == "Established" || s.last_error.as_deref() == Some(reason) {
+            return false;
+        }
+        s.last_error = Some(reason.to_string());
+        true
+    }
+
     /// Records a BGP session's state for the route-table summary.
     pub fn set_session(
         &mut self,
@@ -734,6 +744,10 @@ impl LiveLab {
                     Some(s) if s.state != "Established" => s.state.to_string(),
                     _ => n.prefixes_received.to_string(),
                 },
+                last_error: session
+                    .as_ref()
+                    .filter(|s| s.state != "Established")
+                    .and_then(|s| s.last_error.clone()),
                 role: match n.peer {
                     crate::plane::Peer::Customer { site } => {
                         format!("customer {}", self.plane.topology().site[site].name)

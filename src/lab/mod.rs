@@ -424,6 +424,7 @@ async fn make(
                     std::net::IpAddr::V4(a) => Some(a),
                     std::net::IpAddr::V6(_) => None,
                 }),
+                password: topo.circuit[c].shared_key.clone(),
             };
             let conf = match &s.router_config {
                 // The user's own configuration, as written.

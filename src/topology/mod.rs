@@ -286,6 +286,9 @@ pub struct Circuit {
     /// live takes an authorization key created on the peer circuit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription: Option<String>,
+    /// The private peering's MD5 shared key: the MSEEs sign their BGP sessions with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_key: Option<String>,
     /// The CE/MSEE link: a /30 (primary) or /29 (primary and secondary). Allocated from a
     /// lab-internal range when the file leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]

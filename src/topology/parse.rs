@@ -108,6 +108,10 @@ struct RawCircuit {
     /// The Azure subscription owning the circuit; live links across subscriptions need a key.
     #[schemars(with = "Option<String>")]
     subscription: Option<S<String>>,
+    /// The private peering's MD5 shared key (up to 25 letters and digits): the MSEEs' BGP
+    /// sessions are signed with it (TCP MD5) and a site's router must use the same.
+    #[schemars(with = "Option<String>")]
+    shared_key: Option<S<String>>,
     /// CE/MSEE links: a /30 (primary) or /29 (primary and secondary); default the first free
     /// /29 from 192.168.100.0.
     #[serde(default)]
@@ -498,6 +502,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             family: cx.choice(e, "family", c.family, Family::ALL, Family::MeteredData),
             provider: c.provider.map(|p| cx.string(e, "provider", p)),
             subscription: c.subscription.map(|p| cx.string(e, "subscription", p)),
+            shared_key: c.shared_key.map(|p| cx.string(e, "shared_key", p)),
             peering_prefix,
         });
     }

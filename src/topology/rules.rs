@@ -158,6 +158,16 @@ impl Rules<'_> {
                     ),
                 );
             }
+            if let Some(k) = &c.shared_key {
+                if k.is_empty() || k.len() > 25 || !k.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    self.err(
+                        e,
+                        "shared_key",
+                        0,
+                        "shared_key must be 1 to 25 letters and digits (Azure's rule for the private peering's MD5 key)".to_string(),
+                    );
+                }
+            }
             if let Some(p) = c.peering_prefix {
                 if !(29..=30).contains(&p.prefix_len()) {
                     self.err(
