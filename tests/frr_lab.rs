@@ -411,18 +411,7 @@ router_config = "big.conf"
 "#,
         "latency = \"none\"\nprefix_limit_restart = \"2s\"",
     );
-    let mut conf = String::from(
-        "frr defaults traditional\nhostname big\nrouter bgp 65001\n bgp router-id 192.168.100.1\n\
- no bgp ebgp-requires-policy\n no bgp network import-check\n",
-    );
-    for n in ["192.168.100.2", "192.168.100.6"] {
-        conf += &format!(" neighbor {n} remote-as 12076\n neighbor {n} timers connect 1\n");
-    }
-    conf += " address-family ipv4 unicast\n  network 10.0.1.0/24\n";
-    for i in 0..4000u32 {
-        conf += &format!("  network 10.100.{}.{}/32\n", i / 250, i % 250 + 1);
-    }
-    conf += " exit-address-family\n";
+    let conf = big_config(4000);
     std::fs::write(lab.file.with_file_name("big.conf"), conf).unwrap();
     lab.up_detached();
     let state = || state_pfx_rcd(&lab, "er-x", "primary");
@@ -658,6 +647,67 @@ router = "frr"
         summary()
     );
     assert!(!summary().contains("MD5"), "{}", summary());
+}
+
+/// Site `big`'s own FRR config: AS 65001 on er-x's default links, announcing 10.0.1.0/24 and
+/// `n` host routes 10.100.x.y/32.
+fn big_config(n: u32) -> String {
+    let mut conf = String::from(
+        "frr defaults traditional\nhostname big\nrouter bgp 65001\n bgp router-id 192.168.100.1\n\
+ no bgp ebgp-requires-policy\n no bgp network import-check\n",
+    );
+    for nb in ["192.168.100.2", "192.168.100.6"] {
+        conf += &format!(" neighbor {nb} remote-as 12076\n neighbor {nb} timers connect 1\n");
+    }
+    conf += " address-family ipv4 unicast\n  network 10.0.1.0/24\n";
+    for i in 0..n {
+        conf += &format!("  network 10.100.{}.{}/32\n", i / 250, i % 250 + 1);
+    }
+    conf += " exit-address-family\n";
+    conf
+}
+
+/// A Premium circuit takes 10,000 prefixes: the router's /24 and 9,999 host routes are all
+/// accepted on both links, and the sessions stay up.
+#[test]
+fn ten_thousand_prefixes_on_a_premium_circuit_are_accepted() {
+    if !root_or_skip("ten_thousand_prefixes_on_premium") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "premium10k",
+        r#"
+[[circuit]]
+name = "er-x"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[site]]
+name = "big"
+circuit = "er-x"
+prefixes = ["10.0.1.0/24"]
+asn = 65001
+router = "frr"
+router_config = "big.conf"
+"#,
+        "latency = \"none\"",
+    );
+    std::fs::write(lab.file.with_file_name("big.conf"), big_config(9_999)).unwrap();
+    lab.up_detached();
+    let all = within(60, || {
+        state_pfx_rcd(&lab, "er-x", "primary") == "10000"
+            && state_pfx_rcd(&lab, "er-x", "secondary") == "10000"
+    });
+    assert!(
+        all.is_some(),
+        "{}",
+        lab.ok(&["routes", "er-x", "--summary"])
+    );
+    eprintln!("10,000 prefixes on both links {all:?} after up");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(state_pfx_rcd(&lab, "er-x", "primary"), "10000");
+    let table = lab.ok(&["routes", "er-x", "--output", "json"]);
+    assert!(table.contains("10.100.39.249/32"), "the last host route");
 }
 
 /// Runs FRR configuration commands in site `big`'s router.
