@@ -138,6 +138,16 @@ ipv6_address_prefix = "fd00:ffff::/125"
 [[global_reach]]
 circuits = ["er-b", "er-c"]
 address_prefix = "192.168.8.8/29"
+[[vnet]]
+name = "v"
+region = "japaneast"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-a"]
+[[vnet]]
+name = "w"
+region = "japaneast"
+prefixes = ["10.9.2.0/24"]
+circuits = ["er-a", "er-c"]
 "#;
 
 #[test]
@@ -159,6 +169,43 @@ fn three_circuit_chain_is_not_transitive() {
     assert_eq!(lab.ping("c", "10.1.0.1", 2).0, 0, "c -> a must fail");
     let (rx, out) = lab.ping("a", "fd00:2::1", 2);
     assert_eq!(rx, 2, "IPv6 a -> b over the /125:\n{out}");
+    // VNet v, linked only to er-a, reaches b's site over er-a's Global Reach (its gateway
+    // learned it with 12076 12076 prepended) and b reaches v; c's site is out of reach.
+    assert_eq!(
+        lab.ping("v", "10.2.0.1", 2).0,
+        2,
+        "v -> b over er-a's Global Reach"
+    );
+    assert_eq!(lab.ping("b", "10.9.1.1", 2).0, 2, "b -> v");
+    assert_eq!(lab.ping("v", "10.3.0.1", 2).0, 0, "v -> c: not transitive");
+    assert_eq!(lab.ping("c", "10.9.1.1", 2).0, 0, "c -> v");
+    let gw: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["routes", "v", "--output", "json"])).unwrap();
+    let to_b: Vec<&str> = gw["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["network"] == "10.2.0.0/24")
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(to_b, ["12076 12076 12076 65002"], "{gw}");
+    // w, linked to er-a and er-c, reaches both sites but joins neither to the other.
+    assert_eq!(lab.ping("w", "10.1.0.1", 1).0, 1);
+    assert_eq!(lab.ping("w", "10.3.0.1", 1).0, 1);
+    assert_eq!(
+        lab.ping("a", "10.3.0.1", 1).0,
+        0,
+        "a -> c through w's gateway"
+    );
+    assert_eq!(
+        lab.ping("c", "10.1.0.1", 1).0,
+        0,
+        "c -> a through w's gateway"
+    );
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 mismatches"), "{text}");
 }
 
 #[test]
