@@ -9,7 +9,9 @@
 #     1 Gbit/s, with CUBIC and BBR: the receiver's goodput (slow start omitted) against the
 #     ideal, rate x MSS / (MSS + 52 bytes of headers), and retransmits;
 #   - ping SF -> London: RTT against the modelled value `circuit show` reports, and mdev;
-#   - traceroute SF -> London: the RTT growing hop by hop.
+#   - traceroute SF -> London: the RTT growing hop by hop;
+#   - the same at 100 Mbit/s with FRR at both sites (topologies/global-reach-frr.toml): BGP in
+#     the path must cost neither RTT nor goodput.
 # For the 1 Gbit/s case TCP buffers in the lab's namespaces are raised to 64 MB so one flow
 # can fill 1 Gbit/s over 141 ms (a 17.6 MB bandwidth-delay product); the others use defaults.
 set -euo pipefail
@@ -25,13 +27,13 @@ LAB=""
 cleanup() { [ -n "$LAB" ] && $R down "$LAB" >/dev/null 2>&1; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-up() { # name bw-sv bw-london
+up() { # name bw-sv bw-london [topology]
   LAB=$1
   awk -v a="$2" -v b="$3" -v n="$1" '
-    /^name = "global-reach"/ { print "name = \"" n "\""; next }
+    /^name = "global-reach(-frr)?"/ { print "name = \"" n "\""; next }
     /^name = "er-sv"/ { c = a } /^name = "er-london"/ { c = b }
     /^bandwidth = / { print "bandwidth = \"" c "\""; next } { print }' \
-    topologies/global-reach.toml > "$WORK/$1.toml"
+    "${4:-topologies/global-reach.toml}" > "$WORK/$1.toml"
   $R up "$WORK/$1.toml" --detach >/dev/null
   if [ "$1" = c1g ]; then
     for ep in sf london; do
@@ -85,3 +87,25 @@ for case in "c100 100Mbps 100Mbps 100" "c1g 1Gbps 1Gbps 1000" "c50 50Mbps 1Gbps 
 
   down
 done
+
+# FRR at both sites: wait for the four sessions and the route to London, then the same
+# measurements as the static 100 Mbit/s case.
+up f100 100Mbps 100Mbps topologies/global-reach-frr.toml
+for _ in $(seq 150); do
+  n=0
+  for c in er-sv er-london; do for p in primary secondary; do
+    $R routes $c --summary --path $p --lab "$LAB" --output json | jq -e '.value[0].statePfxRcd | test("^[0-9]+$")' >/dev/null && n=$((n + 1))
+  done; done
+  [ $n = 4 ] && $R exec --lab "$LAB" sf -- ping -q -n -c 1 -W 1 10.0.2.1 >/dev/null && break
+  sleep 0.2
+done
+model=$($R circuit show er-sv --lab "$LAB" --output json | jq '.timing.rtts[] | select(.to == "london") | .rtt_ms')
+stats=$($R exec --lab "$LAB" sf -- ping -q -n -i 0.2 -c 25 10.0.2.1 | awk -F'[/ ]' '/^rtt/ {print $8, $10}')
+read -r avg mdev <<< "$stats"
+echo
+printf 'FRR sites, ping SF -> London: avg %.3f ms, modelled %.3f ms (%+.3f%%), mdev %.3f ms\n' "$avg" "$model" "$(awk -v a="$avg" -v m="$model" 'BEGIN{print 100*(a-m)/m}')" "$mdev"
+for cc in cubic bbr; do
+  read -r got ideal rtx < <(goodput 100 $cc)
+  printf '%-40s %9.2f %9.2f %8.2f%% %8s\n' "FRR sites, 100Mbps ($cc)" "$got" "$ideal" "$(awk -v g="$got" -v i="$ideal" 'BEGIN{print 100*g/i}')" "$rtx"
+done
+down
