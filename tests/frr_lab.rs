@@ -710,6 +710,79 @@ router_config = "big.conf"
     assert!(table.contains("10.100.39.249/32"), "the last host route");
 }
 
+/// kill -9 of a lab whose site runs FRR leaves the daemons running (they are not its
+/// children); `down` then stops them by their PIDs and removes every namespace and file.
+#[test]
+fn down_after_kill_9_stops_frr_and_removes_everything() {
+    if !root_or_skip("frr_down_after_kill_9") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "frrkill",
+        r#"
+[[circuit]]
+name = "er-x"
+peering_location = "London"
+bandwidth = "1Gbps"
+[[site]]
+name = "a"
+circuit = "er-x"
+prefixes = ["10.0.1.0/24"]
+router = "frr"
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-x"]) == 2).is_some());
+    let lab_dir = lab.run_dir.join(&lab.name);
+    let frr_dir = lab_dir.join("frr").join("a");
+    let pids: Vec<i32> = ["zebra", "bfdd", "bgpd"]
+        .iter()
+        .map(|d| {
+            std::fs::read_to_string(frr_dir.join(format!("{d}.pid")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let alive = |p: i32| std::path::Path::new(&format!("/proc/{p}/exe")).exists();
+    let pid = lab.pid().expect("the lab's pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(within(5, || !alive(pid)).is_some());
+    assert!(
+        pids.iter().all(|p| alive(*p)),
+        "FRR outlives the lab's process"
+    );
+    let out = lab.down();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for p in pids {
+        assert!(!alive(p), "FRR process {p} left");
+    }
+    assert!(!lab_dir.exists(), "{} left", lab_dir.display());
+    let left: Vec<String> = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .lines()
+    .filter(|l| l.starts_with(&format!("rl-{}", lab.name)))
+    .map(str::to_string)
+    .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(lab.etc_netns().is_empty());
+}
+
 /// Runs FRR configuration commands in site `big`'s router.
 fn run_vtysh_config(lab: &Lab, lines: &[&str]) {
     let mut args = vec![
