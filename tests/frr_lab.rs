@@ -202,9 +202,14 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     let down = within(5, || summary("primary") == "Idle").expect("the primary session goes down");
     eprintln!("primary session down {down:?} after circuit fail");
     assert!(down < Duration::from_secs(2), "{down:?}");
-    // FRR's side too (each end's BFD detects on its own clock).
+    // FRR's side too (each end's BFD detects on its own clock), down to sf's kernel routes.
+    let via_primary = || {
+        let out = lab.exec("sf", &["ip", "route", "show", "10.0.2.0/24"]);
+        String::from_utf8_lossy(&out.stdout).contains("dev primary")
+    };
     assert!(within(2, || frr_state(&lab, "sf", "192.168.100.2")
-        != "Established")
+        != "Established"
+        && !via_primary())
     .is_some());
     let (rx, out) = lab.ping("sf", "10.0.2.1", 5);
     assert_eq!(rx, 5, "over the secondary link: {out}");
