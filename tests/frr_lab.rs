@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{root_or_skip, scrape, Lab};
+use common::{established, root_or_skip, scrape, state_pfx_rcd, within, Lab};
 
 fn frr_seed() -> String {
     let seed = std::fs::read_to_string(
@@ -27,48 +27,6 @@ fn run(lab: &Lab, args: &[&str]) -> String {
 fn vtysh(lab: &Lab, site: &str, cmd: &str) -> String {
     let out = lab.exec(site, &["vtysh", "-c", cmd]);
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Waits up to `secs` for `ok`; how long it took.
-fn within(secs: u64, mut ok: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(secs) {
-        if ok() {
-            return Some(t0.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
-/// The customer session's StatePfxRcd on a circuit link (a number when Established).
-fn state_pfx_rcd(lab: &Lab, circuit: &str, path: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(&run(
-        lab,
-        &[
-            "routes",
-            circuit,
-            "--summary",
-            "--path",
-            path,
-            "--output",
-            "json",
-        ],
-    ))
-    .unwrap();
-    v["value"][0]["statePfxRcd"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// How many of the circuits' customer sessions (both links each) are Established.
-fn established(lab: &Lab, circuits: &[&str]) -> usize {
-    circuits
-        .iter()
-        .flat_map(|c| ["primary", "secondary"].map(|p| state_pfx_rcd(lab, c, p)))
-        .filter(|s| s.parse::<u32>().is_ok())
-        .count()
 }
 
 #[test]

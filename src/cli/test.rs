@@ -64,10 +64,16 @@ pub fn run(o: Options) -> i32 {
                     .join(", ")
             );
         }
+        let shadowed = probes.iter().filter(|p| p.shadowed_by.is_some()).count();
         println!(
-            "{} probes, {} as expected, {mismatches} mismatch{}",
+            "{} probes, {} as expected, {}{mismatches} mismatch{}",
             probes.len(),
-            probes.len() - mismatches,
+            probes.len() - mismatches - shadowed,
+            if shadowed > 0 {
+                format!("{shadowed} not compared (the same prefix at two endpoints: best path decides), ")
+            } else {
+                String::new()
+            },
             if mismatches == 1 { "" } else { "es" }
         );
     }
@@ -93,6 +99,8 @@ fn print_matrix(st: &LabState, probes: &[pingall::Probe]) {
             .collect();
         if ps.iter().any(|p| !p.matches()) {
             s.push('!');
+        } else if ps.iter().any(|p| p.shadowed_by.is_some()) {
+            s.push('~');
         }
         s
     };
@@ -106,7 +114,7 @@ fn print_matrix(st: &LabState, probes: &[pingall::Probe]) {
     headers.extend(names.iter().copied());
     super::print_table(&headers, &rows);
     println!(
-        "Y reply, . no reply (IPv4, then IPv6 where both ends have it); ! differs from the rules"
+        "Y reply, . no reply (IPv4, then IPv6 where both ends have it); ! differs from the rules; ~ the same prefix at another endpoint too, not compared"
     );
     for p in probes.iter().filter(|p| !p.matches()) {
         println!(

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use ipnet::IpNet;
 use tracing::{info, warn};
 
-use crate::engine::table::host_address;
 use crate::engine::Engine;
 use crate::topology::Topology;
 use netns::NetnsError;
@@ -281,7 +280,7 @@ async fn make(
                 topo.prefixes_of(n)
                     .unwrap_or_default()
                     .iter()
-                    .map(move |p| (n.to_string(), host_address(p)))
+                    .map(move |p| (n.to_string(), topo.host_address(n, p)))
             })
             .collect::<Vec<_>>(),
     );
@@ -347,7 +346,11 @@ async fn make(
         } else {
             all.iter().filter(|p| !own.contains(p)).copied().collect()
         };
-        let addresses = netns::configure(&ns, &tun, own, &others, !routed)?;
+        let own_addresses: Vec<(std::net::IpAddr, u8)> = own
+            .iter()
+            .map(|p| (topo.host_address(name, p), p.prefix_len()))
+            .collect();
+        let addresses = netns::configure(&ns, &tun, &own_addresses, &others, !routed)?;
         let dev = tun_rs::AsyncDevice::new(dev)
             .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
         devices.push(dev);
@@ -420,10 +423,13 @@ async fn make(
                 neighbors: vec![links[0].1, links[1].1],
                 networks: s.prefixes.clone(),
                 connect_retry: 2,
-                lan_source: s.prefixes.iter().find_map(|p| match host_address(p) {
-                    std::net::IpAddr::V4(a) => Some(a),
-                    std::net::IpAddr::V6(_) => None,
-                }),
+                lan_source: s
+                    .prefixes
+                    .iter()
+                    .find_map(|p| match topo.host_address(&s.name, p) {
+                        std::net::IpAddr::V4(a) => Some(a),
+                        std::net::IpAddr::V6(_) => None,
+                    }),
                 password: topo.circuit[c].shared_key.clone(),
             };
             let conf = match &s.router_config {

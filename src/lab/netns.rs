@@ -14,8 +14,6 @@ use std::process::{Command, Stdio};
 
 use ipnet::IpNet;
 
-use crate::engine::table::host_address;
-
 /// MTU of a VNet's TUN (Azure VNets carry 1500; the circuit's smaller MTU is enforced by the
 /// engine, which answers Fragmentation Needed / Packet Too Big). A site's TUN takes its
 /// circuit's MTU.
@@ -135,14 +133,14 @@ pub fn create_tun(
     .map_err(io_err(what))
 }
 
-/// Sets up an endpoint's namespace: `lo` up, its addresses (first host of each prefix) on the
-/// TUN without IPv6 autoconfiguration or DAD, the TUN up, routes to every other lab prefix
+/// Sets up an endpoint's namespace: `lo` up, its addresses (each with its prefix's length,
+/// as `Topology::host_address` chose them) on the TUN without IPv6 autoconfiguration or DAD, the TUN up, routes to every other lab prefix
 /// through the TUN and, with `default_route`, a default route through it. Returns the
 /// addresses set, with prefix length.
 pub fn configure(
     ns: &str,
     tun: &str,
-    own: &[IpNet],
+    own: &[(IpAddr, u8)],
     others: &[IpNet],
     default_route: bool,
 ) -> Result<Vec<String>, NetnsError> {
@@ -151,9 +149,8 @@ pub fn configure(
     batch.push_str("link set lo up\n");
     // No link-local address: no router solicitations or MLD reports into the lab.
     batch.push_str(&format!("link set {tun} addrgenmode none\n"));
-    for p in own {
-        let a = host_address(p);
-        let with_len = format!("{a}/{}", p.prefix_len());
+    for (a, len) in own {
+        let with_len = format!("{a}/{len}");
         match a {
             IpAddr::V4(_) => batch.push_str(&format!("addr add {with_len} dev {tun}\n")),
             IpAddr::V6(_) => batch.push_str(&format!("addr add {with_len} dev {tun} nodad\n")),
@@ -168,7 +165,7 @@ pub fn configure(
         // Whatever else the MSEE or gateway may know (prefixes learned over BGP that no file
         // lists): the engine decides, and answers Unreachable for what it does not know.
         batch.push_str(&format!("route add default dev {tun}\n"));
-        if own.iter().any(|p| matches!(p, IpNet::V6(_))) {
+        if own.iter().any(|p| p.0.is_ipv6()) {
             batch.push_str(&format!("route add ::/0 dev {tun}\n"));
         }
     }

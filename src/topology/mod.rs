@@ -16,6 +16,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::Range;
 use std::path::Path;
 
@@ -593,6 +594,78 @@ impl Topology {
                     .find(|v| v.name == endpoint)
                     .map(|v| &v.prefixes[..])
             })
+    }
+
+    /// Every endpoint's prefixes, in port order, with the endpoint's name.
+    fn endpoint_prefixes(&self) -> impl Iterator<Item = (&str, &IpNet)> {
+        self.site
+            .iter()
+            .flat_map(|s| s.prefixes.iter().map(move |p| (s.name.as_str(), p)))
+            .chain(
+                self.vnet
+                    .iter()
+                    .flat_map(|v| v.prefixes.iter().map(move |p| (v.name.as_str(), p))),
+            )
+    }
+
+    /// The address endpoint `endpoint` takes in its prefix `p`: the first host of `p`, unless
+    /// another endpoint's more specific prefix covers it, then the first host after that one
+    /// (a DR site's 10.1.0.0/16 beside a DC's 10.1.0.0/24 takes 10.1.1.1). Endpoints with the
+    /// same prefix take its first, second, ... host in port order.
+    pub fn host_address(&self, endpoint: &str, p: &IpNet) -> IpAddr {
+        let (net, last, v6) = match p {
+            IpNet::V4(n) => (
+                u128::from(u32::from(n.network())),
+                u128::from(u32::from(n.broadcast())),
+                false,
+            ),
+            IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast()), true),
+        };
+        let addr = |a: u128| -> IpAddr {
+            if v6 {
+                IpAddr::V6(std::net::Ipv6Addr::from(a))
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::from(a as u32))
+            }
+        };
+        let earlier_same = self
+            .endpoint_prefixes()
+            .take_while(|(n, q)| !(*n == endpoint && *q == p))
+            .filter(|(n, q)| *n != endpoint && *q == p)
+            .count() as u128;
+        let mut candidate = net + 1 + earlier_same;
+        let specifics: Vec<&IpNet> = self
+            .endpoint_prefixes()
+            .filter(|(n, q)| {
+                *n != endpoint && q.prefix_len() > p.prefix_len() && p.contains(&q.network())
+            })
+            .map(|(_, q)| q)
+            .collect();
+        while let Some(q) = specifics.iter().find(|q| q.contains(&addr(candidate))) {
+            let end = match q {
+                IpNet::V4(n) => u128::from(u32::from(n.broadcast())),
+                IpNet::V6(n) => u128::from(n.broadcast()),
+            };
+            candidate = end + 2;
+        }
+        if candidate >= last {
+            return addr(net + 1);
+        }
+        addr(candidate)
+    }
+
+    /// Another endpoint whose prefix is at least as specific as `endpoint`'s own for `addr`
+    /// (the same prefix from two sites): where `addr` goes is then decided by best path, not
+    /// by the rules.
+    pub fn shadowed_by(&self, endpoint: &str, addr: IpAddr) -> Option<&str> {
+        let own = self
+            .endpoint_prefixes()
+            .filter(|(n, q)| *n == endpoint && q.contains(&addr))
+            .map(|(_, q)| q.prefix_len())
+            .max()?;
+        self.endpoint_prefixes()
+            .find(|(n, q)| *n != endpoint && q.contains(&addr) && q.prefix_len() >= own)
+            .map(|(n, _)| n)
     }
 
     /// Whether the rules let endpoint `from` (a site or VNet) reach endpoint `to`, with every

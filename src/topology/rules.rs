@@ -378,8 +378,18 @@ impl Rules<'_> {
             }
         }
 
-        // No two prefixes anywhere in the lab may share an address.
-        let mut all: Vec<(IpNet, String, Entity, &'static str, usize)> = Vec::new();
+        // What may overlap is what Azure allows: sites' prefixes among themselves and with
+        // VNets (resolved by longest match and best path: a DR site's summary over a DC's
+        // specific, the same prefix from two sites), VNets on different circuits. Refused: a
+        // Global Reach or peering subnet overlapping anything, two VNets that share a circuit,
+        // one endpoint's own prefixes overlapping each other.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Owner {
+            Site(usize),
+            Vnet(usize),
+            Link,
+        }
+        let mut all: Vec<(IpNet, String, Entity, &'static str, usize, Owner)> = Vec::new();
         for (i, s) in t.site.iter().enumerate() {
             for (j, p) in s.prefixes.iter().enumerate() {
                 all.push((
@@ -388,6 +398,7 @@ impl Rules<'_> {
                     Entity::Site(i),
                     "prefixes",
                     j,
+                    Owner::Site(i),
                 ));
             }
         }
@@ -399,6 +410,7 @@ impl Rules<'_> {
                     Entity::Vnet(i),
                     "prefixes",
                     j,
+                    Owner::Vnet(i),
                 ));
             }
         }
@@ -410,6 +422,7 @@ impl Rules<'_> {
                     Entity::Circuit(i),
                     "peering_prefix",
                     0,
+                    Owner::Link,
                 ));
             }
         }
@@ -421,6 +434,7 @@ impl Rules<'_> {
                 Entity::GlobalReach(i),
                 "address_prefix",
                 0,
+                Owner::Link,
             ));
             if let Some(p) = g.ipv6_address_prefix {
                 all.push((
@@ -429,33 +443,54 @@ impl Rules<'_> {
                     Entity::GlobalReach(i),
                     "ipv6_address_prefix",
                     0,
+                    Owner::Link,
                 ));
             }
         }
-        // Sort by start address; a prefix overlaps an earlier one iff it starts inside the
-        // widest range seen so far (prefixes nest or are disjoint).
+        // In address order, each prefix against the earlier ones it overlaps; reported once,
+        // at the later of the two.
         let key = |p: &IpNet| match p {
             IpNet::V4(p) => (4u8, u32::from(p.network()) as u128, p.prefix_len()),
             IpNet::V6(p) => (6u8, u128::from(p.network()), p.prefix_len()),
         };
         let mut order: Vec<usize> = (0..all.len()).collect();
         order.sort_by_key(|&i| key(&all[i].0));
-        let mut open: Option<usize> = None;
-        for &i in &order {
-            if let Some(o) = open {
-                if super::overlaps(&all[o].0, &all[i].0) {
-                    let (p, who, e, field, j) = &all[i];
-                    let (op, owho, ..) = &all[o];
-                    let msg = if p == op {
-                        format!("{p} ({who}) is also used by {owho}; every prefix in a lab must be unique")
-                    } else {
-                        format!("{p} ({who}) overlaps {op} ({owho}); prefixes in a lab must not overlap")
-                    };
-                    self.err(*e, field, *j, msg);
+        for (k, &i) in order.iter().enumerate() {
+            let (p, who, e, field, j, owner) = &all[i];
+            for &o in &order[..k] {
+                let (op, owho, .., oowner) = &all[o];
+                if !super::overlaps(op, p) {
                     continue;
                 }
+                let shared = |a: usize, b: usize| {
+                    t.vnet[a]
+                        .circuits
+                        .iter()
+                        .find(|c| t.vnet[b].circuits.contains(c))
+                        .cloned()
+                };
+                let why = match (*owner, *oowner) {
+                    (Owner::Link, _) | (_, Owner::Link) => {
+                        "Global Reach and peering subnets must not overlap anything in the lab"
+                            .to_string()
+                    }
+                    (a, b) if a == b => "one site's or VNet's prefixes must not overlap each other".to_string(),
+                    (Owner::Vnet(a), Owner::Vnet(b)) => match shared(a, b) {
+                        Some(c) => format!(
+                            "two VNets linked to the same circuit ({c}) must not overlap (Azure refuses the connection)"
+                        ),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                let msg = if p == op {
+                    format!("{p} ({who}) is also used by {owho}; {why}")
+                } else {
+                    format!("{p} ({who}) overlaps {op} ({owho}); {why}")
+                };
+                self.err(*e, field, *j, msg);
+                break;
             }
-            open = Some(i);
         }
     }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 pub fn reachlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reachlab"))
@@ -296,4 +297,43 @@ pub fn scrape(addr: &str, path: &str) -> (String, String) {
     s.read_to_string(&mut text).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// Waits up to `secs` for `ok`; how long it took.
+pub fn within(secs: u64, mut ok: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if ok() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// The customer session's StatePfxRcd on a circuit link (a number when Established).
+pub fn state_pfx_rcd(lab: &Lab, circuit: &str, path: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&lab.ok(&[
+        "routes",
+        circuit,
+        "--summary",
+        "--path",
+        path,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    v["value"][0]["statePfxRcd"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// How many of the circuits' customer sessions (both links each) are Established.
+pub fn established(lab: &Lab, circuits: &[&str]) -> usize {
+    circuits
+        .iter()
+        .flat_map(|c| ["primary", "secondary"].map(|p| state_pfx_rcd(lab, c, p)))
+        .filter(|s| s.parse::<u32>().is_ok())
+        .count()
 }

@@ -1,0 +1,84 @@
+//! The designs engineers build on ExpressRoute, in real namespaces (with FRR where a real
+//! router is involved): overlapping prefixes resolved by longest match and best path. Needs
+//! root and FRR (skipped loudly without root).
+
+mod common;
+
+use common::{established, root_or_skip, within, Lab};
+
+/// Adds `addr`/32 to the loopback of `endpoint`'s namespace (a host behind the site).
+fn add_host(lab: &Lab, endpoint: &str, addr: &str) {
+    let out = lab.exec(
+        endpoint,
+        &["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// DR: the DC (FRR, er-sv) announces 10.1.0.0/24, the DR site (er-la) the summary
+/// 10.1.0.0/16. A VNet on both circuits reaches 10.1.0.5 at the DC and 10.1.9.5 at DR; with
+/// the DC's sessions down, 10.1.0.x goes to DR.
+#[test]
+fn dr_site_summary_takes_over_when_the_dc_goes() {
+    if !root_or_skip("dr_site_summary_takes_over") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "dr",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuit = "er-sv"
+prefixes = ["10.1.0.0/24"]
+router = "frr"
+[[site]]
+name = "dr"
+circuit = "er-la"
+prefixes = ["10.1.0.0/16"]
+[[vnet]]
+name = "v"
+region = "westus"
+prefixes = ["10.9.0.0/24"]
+circuits = ["er-sv", "er-la"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
+    add_host(&lab, "dc", "10.1.0.5");
+    add_host(&lab, "dr", "10.1.9.5");
+    add_host(&lab, "dr", "10.1.0.6");
+    assert!(within(10, || lab.ping("v", "10.1.0.5", 1).0 == 1).is_some());
+    assert_eq!(lab.ping("v", "10.1.9.5", 2).0, 2, "the summary to DR");
+    // The DC's /24 is the longer match: 10.1.0.6, on DR only, is not reached.
+    assert_eq!(lab.ping("v", "10.1.0.6", 2).0, 0, "10.1.0.x goes to the DC");
+    let routes = lab.ok(&["routes", "v"]);
+    assert!(
+        routes.contains("10.1.0.0/24") && routes.contains("10.1.0.0/16"),
+        "{routes}"
+    );
+    // DR's own address is outside the DC's /24.
+    let out = lab.exec("dr", &["ip", "-4", "-o", "addr", "show", "dev", "rl-dr"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10.1.1.1/16"), "{text}");
+
+    // The DC's sessions go down (both links fail; BFD notices): 10.1.0.x goes to DR.
+    lab.ok(&["circuit", "fail", "er-sv", "primary"]);
+    lab.ok(&["circuit", "fail", "er-sv", "secondary"]);
+    assert!(within(5, || established(&lab, &["er-sv"]) == 0).is_some());
+    let moved = within(5, || lab.ping("v", "10.1.0.6", 1).0 == 1);
+    assert!(moved.is_some(), "{}", lab.ok(&["routes", "v"]));
+    assert!(!lab.ok(&["routes", "v"]).contains("10.1.0.0/24"));
+    // The matrix agrees with the rules (the DC cut off: its circuit carries nothing).
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
