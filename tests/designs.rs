@@ -82,3 +82,81 @@ circuits = ["er-sv", "er-la"]
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+/// The same private ASN at both ends of Global Reach: the MSEE cannot strip it (the path holds
+/// the neighbour's own ASN), so London's FRR drops San Francisco's prefix as a loop until its
+/// config has `allowas-in`; then it learns it (a route refresh to the MSEE) and pings pass.
+#[test]
+fn the_same_asn_at_both_sites_needs_allowas_in() {
+    if !root_or_skip("the_same_asn_needs_allowas_in") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "sameasn",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[circuit]]
+name = "er-london"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24"]
+asn = 65001
+router = "frr"
+[[site]]
+name = "london"
+circuit = "er-london"
+prefixes = ["10.0.2.0/24"]
+asn = 65001
+router = "frr"
+[[global_reach]]
+circuits = ["er-sv", "er-london"]
+address_prefix = "192.168.8.0/29"
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv", "er-london"]) == 4).is_some());
+    let bgp = |site: &str| {
+        String::from_utf8_lossy(&lab.exec(site, &["vtysh", "-c", "show ip bgp"]).stdout)
+            .into_owned()
+    };
+    // The MSEE sends it with the path 12076 65001 (nothing stripped).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(!bgp("london").contains("10.0.1.0/24"), "{}", bgp("london"));
+    assert_eq!(lab.ping("london", "10.0.1.1", 2).0, 0);
+    // Each site's MSEEs: the circuits' default /29s, in file order.
+    for (site, msees) in [
+        ("sf", ["192.168.100.2", "192.168.100.6"]),
+        ("london", ["192.168.100.10", "192.168.100.14"]),
+    ] {
+        let lines: Vec<String> = msees
+            .iter()
+            .map(|n| format!("neighbor {n} allowas-in 1"))
+            .collect();
+        let mut args = vec![
+            "vtysh",
+            "-c",
+            "configure terminal",
+            "-c",
+            "router bgp 65001",
+            "-c",
+            "address-family ipv4 unicast",
+        ];
+        for l in &lines {
+            args.extend(["-c", l.as_str()]);
+        }
+        assert!(lab.exec(site, &args).status.success());
+    }
+    let learned = within(10, || bgp("london").contains("10.0.1.0/24"));
+    assert!(learned.is_some(), "{}", bgp("london"));
+    assert!(bgp("london").contains("12076 65001"), "{}", bgp("london"));
+    assert!(within(10, || lab.ping("london", "10.0.1.1", 1).0 == 1).is_some());
+}
