@@ -160,3 +160,76 @@ address_prefix = "192.168.8.0/29"
     assert!(bgp("london").contains("12076 65001"), "{}", bgp("london"));
     assert!(within(10, || lab.ping("london", "10.0.1.1", 1).0 == 1).is_some());
 }
+
+/// Forced tunnelling: a static site with `default_route = true` announces 0.0.0.0/0; a VNet on
+/// its circuit sends what it has no other route for (a TEST-NET address held by the site) to
+/// the site; a VNet on another circuit has no such route.
+#[test]
+fn forced_tunnelling_sends_unmatched_vnet_traffic_to_the_site() {
+    if !root_or_skip("forced_tunnelling") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "forced",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "hub"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24"]
+default_route = true
+[[site]]
+name = "branch"
+circuit = "er-la"
+prefixes = ["10.0.2.0/24"]
+[[vnet]]
+name = "v"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv"]
+[[vnet]]
+name = "w"
+region = "westus"
+prefixes = ["10.9.2.0/24"]
+circuits = ["er-la"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    add_host(&lab, "hub", "198.51.100.7");
+    assert_eq!(
+        lab.ping("v", "198.51.100.7", 2).0,
+        2,
+        "v -> the hub's default"
+    );
+    assert_eq!(
+        lab.ping("w", "198.51.100.7", 2).0,
+        0,
+        "w has no default route"
+    );
+    assert!(lab.ok(&["routes", "er-sv"]).contains("0.0.0.0/0"));
+    let gw = lab.ok(&["routes", "v"]);
+    assert!(gw.contains("0.0.0.0/0"), "{gw}");
+    assert!(!lab.ok(&["routes", "w"]).contains("0.0.0.0/0"));
+    // Traceroute from v shows the path into the hub: the MSEE, then the site.
+    let out = lab.exec(
+        "v",
+        &["traceroute", "-n", "-q", "1", "-w", "1", "198.51.100.7"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("198.51.100.7"), "{text}");
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

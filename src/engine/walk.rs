@@ -203,13 +203,15 @@ pub(super) fn walk(
         };
         hop = match hop {
             Hop::CeOut(site) => {
-                if t.ports[site].prefixes.lookup(dst).is_some() {
-                    // Towards its own LAN: there is no other host there.
-                    return unreachable(None);
-                }
                 let PortKind::Site { circuit, .. } = t.ports[site].kind else {
                     unreachable!("CeOut is only made for sites")
                 };
+                // Where the MSEE would send it back here (the site's own LAN, or its default
+                // route): there is no other host there. A more specific prefix of another
+                // site inside this one's LAN goes out.
+                if t.circuits[circuit].table.lookup(dst) == Some(Target::Site(site)) {
+                    return unreachable(None);
+                }
                 if let Some(w) = too_big(circuit, None) {
                     return w;
                 }

@@ -24,8 +24,9 @@ pub struct Customers {
 }
 
 impl Customers {
-    /// Every site behind the built-in static router: its file prefixes, AS path [its ASN], on
-    /// the primary and the secondary link.
+    /// Every site behind the built-in static router: its file prefixes (and the default route
+    /// of each family it has, with `default_route`), AS path [its ASN], on the primary and the
+    /// secondary link.
     pub fn static_routers(t: &Topology) -> Customers {
         let mut c = Customers::default();
         let statics = t
@@ -34,8 +35,16 @@ impl Customers {
             .enumerate()
             .filter(|(_, s)| s.router == crate::topology::Router::Static);
         for (i, s) in statics {
-            let routes: Announced = s
-                .prefixes
+            let mut prefixes = s.prefixes.clone();
+            if s.default_route {
+                if s.prefixes.iter().any(|p| matches!(p, IpNet::V4(_))) {
+                    prefixes.push("0.0.0.0/0".parse().expect("constant"));
+                }
+                if s.prefixes.iter().any(|p| matches!(p, IpNet::V6(_))) {
+                    prefixes.push("::/0".parse().expect("constant"));
+                }
+            }
+            let routes: Announced = prefixes
                 .iter()
                 .map(|p| {
                     (

@@ -360,6 +360,9 @@ pub struct Site {
     /// file's directory when loaded from a file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router_config: Option<String>,
+    /// With the built-in static router: also announce a default route (forced tunnelling).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_route: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -169,6 +169,11 @@ struct RawSite {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     router_config: Option<S<String>>,
+    /// With router = "static": also announce a default route (0.0.0.0/0, and ::/0 with IPv6
+    /// prefixes): forced tunnelling, the VNets send what they know no route for to the site.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    default_route: Option<S<bool>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -530,7 +535,12 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         });
         let router = cx.choice(e, "router", s.router, Router::ALL, Router::Static);
         let router_config = s.router_config.map(|v| cx.string(e, "router_config", v));
+        let default_route = s.default_route.is_some_and(|b| {
+            cx.note(e, "default_route", 0, &b);
+            *b.get_ref()
+        });
         sites.push(Site {
+            default_route,
             name: cx.string(e, "name", s.name),
             circuit: cx.string(e, "circuit", s.circuit),
             prefixes: cx.prefixes(e, "prefixes", s.prefixes),

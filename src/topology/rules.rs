@@ -224,6 +224,17 @@ impl Rules<'_> {
                     ),
                 );
             }
+            if s.default_route && s.router != super::Router::Static {
+                self.err(
+                    Entity::Site(i),
+                    "default_route",
+                    0,
+                    format!(
+                        "site {}: default_route is for the built-in static router; a real router announces 0.0.0.0/0 itself (FRR: `network 0.0.0.0/0` or `default-originate`)",
+                        s.name
+                    ),
+                );
+            }
             if s.router.is_real() {
                 if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
                     self.err(
