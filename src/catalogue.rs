@@ -30,6 +30,10 @@ pub struct AzureRegion {
     pub region: String,
     pub lat: f64,
     pub lon: f64,
+    /// The region's BGP community value on private peering (12076:VALUE), where reachlab's
+    /// reference gives it.
+    #[serde(default)]
+    pub community: Option<u16>,
 }
 
 impl AzureRegion {

@@ -233,3 +233,58 @@ circuits = ["er-la"]
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A VNet with `bgp_community`: the site's FRR sees its routes with that community and the
+/// region's (West US 12076:50006); a VNet without one sends neither.
+#[test]
+fn a_vnet_community_reaches_the_customer_router_with_the_regions() {
+    if !root_or_skip("a_vnet_community_reaches_the_router") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "community",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24"]
+router = "frr"
+[[vnet]]
+name = "tagged"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv"]
+bgp_community = "12076:20001"
+[[vnet]]
+name = "plain"
+region = "westus"
+prefixes = ["10.9.2.0/24"]
+circuits = ["er-sv"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
+    let show = |p: &str| {
+        String::from_utf8_lossy(
+            &lab.exec("sf", &["vtysh", "-c", &format!("show ip bgp {p}")])
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(within(5, || show("10.9.1.0/24").contains("12076")).is_some());
+    let tagged = show("10.9.1.0/24");
+    assert!(
+        tagged.contains("Community: 12076:20001 12076:50006"),
+        "{tagged}"
+    );
+    let plain = show("10.9.2.0/24");
+    assert!(
+        plain.contains("12076") && !plain.contains("Community"),
+        "{plain}"
+    );
+}

@@ -6,7 +6,7 @@
 //! - the customer's router on each circuit link (eBGP, the site's ASN). Today every site's
 //!   router is the built-in static one, which announces the site's prefixes from the file;
 //! - the gateways of the VNets linked to the circuit (eBGP, AS 65515, with the connection's
-//!   weight);
+//!   weight; a VNet's custom community and then its region's on its routes);
 //! - Global Reach (iBGP in AS 12076 between the two circuits' MSEEs, primary with primary,
 //!   secondary with secondary): each MSEE passes what it learned from its own customer and its
 //!   own VNet gateways (its best such route per prefix), tagged 12076:12077, and never what it
@@ -177,6 +177,17 @@ fn msee_ribs(
         }
     }
     for (j, v) in t.vnet.iter().enumerate() {
+        // A custom community brings the region's with it; without one, neither.
+        let communities: Vec<(u16, u16)> = v
+            .community()
+            .map(|c| {
+                let region = crate::catalogue::catalogue()
+                    .azure_region(&v.region)
+                    .and_then(|r| r.community)
+                    .map(|r| (MICROSOFT_ASN as u16, r));
+                std::iter::once(c).chain(region).collect()
+            })
+            .unwrap_or_default();
         for cname in &v.circuits {
             for p in &v.prefixes {
                 local[cidx(cname)].add(Route {
@@ -186,7 +197,7 @@ fn msee_ribs(
                     local_pref: None,
                     weight: 0,
                     origin: Origin::Gateway { vnet: j },
-                    communities: Vec::new(),
+                    communities: communities.clone(),
                 });
             }
         }

@@ -314,3 +314,21 @@ fn what_the_customer_sees_12076_and_remove_private_as() {
         [12076, 65001]
     );
 }
+
+#[test]
+fn a_vnet_community_brings_the_regions_and_none_without() {
+    let mut t = seed(true);
+    // uswest (West US) gets a custom community; uksouth keeps none.
+    t.vnet[0].bgp_community = Some("12076:20001".into());
+    let r = routing(&t, &Customers::static_routers(&t));
+    let sv = &r.msee[0][0];
+    let get = |p: &str| sv.get(&p.parse().unwrap())[0].communities.clone();
+    assert_eq!(get("10.0.3.0/24"), vec![(12076, 20001), (12076, 50006)]);
+    assert!(get("10.0.4.0/24").is_empty());
+    // To the customer, as learned.
+    let to_sf = advertised(&t, &r, 0, 0, 0);
+    assert_eq!(
+        to_sf[&"10.0.3.0/24".parse().unwrap()].communities,
+        vec![(12076, 20001), (12076, 50006)]
+    );
+}

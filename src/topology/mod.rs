@@ -371,6 +371,23 @@ pub struct Vnet {
     pub region: String,
     pub prefixes: Vec<IpNet>,
     pub circuits: Vec<String>,
+    /// A custom BGP community for the VNet's routes ("12076:20001").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_community: Option<String>,
+}
+
+impl Vnet {
+    /// The custom community as (ASN, value), when it is well formed.
+    pub fn community(&self) -> Option<(u16, u16)> {
+        parse_community(self.bgp_community.as_deref()?)
+    }
+}
+
+/// "12076:20001" as (12076, 20001): two 16-bit numbers, the first Microsoft's ASN.
+pub fn parse_community(s: &str) -> Option<(u16, u16)> {
+    let (a, v) = s.trim().split_once(':')?;
+    let (a, v) = (a.parse::<u16>().ok()?, v.parse::<u16>().ok()?);
+    (a == 12076).then_some((a, v))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

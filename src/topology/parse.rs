@@ -193,6 +193,11 @@ struct RawVnet {
     #[serde(default)]
     #[schemars(schema_with = "schema::names")]
     circuits: Option<S<Vec<S<String>>>>,
+    /// A custom BGP community for the VNet's routes, "12076:NNNNN": they then carry it and
+    /// the region's community too.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    bgp_community: Option<S<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -565,6 +570,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 .circuits
                 .map(|c| cx.names(e, "circuits", c))
                 .unwrap_or_default(),
+            bgp_community: v.bgp_community.map(|c| cx.string(e, "bgp_community", c)),
         });
     }
 

@@ -29,6 +29,7 @@ pub fn check(t: &Topology, spans: &Spans) -> Vec<Diagnostic> {
     r.circuits();
     r.endpoints();
     r.prefixes();
+    r.communities();
     r.global_reach();
     r.out
 }
@@ -328,6 +329,24 @@ impl Rules<'_> {
                         format!(
                             "vnet {} is in {} ({}) but circuit {cname} is at {} ({}): linking a VNet outside the circuit's geopolitical region needs sku = \"Premium\" on {cname} (it is {})",
                             v.name, v.region, region.region, loc.name, loc.region, c.sku
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn communities(&mut self) {
+        for (i, v) in self.t.vnet.iter().enumerate() {
+            if let Some(c) = &v.bgp_community {
+                if super::parse_community(c).is_none() {
+                    self.err(
+                        Entity::Vnet(i),
+                        "bgp_community",
+                        0,
+                        format!(
+                            "vnet {}: bgp_community \"{c}\" is not a community of Microsoft's ASN; write \"12076:NNNNN\" with NNNNN 0-65535 (e.g. \"12076:20001\")",
+                            v.name
                         ),
                     );
                 }
