@@ -592,6 +592,7 @@ mod tests {
                 mtu: 1400,
                 rtts: vec![],
             },
+            maintenance: vec![],
         };
         let v = serde_json::to_value(circuit(
             &Scope {

@@ -212,9 +212,13 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Up,
-    /// The session left Up: the path to the peer is gone (a BGP session over it goes too).
+    /// The session left Up. `admin` when the peer signalled AdminDown, or Down without a
+    /// path diagnostic (it is reconfiguring or restarting its session, not losing the path):
+    /// RFC 5882 section 3.2, a client protocol is then not taken down. Otherwise the path to
+    /// the peer is gone (a BGP session over it goes too).
     Down {
         diag: u8,
+        admin: bool,
     },
 }
 
@@ -365,6 +369,10 @@ impl Session {
     }
 
     fn set_state(&mut self, now: Duration, to: State, diag: u8) {
+        self.set_state_by(now, to, diag, false);
+    }
+
+    fn set_state_by(&mut self, now: Duration, to: State, diag: u8, admin: bool) {
         if to == self.state {
             return;
         }
@@ -379,7 +387,7 @@ impl Session {
             self.diag = diag;
             self.polling = false;
             if was == State::Up {
-                self.events.push_back(Event::Down { diag });
+                self.events.push_back(Event::Down { diag, admin });
             }
         }
         // A state change is sent at once.
@@ -422,7 +430,7 @@ impl Session {
         }
         if p.state == State::AdminDown {
             if self.state != State::Down {
-                self.set_state(now, State::Down, diag::NEIGHBOR_DOWN);
+                self.set_state_by(now, State::Down, diag::NEIGHBOR_DOWN, true);
             }
         } else {
             match (self.state, p.state) {
@@ -431,7 +439,14 @@ impl Session {
                 (State::Init, State::Init | State::Up) => {
                     self.set_state(now, State::Up, diag::NONE)
                 }
-                (State::Up, State::Down) => self.set_state(now, State::Down, diag::NEIGHBOR_DOWN),
+                (State::Up, State::Down) => {
+                    // The peer is talking, so the path works both ways unless the peer says
+                    // it stopped hearing us (its own detection expired, or a path is down).
+                    // A Down with no such diagnostic is the peer restarting its session
+                    // (FRR remakes it when BGP comes up): not a path failure.
+                    let path_failure = matches!(p.diag, 1 | 2 | 5 | 6 | 8);
+                    self.set_state_by(now, State::Down, diag::NEIGHBOR_DOWN, !path_failure)
+                }
                 _ => {}
             }
         }
@@ -611,7 +626,12 @@ mod tests {
         let (em, ef) = run(&mut msee, &mut frr, 2000, 4000, true);
         let down = em
             .iter()
-            .find(|e| e.1 == Event::Down { diag: 1 })
+            .find(|e| {
+                e.1 == Event::Down {
+                    diag: 1,
+                    admin: false,
+                }
+            })
             .expect("down");
         assert!((2600..=2901).contains(&down.0), "{em:?}");
         assert!(ef.iter().any(|e| matches!(e.1, Event::Down { .. })));
@@ -652,12 +672,33 @@ mod tests {
         let mut down = Packet::parse(&frr.packet(false)).unwrap();
         down.state = State::Down;
         down.your_disc = 1;
+        down.diag = diag::DETECTION_EXPIRED;
         msee.receive(ms(2001), &down.encode());
-        assert_eq!(msee.poll_event(), Some(Event::Down { diag: 3 }));
+        assert_eq!(
+            msee.poll_event(),
+            Some(Event::Down {
+                diag: 3,
+                admin: false
+            })
+        );
         assert_eq!(msee.state(), State::Down);
         // The peer's next Down brings it to Init (the handshake again).
         msee.receive(ms(2002), &down.encode());
         assert_eq!(msee.state(), State::Init);
+        // Up again; then the peer signals AdminDown: down, but marked so BGP stays.
+        run(&mut msee, &mut frr, 2003, 4000, false);
+        assert_eq!(msee.state(), State::Up);
+        while msee.poll_event().is_some() {}
+        let mut admin = Packet::parse(&frr.packet(false)).unwrap();
+        admin.state = State::AdminDown;
+        msee.receive(ms(4001), &admin.encode());
+        assert_eq!(
+            msee.poll_event(),
+            Some(Event::Down {
+                diag: 3,
+                admin: true
+            })
+        );
     }
 
     #[test]

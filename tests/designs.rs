@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{established, root_or_skip, within, Lab};
+use common::{bfd_up, established, root_or_skip, within, Lab};
 
 /// Adds `addr`/32 to the loopback of `endpoint`'s namespace (a host behind the site).
 fn add_host(lab: &Lab, endpoint: &str, addr: &str) {
@@ -71,6 +71,7 @@ circuits = ["er-sv", "er-la"]
     assert!(text.contains("10.1.1.1/16"), "{text}");
 
     // The DC's sessions go down (both links fail; BFD notices): 10.1.0.x goes to DR.
+    assert!(within(10, || bfd_up(&lab, "dc") == 2).is_some());
     lab.ok(&["circuit", "fail", "er-sv", "primary"]);
     lab.ok(&["circuit", "fail", "er-sv", "secondary"]);
     assert!(within(5, || established(&lab, &["er-sv"]) == 0).is_some());
@@ -287,4 +288,109 @@ circuits = ["er-sv"]
         plain.contains("12076") && !plain.contains("Community"),
         "{plain}"
     );
+}
+
+/// The kernel routes of `site` to `prefix` (`ip route show PREFIX`).
+fn kernel_route(lab: &Lab, site: &str, prefix: &str) -> String {
+    String::from_utf8_lossy(&lab.exec(site, &["ip", "route", "show", prefix]).stdout).into_owned()
+}
+
+/// Maintenance on er-sv's primary: its MSEE prepends 12076; sf's FRR (default policy) then
+/// prefers the secondary and its kernel routes the VNet over the secondary only; `--end`
+/// brings back both links. A static site's traffic moves off the link too.
+#[test]
+fn maintenance_moves_traffic_to_the_other_link_until_it_ends() {
+    if !root_or_skip("maintenance_moves_traffic") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "maint",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "sf"
+circuit = "er-sv"
+prefixes = ["10.0.1.0/24"]
+router = "frr"
+[[site]]
+name = "la"
+circuit = "er-la"
+prefixes = ["10.0.2.0/24"]
+[[vnet]]
+name = "v"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
+    let both = |r: &str| r.contains("dev primary") && r.contains("dev secondary");
+    assert!(within(10, || both(&kernel_route(&lab, "sf", "10.9.1.0/24"))).is_some());
+
+    lab.ok(&["circuit", "maintenance", "er-sv", "primary"]);
+    let bgp = || {
+        String::from_utf8_lossy(
+            &lab.exec("sf", &["vtysh", "-c", "show ip bgp 10.9.1.0/24"])
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(
+        within(5, || bgp().contains("12076 12076")).is_some(),
+        "{}",
+        bgp()
+    );
+    let moved = within(5, || {
+        let r = kernel_route(&lab, "sf", "10.9.1.0/24");
+        r.contains("dev secondary") && !r.contains("dev primary")
+    });
+    assert!(
+        moved.is_some(),
+        "{}",
+        kernel_route(&lab, "sf", "10.9.1.0/24")
+    );
+    let show = lab.ok(&["circuit", "show", "er-sv"]);
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("Maintenance") && l.contains("primary")),
+        "{show}"
+    );
+    let (rx, out) = lab.ping("sf", "10.9.1.1", 3);
+    assert_eq!(
+        rx,
+        3,
+        "{out}\n{}\n{}",
+        kernel_route(&lab, "sf", "10.9.1.0/24"),
+        lab.ok(&["stats", "er-sv"])
+    );
+    // Twice is refused with the reason; the other circuit's static site moves off its primary.
+    let out = lab.run(&["circuit", "maintenance", "er-sv", "primary"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already under maintenance"));
+    lab.ok(&["circuit", "maintenance", "er-la", "primary"]);
+    let primary_out = |c: &str| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&lab.ok(&["stats", c, "--output", "json"])).unwrap();
+        v["primarybytesOut"].as_u64().unwrap_or(0) + v["primarybytesIn"].as_u64().unwrap_or(0)
+    };
+    let before = primary_out("er-la");
+    assert_eq!(lab.ping("la", "10.9.1.1", 5).0, 5);
+    assert_eq!(
+        primary_out("er-la"),
+        before,
+        "nothing crossed er-la's primary"
+    );
+
+    lab.ok(&["circuit", "maintenance", "er-sv", "primary", "--end"]);
+    assert!(within(5, || both(&kernel_route(&lab, "sf", "10.9.1.0/24"))).is_some());
+    assert!(!bgp().contains("12076 12076"), "{}", bgp());
 }

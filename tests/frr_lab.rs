@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{established, root_or_skip, scrape, state_pfx_rcd, within, Lab};
+use common::{bfd_up, established, root_or_skip, scrape, state_pfx_rcd, within, Lab};
 
 fn frr_seed() -> String {
     let seed = std::fs::read_to_string(
@@ -156,6 +156,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     // session down within a second and the site's traffic keeps flowing over the other link;
     // restored, the session returns.
     let summary = |p: &str| state_pfx_rcd(&lab, "er-sv", p);
+    assert!(within(10, || bfd_up(&lab, "sf") == 2).is_some());
     run(&lab, &["circuit", "fail", "er-sv", "primary"]);
     let down = within(5, || summary("primary") == "Idle").expect("the primary session goes down");
     eprintln!("primary session down {down:?} after circuit fail");
@@ -411,6 +412,7 @@ fn frr_state(lab: &Lab, site: &str, neighbor: &str) -> String {
 /// session down, and how many of 40 pings were lost. Restores the link and waits for the four
 /// sessions again.
 fn fail_while_pinging(lab: &Lab, path: &str, msee: &str) -> (Duration, u32) {
+    assert!(within(10, || bfd_up(lab, "sf") == 2).is_some());
     let pinger = {
         let cmd = lab.cmd();
         let name = lab.name.clone();
@@ -462,10 +464,7 @@ fn bfd_takes_a_failed_link_down_within_a_second_and_a_half() {
     assert!(within(20, || established(&lab, &["er-sv", "er-london"]) == 4).is_some());
     assert!(within(10, || lab.ping("sf", "10.0.2.1", 1).0 == 1).is_some());
     assert!(
-        vtysh(&lab, "sf", "show bfd peers brief")
-            .matches(" up ")
-            .count()
-            >= 2,
+        within(10, || bfd_up(&lab, "sf") == 2).is_some(),
         "{}",
         vtysh(&lab, "sf", "show bfd peers brief")
     );

@@ -34,6 +34,21 @@ pub enum Cmd {
         #[command(flatten)]
         to: Target,
     },
+    /// Put a link under maintenance as Microsoft does: its MSEE prepends 12076 to what it
+    /// advertises (a router that honours it moves its traffic to the other link) and the lab
+    /// moves its own traffic off the link; `--end` ends it
+    Maintenance {
+        /// The circuit
+        circuit: String,
+        /// Which of its links
+        #[arg(value_enum)]
+        path: Path,
+        /// End the maintenance
+        #[arg(long)]
+        end: bool,
+        #[command(flatten)]
+        to: Target,
+    },
     /// Create an authorization key on a circuit, for a Global Reach link from another
     /// subscription (a key serves one connection)
     Authorize {
@@ -51,6 +66,42 @@ pub fn run(cmd: Cmd) -> i32 {
     match cmd {
         Cmd::Fail { circuit, path, to } => link(circuit, path, false, &to),
         Cmd::Restore { circuit, path, to } => link(circuit, path, true, &to),
+        Cmd::Maintenance {
+            circuit,
+            path,
+            end,
+            to,
+        } => {
+            let lab = match resolve(to.lab.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let v = match call(
+                Some(&lab),
+                Request::CircuitMaintenance {
+                    circuit: circuit.clone(),
+                    path,
+                    on: !end,
+                },
+            ) {
+                Ok(v) => v,
+                Err(c) => return c,
+            };
+            if to.output == Output::Json {
+                print_json(&v);
+            } else {
+                println!(
+                    "circuit {circuit}: {} link {}",
+                    v["path"].as_str().unwrap_or_default(),
+                    if end {
+                        "out of maintenance"
+                    } else {
+                        "under maintenance (its MSEE prepends 12076)"
+                    }
+                );
+            }
+            0
+        }
         Cmd::Show { circuit, to } => {
             let lab = match resolve(to.lab.as_deref()) {
                 Ok(l) => l,
@@ -101,6 +152,7 @@ pub fn run(cmd: Cmd) -> i32 {
                 ),
                 ("Sites", join(&c.sites)),
                 ("VnetLinks", join(&c.vnet_links)),
+                ("Maintenance", join(&c.maintenance)),
             ];
             for (k, v) in kv {
                 println!("{k:<20}{v}");

@@ -80,6 +80,12 @@ pub enum Request {
         path: Path,
         up: bool,
     },
+    /// Start (`on: true`) or end maintenance on a circuit's link: its MSEE prepends 12076.
+    CircuitMaintenance {
+        circuit: String,
+        path: Path,
+        on: bool,
+    },
     Export,
     /// Stream the packets passing a point (see `CaptureStart` for the stream's format).
     Capture {
@@ -336,6 +342,9 @@ pub struct CircuitInfo {
     pub authorizations: Vec<AuthorizationRow>,
     /// Modelled round trips from the circuit's sites, and the circuit's timing.
     pub timing: CircuitTimingInfo,
+    /// The links under maintenance ("primary", "secondary").
+    #[serde(default)]
+    pub maintenance: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -103,6 +103,8 @@ pub struct CircuitFib {
     pub msee_v6: Ipv6Addr,
     /// Each link's (customer, MSEE) addresses: the first and second host of its /30.
     pub link_v4: [(Ipv4Addr, Ipv4Addr); 2],
+    /// Links under maintenance: used only while the other link is down.
+    pub drained: [bool; 2],
 }
 
 /// A site or VNet as the engine sees it.

@@ -67,8 +67,14 @@ impl Links<'_> {
         }
     }
 
-    pub(super) fn path(&self, circuit: CircuitId) -> Option<usize> {
-        match self.up[circuit] {
+    /// The link a flow takes on `circuit`: hashed over the links that are up and not under
+    /// maintenance, else over those up.
+    pub(super) fn path(&self, t: &Tables, circuit: CircuitId) -> Option<usize> {
+        let up = self.up[circuit];
+        let d = t.circuits[circuit].drained;
+        let usable = [up[0] && !d[0], up[1] && !d[1]];
+        let pick = if usable == [false, false] { up } else { usable };
+        match pick {
             [true, true] => Some((self.flow % 2) as usize),
             [true, false] => Some(0),
             [false, true] => Some(1),
@@ -215,7 +221,7 @@ pub(super) fn walk(
                 if let Some(w) = too_big(circuit, None) {
                     return w;
                 }
-                let Some(path) = link.path(circuit) else {
+                let Some(path) = link.path(t, circuit) else {
                     return unreachable(None);
                 };
                 circuits[circuit].input[path].add(wire);
@@ -242,7 +248,7 @@ pub(super) fn walk(
                     if let Some(w) = too_big(circuit, Some(circuit)) {
                         return w;
                     }
-                    let Some(path) = link.path(circuit) else {
+                    let Some(path) = link.path(t, circuit) else {
                         return unreachable(Some(circuit));
                     };
                     circuits[circuit].output[path].add(wire);

@@ -5,8 +5,8 @@
 //! the SKU's prefix limit, allowas-in 2). What the session accepts becomes that site's
 //! routes in the plane (`LiveLab::set_customer`); what it announces follows the plane's RIB
 //! (checked five times a second). Beside each, a single-hop BFD session (`bfd`, passive, on
-//! UDP 3784 of the MSEE's address): when it leaves Up the BGP session is closed with Cease /
-//! BFD Down.
+//! UDP 3784 of the MSEE's address), running while BGP is Established: when it leaves Up the
+//! BGP session is closed with Cease / BFD Down.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
@@ -221,6 +221,10 @@ pub fn spawn(
         let (announce_tx, announce_rx) = watch::channel(lock(live).advertised(l.site, l.path));
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let (bfd_down_tx, bfd_down) = watch::channel(0u64);
+        // BFD runs only while BGP is Established on the link (as a router creates the BFD
+        // session of a BGP neighbour once it is up): FRR resets its BFD session when BGP comes
+        // up, and a session already Up would see that as a failure.
+        let (bgp_up_tx, mut bgp_up) = watch::channel(false);
         let counters = Arc::new(watch::channel(Counters::default()).0);
         lock(live).watch_session(l.site, l.path, counters.subscribe());
         let io = speaker::Io {
@@ -250,7 +254,8 @@ pub fn spawn(
         }));
         let live_b = Arc::clone(live);
         handles.push(tokio::spawn(async move {
-            let mut session = bfd::Session::new(bfd::Config::msee(i as u32 + 1));
+            let fresh = || bfd::Session::new(bfd::Config::msee(i as u32 + 1));
+            let mut session = fresh();
             let now = || epoch.elapsed();
             let mut buf = [0u8; 128];
             let peer = SocketAddr::new(IpAddr::V4(l.ce), bfd::PORT);
@@ -265,10 +270,15 @@ pub fn spawn(
                             info!(msee = %l.msee, "BFD session up");
                             lv.set_bfd(l.site, l.path, session.state());
                         }
-                        bfd::Event::Down { diag } => {
-                            warn!(msee = %l.msee, diag = bfd::diag::name(diag), "BFD session down");
+                        bfd::Event::Down { diag, admin } => {
                             lv.set_bfd(l.site, l.path, session.state());
-                            bfd_down_tx.send_modify(|n| *n += 1);
+                            if admin {
+                                // The router is reconfiguring BFD, the path is fine: BGP stays.
+                                info!(msee = %l.msee, "BFD session down: the peer signalled AdminDown");
+                            } else {
+                                warn!(msee = %l.msee, diag = bfd::diag::name(diag), "BFD session down");
+                                bfd_down_tx.send_modify(|n| *n += 1);
+                            }
                         }
                     }
                 }
@@ -278,12 +288,22 @@ pub fn spawn(
                 tokio::select! {
                     r = bfd_rx.recv_from(&mut buf) => {
                         if let Ok((n, from)) = r {
-                            if from.ip() == IpAddr::V4(l.ce) {
+                            if from.ip() == IpAddr::V4(l.ce) && *bgp_up.borrow() {
                                 session.receive(now(), &buf[..n]);
                             }
                         }
                     }
                     _ = tokio::time::sleep(wait) => session.handle_timeout(now()),
+                    changed = bgp_up.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        if !*bgp_up.borrow_and_update() {
+                            // BGP went down: its BFD session goes with it, silently.
+                            session = fresh();
+                            lock(&live_b).set_bfd(l.site, l.path, session.state());
+                        }
+                    }
                 }
             }
         }));
@@ -295,15 +315,19 @@ pub fn spawn(
                     Event::Established => {
                         info!(msee = %l.msee, "BGP session established");
                         lv.set_session(l.site, l.path, "Established", None);
+                        bgp_up_tx.send_replace(true);
                     }
                     Event::Down { reason, .. } => {
                         warn!(msee = %l.msee, %reason, "BGP session down");
                         lv.set_session(l.site, l.path, "Idle", Some(reason.clone()));
+                        bgp_up_tx.send_replace(false);
                     }
                     Event::PrefixWarning { count, limit, .. } => {
                         warn!(msee = %l.msee, count, limit, "80% of the prefix limit reached");
                     }
-                    Event::Routes => {}
+                    Event::Routes => {
+                        tracing::debug!(msee = %l.msee, prefixes = r.received.len(), "routes received");
+                    }
                 }
                 lv.set_customer(l.site, l.path, r.received);
             }

@@ -69,6 +69,13 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         let _ = writeln!(c, " neighbor {n} remote-as 12076");
         let _ = writeln!(c, " neighbor {n} timers connect {}", r.connect_retry);
         let _ = writeln!(c, " neighbor {n} bfd profile msee");
+        // From the customer's address on that /30 (the MSEE's is the next one), so BFD knows
+        // its source from the start.
+        let _ = writeln!(
+            c,
+            " neighbor {n} update-source {}",
+            Ipv4Addr::from(u32::from(*n) - 1)
+        );
         if let Some(key) = &r.password {
             let _ = writeln!(c, " neighbor {n} password {key}");
         }
@@ -270,6 +277,7 @@ mod tests {
             " neighbor 192.168.100.6 timers connect 2",
             " neighbor 192.168.100.2 bfd profile msee",
             " neighbor 192.168.100.6 password s3cret",
+            " neighbor 192.168.100.6 update-source 192.168.100.5",
             "  transmit-interval 300",
             "  detect-multiplier 3",
             "  network 10.0.1.0/24",

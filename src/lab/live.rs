@@ -273,6 +273,19 @@ impl LiveLab {
                 Err("capture streams packets: send it on a connection of its own".into())
             }
             Request::CircuitLink { circuit, path, up } => self.set_link(&circuit, path, up),
+            Request::CircuitMaintenance { circuit, path, on } => self
+                .link_of(&circuit, path)
+                .and_then(|(_, link)| {
+                    self.change(Change::Maintenance {
+                        circuit: circuit.clone(),
+                        link,
+                        on,
+                    })
+                })
+                .map(|()| {
+                    info!(circuit = %circuit, path = path_name(path), on, "maintenance");
+                    serde_json::json!({"circuit": circuit, "path": path_name(path), "maintenance": on})
+                }),
         };
         match out {
             Ok(v) => Response::ok(v),
@@ -514,6 +527,10 @@ impl LiveLab {
                 })
                 .collect(),
             timing,
+            maintenance: (0..2)
+                .filter(|l| self.plane.maintenance().contains(&(i, *l)))
+                .map(|l| if l == 0 { "primary" } else { "secondary" }.to_string())
+                .collect(),
         }))
     }
 
@@ -607,7 +624,7 @@ impl LiveLab {
         let Ok(c) = self.circuit_index(&topo.site[site].circuit) else {
             return Default::default();
         };
-        crate::plane::advertised(topo, &self.plane.routing(), c, path, site)
+        self.plane.advertised(c, path, site)
     }
 
     /// Every BGP session with a site's router, for the metrics.
@@ -642,8 +659,15 @@ impl LiveLab {
                     .customers()
                     .get(l.site, l.path)
                     .map_or(0, |a| a.len()),
-                advertised: crate::plane::advertised(topo, &routing, l.circuit, l.path, l.site)
-                    .len(),
+                advertised: crate::plane::advertised(
+                    topo,
+                    &routing,
+                    l.circuit,
+                    l.path,
+                    l.site,
+                    self.plane.maintenance().contains(&(l.circuit, l.path)),
+                )
+                .len(),
             })
             .collect()
     }

@@ -47,6 +47,14 @@ pub enum Change {
         name: String,
         key: String,
     },
+    /// Start (or, with `on: false`, end) maintenance on a circuit's link (0 primary, 1
+    /// secondary): its MSEE prepends 12076 to what it advertises to the customer, as Microsoft
+    /// does ahead of maintenance, and the lab moves its own traffic off the link.
+    Maintenance {
+        circuit: String,
+        link: usize,
+        on: bool,
+    },
 }
 
 /// What the lab must do after a change.
@@ -66,6 +74,8 @@ pub struct Plane {
     auth: Vec<Authorization>,
     /// What each site's router announces on each link.
     customers: super::Customers,
+    /// Circuit links (circuit, link) under maintenance.
+    maintenance: std::collections::BTreeSet<(usize, usize)>,
 }
 
 impl Plane {
@@ -75,7 +85,30 @@ impl Plane {
             customers: super::Customers::static_routers(&topo),
             topo,
             auth: Vec::new(),
+            maintenance: Default::default(),
         }
+    }
+
+    /// The circuit links under maintenance, (circuit, link).
+    pub fn maintenance(&self) -> &std::collections::BTreeSet<(usize, usize)> {
+        &self.maintenance
+    }
+
+    /// What the MSEE of `circuit`'s link `link` announces to site `site`'s router: its best
+    /// routes, with one more 12076 while the link is under maintenance.
+    pub fn advertised(&self, circuit: usize, link: usize, site: usize) -> super::Announced {
+        super::advertised(
+            &self.topo,
+            &self.routing(),
+            circuit,
+            link,
+            site,
+            self.maintenance.contains(&(circuit, link)),
+        )
+    }
+
+    fn compile(&self, t: &Topology) -> Tables {
+        super::compile::compile(t, &self.customers, &self.maintenance)
     }
 
     /// What each site's router announces.
@@ -92,10 +125,7 @@ impl Plane {
     /// routes): the RIBs follow, and the engine's tables with them.
     pub fn set_customer(&mut self, site: usize, link: usize, routes: super::Announced) -> Effect {
         self.customers.set(site, link, routes);
-        Effect::Tables(Box::new(super::compile::compile(
-            &self.topo,
-            &self.customers,
-        )))
+        Effect::Tables(Box::new(self.compile(&self.topo)))
     }
 
     pub fn topology(&self) -> &Topology {
@@ -153,6 +183,22 @@ impl Plane {
             Change::Authorize { circuit, name, key } => {
                 self.authorize(&circuit, &name, key).map(|()| Vec::new())
             }
+            Change::Maintenance { circuit, link, on } => {
+                let c = self.circuit_index(&circuit)?;
+                let which = if link == 0 { "primary" } else { "secondary" };
+                if self.maintenance.contains(&(c, link)) == on {
+                    return Err(format!(
+                        "the {which} link of circuit {circuit} is {} under maintenance",
+                        if on { "already" } else { "not" }
+                    ));
+                }
+                if on {
+                    self.maintenance.insert((c, link));
+                } else {
+                    self.maintenance.remove(&(c, link));
+                }
+                Ok(vec![Effect::Tables(Box::new(self.compile(&self.topo)))])
+            }
         }
     }
 
@@ -160,7 +206,7 @@ impl Plane {
     fn replace(&mut self, mut new: Topology) -> Result<Effect, String> {
         new.validate().map_err(|errs| errs.join("\n"))?;
         new.resolve_defaults();
-        let tables = super::compile::compile(&new, &self.customers);
+        let tables = self.compile(&new);
         self.topo = new;
         Ok(Effect::Tables(Box::new(tables)))
     }

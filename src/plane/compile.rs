@@ -19,13 +19,18 @@ use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
 /// Compiles a validated topology (defaults resolved) whose sites all have the built-in static
 /// router.
 pub fn tables(t: &Topology) -> Tables {
-    compile(t, &super::Customers::static_routers(t))
+    compile(t, &super::Customers::static_routers(t), &Default::default())
 }
 
 /// Compiles a validated topology (defaults resolved) and what each site's router announces:
 /// the RIBs' best paths into the engine's tables, with the circuits' timing. A site may send
-/// from what the MSEE accepted from it.
-pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
+/// from what the MSEE accepted from it. Links under `maintenance` (circuit, link) carry
+/// traffic only when the other link is down.
+pub fn compile(
+    t: &Topology,
+    customers: &super::Customers,
+    maintenance: &std::collections::BTreeSet<(usize, usize)>,
+) -> Tables {
     let cidx = |name: &str| -> CircuitId {
         t.circuit
             .iter()
@@ -70,6 +75,7 @@ pub fn compile(t: &Topology, customers: &super::Customers) -> Tables {
                     let n = u32::from(pp.network()) + o;
                     (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
                 }),
+                drained: [0, 1].map(|l| maintenance.contains(&(i, l))),
             }
         })
         .collect();

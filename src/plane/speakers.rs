@@ -88,13 +88,15 @@ impl Customers {
 /// What the MSEE of `circuit`'s link `link` announces to the router of site `site` on it: its
 /// best routes but those learned from that site, with 12076 prepended after Cisco's
 /// remove-private-as toward the site's ASN (a path of private ASNs only is dropped, unless it
-/// holds the site's own ASN), the MSEE's address as next hop.
+/// holds the site's own ASN), the MSEE's address as next hop. With `maintenance`, 12076 once
+/// more (the prepend Microsoft applies to a link ahead of maintenance).
 pub fn advertised(
     t: &Topology,
     routing: &Routing,
     circuit: usize,
     link: usize,
     site: usize,
+    maintenance: bool,
 ) -> Announced {
     let neighbour = t.site[site].asn.unwrap_or(0);
     routing.msee[circuit][link]
@@ -102,6 +104,9 @@ pub fn advertised(
         .filter(|r| r.origin != (Origin::Customer { site }))
         .map(|r| {
             let mut as_path = vec![MICROSOFT_ASN];
+            if maintenance {
+                as_path.push(MICROSOFT_ASN);
+            }
             as_path.extend(remove_private_as(&r.as_path, neighbour));
             (
                 r.prefix,

@@ -286,7 +286,7 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
 fn what_the_customer_sees_12076_and_remove_private_as() {
     let t = seed(true);
     let r = routing(&t, &Customers::static_routers(&t));
-    let to_sf = advertised(&t, &r, 0, 0, 0);
+    let to_sf = advertised(&t, &r, 0, 0, 0, false);
     let rows: Vec<(String, String)> = to_sf
         .iter()
         .map(|(p, a)| (p.to_string(), PathDisplay(&a.as_path).to_string()))
@@ -308,7 +308,7 @@ fn what_the_customer_sees_12076_and_remove_private_as() {
     let mut same = t.clone();
     same.site[1].asn = Some(65001);
     let r = routing(&same, &Customers::static_routers(&same));
-    let to_sf = advertised(&same, &r, 0, 0, 0);
+    let to_sf = advertised(&same, &r, 0, 0, 0, false);
     assert_eq!(
         to_sf[&"10.0.2.0/24".parse().unwrap()].as_path,
         [12076, 65001]
@@ -326,7 +326,7 @@ fn a_vnet_community_brings_the_regions_and_none_without() {
     assert_eq!(get("10.0.3.0/24"), vec![(12076, 20001), (12076, 50006)]);
     assert!(get("10.0.4.0/24").is_empty());
     // To the customer, as learned.
-    let to_sf = advertised(&t, &r, 0, 0, 0);
+    let to_sf = advertised(&t, &r, 0, 0, 0, false);
     assert_eq!(
         to_sf[&"10.0.3.0/24".parse().unwrap()].communities,
         vec![(12076, 20001), (12076, 50006)]

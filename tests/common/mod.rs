@@ -329,11 +329,24 @@ pub fn state_pfx_rcd(lab: &Lab, circuit: &str, path: &str) -> String {
         .to_string()
 }
 
-/// How many of the circuits' customer sessions (both links each) are Established.
+/// How many of the circuits' customer sessions (both links each) are Established with routes
+/// received: the router has announced its prefixes (FRR waits about a second after the
+/// session comes up), so the MSEE forwards for the site.
 pub fn established(lab: &Lab, circuits: &[&str]) -> usize {
     circuits
         .iter()
         .flat_map(|c| ["primary", "secondary"].map(|p| state_pfx_rcd(lab, c, p)))
-        .filter(|s| s.parse::<u32>().is_ok())
+        .filter(|s| s.parse::<u32>().is_ok_and(|n| n > 0))
         .count()
+}
+
+/// How many of `site`'s FRR BFD sessions are up (they start once BGP is Established on a
+/// link).
+pub fn bfd_up(lab: &Lab, site: &str) -> usize {
+    String::from_utf8_lossy(
+        &lab.exec(site, &["vtysh", "-c", "show bfd peers brief"])
+            .stdout,
+    )
+    .matches(" up ")
+    .count()
 }
