@@ -593,6 +593,7 @@ mod tests {
                 rtts: vec![],
             },
             maintenance: vec![],
+            vnet_weights: Default::default(),
         };
         let v = serde_json::to_value(circuit(
             &Scope {

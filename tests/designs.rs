@@ -394,3 +394,66 @@ circuits = ["er-sv", "er-la"]
     assert!(within(5, || both(&kernel_route(&lab, "sf", "10.9.1.0/24"))).is_some());
     assert!(!bgp().contains("12076 12076"), "{}", bgp());
 }
+
+/// Connection weights: the same prefix behind er-sv (dc1) and er-la (dc2); VNet uswest on both
+/// prefers the circuit with the higher weight, and a live `vnet link --weight` moves it.
+#[test]
+fn a_vnet_prefers_the_connection_with_the_higher_weight() {
+    if !root_or_skip("a_vnet_prefers_the_higher_weight") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "weights",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc1"
+circuit = "er-sv"
+prefixes = ["10.1.0.0/24"]
+[[site]]
+name = "dc2"
+circuit = "er-la"
+prefixes = ["10.1.0.0/24"]
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+weights = { er-sv = 100 }
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    // dc1 is 10.1.0.1, dc2 10.1.0.2 (the same prefix: the next host).
+    assert_eq!(lab.ping("uswest", "10.1.0.1", 2).0, 2, "over er-sv to dc1");
+    assert_eq!(lab.ping("uswest", "10.1.0.2", 2).0, 0, "not to dc2");
+    let gw: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["routes", "uswest", "--output", "json"])).unwrap();
+    let first = gw["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network"] == "10.1.0.0/24")
+        .unwrap();
+    assert_eq!(first["weight"], 100, "{gw}");
+    assert!(lab
+        .ok(&["circuit", "show", "er-sv"])
+        .contains("uswest (weight 100)"));
+    // Live: er-la's connection gets more weight, and the VNet's traffic moves there.
+    lab.ok(&["vnet", "link", "uswest", "er-la", "--weight", "200"]);
+    assert_eq!(lab.ping("uswest", "10.1.0.2", 2).0, 2, "over er-la to dc2");
+    assert_eq!(lab.ping("uswest", "10.1.0.1", 2).0, 0, "not to dc1");
+    // Out of range, or the same weight again: refused, nothing changes.
+    let out = lab.run(&["vnet", "link", "uswest", "er-la", "--weight", "32001"]);
+    assert!(!out.status.success());
+    let out = lab.run(&["vnet", "link", "uswest", "er-la", "--weight", "200"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already linked"));
+    assert_eq!(lab.ping("uswest", "10.1.0.2", 1).0, 1);
+}

@@ -151,7 +151,18 @@ pub fn run(cmd: Cmd) -> i32 {
                         .unwrap_or_else(|| "-".into()),
                 ),
                 ("Sites", join(&c.sites)),
-                ("VnetLinks", join(&c.vnet_links)),
+                (
+                    "VnetLinks",
+                    join(
+                        &c.vnet_links
+                            .iter()
+                            .map(|v| match c.vnet_weights.get(v) {
+                                Some(w) => format!("{v} (weight {w})"),
+                                None => v.clone(),
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                ),
                 ("Maintenance", join(&c.maintenance)),
             ];
             for (k, v) in kv {

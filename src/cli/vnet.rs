@@ -7,12 +7,17 @@ use crate::control::proto::Request;
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Link a VNet to a circuit: the circuit's sites reach it
+    /// Link a VNet to a circuit: the circuit's sites reach it. On a linked VNet, `--weight`
+    /// changes the connection's routing weight
     Link {
         /// The VNet
         vnet: String,
         /// The circuit to connect its gateway to
         circuit: String,
+        /// The connection's routing weight, 0-32000: the gateway prefers the highest (before
+        /// the AS path); equal weights and paths spread flows over up to 4 circuits
+        #[arg(long, value_parser = clap::value_parser!(u16).range(0..=32000))]
+        weight: Option<u16>,
         #[command(flatten)]
         to: Target,
     },
@@ -29,13 +34,26 @@ pub enum Cmd {
 
 pub fn run(cmd: Cmd) -> i32 {
     let (req, to, what) = match cmd {
-        Cmd::Link { vnet, circuit, to } => (Request::VnetLink { vnet, circuit }, to, "linked to"),
+        Cmd::Link {
+            vnet,
+            circuit,
+            weight,
+            to,
+        } => (
+            Request::VnetLink {
+                vnet,
+                circuit,
+                weight,
+            },
+            to,
+            "linked to",
+        ),
         Cmd::Unlink { vnet, circuit, to } => {
             (Request::VnetUnlink { vnet, circuit }, to, "unlinked from")
         }
     };
     let (vnet, circuit) = match &req {
-        Request::VnetLink { vnet, circuit } | Request::VnetUnlink { vnet, circuit } => {
+        Request::VnetLink { vnet, circuit, .. } | Request::VnetUnlink { vnet, circuit } => {
             (vnet.clone(), circuit.clone())
         }
         _ => unreachable!("built above"),

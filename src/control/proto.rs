@@ -55,6 +55,9 @@ pub enum Request {
     VnetLink {
         vnet: String,
         circuit: String,
+        /// The connection's routing weight (0-32000); on a linked VNet, changes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        weight: Option<u16>,
     },
     VnetUnlink {
         vnet: String,
@@ -345,6 +348,9 @@ pub struct CircuitInfo {
     /// The links under maintenance ("primary", "secondary").
     #[serde(default)]
     pub maintenance: Vec<String>,
+    /// The routing weight of each VNet connection that has one (VNet -> weight).
+    #[serde(default)]
+    pub vnet_weights: std::collections::BTreeMap<String, u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -138,8 +138,40 @@ pub enum PortKind {
     },
     /// The namespace holding the MSEEs' own sockets (BGP): every MSEE link address.
     Msee,
-    /// A VNet and its gateway's table (prefix -> the circuit whose MSEE leads there).
-    Vnet { gateway: Box<Lpm<CircuitId>> },
+    /// A VNet and its gateway's table (prefix -> the circuits whose MSEEs lead there, flows
+    /// spread over them).
+    Vnet { gateway: Box<Lpm<Ecmp>> },
+}
+
+/// Up to four circuits a VNet gateway spreads a prefix's flows over (equal cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ecmp {
+    len: u8,
+    circuits: [CircuitId; 4],
+}
+
+impl Ecmp {
+    /// The first four of `circuits` (at least one).
+    pub fn new(circuits: &[CircuitId]) -> Ecmp {
+        assert!(!circuits.is_empty(), "an ECMP group has a circuit");
+        let mut c = [circuits[0]; 4];
+        let len = circuits.len().min(4);
+        c[..len].copy_from_slice(&circuits[..len]);
+        Ecmp {
+            len: len as u8,
+            circuits: c,
+        }
+    }
+
+    /// The circuit of a flow (by its hash).
+    pub fn pick(&self, flow: u64) -> CircuitId {
+        self.circuits[(flow % u64::from(self.len)) as usize]
+    }
+
+    /// Every circuit of the group, in order.
+    pub fn circuits(&self) -> &[CircuitId] {
+        &self.circuits[..usize::from(self.len)]
+    }
 }
 
 /// One Global Reach connection's transit link: each side's address in the /29 (/125).

@@ -232,7 +232,7 @@ pub(super) fn walk(
                 let PortKind::Vnet { gateway } = &t.ports[vnet].kind else {
                     unreachable!("GwOut is only made for VNets")
                 };
-                match gateway.lookup(dst) {
+                match gateway.lookup(dst).map(|g| g.pick(link.flow >> 1)) {
                     Some(circuit) => {
                         if let Some(w) = too_big(circuit, None) {
                             return w;

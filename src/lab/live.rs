@@ -263,8 +263,12 @@ impl LiveLab {
                 })
             }
             Request::CircuitShow { circuit } => self.circuit_show(&circuit),
-            Request::VnetLink { vnet, circuit } => self.vnet_link(vnet, circuit, true),
-            Request::VnetUnlink { vnet, circuit } => self.vnet_link(vnet, circuit, false),
+            Request::VnetLink {
+                vnet,
+                circuit,
+                weight,
+            } => self.vnet_link(vnet, circuit, true, weight),
+            Request::VnetUnlink { vnet, circuit } => self.vnet_link(vnet, circuit, false, None),
             Request::Routes { circuit, path } => self.routes(&circuit, path),
             Request::RoutesSummary { circuit, path } => self.routes_summary(&circuit, path),
             Request::Stats { circuit } => self.stats(&circuit),
@@ -312,13 +316,20 @@ impl LiveLab {
         Ok(())
     }
 
-    fn vnet_link(&mut self, vnet: String, circuit: String, link: bool) -> Outcome {
+    fn vnet_link(
+        &mut self,
+        vnet: String,
+        circuit: String,
+        link: bool,
+        weight: Option<u16>,
+    ) -> Outcome {
         self.change(Change::VnetLink {
             vnet: vnet.clone(),
             circuit: circuit.clone(),
             link,
+            weight,
         })?;
-        info!(%vnet, %circuit, link, "vnet link changed");
+        info!(%vnet, %circuit, link, ?weight, "vnet link changed");
         let circuits = self
             .plane
             .topology()
@@ -527,6 +538,14 @@ impl LiveLab {
                 })
                 .collect(),
             timing,
+            vnet_weights: self
+                .plane
+                .topology()
+                .vnet
+                .iter()
+                .filter(|v| v.weight(name) > 0)
+                .map(|v| (v.name.clone(), v.weight(name)))
+                .collect(),
             maintenance: (0..2)
                 .filter(|l| self.plane.maintenance().contains(&(i, *l)))
                 .map(|l| if l == 0 { "primary" } else { "secondary" }.to_string())

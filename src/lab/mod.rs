@@ -344,7 +344,11 @@ async fn make(
         let others: Vec<IpNet> = if routed {
             Vec::new()
         } else {
-            all.iter().filter(|p| !own.contains(p)).copied().collect()
+            let mut v: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
+            // The same prefix at two endpoints is one route.
+            v.sort();
+            v.dedup();
+            v
         };
         let own_addresses: Vec<(std::net::IpAddr, u8)> = own
             .iter()

@@ -35,11 +35,13 @@ pub enum Change {
         circuit: String,
         peer: String,
     },
-    /// Link (or, with `link: false`, unlink) a VNet to a circuit.
+    /// Link (or, with `link: false`, unlink) a VNet to a circuit; linking an already linked
+    /// VNet with a `weight` changes the connection's routing weight.
     VnetLink {
         vnet: String,
         circuit: String,
         link: bool,
+        weight: Option<u16>,
     },
     /// A new authorization key `key` (made by the caller) named `name` on `circuit`.
     Authorize {
@@ -179,7 +181,8 @@ impl Plane {
                 vnet,
                 circuit,
                 link,
-            } => self.vnet_link(&vnet, &circuit, link),
+                weight,
+            } => self.vnet_link(&vnet, &circuit, link, weight),
             Change::Authorize { circuit, name, key } => {
                 self.authorize(&circuit, &name, key).map(|()| Vec::new())
             }
@@ -344,7 +347,13 @@ impl Plane {
         Ok(())
     }
 
-    fn vnet_link(&mut self, vnet: &str, circuit: &str, link: bool) -> Result<Vec<Effect>, String> {
+    fn vnet_link(
+        &mut self,
+        vnet: &str,
+        circuit: &str,
+        link: bool,
+        weight: Option<u16>,
+    ) -> Result<Vec<Effect>, String> {
         self.circuit_index(circuit)?;
         let Some(v) = self.topo.vnet.iter().position(|v| v.name == vnet) else {
             let known: Vec<&str> = self.topo.vnet.iter().map(|v| v.name.as_str()).collect();
@@ -355,17 +364,36 @@ impl Plane {
         };
         let mut new = self.topo.clone();
         let linked = new.vnet[v].circuits.iter().any(|c| c == circuit);
-        match (link, linked) {
-            (true, true) => {
+        if weight.is_some_and(|w| w > crate::topology::MAX_WEIGHT) {
+            return Err(format!(
+                "weight {} is out of range; allowed: 0 .. {} (higher is preferred)",
+                weight.unwrap_or_default(),
+                crate::topology::MAX_WEIGHT
+            ));
+        }
+        let current = new.vnet[v].weight(circuit);
+        match (link, linked, weight) {
+            (true, true, Some(w)) if w != current => {}
+            (true, true, _) => {
                 return Err(format!(
-                    "vnet {vnet} is already linked to circuit {circuit}"
+                    "vnet {vnet} is already linked to circuit {circuit} (weight {current}); give another --weight to change it"
                 ))
             }
-            (false, false) => {
+            (false, false, _) => {
                 return Err(format!("vnet {vnet} is not linked to circuit {circuit}"))
             }
-            (true, false) => new.vnet[v].circuits.push(circuit.to_string()),
-            (false, true) => new.vnet[v].circuits.retain(|c| c != circuit),
+            (true, false, _) => new.vnet[v].circuits.push(circuit.to_string()),
+            (false, true, _) => {
+                new.vnet[v].circuits.retain(|c| c != circuit);
+                new.vnet[v].weights.remove(circuit);
+            }
+        }
+        if let (true, Some(w)) = (link, weight) {
+            if w == 0 {
+                new.vnet[v].weights.remove(circuit);
+            } else {
+                new.vnet[v].weights.insert(circuit.to_string(), w);
+            }
         }
         Ok(vec![self.replace(new)?])
     }
@@ -429,9 +457,13 @@ mod tests {
                 vnet: "uswest".into(),
                 circuit: "er-sv".into(),
                 link: true,
+                weight: None,
             })
             .unwrap_err();
-        assert_eq!(e, "vnet uswest is already linked to circuit er-sv");
+        assert_eq!(
+            e,
+            "vnet uswest is already linked to circuit er-sv (weight 0); give another --weight to change it"
+        );
         assert_eq!(p.topology(), &before);
     }
 

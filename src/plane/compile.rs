@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::route::Origin;
 use crate::catalogue::catalogue;
 use crate::engine::table::{
-    gateway_address, CircuitFib, CircuitId, CircuitTiming, GrLink, Lpm, PortInfo, PortKind, Tables,
-    Target, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
+    gateway_address, CircuitFib, CircuitId, CircuitTiming, Ecmp, GrLink, Lpm, PortInfo, PortKind,
+    Tables, Target, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
 };
 use crate::engine::PortId;
 use crate::model;
@@ -140,8 +140,9 @@ pub fn compile(
     for (j, v) in t.vnet.iter().enumerate() {
         let mut gateway = Lpm::new();
         for (prefix, paths) in routing.gateway[j].iter() {
-            if let Some((circuit, _)) = paths.first() {
-                gateway.insert(*prefix, *circuit);
+            let group = super::GatewayRib::multipath(paths);
+            if !group.is_empty() {
+                gateway.insert(*prefix, Ecmp::new(&group));
             }
         }
         ports.push(port(

@@ -81,10 +81,31 @@ pub struct GatewayRib {
     paths: BTreeMap<IpNet, Vec<(usize, Route)>>,
 }
 
+/// The most circuits a gateway spreads a prefix's flows over (Azure's ECMP limit).
+pub const MAX_ECMP: usize = 4;
+
 impl GatewayRib {
     /// Every prefix with its paths (circuit, route), best first.
     pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &[(usize, Route)])> {
         self.paths.iter().map(|(p, v)| (p, &v[..]))
+    }
+
+    /// The circuits a prefix's flows are spread over: those whose path ties with the best on
+    /// weight and AS path length, up to four, best first.
+    pub fn multipath(paths: &[(usize, Route)]) -> Vec<usize> {
+        let Some((_, best)) = paths.first() else {
+            return Vec::new();
+        };
+        let mut v: Vec<usize> = Vec::new();
+        for (c, r) in paths {
+            if route::gateway_order(r, best) == std::cmp::Ordering::Equal
+                && !v.contains(c)
+                && v.len() < MAX_ECMP
+            {
+                v.push(*c);
+            }
+        }
+        v
     }
 }
 
@@ -270,8 +291,8 @@ pub fn routing(t: &Topology, customers: &Customers) -> Routing {
                         Route {
                             next_hop: IpAddr::V4(msee_address(t, c, 0)),
                             as_path,
-                            // The connection's routing weight (0 until connections carry one).
-                            weight: 0,
+                            // The connection's routing weight.
+                            weight: u32::from(v.weight(cname)),
                             ..r.clone()
                         },
                     ));

@@ -175,7 +175,12 @@ fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
     let crate::engine::table::PortKind::Vnet { gateway } = &tables.ports[port].kind else {
         panic!("a VNet port")
     };
-    assert_eq!(gateway.lookup("10.0.2.1".parse().unwrap()), Some(0));
+    assert_eq!(
+        gateway
+            .lookup("10.0.2.1".parse().unwrap())
+            .map(|g| g.circuits().to_vec()),
+        Some(vec![0])
+    );
     assert_eq!(gateway.lookup("10.0.3.1".parse().unwrap()), None);
     assert!(matches!(
         tables.circuits[0].table.lookup("10.0.2.1".parse().unwrap()),
@@ -331,4 +336,53 @@ fn a_vnet_community_brings_the_regions_and_none_without() {
         to_sf[&"10.0.3.0/24".parse().unwrap()].communities,
         vec![(12076, 20001), (12076, 50006)]
     );
+}
+
+#[test]
+fn equal_weights_and_paths_spread_a_vnets_flows_over_the_circuits() {
+    let text = r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc1"
+circuit = "er-sv"
+prefixes = ["10.1.0.0/24"]
+asn = 65001
+[[site]]
+name = "dc2"
+circuit = "er-la"
+prefixes = ["10.1.0.0/24"]
+asn = 65001
+[[vnet]]
+name = "v"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+"#;
+    let mut t = lab(text);
+    let group = |t: &Topology| {
+        let tables = compile::tables(t);
+        let port = t.site.len();
+        let crate::engine::table::PortKind::Vnet { gateway } = &tables.ports[port].kind else {
+            panic!("a VNet port")
+        };
+        gateway.lookup("10.1.0.5".parse().unwrap()).unwrap()
+    };
+    let g = group(&t);
+    assert_eq!(g.circuits(), &[0, 1], "equal: both circuits");
+    let picks: std::collections::BTreeSet<usize> = (0..64u64).map(|f| g.pick(f)).collect();
+    assert_eq!(picks.len(), 2, "flows land on both");
+    // A weight decides, before the AS path.
+    t.vnet[0].weights.insert("er-la".into(), 10);
+    assert_eq!(group(&t).circuits(), &[1]);
+    // Without weights, the shorter AS path decides.
+    t.vnet[0].weights.clear();
+    t.site[1].asn = Some(65002);
+    assert_eq!(group(&t).circuits(), &[0, 1], "paths of equal length");
 }

@@ -374,9 +374,20 @@ pub struct Vnet {
     /// A custom BGP community for the VNet's routes ("12076:20001").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_community: Option<String>,
+    /// The routing weight of the connection to each circuit (absent: 0).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub weights: std::collections::BTreeMap<String, u16>,
 }
 
+/// The highest routing weight of a VNet's connection (Azure's range is 0-32000).
+pub const MAX_WEIGHT: u16 = 32000;
+
 impl Vnet {
+    /// The routing weight of the VNet's connection to `circuit` (0 unless set).
+    pub fn weight(&self, circuit: &str) -> u16 {
+        self.weights.get(circuit).copied().unwrap_or(0)
+    }
+
     /// The custom community as (ASN, value), when it is well formed.
     pub fn community(&self) -> Option<(u16, u16)> {
         parse_community(self.bgp_community.as_deref()?)

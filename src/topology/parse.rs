@@ -193,6 +193,11 @@ struct RawVnet {
     #[serde(default)]
     #[schemars(schema_with = "schema::names")]
     circuits: Option<S<Vec<S<String>>>>,
+    /// The routing weight of the VNet's connection to each circuit (0-32000, default 0): its
+    /// gateway prefers the highest, before the AS path, e.g. { er-sv = 100 }.
+    #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, u16>>")]
+    weights: Option<S<std::collections::BTreeMap<String, S<i64>>>>,
     /// A custom BGP community for the VNet's routes, "12076:NNNNN": they then carry it and
     /// the region's community too.
     #[serde(default)]
@@ -571,6 +576,30 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 .map(|c| cx.names(e, "circuits", c))
                 .unwrap_or_default(),
             bgp_community: v.bgp_community.map(|c| cx.string(e, "bgp_community", c)),
+            weights: v
+                .weights
+                .map(|w| {
+                    cx.note(e, "weights", 0, &w);
+                    let mut out = std::collections::BTreeMap::new();
+                    for (i, (circuit, weight)) in w.into_inner().into_iter().enumerate() {
+                        cx.spans.insert(e, "weights", i, weight.span());
+                        match u16::try_from(*weight.get_ref()) {
+                            Ok(n) if n <= super::MAX_WEIGHT => {
+                                out.insert(circuit, n);
+                            }
+                            _ => cx.err(
+                                weight.span(),
+                                format!(
+                                    "weight {} for circuit {circuit} is out of range; allowed: 0 .. {} (higher is preferred)",
+                                    weight.get_ref(),
+                                    super::MAX_WEIGHT
+                                ),
+                            ),
+                        }
+                    }
+                    out
+                })
+                .unwrap_or_default(),
         });
     }
 

@@ -338,6 +338,20 @@ impl Rules<'_> {
 
     fn communities(&mut self) {
         for (i, v) in self.t.vnet.iter().enumerate() {
+            for (j, c) in v.weights.keys().enumerate() {
+                if !v.circuits.contains(c) {
+                    self.err(
+                        Entity::Vnet(i),
+                        "weights",
+                        j,
+                        format!(
+                            "vnet {}: a weight for circuit {c}, which the VNet is not linked to; its circuits: {}",
+                            v.name,
+                            v.circuits.join(", ")
+                        ),
+                    );
+                }
+            }
             if let Some(c) = &v.bgp_community {
                 if super::parse_community(c).is_none() {
                     self.err(
