@@ -192,7 +192,7 @@ pub fn svg(v: &View) -> String {
     // Rows: each circuit with its sites stacked beside it.
     let sites_of = |c: usize| -> Vec<usize> {
         (0..t.site.len())
-            .filter(|&s| t.site[s].circuit == t.circuit[c].name)
+            .filter(|&s| t.site[s].circuits.first() == Some(&t.circuit[c].name))
             .collect()
     };
     let mut circuit_box: Vec<Option<Rect>> = (0..t.circuit.len()).map(|_| None).collect();
@@ -289,10 +289,13 @@ pub fn svg(v: &View) -> String {
     }
 
     // Site <-> circuit: the primary and secondary links (red, dashed when failed).
-    for (s, site) in t.site.iter().enumerate() {
-        let Some(c) = t.circuit.iter().position(|c| c.name == site.circuit) else {
-            continue;
-        };
+    let site_links = t.site.iter().enumerate().flat_map(|(s, site)| {
+        site.circuits
+            .iter()
+            .filter_map(move |n| t.circuit.iter().position(|c| &c.name == n))
+            .map(move |c| (s, c))
+    });
+    for (s, c) in site_links {
         let (Some(sb), Some(cb)) = (&site_box[s], &circuit_box[c]) else {
             continue;
         };
@@ -572,17 +575,19 @@ pub fn dot(v: &View) -> String {
     }
     let _ = writeln!(o, "  }}");
     for s in &t.site {
-        let c = t.circuit.iter().position(|c| c.name == s.circuit);
-        let up = c.is_some_and(|c| v.links[c] != [false, false]);
-        let bw = c.map(|c| bw(t.circuit[c].bandwidth)).unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "  {} -- {} [label=\"{bw}\", color=\"{}\"{}];",
-            id("site", &s.name),
-            id("circuit", &s.circuit),
-            if up { "#605e5c" } else { "#a4262c" },
-            if up { "" } else { ", style=dashed" }
-        );
+        for name in &s.circuits {
+            let c = t.circuit.iter().position(|c| &c.name == name);
+            let up = c.is_some_and(|c| v.links[c] != [false, false]);
+            let bw = c.map(|c| bw(t.circuit[c].bandwidth)).unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {} -- {} [label=\"{bw}\", color=\"{}\"{}];",
+                id("site", &s.name),
+                id("circuit", name),
+                if up { "#605e5c" } else { "#a4262c" },
+                if up { "" } else { ", style=dashed" }
+            );
+        }
     }
     for (vi, n) in t.vnet.iter().enumerate() {
         for c in &n.circuits {
@@ -664,14 +669,16 @@ pub fn mermaid(v: &View) -> String {
     }
     let _ = writeln!(o, "  end");
     for s in &t.site {
-        let up = v.circuit_up(&s.circuit);
-        let _ = writeln!(
-            o,
-            "  {} {} {}",
-            id("site", &s.name),
-            if up { "---" } else { "-.-" },
-            id("circuit", &s.circuit)
-        );
+        for name in &s.circuits {
+            let up = v.circuit_up(name);
+            let _ = writeln!(
+                o,
+                "  {} {} {}",
+                id("site", &s.name),
+                if up { "---" } else { "-.-" },
+                id("circuit", name)
+            );
+        }
     }
     for n in &t.vnet {
         for c in &n.circuits {

@@ -66,7 +66,7 @@ impl Pair {
             ],
             connect_retry: 1,
             lan_source: None,
-            password: None,
+            passwords: Default::default(),
         };
         let conf = frr::config(&router, &dir.join("frr.log"));
         p.frr = Some(Daemons::start(&a, &dir, &conf).expect("FRR starts"));

@@ -416,7 +416,7 @@ pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[
         if topo
             .site
             .iter()
-            .any(|x| x.circuit == c.name && x.router.is_real())
+            .any(|x| x.on(&c.name) && x.router.is_real())
         {
             for (i, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
                 let summary: RouteSummary = decode(call(

@@ -105,6 +105,9 @@ pub struct CircuitFib {
     pub link_v4: [(Ipv4Addr, Ipv4Addr); 2],
     /// Links under maintenance: used only while the other link is down.
     pub drained: [bool; 2],
+    /// With a real router at the customer end: its two link ports (primary, secondary), where
+    /// what the MSEE sends to the site goes.
+    pub router_links: Option<[PortId; 2]>,
 }
 
 /// A site or VNet as the engine sees it.
@@ -122,12 +125,14 @@ pub struct PortInfo {
 
 #[derive(Debug, Clone)]
 pub enum PortKind {
-    /// A site's LAN. With the built-in static router the engine is its CE; with a real router
-    /// (`router`: its two link ports) the site's namespace is the CE and this TUN carries
-    /// nothing the engine forwards.
+    /// A site's LAN. With the built-in static router the engine is its CE: onto `circuit`,
+    /// or, for a site on several circuits, the circuits `ce` (its routing table, from what
+    /// each circuit's MSEEs advertise) chooses. With a real router (`router`) the site's
+    /// namespace is the CE and this TUN carries nothing the engine forwards.
     Site {
         circuit: CircuitId,
-        router: Option<[PortId; 2]>,
+        ce: Option<Box<Lpm<Ecmp>>>,
+        router: bool,
     },
     /// A circuit link's customer end in the namespace of a site with a real router (its /30
     /// address on it): what the router sends onto the link, and what reaches it from there.

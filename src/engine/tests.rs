@@ -787,8 +787,10 @@ fn router_sf() -> (Engine, [PortId; 2], PortId) {
     let mut lan = tables.ports[0].clone();
     lan.kind = table::PortKind::Site {
         circuit: 0,
-        router: Some(links),
+        ce: None,
+        router: true,
     };
+    tables.circuits[0].router_links = Some(links);
     for (path, ce) in [(0, "192.168.100.0/30"), (1, "192.168.100.4/30")] {
         let mut p = lan.clone();
         p.name = format!("sf-link{path}");

@@ -114,11 +114,9 @@ pub(super) fn walk(
         hops: 0,
     };
     let mut hop = match t.ports[ingress].kind {
-        PortKind::Site { router: None, .. } => Hop::CeOut(ingress),
+        PortKind::Site { router: false, .. } => Hop::CeOut(ingress),
         // The site's own router forwards; its LAN holds no other host.
-        PortKind::Site {
-            router: Some(_), ..
-        } => return silent,
+        PortKind::Site { router: true, .. } => return silent,
         PortKind::Vnet { .. } => Hop::GwOut(ingress),
         // From a site's router onto its circuit link (the router did its hop): to the MSEE's
         // own sockets when addressed to its link address, else to the MSEE's table.
@@ -209,8 +207,19 @@ pub(super) fn walk(
         };
         hop = match hop {
             Hop::CeOut(site) => {
-                let PortKind::Site { circuit, .. } = t.ports[site].kind else {
+                let PortKind::Site {
+                    circuit: main,
+                    ref ce,
+                    ..
+                } = t.ports[site].kind
+                else {
                     unreachable!("CeOut is only made for sites")
+                };
+                // On several circuits: the one the CE's table picks (flows spread over
+                // equal ones); what it knows no route for goes to its main circuit.
+                let circuit = match ce {
+                    Some(fib) => fib.lookup(dst).map_or(main, |g| g.pick(link.flow >> 1)),
+                    None => main,
                 };
                 // Where the MSEE would send it back here (the site's own LAN, or its default
                 // route): there is no other host there. A more specific prefix of another
@@ -253,18 +262,15 @@ pub(super) fn walk(
                     };
                     circuits[circuit].output[path].add(wire);
                     link.cross(plan, t, circuit, path, Dir::Down, hops);
-                    match t.ports[site].kind {
+                    match t.circuits[circuit].router_links {
                         // The site's router takes it from the link (and does its own hop).
-                        PortKind::Site {
-                            router: Some(links),
-                            ..
-                        } => {
+                        Some(links) => {
                             return Walk::Deliver {
                                 port: links[path],
                                 hops,
                             }
                         }
-                        _ => Hop::CeIn(site),
+                        None => Hop::CeIn(site),
                     }
                 }
                 // Over Global Reach too: an MSEE passes its own VNets' routes to its peer.

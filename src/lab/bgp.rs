@@ -218,7 +218,8 @@ pub fn spawn(
         let bfd_rx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), bfd::PORT))?;
         // RFC 5881: from a source port in 49152-65535, the same for the session's life.
         let bfd_tx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 49152 + i as u16))?;
-        let (announce_tx, announce_rx) = watch::channel(lock(live).advertised(l.site, l.path));
+        let (announce_tx, announce_rx) =
+            watch::channel(lock(live).advertised(l.site, l.circuit, l.path));
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let (bfd_down_tx, bfd_down) = watch::channel(0u64);
         // BFD runs only while BGP is Established on the link (as a router creates the BFD
@@ -226,7 +227,7 @@ pub fn spawn(
         // up, and a session already Up would see that as a failure.
         let (bgp_up_tx, mut bgp_up) = watch::channel(false);
         let counters = Arc::new(watch::channel(Counters::default()).0);
-        lock(live).watch_session(l.site, l.path, counters.subscribe());
+        lock(live).watch_session(l.site, l.circuit, l.path, counters.subscribe());
         let io = speaker::Io {
             epoch,
             announce: announce_rx,
@@ -268,10 +269,10 @@ pub fn spawn(
                     match e {
                         bfd::Event::Up => {
                             info!(msee = %l.msee, "BFD session up");
-                            lv.set_bfd(l.site, l.path, session.state());
+                            lv.set_bfd(l.site, l.circuit, l.path, session.state());
                         }
                         bfd::Event::Down { diag, admin } => {
-                            lv.set_bfd(l.site, l.path, session.state());
+                            lv.set_bfd(l.site, l.circuit, l.path, session.state());
                             if admin {
                                 // The router is reconfiguring BFD, the path is fine: BGP stays.
                                 info!(msee = %l.msee, "BFD session down: the peer signalled AdminDown");
@@ -301,7 +302,7 @@ pub fn spawn(
                         if !*bgp_up.borrow_and_update() {
                             // BGP went down: its BFD session goes with it, silently.
                             session = fresh();
-                            lock(&live_b).set_bfd(l.site, l.path, session.state());
+                            lock(&live_b).set_bfd(l.site, l.circuit, l.path, session.state());
                         }
                     }
                 }
@@ -314,12 +315,12 @@ pub fn spawn(
                 match &r.event {
                     Event::Established => {
                         info!(msee = %l.msee, "BGP session established");
-                        lv.set_session(l.site, l.path, "Established", None);
+                        lv.set_session(l.site, l.circuit, l.path, "Established", None);
                         bgp_up_tx.send_replace(true);
                     }
                     Event::Down { reason, .. } => {
                         warn!(msee = %l.msee, %reason, "BGP session down");
-                        lv.set_session(l.site, l.path, "Idle", Some(reason.clone()));
+                        lv.set_session(l.site, l.circuit, l.path, "Idle", Some(reason.clone()));
                         bgp_up_tx.send_replace(false);
                     }
                     Event::PrefixWarning { count, limit, .. } => {
@@ -329,7 +330,7 @@ pub fn spawn(
                         tracing::debug!(msee = %l.msee, prefixes = r.received.len(), "routes received");
                     }
                 }
-                lv.set_customer(l.site, l.path, r.received);
+                lv.set_customer(l.site, l.circuit, l.path, r.received);
             }
         }));
         let live_a = Arc::clone(live);
@@ -337,7 +338,7 @@ pub fn spawn(
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
-                let now = lock(&live_a).advertised(l.site, l.path);
+                let now = lock(&live_a).advertised(l.site, l.circuit, l.path);
                 announce_tx.send_if_modified(|cur| {
                     if *cur == now {
                         false
@@ -364,7 +365,7 @@ pub fn spawn(
                 for l in lv.router_links() {
                     let keyed = lv.topology().circuit[l.circuit].shared_key.is_some();
                     if let Some(reason) = md5_reason(delta, keyed) {
-                        if lv.session_down_because(l.site, l.path, reason) {
+                        if lv.session_down_because(l.site, l.circuit, l.path, reason) {
                             warn!(msee = %l.msee, reason, "BGP session cannot connect");
                         }
                     }

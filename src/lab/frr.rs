@@ -32,8 +32,8 @@ pub struct SiteRouter {
     /// The site's LAN address: BGP routes installed in the kernel take it as their source, so
     /// traffic from the site leaves from its prefix, not from a link's /30.
     pub lan_source: Option<Ipv4Addr>,
-    /// The circuit's MD5 shared key, if it has one.
-    pub password: Option<String>,
+    /// The MD5 shared key of each neighbour whose circuit has one.
+    pub passwords: std::collections::BTreeMap<Ipv4Addr, String>,
 }
 
 /// The site's FRR configuration (integrated frr.conf).
@@ -76,7 +76,7 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
             " neighbor {n} update-source {}",
             Ipv4Addr::from(u32::from(*n) - 1)
         );
-        if let Some(key) = &r.password {
+        if let Some(key) = r.passwords.get(n) {
             let _ = writeln!(c, " neighbor {n} password {key}");
         }
     }
@@ -98,8 +98,8 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
                 let _ = writeln!(c, "  neighbor {n} activate");
             }
         }
-        // Both links used at once, as Microsoft runs them (active-active).
-        let _ = writeln!(c, "  maximum-paths 2");
+        // Every link used at once, as Microsoft runs them (active-active).
+        let _ = writeln!(c, "  maximum-paths {}", r.neighbors.len().max(1));
         let _ = writeln!(c, " exit-address-family");
     }
     c
@@ -266,7 +266,9 @@ mod tests {
             ],
             connect_retry: 2,
             lan_source: Some("10.0.1.1".parse().unwrap()),
-            password: Some("s3cret".into()),
+            passwords: [("192.168.100.6".parse().unwrap(), "s3cret".to_string())]
+                .into_iter()
+                .collect(),
         };
         let c = config(&r, Path::new("/run/reachlab/lab/frr/sf/frr.log"));
         for line in [

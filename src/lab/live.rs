@@ -32,9 +32,9 @@ pub struct LiveLab {
     wall_epoch: SystemTime,
     /// The engine's zero.
     epoch: Instant,
-    /// BGP sessions with sites' routers, per (site, link): state, since when, why last down,
+    /// BGP sessions with sites' routers, per (site, circuit, link): state, since when, why last down,
     /// BFD state, message counters.
-    sessions: BTreeMap<(usize, usize), SessionState>,
+    sessions: BTreeMap<(usize, usize, usize), SessionState>,
 }
 
 /// A BGP session with a site's router, as the metrics show it.
@@ -457,7 +457,13 @@ impl LiveLab {
                         let via = match p.kind {
                             crate::engine::table::PortKind::Vnet { .. } => "vnet link".to_string(),
                             crate::engine::table::PortKind::Site { circuit, .. }
-                                if circuit == i =>
+                                if circuit == i
+                                    || self
+                                        .plane
+                                        .topology()
+                                        .site
+                                        .get(port)
+                                        .is_some_and(|s| s.on(&t.circuits[i].name)) =>
                             {
                                 "this circuit".to_string()
                             }
@@ -500,7 +506,7 @@ impl LiveLab {
                 .topology()
                 .site
                 .iter()
-                .find(|s| s.circuit == name)
+                .find(|s| s.on(name))
                 .and_then(|s| s.asn),
             primary: link_addresses(pp, 0),
             secondary: (pp.prefix_len() <= 29).then(|| link_addresses(pp, 4)),
@@ -509,7 +515,7 @@ impl LiveLab {
                 .topology()
                 .site
                 .iter()
-                .filter(|s| s.circuit == name)
+                .filter(|s| s.on(name))
                 .map(|s| s.name.clone())
                 .collect(),
             vnet_links: self
@@ -628,8 +634,14 @@ impl LiveLab {
 
     /// What site `site`'s router now announces on link `path` (its session's accepted
     /// routes): the RIBs and the engine's tables follow.
-    pub fn set_customer(&mut self, site: usize, path: usize, routes: crate::plane::Announced) {
-        if let Effect::Tables(t) = self.plane.set_customer(site, path, routes) {
+    pub fn set_customer(
+        &mut self,
+        site: usize,
+        circuit: usize,
+        path: usize,
+        routes: crate::plane::Announced,
+    ) {
+        if let Effect::Tables(t) = self.plane.set_customer(site, circuit, path, routes) {
             self.engine
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -637,13 +649,9 @@ impl LiveLab {
         }
     }
 
-    /// What the MSEE on `site`'s circuit link `path` announces to the site's router.
-    pub fn advertised(&self, site: usize, path: usize) -> crate::plane::Announced {
-        let topo = self.plane.topology();
-        let Ok(c) = self.circuit_index(&topo.site[site].circuit) else {
-            return Default::default();
-        };
-        self.plane.advertised(c, path, site)
+    /// What the MSEE on link `path` of `circuit` announces to site `site`'s router.
+    pub fn advertised(&self, site: usize, circuit: usize, path: usize) -> crate::plane::Announced {
+        self.plane.advertised(circuit, path, site)
     }
 
     /// Every BGP session with a site's router, for the metrics.
@@ -653,7 +661,7 @@ impl LiveLab {
         self.router_links()
             .into_iter()
             .map(|l| {
-                let session = self.sessions.get(&(l.site, l.path));
+                let session = self.sessions.get(&(l.site, l.circuit, l.path));
                 let counters = session
                     .and_then(|s| s.counters.as_ref())
                     .map(|c| *c.borrow())
@@ -676,7 +684,7 @@ impl LiveLab {
                 received: self
                     .plane
                     .customers()
-                    .get(l.site, l.path)
+                    .get(l.site, l.circuit, l.path)
                     .map_or(0, |a| a.len()),
                 advertised: crate::plane::advertised(
                     topo,
@@ -695,20 +703,30 @@ impl LiveLab {
     pub fn watch_session(
         &mut self,
         site: usize,
+        circuit: usize,
         path: usize,
         counters: tokio::sync::watch::Receiver<crate::bgp::session::Counters>,
     ) {
-        self.sessions.entry((site, path)).or_default().counters = Some(counters);
+        self.sessions
+            .entry((site, circuit, path))
+            .or_default()
+            .counters = Some(counters);
     }
 
     /// Records the state of the BFD session on (`site`, `path`).
-    pub fn set_bfd(&mut self, site: usize, path: usize, state: crate::bfd::State) {
-        self.sessions.entry((site, path)).or_default().bfd = state;
+    pub fn set_bfd(&mut self, site: usize, circuit: usize, path: usize, state: crate::bfd::State) {
+        self.sessions.entry((site, circuit, path)).or_default().bfd = state;
     }
 
     /// Gives a session that is not Established the reason it stays down; whether it did.
-    pub fn session_down_because(&mut self, site: usize, path: usize, reason: &str) -> bool {
-        let s = self.sessions.entry((site, path)).or_default();
+    pub fn session_down_because(
+        &mut self,
+        site: usize,
+        circuit: usize,
+        path: usize,
+        reason: &str,
+    ) -> bool {
+        let s = self.sessions.entry((site, circuit, path)).or_default();
         if s.state == "Established" || s.last_error.as_deref() == Some(reason) {
             return false;
         }
@@ -720,12 +738,13 @@ impl LiveLab {
     pub fn set_session(
         &mut self,
         site: usize,
+        circuit: usize,
         path: usize,
         state: &'static str,
         last_error: Option<String>,
     ) {
         let now = self.now();
-        let s = self.sessions.entry((site, path)).or_default();
+        let s = self.sessions.entry((site, circuit, path)).or_default();
         if s.state != state {
             s.since = Some(now);
         }
@@ -764,7 +783,7 @@ impl LiveLab {
                     {
                         Some(
                             self.sessions
-                                .get(&(site, link))
+                                .get(&(site, ci, link))
                                 .cloned()
                                 .unwrap_or_default(),
                         )

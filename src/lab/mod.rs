@@ -260,9 +260,14 @@ async fn make(
         .site
         .iter()
         .map(|s| {
-            let mtu = topo
-                .circuit(&s.circuit)
-                .map_or(netns::VNET_MTU, |c| c.mtu());
+            // The smallest of its circuits' MTUs: the site's hosts send what every circuit takes.
+            let mtu = s
+                .circuits
+                .iter()
+                .filter_map(|c| topo.circuit(c))
+                .map(|c| c.mtu())
+                .min()
+                .unwrap_or(netns::VNET_MTU);
             (s.name.as_str(), "site", &s.prefixes, mtu)
         })
         .chain(
@@ -382,7 +387,8 @@ async fn make(
         } = p.kind
         {
             let ns = names::netns_name(&st.lab, &topo.site[site].name);
-            let name = if path == 0 { "primary" } else { "secondary" };
+            let name = topo.site[site].link_interface(&topo.circuit[circuit].name, path);
+            let name = name.as_str();
             let (ce, msee) = tables.circuits[circuit].link_v4[path];
             let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
             netns::configure_link(&ns, name, &format!("{ce}/30"))?;
@@ -411,20 +417,35 @@ async fn make(
             if s.router != crate::topology::Router::Frr {
                 continue;
             }
-            let c = topo
-                .circuit
-                .iter()
-                .position(|c| c.name == s.circuit)
-                .expect("validated");
             let dir = state::lab_dir(&st.lab).join("frr").join(&s.name);
             st.frr.push(dir.display().to_string());
             st.save().map_err(io_err("recording the lab state"))?;
-            let links = tables.circuits[c].link_v4;
+            // Both MSEEs of each of its circuits, keyed as the circuit says.
+            let mut neighbors = Vec::new();
+            let mut passwords = std::collections::BTreeMap::new();
+            for name in &s.circuits {
+                let c = topo
+                    .circuit
+                    .iter()
+                    .position(|c| &c.name == name)
+                    .expect("validated");
+                for (_, msee) in tables.circuits[c].link_v4 {
+                    neighbors.push(msee);
+                    if let Some(k) = &topo.circuit[c].shared_key {
+                        passwords.insert(msee, k.clone());
+                    }
+                }
+            }
+            let first = topo
+                .circuit
+                .iter()
+                .position(|c| c.name == s.circuits[0])
+                .expect("validated");
             let router = frr::SiteRouter {
                 hostname: s.name.clone(),
                 asn: s.asn.unwrap_or(65001 + i as u32),
-                router_id: links[0].0,
-                neighbors: vec![links[0].1, links[1].1],
+                router_id: tables.circuits[first].link_v4[0].0,
+                neighbors,
                 networks: s.prefixes.clone(),
                 connect_retry: 2,
                 lan_source: s
@@ -434,7 +455,7 @@ async fn make(
                         std::net::IpAddr::V4(a) => Some(a),
                         std::net::IpAddr::V6(_) => None,
                     }),
-                password: topo.circuit[c].shared_key.clone(),
+                passwords,
             };
             let conf = match &s.router_config {
                 // The user's own configuration, as written.

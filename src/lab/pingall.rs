@@ -38,13 +38,7 @@ impl Probe {
 /// crosses on a customer link has a link up (`circuit_up`). VNet to VNet through a shared
 /// circuit never uses its customer links.
 pub fn expected(t: &Topology, circuit_up: &dyn Fn(&str) -> bool, from: &str, to: &str) -> bool {
-    if !t.may_reach(from, to) {
-        return false;
-    }
-    [from, to]
-        .iter()
-        .filter_map(|n| t.site.iter().find(|s| s.name == *n))
-        .all(|s| circuit_up(&s.circuit))
+    t.may_reach_via(from, to, circuit_up)
 }
 
 /// The first address of each family on an endpoint's TUN.

@@ -123,10 +123,16 @@ impl Plane {
         super::routing(&self.topo, &self.customers)
     }
 
-    /// What site `site`'s router now announces on link `link` (a BGP session's accepted
-    /// routes): the RIBs follow, and the engine's tables with them.
-    pub fn set_customer(&mut self, site: usize, link: usize, routes: super::Announced) -> Effect {
-        self.customers.set(site, link, routes);
+    /// What site `site`'s router now announces on link `link` of `circuit` (a BGP session's
+    /// accepted routes): the RIBs follow, and the engine's tables with them.
+    pub fn set_customer(
+        &mut self,
+        site: usize,
+        circuit: usize,
+        link: usize,
+        routes: super::Announced,
+    ) -> Effect {
+        self.customers.set(site, circuit, link, routes);
         Effect::Tables(Box::new(self.compile(&self.topo)))
     }
 

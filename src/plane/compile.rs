@@ -12,7 +12,6 @@ use crate::engine::table::{
     gateway_address, CircuitFib, CircuitId, CircuitTiming, Ecmp, GrLink, Lpm, PortInfo, PortKind,
     Tables, Target, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
 };
-use crate::engine::PortId;
 use crate::model;
 use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
 
@@ -76,6 +75,7 @@ pub fn compile(
                     (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
                 }),
                 drained: [0, 1].map(|l| maintenance.contains(&(i, l))),
+                router_links: None,
             }
         })
         .collect();
@@ -109,26 +109,48 @@ pub fn compile(
     }
 
     let mut ports = Vec::new();
-    // Sites with a real router get two link ports and share the MSEEs' port, after the
-    // sites and VNets.
-    let routers: Vec<usize> = (0..nsites)
+    // Sites with a real router get two link ports per circuit and share the MSEEs' port,
+    // after the sites and VNets.
+    let router_circuits: Vec<(usize, usize)> = (0..nsites)
         .filter(|&i| t.site[i].router.is_real())
+        .flat_map(|i| t.site[i].circuits.iter().map(move |c| (i, cidx(c))))
         .collect();
     let first_link = nsites + t.vnet.len();
-    let links_of = |i: usize| -> Option<[PortId; 2]> {
-        routers
-            .iter()
-            .position(|&r| r == i)
-            .map(|k| [first_link + 2 * k, first_link + 2 * k + 1])
-    };
+    for (k, &(_, c)) in router_circuits.iter().enumerate() {
+        circuits[c].router_links = Some([first_link + 2 * k, first_link + 2 * k + 1]);
+    }
     for (i, s) in t.site.iter().enumerate() {
-        // A site may send from what its MSEE accepted from its router, not from the file.
+        let main = cidx(&s.circuits[0]);
+        // On several circuits, the built-in router routes by what each circuit's MSEEs
+        // advertise to it: the shortest AS path, flows spread over equal ones.
+        let ce = (s.circuits.len() > 1 && !s.router.is_real()).then(|| {
+            let mut best: std::collections::BTreeMap<IpNet, (usize, Vec<CircuitId>)> =
+                Default::default();
+            for c in s.circuits.iter().map(|n| cidx(n)) {
+                let adv = super::advertised(t, &routing, c, 0, i, maintenance.contains(&(c, 0)));
+                for (p, a) in adv {
+                    let e = best.entry(p).or_insert((usize::MAX, Vec::new()));
+                    match a.as_path.len().cmp(&e.0) {
+                        std::cmp::Ordering::Less => *e = (a.as_path.len(), vec![c]),
+                        std::cmp::Ordering::Equal => e.1.push(c),
+                        std::cmp::Ordering::Greater => {}
+                    }
+                }
+            }
+            let mut fib = Lpm::new();
+            for (p, (_, cs)) in best {
+                fib.insert(p, Ecmp::new(&cs));
+            }
+            Box::new(fib)
+        });
+        // A site may send from what its MSEEs accepted from its router, not from the file.
         let mut p = port(
             &s.name,
             &s.prefixes,
             PortKind::Site {
-                circuit: cidx(&s.circuit),
-                router: links_of(i),
+                circuit: main,
+                ce,
+                router: s.router.is_real(),
             },
         );
         p.prefixes = Lpm::new();
@@ -153,13 +175,12 @@ pub fn compile(
             },
         ));
     }
-    for &i in &routers {
+    for &(i, c) in &router_circuits {
         let s = &t.site[i];
-        let c = cidx(&s.circuit);
-        for (path, name) in [(0, "primary"), (1, "secondary")] {
+        for path in 0..2 {
             let (ce, _) = circuits[c].link_v4[path];
             let mut p = port(
-                &format!("{}/{name}", s.name),
+                &format!("{}/{}", s.name, s.link_interface(&t.circuit[c].name, path)),
                 &[],
                 PortKind::Link {
                     site: i,
@@ -177,10 +198,10 @@ pub fn compile(
             ports.push(p);
         }
     }
-    let msee_port = (!routers.is_empty()).then(|| {
+    let msee_port = (!router_circuits.is_empty()).then(|| {
         let mut p = port("(msee)", &[], PortKind::Msee);
-        for &i in &routers {
-            for (_, msee) in circuits[cidx(&t.site[i].circuit)].link_v4 {
+        for &(_, c) in &router_circuits {
+            for (_, msee) in circuits[c].link_v4 {
                 p.prefixes.insert(IpNet::V4(msee.into()), ());
             }
         }

@@ -184,17 +184,18 @@ fn msee_ribs(
     // VNet gateways.
     let mut local: Vec<Rib> = vec![Rib::default(); n];
     for (i, s) in t.site.iter().enumerate() {
-        let c = cidx(&s.circuit);
-        for (p, a) in customers.get(i, link).into_iter().flatten() {
-            local[c].add(Route {
-                prefix: *p,
-                next_hop: IpAddr::V4(ce_address(t, c, link)),
-                as_path: a.as_path.clone(),
-                local_pref: None,
-                weight: 0,
-                origin: Origin::Customer { site: i },
-                communities: a.communities.clone(),
-            });
+        for c in s.circuits.iter().map(|n| cidx(n)) {
+            for (p, a) in customers.get(i, c, link).into_iter().flatten() {
+                local[c].add(Route {
+                    prefix: *p,
+                    next_hop: IpAddr::V4(ce_address(t, c, link)),
+                    as_path: a.as_path.clone(),
+                    local_pref: None,
+                    weight: 0,
+                    origin: Origin::Customer { site: i },
+                    communities: a.communities.clone(),
+                });
+            }
         }
     }
     for (j, v) in t.vnet.iter().enumerate() {
@@ -340,12 +341,7 @@ pub fn neighbors(t: &Topology, routing: &Routing, circuit: usize, link: usize) -
             .count()
     };
     let mut v = Vec::new();
-    for (i, s) in t
-        .site
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| &s.circuit == name)
-    {
+    for (i, s) in t.site.iter().enumerate().filter(|(_, s)| s.on(name)) {
         v.push(Neighbor {
             address: IpAddr::V4(ce_address(t, circuit, link)),
             asn: s.asn.unwrap_or(0),

@@ -17,16 +17,17 @@ use crate::topology::Topology;
 /// Routes one speaker announces on one link: prefix -> path attributes.
 pub type Announced = BTreeMap<IpNet, Attributes>;
 
-/// What every site announces on each of its circuit's links.
+/// What every site announces on each link of each of its circuits, keyed (site, circuit,
+/// link).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Customers {
-    per_link: BTreeMap<(usize, usize), Announced>,
+    per_link: BTreeMap<(usize, usize, usize), Announced>,
 }
 
 impl Customers {
     /// Every site behind the built-in static router: its file prefixes (and the default route
     /// of each family it has, with `default_route`), AS path [its ASN], on the primary and the
-    /// secondary link.
+    /// secondary link of each of its circuits.
     pub fn static_routers(t: &Topology) -> Customers {
         let mut c = Customers::default();
         let statics = t
@@ -56,28 +57,36 @@ impl Customers {
                     )
                 })
                 .collect();
-            for link in 0..2 {
-                c.per_link.insert((i, link), routes.clone());
+            for name in &s.circuits {
+                let Some(circuit) = t.circuit.iter().position(|c| &c.name == name) else {
+                    continue;
+                };
+                for link in 0..2 {
+                    c.per_link.insert((i, circuit, link), routes.clone());
+                }
             }
         }
         c
     }
 
-    /// Sets what site `site` announces on link `link` (a session's accepted routes).
-    pub fn set(&mut self, site: usize, link: usize, routes: Announced) {
-        self.per_link.insert((site, link), routes);
+    /// Sets what site `site` announces on link `link` of `circuit` (a session's accepted
+    /// routes).
+    pub fn set(&mut self, site: usize, circuit: usize, link: usize, routes: Announced) {
+        self.per_link.insert((site, circuit, link), routes);
     }
 
-    /// What site `site` announces on link `link`.
-    pub fn get(&self, site: usize, link: usize) -> Option<&Announced> {
-        self.per_link.get(&(site, link))
+    /// What site `site` announces on link `link` of `circuit`.
+    pub fn get(&self, site: usize, circuit: usize, link: usize) -> Option<&Announced> {
+        self.per_link.get(&(site, circuit, link))
     }
 
-    /// Every prefix accepted from a site on either link: the sources it may send from.
+    /// Every prefix accepted from a site on any link: the sources it may send from.
     pub fn accepted(&self, site: usize) -> Vec<IpNet> {
-        let mut v: Vec<IpNet> = (0..2)
-            .filter_map(|l| self.get(site, l))
-            .flat_map(|a| a.keys().copied())
+        let mut v: Vec<IpNet> = self
+            .per_link
+            .iter()
+            .filter(|((s, _, _), _)| *s == site)
+            .flat_map(|(_, a)| a.keys().copied())
             .collect();
         v.sort();
         v.dedup();

@@ -246,10 +246,10 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
     let t = seed(true);
     let mut plane = Plane::new(t.clone());
     // sf's router announces a /32 the file does not list, on both links.
-    let mut routes = Customers::static_routers(&t).get(0, 0).unwrap().clone();
+    let mut routes = Customers::static_routers(&t).get(0, 0, 0).unwrap().clone();
     routes.insert("10.0.99.1/32".parse().unwrap(), attrs(&[65001]));
     for link in 0..2 {
-        let Effect::Tables(tables) = plane.set_customer(0, link, routes.clone()) else {
+        let Effect::Tables(tables) = plane.set_customer(0, 0, link, routes.clone()) else {
             panic!("tables")
         };
         if link == 1 {
@@ -275,8 +275,8 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
     assert!(gw.iter().any(|(p, _)| p.to_string() == "10.0.99.1/32"));
     // Withdrawn: gone everywhere, and no longer a source sf may use.
     routes.remove(&"10.0.99.1/32".parse().unwrap());
-    plane.set_customer(0, 0, routes.clone());
-    let Effect::Tables(tables) = plane.set_customer(0, 1, routes) else {
+    plane.set_customer(0, 0, 0, routes.clone());
+    let Effect::Tables(tables) = plane.set_customer(0, 0, 1, routes) else {
         panic!("tables")
     };
     let dst: IpAddr = "10.0.99.1".parse().unwrap();

@@ -346,10 +346,12 @@ impl Router {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Site {
     pub name: String,
-    pub circuit: String,
+    /// The circuits the site connects through, usually one (`circuit = "x"` in the file);
+    /// the first is its main one (the built-in router's default).
+    pub circuits: Vec<String>,
     pub prefixes: Vec<IpNet>,
     /// The site's BGP ASN towards its circuit; default 65001 + the site's index.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -363,6 +365,62 @@ pub struct Site {
     /// With the built-in static router: also announce a default route (forced tunnelling).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default_route: bool,
+}
+
+impl Site {
+    /// Whether the site connects through circuit `name`.
+    pub fn on(&self, name: &str) -> bool {
+        self.circuits.iter().any(|c| c == name)
+    }
+
+    /// The interface name, in a router site's namespace, of link `path` (0 primary, 1
+    /// secondary) of circuit `circuit`: "primary"/"secondary" on its first circuit,
+    /// "primary2"/"secondary2" on its second, and so on.
+    pub fn link_interface(&self, circuit: &str, path: usize) -> String {
+        let k = self.circuits.iter().position(|c| c == circuit).unwrap_or(0);
+        let base = if path == 0 { "primary" } else { "secondary" };
+        if k == 0 {
+            base.to_string()
+        } else {
+            format!("{base}{}", k + 1)
+        }
+    }
+}
+
+/// A site as the file writes it: `circuit = "x"` for one circuit, `circuits = [...]` for
+/// several.
+impl Serialize for Site {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            circuit: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            circuits: Option<&'a [String]>,
+            prefixes: &'a [IpNet],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            asn: Option<u32>,
+            #[serde(skip_serializing_if = "is_default")]
+            router: Router,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            router_config: Option<&'a str>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            default_route: bool,
+        }
+        let one = self.circuits.len() == 1;
+        Out {
+            name: &self.name,
+            circuit: one.then(|| self.circuits[0].as_str()),
+            circuits: (!one).then_some(&self.circuits[..]),
+            prefixes: &self.prefixes,
+            asn: self.asn,
+            router: self.router,
+            router_config: self.router_config.as_deref(),
+            default_route: self.default_route,
+        }
+        .serialize(ser)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -709,6 +767,13 @@ impl Topology {
     /// other. Stated from the rules, independently of the RIBs and the engine's tables, so
     /// tests can hold both to it.
     pub fn may_reach(&self, from: &str, to: &str) -> bool {
+        self.may_reach_via(from, to, &|_| true)
+    }
+
+    /// `may_reach` counting only the site circuits `carries` says carry (a circuit whose links
+    /// are both failed, or whose router has no session, carries nothing for its sites; VNets
+    /// reach their circuits' MSEEs regardless).
+    pub fn may_reach_via(&self, from: &str, to: &str, carries: &dyn Fn(&str) -> bool) -> bool {
         if from == to {
             return true;
         }
@@ -719,10 +784,16 @@ impl Topology {
                         || (g.circuits[0] == b && g.circuits[1] == a)
                 })
         };
-        // The circuits an endpoint hangs off: a site's one, a VNet's linked ones.
+        // The circuits an endpoint hangs off: a site's that carry, a VNet's linked ones.
         let circuits = |n: &str| -> Option<Vec<&str>> {
             if let Some(s) = self.site.iter().find(|s| s.name == n) {
-                return Some(vec![s.circuit.as_str()]);
+                return Some(
+                    s.circuits
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|c| carries(c))
+                        .collect(),
+                );
             }
             self.vnet
                 .iter()

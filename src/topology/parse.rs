@@ -149,9 +149,15 @@ struct RawSite {
     /// The site's name (also its host name inside the lab).
     #[schemars(schema_with = "schema::name")]
     name: S<String>,
-    /// The circuit the site is connected through.
+    /// The circuit the site is connected through (or `circuits` for several).
+    #[serde(default)]
     #[schemars(schema_with = "schema::name")]
-    circuit: S<String>,
+    circuit: Option<S<String>>,
+    /// The circuits the site is connected through, e.g. a DC on two circuits at two peering
+    /// locations: a pair of links on each.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::names")]
+    circuits: Option<S<Vec<S<String>>>>,
     /// The site's address space, IPv4 and/or IPv6.
     #[schemars(schema_with = "schema::prefixes")]
     prefixes: S<Vec<S<String>>>,
@@ -526,7 +532,38 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
     for (i, s) in raw.site.into_iter().enumerate() {
         let e = Entity::Site(i);
         cx.note(e, "", 0, &s);
+        let site_span = s.span();
         let s = s.into_inner();
+        // `circuit = "x"` or `circuits = [...]`, spans kept under "circuits" either way.
+        let circuits = match (s.circuit, s.circuits) {
+            (Some(c), None) => {
+                cx.note(e, "circuits", 0, &c);
+                vec![c.into_inner()]
+            }
+            (None, Some(list)) => {
+                if list.get_ref().is_empty() {
+                    cx.err(
+                        list.span(),
+                        "circuits is empty; a site connects through at least one circuit",
+                    );
+                }
+                cx.names(e, "circuits", list)
+            }
+            (Some(c), Some(_)) => {
+                cx.err(
+                    c.span(),
+                    "give either circuit = \"NAME\" or circuits = [\"NAME\", ...], not both",
+                );
+                vec![c.into_inner()]
+            }
+            (None, None) => {
+                cx.err(
+                    site_span,
+                    "a site needs circuit = \"NAME\" (or circuits = [\"NAME\", ...] for several)",
+                );
+                Vec::new()
+            }
+        };
         let asn = s.asn.and_then(|a| {
             cx.note(e, "asn", 0, &a);
             match u32::try_from(*a.get_ref()) {
@@ -552,7 +589,7 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         sites.push(Site {
             default_route,
             name: cx.string(e, "name", s.name),
-            circuit: cx.string(e, "circuit", s.circuit),
+            circuits,
             prefixes: cx.prefixes(e, "prefixes", s.prefixes),
             asn,
             router,

@@ -213,7 +213,17 @@ impl Rules<'_> {
         let t = self.t;
         let cat = catalogue();
         for (i, s) in t.site.iter().enumerate() {
-            self.circuit_ref(Entity::Site(i), "circuit", 0, &s.circuit);
+            for (j, c) in s.circuits.iter().enumerate() {
+                self.circuit_ref(Entity::Site(i), "circuits", j, c);
+                if s.circuits[..j].contains(c) {
+                    self.err(
+                        Entity::Site(i),
+                        "circuits",
+                        j,
+                        format!("site {}: circuit {c} is listed twice", s.name),
+                    );
+                }
+            }
             if s.router_config.is_some() && s.router != super::Router::Frr {
                 self.err(
                     Entity::Site(i),
@@ -248,29 +258,31 @@ impl Rules<'_> {
                         ),
                     );
                 }
-                if let Some(pp) = t.circuit(&s.circuit).and_then(|c| c.peering_prefix) {
-                    if pp.prefix_len() != 29 {
+                for (j, c) in s.circuits.iter().enumerate() {
+                    if let Some(pp) = t.circuit(c).and_then(|c| c.peering_prefix) {
+                        if pp.prefix_len() != 29 {
+                            self.err(
+                                Entity::Site(i),
+                                "circuits",
+                                j,
+                                format!(
+                                    "site {}: a router peers over both of the circuit's links: circuit {c} needs a /29 peering_prefix (it has {pp})",
+                                    s.name
+                                ),
+                            );
+                        }
+                    }
+                    if t.site.iter().filter(|o| o.on(c)).count() > 1 {
                         self.err(
                             Entity::Site(i),
-                            "router",
-                            0,
+                            "circuits",
+                            j,
                             format!(
-                                "site {}: a router peers over both of the circuit's links: circuit {} needs a /29 peering_prefix (it has {pp})",
-                                s.name, s.circuit
+                                "site {}: a site with a router needs its circuit {c} to itself (its router holds the circuit's links)",
+                                s.name
                             ),
                         );
                     }
-                }
-                if t.site.iter().filter(|o| o.circuit == s.circuit).count() > 1 {
-                    self.err(
-                        Entity::Site(i),
-                        "router",
-                        0,
-                        format!(
-                            "site {}: a site with a router needs its circuit {} to itself (its router holds the circuit's links)",
-                            s.name, s.circuit
-                        ),
-                    );
                 }
             }
             if let Some(asn) = s.asn {
