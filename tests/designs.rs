@@ -457,3 +457,84 @@ weights = { er-sv = 100 }
     assert!(String::from_utf8_lossy(&out.stderr).contains("already linked"));
     assert_eq!(lab.ping("uswest", "10.1.0.2", 1).0, 1);
 }
+
+/// Bytes the MSEEs of `circuit` sent toward its sites (both links).
+fn bytes_to_sites(lab: &Lab, circuit: &str) -> u64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["stats", circuit, "--output", "json"])).unwrap();
+    v["primarybytesOut"].as_u64().unwrap_or(0) + v["secondarybytesOut"].as_u64().unwrap_or(0)
+}
+
+/// 32 UDP datagrams from `from` to `to`, each to another port: 32 flows.
+fn udp_flows(lab: &Lab, from: &str, to: &str) {
+    let script = format!("for p in $(seq 40000 40031); do echo x > /dev/udp/{to}/$p; done");
+    let out = lab.exec(from, &["bash", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A DC on two circuits (er-sv and er-la) and VNet uswest linked to both with weights 100 and
+/// 0: uswest -> DC goes over er-sv; swapped live, over er-la; with equal weights (and equal
+/// paths) flows spread over both. The DC itself reaches uswest over either circuit.
+#[test]
+fn a_dc_on_two_circuits_follows_the_vnet_weights() {
+    if !root_or_skip("a_dc_on_two_circuits") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "dual",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuits = ["er-sv", "er-la"]
+prefixes = ["10.1.0.0/16"]
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+weights = { er-sv = 100 }
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert_eq!(lab.ping("dc", "10.9.1.1", 2).0, 2);
+    let moved = |expect_sv: bool| {
+        let (sv, la) = (bytes_to_sites(&lab, "er-sv"), bytes_to_sites(&lab, "er-la"));
+        udp_flows(&lab, "uswest", "10.1.0.1");
+        let (dsv, dla) = (
+            bytes_to_sites(&lab, "er-sv") - sv,
+            bytes_to_sites(&lab, "er-la") - la,
+        );
+        eprintln!("to the DC: er-sv {dsv} B, er-la {dla} B");
+        if expect_sv {
+            dsv > 0 && dla == 0
+        } else {
+            dla > 0 && dsv == 0
+        }
+    };
+    assert!(moved(true), "weight 100 on er-sv");
+    lab.ok(&["vnet", "link", "uswest", "er-la", "--weight", "200"]);
+    assert!(moved(false), "weight 200 on er-la");
+    // Equal weights: both circuits carry some of the 32 flows.
+    lab.ok(&["vnet", "link", "uswest", "er-sv", "--weight", "200"]);
+    let (sv, la) = (bytes_to_sites(&lab, "er-sv"), bytes_to_sites(&lab, "er-la"));
+    udp_flows(&lab, "uswest", "10.1.0.1");
+    assert!(bytes_to_sites(&lab, "er-sv") > sv && bytes_to_sites(&lab, "er-la") > la);
+    // The DC on both circuits: `circuit show` lists it on each; the matrix agrees.
+    assert!(lab.ok(&["circuit", "show", "er-la"]).contains("dc"));
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
