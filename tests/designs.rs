@@ -538,3 +538,91 @@ weights = { er-sv = 100 }
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Active/passive by AS-path prepending: the DC's own FRR config prepends twice on er-la, so
+/// Azure -> DC traffic uses er-sv only; with er-sv's two links failed it moves to er-la
+/// within BFD time, and back on restore.
+#[test]
+fn active_passive_by_prepend_fails_over_to_the_passive_circuit() {
+    if !root_or_skip("active_passive_by_prepend") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "actpass",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuits = ["er-sv", "er-la"]
+prefixes = ["10.1.0.0/16"]
+asn = 65001
+router = "frr"
+router_config = "dc.conf"
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+"#,
+        "latency = \"none\"",
+    );
+    // er-sv: 192.168.100.0/29 (MSEEs .2, .6); er-la: 192.168.100.8/29 (.10, .14).
+    let mut conf = String::from(
+        "frr defaults traditional\nhostname dc\n\
+         route-map PASSIVE permit 10\n set as-path prepend 65001 65001\nexit\n\
+         route-map LAN-SRC permit 10\n set src 10.1.0.1\nexit\n\
+         ip protocol bgp route-map LAN-SRC\n\
+         router bgp 65001\n bgp router-id 192.168.100.1\n no bgp ebgp-requires-policy\n\
+         no bgp network import-check\n",
+    );
+    for (n, src) in [
+        ("192.168.100.2", "192.168.100.1"),
+        ("192.168.100.6", "192.168.100.5"),
+        ("192.168.100.10", "192.168.100.9"),
+        ("192.168.100.14", "192.168.100.13"),
+    ] {
+        conf += &format!(
+            " neighbor {n} remote-as 12076\n neighbor {n} timers connect 1\n neighbor {n} bfd\n neighbor {n} update-source {src}\n"
+        );
+    }
+    conf += " address-family ipv4 unicast\n  network 10.1.0.0/16\n  maximum-paths 4\n";
+    for n in ["192.168.100.10", "192.168.100.14"] {
+        conf += &format!("  neighbor {n} route-map PASSIVE out\n");
+    }
+    conf += " exit-address-family\n";
+    std::fs::write(lab.file.with_file_name("dc.conf"), conf).unwrap();
+    lab.up_detached();
+    assert!(within(20, || established(&lab, &["er-sv", "er-la"]) == 4).is_some());
+    assert!(within(10, || bfd_up(&lab, "dc") == 4).is_some());
+    let gw = lab.ok(&["routes", "uswest"]);
+    assert!(gw.contains("12076 65001 65001 65001"), "{gw}");
+    let only = |sv_expected: bool| {
+        let (sv, la) = (bytes_to_sites(&lab, "er-sv"), bytes_to_sites(&lab, "er-la"));
+        udp_flows(&lab, "uswest", "10.1.0.1");
+        let (dsv, dla) = (
+            bytes_to_sites(&lab, "er-sv") - sv,
+            bytes_to_sites(&lab, "er-la") - la,
+        );
+        if sv_expected {
+            dsv > 0 && dla == 0
+        } else {
+            dla > 0 && dsv == 0
+        }
+    };
+    assert!(only(true), "active: er-sv only");
+    lab.ok(&["circuit", "fail", "er-sv", "primary"]);
+    lab.ok(&["circuit", "fail", "er-sv", "secondary"]);
+    let moved = within(5, || only(false));
+    eprintln!("moved to er-la after {moved:?}");
+    assert!(moved.is_some_and(|d| d < std::time::Duration::from_millis(2500)));
+    lab.ok(&["circuit", "restore", "er-sv", "primary"]);
+    lab.ok(&["circuit", "restore", "er-sv", "secondary"]);
+    assert!(within(20, || only(true)).is_some(), "back to er-sv");
+}
