@@ -626,3 +626,82 @@ circuits = ["er-sv", "er-la"]
     lab.ok(&["circuit", "restore", "er-sv", "secondary"]);
     assert!(within(20, || only(true)).is_some(), "back to er-sv");
 }
+
+/// `reachlab path`: hop by hop both ways. A DC on er-sv and er-la; uswest prefers er-sv by
+/// weight, while the DC, with er-sv under maintenance, sends back over er-la: flagged as
+/// asymmetric. A VNet on er-sv only uses er-sv both ways.
+#[test]
+fn path_shows_both_directions_and_flags_asymmetry() {
+    if !root_or_skip("path_flags_asymmetry") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "path",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuits = ["er-sv", "er-la"]
+prefixes = ["10.1.0.0/16"]
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+weights = { er-sv = 100 }
+[[vnet]]
+name = "svonly"
+region = "westus"
+prefixes = ["10.9.2.0/24"]
+circuits = ["er-sv"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    let path = |a: &str, b: &str| -> serde_json::Value {
+        serde_json::from_str(&lab.ok(&["path", a, b, "--output", "json"])).unwrap()
+    };
+    // One circuit both ways (the links a flow hashes onto may differ by direction).
+    let p = path("svonly", "dc");
+    assert!(
+        !p["asymmetry"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("different circuits"),
+        "{p}"
+    );
+    assert_eq!(p["there"]["delivered"], true);
+    let hops: Vec<&str> = p["there"]["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert_eq!(hops[0], "svonly (gateway)", "{p}");
+    assert!(hops.contains(&"MSEE er-sv"), "{p}");
+    assert_eq!(*hops.last().unwrap(), "dc", "{p}");
+
+    lab.ok(&["circuit", "maintenance", "er-sv", "primary"]);
+    lab.ok(&["circuit", "maintenance", "er-sv", "secondary"]);
+    let p = path("uswest", "dc");
+    let a = p["asymmetry"].as_str().unwrap_or_default();
+    assert!(
+        a.contains("different circuits") && a.contains("there over er-sv, back over er-la"),
+        "{p}"
+    );
+    let text = lab.ok(&["path", "uswest", "dc"]);
+    assert!(text.contains("Asymmetric"), "{text}");
+    // The pings follow the path shown: both ways work.
+    assert_eq!(lab.ping("uswest", "10.1.0.1", 2).0, 2);
+    // Unknown names are refused with the names there are.
+    let out = lab.run(&["path", "uswest", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this lab has"));
+}

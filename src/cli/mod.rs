@@ -11,6 +11,7 @@ mod global_reach;
 mod graph;
 mod iperf;
 mod locations;
+mod path;
 mod routes;
 mod schema;
 mod stats;
@@ -140,6 +141,23 @@ pub enum Command {
     /// Link a VNet to a circuit or unlink it (live)
     #[command(subcommand)]
     Vnet(vnet::Cmd),
+    /// The way packets take between two sites or VNets, both directions, and whether they
+    /// differ
+    #[command(
+        long_about = "The way packets take between two sites or VNets, both directions, hop by hop from \
+the tables in force: the site's CE or the VNet's gateway, the circuit and link, the MSEE, Global \
+Reach, the destination. Says when the two directions take different circuits or links (the \
+asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash onto other links.",
+        after_help = "Examples:\n  reachlab path sf london\n  reachlab path uswest dc\n  reachlab path sf uswest --output json | jq .asymmetry"
+    )]
+    Path {
+        /// Where the packets start (a site or VNet)
+        src: String,
+        /// Where they go (a site or VNet)
+        dst: String,
+        #[command(flatten)]
+        to: Target,
+    },
     /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
     #[command(
         after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --summary\n  reachlab routes uswest                 # a VNet gateway's routes\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
@@ -283,6 +301,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Status { output } => status::run(output),
         Command::Locations { regions, output } => locations::run(regions, output),
         Command::Iperf(a) => iperf::run(a, quiet),
+        Command::Path { src, dst, to } => path::run(&src, &dst, &to),
         Command::Schema => schema::run(),
         Command::GlobalReach(cmd) => global_reach::run(cmd),
         Command::Circuit(cmd) => circuit::run(cmd),

@@ -68,6 +68,12 @@ pub enum Request {
         #[serde(default)]
         path: Path,
     },
+    /// The way packets take between two sites or VNets, both directions, from the tables in
+    /// force.
+    Path {
+        from: String,
+        to: String,
+    },
     /// The MSEE's BGP neighbours, as `az network express-route list-route-tables-summary`.
     RoutesSummary {
         circuit: String,
@@ -396,4 +402,26 @@ pub struct CircuitStatsInfo {
     pub lateness: crate::engine::Lateness,
     /// Drops at this circuit's MSEE, by reason.
     pub drops: std::collections::BTreeMap<String, u64>,
+}
+
+/// One direction of `reachlab path`: the hops from a site or VNet to another's address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathWay {
+    pub from: String,
+    pub to: String,
+    pub address: String,
+    pub hops: Vec<String>,
+    /// The circuits and links crossed, as "CIRCUIT/primary".
+    pub links: Vec<String>,
+    /// Whether the packet arrives.
+    pub delivered: bool,
+}
+
+/// Both directions between two endpoints, and whether they differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathInfo {
+    pub there: PathWay,
+    pub back: PathWay,
+    /// Empty when both directions cross the same circuits and links; else what differs.
+    pub asymmetry: Option<String>,
 }

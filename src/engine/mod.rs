@@ -38,6 +38,7 @@ use icmp::IcmpError;
 pub use stats::{CircuitStats, Count, DropReason, Lateness, PortStats, Verdict, Wire};
 pub use table::{CircuitId, PortId, Tables, Target};
 use timing::Plan;
+pub use walk::Step;
 use walk::{error_reason, walk, wire_reason, Links, Lookup, Walk};
 use wire::IpPacket;
 
@@ -183,6 +184,44 @@ impl Engine {
 
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The way a packet from port `from` (source `src`) to `dst` takes through the tables in
+    /// force and the links' states, step by step: what `reachlab path` shows. An ICMP echo's
+    /// flow (addresses only), so it is the way `ping` takes. Counts nothing.
+    pub fn trace(&self, from: PortId, src: std::net::IpAddr, dst: std::net::IpAddr) -> Vec<Step> {
+        let steps = std::cell::RefCell::new(Vec::new());
+        let mut scratch = vec![CircuitStats::default(); self.circuits.len()];
+        let mut plan = Plan::default();
+        let proto = if dst.is_ipv4() { 1 } else { 58 };
+        let walk = walk::walk(
+            &self.tables,
+            &mut scratch,
+            from,
+            walk::Lookup {
+                dst,
+                ttl: 64,
+                wire: Wire::single(84),
+            },
+            &mut plan,
+            &Links {
+                up: &self.links,
+                flow: wire::flow_hash_of(src, dst, proto),
+                taps: &Taps::default(),
+                trace: Some(&steps),
+            },
+        );
+        let mut steps = steps.into_inner();
+        match walk {
+            walk::Walk::Deliver { port, .. } => {
+                if steps.last() != Some(&Step::Deliver(port)) {
+                    steps.push(Step::Deliver(port));
+                }
+            }
+            walk::Walk::Local { .. } => steps.push(Step::Local),
+            walk::Walk::Error { kind, .. } => steps.push(Step::Error(format!("{kind:?}"))),
+        }
+        steps
     }
 
     pub fn port_stats(&self) -> &[PortStats] {
@@ -381,6 +420,7 @@ impl Engine {
                 up: &self.links,
                 flow: p.flow_hash(),
                 taps: &self.taps,
+                trace: None,
             },
         );
         match walk {

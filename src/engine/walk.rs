@@ -37,6 +37,40 @@ pub(super) struct Links<'a> {
     pub(super) up: &'a [[bool; 2]],
     pub(super) flow: u64,
     pub(super) taps: &'a Taps,
+    /// Where `Engine::trace` collects the steps of a walk (None when forwarding).
+    pub(super) trace: Option<&'a std::cell::RefCell<Vec<Step>>>,
+}
+
+/// One step of a packet's way, as `Engine::trace` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A site's CE (the built-in router) or a VNet's gateway, on the way out of it.
+    Out(PortId),
+    /// Onto a circuit's link; `to_msee` from the customer side.
+    Link {
+        circuit: CircuitId,
+        path: usize,
+        to_msee: bool,
+    },
+    /// A circuit's MSEE; `via` the Global Reach connection it came over.
+    Msee {
+        circuit: CircuitId,
+        via: Option<usize>,
+    },
+    /// Into a site or VNet (or a router's link).
+    Deliver(PortId),
+    /// Answered by a router hop (it was addressed to one).
+    Local,
+    /// Dropped, with the ICMP error the hop sends if any.
+    Error(String),
+}
+
+impl Links<'_> {
+    fn record(&self, step: Step) {
+        if let Some(t) = self.trace {
+            t.borrow_mut().push(step);
+        }
+    }
 }
 
 impl Links<'_> {
@@ -51,6 +85,11 @@ impl Links<'_> {
         dir: Dir,
         hops: u8,
     ) {
+        self.record(Step::Link {
+            circuit,
+            path,
+            to_msee: matches!(dir, Dir::Up),
+        });
         plan.shape(t, circuit, path, dir);
         let point = TapPoint::Link {
             circuit,
@@ -167,6 +206,13 @@ pub(super) fn walk(
                 from: None,
                 hops,
             };
+        }
+        if link.trace.is_some() {
+            link.record(match hop {
+                Hop::CeOut(p) | Hop::GwOut(p) => Step::Out(p),
+                Hop::Msee { circuit, via } => Step::Msee { circuit, via },
+                Hop::CeIn(p) | Hop::GwIn(p) => Step::Deliver(p),
+            });
         }
         let circuit_at = match hop {
             Hop::Msee { circuit, .. } => Some(circuit),

@@ -377,6 +377,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IpPacket<T> {
     }
 }
 
+/// `IpPacket::flow_hash` of a packet from `src` to `dst` with protocol `proto` and no ports
+/// (ICMP): the flow `ping` makes.
+pub fn flow_hash_of(src: std::net::IpAddr, dst: std::net::IpAddr, proto: u8) -> u64 {
+    let mut addrs = Vec::with_capacity(32);
+    for a in [src, dst] {
+        match a {
+            std::net::IpAddr::V4(a) => addrs.extend_from_slice(&a.octets()),
+            std::net::IpAddr::V6(a) => addrs.extend_from_slice(&a.octets()),
+        }
+    }
+    fnv(&[&addrs, &[proto], &[]])
+}
+
 /// FNV-1a over the parts, folded.
 fn fnv(parts: &[&[u8]]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;

@@ -273,6 +273,7 @@ impl LiveLab {
             Request::RoutesSummary { circuit, path } => self.routes_summary(&circuit, path),
             Request::Stats { circuit } => self.stats(&circuit),
             Request::Export => Ok(serde_json::Value::String(self.export())),
+            Request::Path { from, to } => self.path(&from, &to),
             Request::Capture { .. } => {
                 Err("capture streams packets: send it on a connection of its own".into())
             }
@@ -295,6 +296,140 @@ impl LiveLab {
             Ok(v) => Response::ok(v),
             Err(e) => Response::err(e),
         }
+    }
+
+    /// `reachlab path`: both directions between two endpoints, from the tables in force.
+    fn path(&self, from: &str, to: &str) -> Outcome {
+        let there = self.way(from, to)?;
+        let back = self.way(to, from)?;
+        let circuits = |w: &PathWay| -> Vec<String> {
+            let mut v: Vec<String> = w
+                .links
+                .iter()
+                .map(|l| l.split('/').next().unwrap_or_default().to_string())
+                .collect();
+            v.dedup();
+            v
+        };
+        let asymmetry = if circuits(&there) != circuits(&back) {
+            Some(format!(
+                "the two directions take different circuits: there over {}, back over {} (a stateful firewall in the path sees only one side of each flow)",
+                circuits(&there).join(", "),
+                circuits(&back).join(", ")
+            ))
+        } else if there.links != back.links {
+            Some(format!(
+                "the two directions take different links: there over {}, back over {}",
+                there.links.join(", "),
+                back.links.join(", ")
+            ))
+        } else {
+            None
+        };
+        Ok(json(PathInfo {
+            there,
+            back,
+            asymmetry,
+        }))
+    }
+
+    /// One direction: from endpoint `from` to endpoint `to`'s first address (IPv4 when both
+    /// have one). A site with a real router chooses its own link: traced from its first.
+    fn way(&self, from: &str, to: &str) -> Result<PathWay, String> {
+        let ep = |n: &str| {
+            self.endpoints.iter().find(|e| e.name == n).ok_or_else(|| {
+                let known: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
+                format!(
+                    "no site or VNet named \"{n}\"; this lab has: {}",
+                    known.join(", ")
+                )
+            })
+        };
+        let (a, b) = (ep(from)?, ep(to)?);
+        let addr = |e: &EndpointState, v6: bool| {
+            e.addresses
+                .iter()
+                .filter_map(|a| a.split('/').next()?.parse::<std::net::IpAddr>().ok())
+                .find(|a| a.is_ipv6() == v6)
+        };
+        let (src, dst) = match (addr(a, false), addr(b, false)) {
+            (Some(s), Some(d)) => (s, d),
+            _ => match (addr(a, true), addr(b, true)) {
+                (Some(s), Some(d)) => (s, d),
+                _ => return Err(format!("{from} and {to} share no address family")),
+            },
+        };
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let t = engine.tables();
+        let mut port = t
+            .ports
+            .iter()
+            .position(|p| p.name == from)
+            .ok_or_else(|| format!("{from} has no port"))?;
+        let mut hops = Vec::new();
+        if let crate::engine::table::PortKind::Site { router: true, .. } = t.ports[port].kind {
+            hops.push(format!("{from} (its router picks a link; the first shown)"));
+            if let Some(p) = t.ports.iter().position(|p| {
+                matches!(p.kind, crate::engine::table::PortKind::Link { .. })
+                    && p.name.starts_with(&format!("{from}/"))
+            }) {
+                port = p;
+            }
+        }
+        let mut links = Vec::new();
+        let mut delivered = false;
+        let name = |p: usize| t.ports[p].name.clone();
+        for step in engine.trace(port, src, dst) {
+            use crate::engine::Step;
+            match step {
+                Step::Out(p) => hops.push(match t.ports[p].kind {
+                    crate::engine::table::PortKind::Vnet { .. } => {
+                        format!("{} (gateway)", name(p))
+                    }
+                    _ => format!("{} (CE)", name(p)),
+                }),
+                Step::Link {
+                    circuit,
+                    path,
+                    to_msee,
+                } => {
+                    let l = format!(
+                        "{}/{}",
+                        t.circuits[circuit].name,
+                        if path == 0 { "primary" } else { "secondary" }
+                    );
+                    hops.push(format!("{l} link {}", if to_msee { "up" } else { "down" }));
+                    links.push(l);
+                }
+                Step::Msee { circuit, via } => hops.push(match via {
+                    Some(g) => format!(
+                        "MSEE {} (over Global Reach {})",
+                        t.circuits[circuit].name,
+                        self.plane
+                            .topology()
+                            .global_reach
+                            .get(g)
+                            .map(|g| g.circuits.join(" <-> "))
+                            .unwrap_or_default()
+                    ),
+                    None => format!("MSEE {}", t.circuits[circuit].name),
+                }),
+                Step::Deliver(p) => {
+                    delivered = true;
+                    hops.push(name(p));
+                }
+                Step::Local => hops.push("(a router hop answers)".into()),
+                Step::Error(e) => hops.push(format!("dropped: {e}")),
+            }
+        }
+        Ok(PathWay {
+            from: from.to_string(),
+            to: to.to_string(),
+            address: dst.to_string(),
+            hops,
+            links,
+            delivered,
+        })
     }
 
     fn circuit_index(&self, name: &str) -> Result<usize, String> {
