@@ -705,3 +705,46 @@ circuits = ["er-sv"]
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("this lab has"));
 }
+
+/// A static DC on two circuits with `prepend = { er-la = 2 }`: the VNet's gateway sees the
+/// longer path over er-la and sends Azure -> DC traffic over er-sv only.
+#[test]
+fn a_static_prepend_makes_a_circuit_passive() {
+    if !root_or_skip("a_static_prepend") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "prepend",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuits = ["er-sv", "er-la"]
+prefixes = ["10.1.0.0/16"]
+asn = 65001
+prepend = { er-la = 2 }
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    let la = lab.ok(&["routes", "er-la"]);
+    assert!(la.contains("65001 65001 65001"), "{la}");
+    let gw = lab.ok(&["routes", "uswest"]);
+    assert!(gw.contains("12076 65001 65001 65001"), "{gw}");
+    let (sv, la) = (bytes_to_sites(&lab, "er-sv"), bytes_to_sites(&lab, "er-la"));
+    udp_flows(&lab, "uswest", "10.1.0.1");
+    assert!(bytes_to_sites(&lab, "er-sv") > sv, "over er-sv");
+    assert_eq!(bytes_to_sites(&lab, "er-la"), la, "not over er-la");
+}

@@ -26,8 +26,8 @@ pub struct Customers {
 
 impl Customers {
     /// Every site behind the built-in static router: its file prefixes (and the default route
-    /// of each family it has, with `default_route`), AS path [its ASN], on the primary and the
-    /// secondary link of each of its circuits.
+    /// of each family it has, with `default_route`), AS path [its ASN] (repeated as `prepend`
+    /// says for the circuit), on the primary and the secondary link of each of its circuits.
     pub fn static_routers(t: &Topology) -> Customers {
         let mut c = Customers::default();
         let statics = t
@@ -61,6 +61,13 @@ impl Customers {
                 let Some(circuit) = t.circuit.iter().position(|c| &c.name == name) else {
                     continue;
                 };
+                // Its ASN once more per prepend on this circuit.
+                let extra = usize::from(s.prepend.get(name).copied().unwrap_or(0));
+                let mut routes = routes.clone();
+                for a in routes.values_mut() {
+                    let asn = a.as_path[0];
+                    a.as_path.extend(std::iter::repeat_n(asn, extra));
+                }
                 for link in 0..2 {
                     c.per_link.insert((i, circuit, link), routes.clone());
                 }

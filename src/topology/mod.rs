@@ -365,7 +365,14 @@ pub struct Site {
     /// With the built-in static router: also announce a default route (forced tunnelling).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default_route: bool,
+    /// With the built-in static router: how many more times it prepends its ASN on each
+    /// circuit (absent: none).
+    #[serde(default)]
+    pub prepend: std::collections::BTreeMap<String, u8>,
 }
+
+/// The most a static site prepends its ASN (beyond the one it always sends).
+pub const MAX_PREPEND: u8 = 10;
 
 impl Site {
     /// Whether the site connects through circuit `name`.
@@ -407,6 +414,8 @@ impl Serialize for Site {
             router_config: Option<&'a str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             default_route: bool,
+            #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+            prepend: &'a std::collections::BTreeMap<String, u8>,
         }
         let one = self.circuits.len() == 1;
         Out {
@@ -418,6 +427,7 @@ impl Serialize for Site {
             router: self.router,
             router_config: self.router_config.as_deref(),
             default_route: self.default_route,
+            prepend: &self.prepend,
         }
         .serialize(ser)
     }

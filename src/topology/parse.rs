@@ -175,6 +175,12 @@ struct RawSite {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     router_config: Option<S<String>>,
+    /// With router = "static": prepend the site's ASN this many more times to what it
+    /// announces on a circuit (active/passive: Azure prefers the shorter path), e.g.
+    /// { er-la = 2 }.
+    #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, u8>>")]
+    prepend: Option<S<std::collections::BTreeMap<String, S<i64>>>>,
     /// With router = "static": also announce a default route (0.0.0.0/0, and ::/0 with IPv6
     /// prefixes): forced tunnelling, the VNets send what they know no route for to the site.
     #[serde(default)]
@@ -586,8 +592,33 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             cx.note(e, "default_route", 0, &b);
             *b.get_ref()
         });
+        let prepend = s
+            .prepend
+            .map(|w| {
+                cx.note(e, "prepend", 0, &w);
+                let mut out = std::collections::BTreeMap::new();
+                for (i, (circuit, n)) in w.into_inner().into_iter().enumerate() {
+                    cx.spans.insert(e, "prepend", i, n.span());
+                    match u8::try_from(*n.get_ref()) {
+                        Ok(k) if k <= super::MAX_PREPEND => {
+                            out.insert(circuit, k);
+                        }
+                        _ => cx.err(
+                            n.span(),
+                            format!(
+                                "prepend {} for circuit {circuit} is out of range; allowed: 0 .. {}",
+                                n.get_ref(),
+                                super::MAX_PREPEND
+                            ),
+                        ),
+                    }
+                }
+                out
+            })
+            .unwrap_or_default();
         sites.push(Site {
             default_route,
+            prepend,
             name: cx.string(e, "name", s.name),
             circuits,
             prefixes: cx.prefixes(e, "prefixes", s.prefixes),

@@ -235,6 +235,30 @@ impl Rules<'_> {
                     ),
                 );
             }
+            for (j, c) in s.prepend.keys().enumerate() {
+                if !s.on(c) {
+                    self.err(
+                        Entity::Site(i),
+                        "prepend",
+                        j,
+                        format!(
+                            "site {}: prepend for circuit {c}, which the site is not on; its circuits: {}",
+                            s.name,
+                            s.circuits.join(", ")
+                        ),
+                    );
+                } else if s.router != super::Router::Static {
+                    self.err(
+                        Entity::Site(i),
+                        "prepend",
+                        j,
+                        format!(
+                            "site {}: prepend is for the built-in static router; a real router prepends in its own config (FRR: a route-map with `set as-path prepend`)",
+                            s.name
+                        ),
+                    );
+                }
+            }
             if s.default_route && s.router != super::Router::Static {
                 self.err(
                     Entity::Site(i),
