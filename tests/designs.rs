@@ -748,3 +748,34 @@ circuits = ["er-sv", "er-la"]
     assert!(bytes_to_sites(&lab, "er-sv") > sv, "over er-sv");
     assert_eq!(bytes_to_sites(&lab, "er-la"), la, "not over er-la");
 }
+
+/// Every design file in topologies/ passes `check`, comes up, and passes `reachlab test`.
+#[test]
+fn every_design_file_comes_up_and_passes_test() {
+    if !root_or_skip("every_design_file") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("design-") && n.ends_with(".toml"))
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for f in files {
+        let rel = format!("topologies/{}", f.file_name().unwrap().to_str().unwrap());
+        let lab = Lab::from_file("design", &rel);
+        lab.up_detached();
+        let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{rel}:\n{text}");
+        assert!(text.contains("0 mismatches"), "{rel}:\n{text}");
+        eprintln!("{rel}: {}", text.lines().last().unwrap_or_default());
+    }
+}
