@@ -779,3 +779,55 @@ fn every_design_file_comes_up_and_passes_test() {
         eprintln!("{rel}: {}", text.lines().last().unwrap_or_default());
     }
 }
+
+/// A site with reachlab's FRR on two circuits: links primary, secondary, primary2,
+/// secondary2 in its namespace; FRR peers with all four MSEEs and uses every link.
+#[test]
+fn an_frr_site_on_two_circuits_peers_with_every_msee() {
+    if !root_or_skip("an_frr_site_on_two_circuits") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "frr2",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuits = ["er-sv", "er-la"]
+prefixes = ["10.1.0.0/16"]
+router = "frr"
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv", "er-la"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    assert!(
+        within(20, || established(&lab, &["er-sv", "er-la"]) == 4).is_some(),
+        "{}",
+        lab.ok(&["routes", "er-la", "--summary"])
+    );
+    let r = kernel_route(&lab, "dc", "10.9.1.0/24");
+    assert!(
+        within(10, || {
+            let r = kernel_route(&lab, "dc", "10.9.1.0/24");
+            ["primary ", "secondary ", "primary2", "secondary2"]
+                .iter()
+                .all(|i| r.contains(&format!("dev {i}")))
+        })
+        .is_some(),
+        "{r}"
+    );
+    assert_eq!(lab.ping("uswest", "10.1.0.1", 2).0, 2);
+    assert_eq!(lab.ping("dc", "10.9.1.1", 2).0, 2);
+}
