@@ -831,3 +831,55 @@ circuits = ["er-sv", "er-la"]
     assert_eq!(lab.ping("uswest", "10.1.0.1", 2).0, 2);
     assert_eq!(lab.ping("dc", "10.9.1.1", 2).0, 2);
 }
+
+/// A static site's prepend on one link ("er-sv/secondary"): that MSEE's routes show the
+/// longer path and traffic to the site keeps to the primary link.
+#[test]
+fn a_static_prepend_on_a_link_makes_the_link_passive() {
+    if !root_or_skip("a_static_prepend_on_a_link") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "linkprepend",
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[site]]
+name = "dc"
+circuit = "er-sv"
+prefixes = ["10.1.0.0/16"]
+asn = 65001
+prepend = { "er-sv/secondary" = 2 }
+[[vnet]]
+name = "uswest"
+region = "westus"
+prefixes = ["10.9.1.0/24"]
+circuits = ["er-sv"]
+"#,
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    let sec = lab.ok(&["routes", "er-sv", "--path", "secondary"]);
+    assert!(sec.contains("65001 65001 65001"), "{sec}");
+    let pri = lab.ok(&["routes", "er-sv"]);
+    assert!(!pri.contains("65001 65001"), "{pri}");
+    let out = |k: &str| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&lab.ok(&["stats", "er-sv", "--output", "json"])).unwrap();
+        v[k].as_u64().unwrap_or(0)
+    };
+    let (p0, s0) = (out("primarybytesOut"), out("secondarybytesOut"));
+    udp_flows(&lab, "uswest", "10.1.0.1");
+    assert!(out("primarybytesOut") > p0);
+    assert_eq!(
+        out("secondarybytesOut"),
+        s0,
+        "nothing over the prepended link"
+    );
+    // With the primary failed, the secondary carries it.
+    lab.ok(&["circuit", "fail", "er-sv", "primary"]);
+    udp_flows(&lab, "uswest", "10.1.0.1");
+    assert!(out("secondarybytesOut") > s0);
+}

@@ -74,7 +74,16 @@ pub fn compile(
                     let n = u32::from(pp.network()) + o;
                     (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
                 }),
-                drained: [0, 1].map(|l| maintenance.contains(&(i, l))),
+                // Under maintenance, or the link a static site prepends more on: used only
+                // while the other is down (the static router keeps to its preferred link).
+                drained: [0, 1].map(|l| {
+                    maintenance.contains(&(i, l))
+                        || t.site.iter().any(|s| {
+                            s.router == crate::topology::Router::Static
+                                && s.on(&c.name)
+                                && s.prepend_on(&c.name, l) > s.prepend_on(&c.name, 1 - l)
+                        })
+                }),
                 router_links: None,
             }
         })

@@ -61,15 +61,15 @@ impl Customers {
                 let Some(circuit) = t.circuit.iter().position(|c| &c.name == name) else {
                     continue;
                 };
-                // Its ASN once more per prepend on this circuit.
-                let extra = usize::from(s.prepend.get(name).copied().unwrap_or(0));
-                let mut routes = routes.clone();
-                for a in routes.values_mut() {
-                    let asn = a.as_path[0];
-                    a.as_path.extend(std::iter::repeat_n(asn, extra));
-                }
                 for link in 0..2 {
-                    c.per_link.insert((i, circuit, link), routes.clone());
+                    // Its ASN once more per prepend on this circuit and link.
+                    let extra = usize::from(s.prepend_on(name, link));
+                    let mut routes = routes.clone();
+                    for a in routes.values_mut() {
+                        let asn = a.as_path[0];
+                        a.as_path.extend(std::iter::repeat_n(asn, extra));
+                    }
+                    c.per_link.insert((i, circuit, link), routes);
                 }
             }
         }

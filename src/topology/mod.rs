@@ -366,7 +366,7 @@ pub struct Site {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default_route: bool,
     /// With the built-in static router: how many more times it prepends its ASN on each
-    /// circuit (absent: none).
+    /// circuit ("er-la") or link ("er-la/secondary") (absent: none).
     #[serde(default)]
     pub prepend: std::collections::BTreeMap<String, u8>,
 }
@@ -378,6 +378,14 @@ impl Site {
     /// Whether the site connects through circuit `name`.
     pub fn on(&self, name: &str) -> bool {
         self.circuits.iter().any(|c| c == name)
+    }
+
+    /// How many more times the built-in router prepends its ASN on link `link` of `circuit`:
+    /// `prepend`'s entry for the circuit plus that for the link ("er-sv/secondary").
+    pub fn prepend_on(&self, circuit: &str, link: usize) -> u8 {
+        let path = if link == 0 { "primary" } else { "secondary" };
+        let get = |k: &str| self.prepend.get(k).copied().unwrap_or(0);
+        get(circuit).saturating_add(get(&format!("{circuit}/{path}")))
     }
 
     /// The interface name, in a router site's namespace, of link `path` (0 primary, 1

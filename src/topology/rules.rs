@@ -235,8 +235,19 @@ impl Rules<'_> {
                     ),
                 );
             }
-            for (j, c) in s.prepend.keys().enumerate() {
-                if !s.on(c) {
+            for (j, key) in s.prepend.keys().enumerate() {
+                let (c, link) = key.split_once('/').unwrap_or((key, ""));
+                if !matches!(link, "" | "primary" | "secondary") {
+                    self.err(
+                        Entity::Site(i),
+                        "prepend",
+                        j,
+                        format!(
+                            "site {}: prepend key \"{key}\" names link \"{link}\"; write CIRCUIT or CIRCUIT/primary or CIRCUIT/secondary",
+                            s.name
+                        ),
+                    );
+                } else if !s.on(c) {
                     self.err(
                         Entity::Site(i),
                         "prepend",
