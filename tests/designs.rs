@@ -540,8 +540,9 @@ weights = { er-sv = 100 }
 }
 
 /// Active/passive by AS-path prepending: the DC's own FRR config prepends twice on er-la, so
-/// Azure -> DC traffic uses er-sv only; with er-sv's two links failed it moves to er-la
-/// within BFD time, and back on restore.
+/// Azure -> DC traffic uses er-sv only, and sets local preference 200 on what er-sv sends, so
+/// DC -> Azure traffic does too; with er-sv's two links failed it moves to er-la within BFD
+/// time, and back on restore.
 #[test]
 fn active_passive_by_prepend_fails_over_to_the_passive_circuit() {
     if !root_or_skip("active_passive_by_prepend") {
@@ -577,6 +578,7 @@ circuits = ["er-sv", "er-la"]
     let mut conf = String::from(
         "frr defaults traditional\nhostname dc\n\
          route-map PASSIVE permit 10\n set as-path prepend 65001 65001\nexit\n\
+         route-map PREFER permit 10\n set local-preference 200\nexit\n\
          route-map LAN-SRC permit 10\n set src 10.1.0.1\nexit\n\
          ip protocol bgp route-map LAN-SRC\n\
          router bgp 65001\n bgp router-id 192.168.100.1\n no bgp ebgp-requires-policy\n\
@@ -595,6 +597,9 @@ circuits = ["er-sv", "er-la"]
     conf += " address-family ipv4 unicast\n  network 10.1.0.0/16\n  maximum-paths 4\n";
     for n in ["192.168.100.10", "192.168.100.14"] {
         conf += &format!("  neighbor {n} route-map PASSIVE out\n");
+    }
+    for n in ["192.168.100.2", "192.168.100.6"] {
+        conf += &format!("  neighbor {n} route-map PREFER in\n");
     }
     conf += " exit-address-family\n";
     std::fs::write(lab.file.with_file_name("dc.conf"), conf).unwrap();
@@ -617,6 +622,13 @@ circuits = ["er-sv", "er-la"]
         }
     };
     assert!(only(true), "active: er-sv only");
+    // The other direction follows the DC's local preference (200 on what er-sv sends): its
+    // kernel routes uswest over er-sv's links only.
+    let r = kernel_route(&lab, "dc", "10.9.1.0/24");
+    assert!(
+        r.contains("dev primary ") && !r.contains("primary2") && !r.contains("secondary2"),
+        "{r}"
+    );
     lab.ok(&["circuit", "fail", "er-sv", "primary"]);
     lab.ok(&["circuit", "fail", "er-sv", "secondary"]);
     let moved = within(5, || only(false));

@@ -269,8 +269,11 @@ pub(super) fn walk(
                 };
                 // Where the MSEE would send it back here (the site's own LAN, or its default
                 // route): there is no other host there. A more specific prefix of another
-                // site inside this one's LAN goes out.
-                if t.circuits[circuit].table.lookup(dst) == Some(Target::Site(site)) {
+                // site inside this one's LAN goes out. (The small table of what the site may
+                // send from first: most packets leave the LAN and need no second lookup.)
+                if t.ports[site].prefixes.lookup(dst).is_some()
+                    && t.circuits[circuit].table.lookup(dst) == Some(Target::Site(site))
+                {
                     return unreachable(None);
                 }
                 if let Some(w) = too_big(circuit, None) {
