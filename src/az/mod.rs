@@ -658,3 +658,4 @@ mod tests {
         );
     }
 }
+pub mod import;

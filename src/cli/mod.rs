@@ -9,6 +9,7 @@ mod exec;
 mod export;
 mod global_reach;
 mod graph;
+mod import;
 mod iperf;
 mod locations;
 mod path;
@@ -258,6 +259,18 @@ DST's namespace, waits until it listens, runs the client in SRC's namespace agai
         after_help = "Examples:\n  sudo reachlab iperf sf london\n  sudo reachlab iperf sf london -- -t 3\n  sudo reachlab iperf sf uksouth -- -u -b 100M -t 5\n  sudo reachlab iperf london sf -- -P 4 -t 10 -R"
     )]
     Iperf(iperf::IperfArgs),
+    /// A topology from az CLI / ARM JSON of your ExpressRoute estate (circuits, peerings,
+    /// Global Reach, VNets, gateway connections), on stdout
+    #[command(
+        long_about = "A topology from az CLI or ARM JSON of an ExpressRoute estate, on stdout: circuits \
+(peering location, bandwidth, SKU, provider, private peering /30s and peerASN), Global Reach \
+connections, VNets and their ExpressRoute gateway connections (with routing weights). Sites are \
+not Azure resources: give them with --site, or from a circuit's route table with --routes. \
+Anything that cannot be mapped is reported with its file and JSON path (exit 1), unless \
+--skip-unknown leaves it out with a warning; the result is checked as `check` would.",
+        after_help = "Examples:\n  az network express-route list -o json > circuits.json\n  az network vnet list -o json > vnets.json\n  az network vpn-connection list -g RG -o json > connections.json\n  reachlab import circuits.json vnets.json connections.json --site sf=er-sv:10.0.1.0/24 > lab.toml\n  reachlab import circuits.json --routes er-sv=er-sv-routes.json > lab.toml"
+    )]
+    Import(import::ImportArgs),
     /// Print the JSON Schema of the topology file (for editors: taplo, Even Better TOML)
     #[command(
         after_help = "Examples:\n  reachlab schema > reachlab.schema.json\n  # then start a topology file with:  #:schema ./reachlab.schema.json"
@@ -303,6 +316,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Iperf(a) => iperf::run(a, quiet),
         Command::Path { src, dst, to } => path::run(&src, &dst, &to),
         Command::Schema => schema::run(),
+        Command::Import(a) => import::run(a),
         Command::GlobalReach(cmd) => global_reach::run(cmd),
         Command::Circuit(cmd) => circuit::run(cmd),
         Command::Vnet(cmd) => vnet::run(cmd),

@@ -1,0 +1,92 @@
+//! `reachlab import` end to end: the composed az estate (two circuits, Global Reach, a VNet
+//! on both) with two sites from the command line becomes a lab that comes up, where San
+//! Francisco reaches London over the imported Global Reach /29 and `reachlab test` passes.
+//! Needs root (skipped loudly without).
+
+mod common;
+
+use common::{reachlab, root_or_skip, Lab};
+
+const SEED: &str = "tests/fixtures/az/composed-seed.json";
+
+fn import(args: &[&str]) -> std::process::Output {
+    reachlab()
+        .arg("import")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_imported_seed_comes_up_and_global_reach_carries() {
+    if !root_or_skip("the_imported_seed_comes_up") {
+        return;
+    }
+    let out = import(&[
+        "--site",
+        "sf=er-siliconvalley:10.0.1.0/24",
+        "--site",
+        "london=er-london:10.0.2.0/24",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("address_prefix = \"192.168.8.0/29\""),
+        "{text}"
+    );
+    let lab = Lab::new("import", &text);
+    lab.up_detached();
+    let (rx, ping) = lab.ping("sf", "10.0.2.1", 2);
+    assert_eq!(rx, 2, "{ping}");
+    // Over the imported Global Reach: the second hop after the MSEE is london's MSEE on the
+    // /29.
+    let tr = lab.exec(
+        "sf",
+        &["traceroute", "-n", "-q", "1", "-w", "1", "10.0.2.1"],
+    );
+    let tr = String::from_utf8_lossy(&tr.stdout).into_owned();
+    assert!(tr.contains("192.168.8.2"), "{tr}");
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    let m = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{m}");
+    assert!(m.contains("0 mismatches"), "{m}");
+}
+
+#[test]
+fn an_unmappable_input_names_the_file_and_path_and_exits_1() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/az");
+    let out = reachlab()
+        .arg("import")
+        .arg(fixtures.join("er-circuit-peering-get-microsoft.arm.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("er-circuit-peering-get-microsoft.arm.json: $.peeringType: MicrosoftPeering"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    // Not JSON at all: the file, line and column.
+    let out = reachlab()
+        .arg("import")
+        .arg(fixtures.join("docs-az-express-route-show.az.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not JSON"));
+    // --skip-unknown: a warning, and the rest (here nothing) on stdout.
+    let out = reachlab()
+        .arg("import")
+        .arg(fixtures.join("vnet-gateway-connection-get-ipsec.arm.json"))
+        .arg("--skip-unknown")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: left out"));
+}
