@@ -90,3 +90,41 @@ fn an_unmappable_input_names_the_file_and_path_and_exits_1() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: left out"));
 }
+
+/// `export -o az` of a running lab, changes included, imports back to the lab as it is now.
+#[test]
+fn a_running_lab_exported_as_az_imports_back_with_its_changes() {
+    if !root_or_skip("export_az_round_trip") {
+        return;
+    }
+    let lab = Lab::from_file("exportaz", "topologies/global-reach.toml");
+    lab.up_detached();
+    lab.ok(&["global-reach", "remove", "er-sv", "er-london"]);
+    lab.ok(&["vnet", "link", "uswest", "er-london", "--weight", "50"]);
+    let json = lab.ok(&["export", "-o", "az"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["circuits"].as_array().unwrap().len(), 2);
+    let dir = lab.file.with_file_name("az.json");
+    std::fs::write(&dir, &json).unwrap();
+    let out = reachlab().arg("import").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("[[global_reach]]"), "{text}");
+    assert!(text.contains("weights = { er-london = 50 }"), "{text}");
+    // And a topology file, without a lab.
+    let out = reachlab()
+        .args(["export", "-o", "az"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["circuits"][0]["peerings"][0]["connections"][0]["addressPrefix"],
+        "192.168.8.0/29"
+    );
+}

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         json,
     };
     let strict = Options {
-        name: "fuzz".into(),
+        name: Some("fuzz".into()),
         sites: vec!["s=er-siliconvalley:10.0.1.0/24".parse().unwrap()],
         ..Default::default()
     };

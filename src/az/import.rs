@@ -67,8 +67,8 @@ impl std::str::FromStr for SiteArg {
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// The lab's name in the output.
-    pub name: String,
+    /// The lab's name in the output (default: the `reachlab` block's, else "imported").
+    pub name: Option<String>,
     pub sites: Vec<SiteArg>,
     /// A circuit's route table (`list-route-tables -o json`): its on-premises prefixes.
     pub routes: Vec<(String, Input)>,
@@ -176,6 +176,8 @@ fn id_subscription(id: &str) -> Option<String> {
 
 #[derive(Default)]
 struct Sorted {
+    /// The `reachlab` block `export -o az` writes beside the resources.
+    settings: Option<Value>,
     circuits: Vec<Found>,
     peerings: Vec<Found>,
     gr: Vec<Found>,
@@ -218,9 +220,16 @@ fn collect(cx: &mut Cx, file: &str, path: &str, v: &Value, out: &mut Sorted) {
                     collect(cx, file, &format!("{path}.value"), &m["value"], out);
                     return;
                 }
-                if !m.is_empty() && m.values().all(|x| matches!(x, Value::Array(_))) {
+                if !m.is_empty()
+                    && m.iter()
+                        .all(|(k, x)| matches!(x, Value::Array(_)) || k == "reachlab")
+                {
                     for (k, x) in m {
-                        collect(cx, file, &format!("{path}.{k}"), x, out);
+                        if k == "reachlab" {
+                            out.settings = Some(x.clone());
+                        } else {
+                            collect(cx, file, &format!("{path}.{k}"), x, out);
+                        }
                     }
                     return;
                 }
@@ -283,12 +292,40 @@ fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 
 /// Bandwidths Azure offers for a circuit, in Mbps (provider circuits, and ExpressRoute
 /// Direct's 10 and 100 Gbps).
-const OFFERED_MBPS: [u64; 10] = [50, 100, 200, 500, 1000, 2000, 5000, 10000, 40000, 100000];
+pub const OFFERED_MBPS: [u64; 10] = [50, 100, 200, 500, 1000, 2000, 5000, 10000, 40000, 100000];
 
 /// One line `key = value` with its origin as a comment.
 fn line(o: &mut String, key: &str, value: String, from: &str) {
     let kv = format!("{key} = {value}");
     let _ = writeln!(o, "{kv:<39} # {from}");
+}
+
+/// `key = value` lines for an object of the topology file's own keys (the `reachlab`
+/// block), but `skip`; nulls left out.
+fn table_lines(o: &mut String, v: Option<&Value>, skip: &[&str], from: &str) {
+    let Some(Value::Object(m)) = v else {
+        return;
+    };
+    for (k, x) in m {
+        if skip.contains(&k.as_str()) || x.is_null() {
+            continue;
+        }
+        if let Ok(t) = toml::Value::try_from(x) {
+            line(o, k, t.to_string(), from);
+        }
+    }
+}
+
+/// A TOML key: bare when it can be (as people write `{ er-sv = 100 }`), else quoted.
+fn key(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        s.to_string()
+    } else {
+        quote(s)
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -316,8 +353,28 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let settings = sorted.settings.clone().unwrap_or(Value::Null);
     let _ = writeln!(o, "\n[lab]");
-    line(&mut o, "name", quote(&opts.name), "the lab's name (--name)");
+    match &opts.name {
+        Some(n) => line(&mut o, "name", quote(n), "--name"),
+        None => line(
+            &mut o,
+            "name",
+            quote(
+                settings
+                    .pointer("/lab/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("imported"),
+            ),
+            "the reachlab block (export -o az), else the default",
+        ),
+    }
+    table_lines(
+        &mut o,
+        settings.get("lab"),
+        &["name"],
+        "reachlab block: lab",
+    );
 
     // Circuits and their private peerings.
     let mut names: Vec<String> = Vec::new();
@@ -345,8 +402,15 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             );
             continue;
         };
+        let extra = settings.pointer(&format!("/circuits/{name}")).cloned();
+        let bandwidth_override = extra
+            .as_ref()
+            .and_then(|x| x.get("bandwidth"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let mbps = sp.get("bandwidthInMbps").and_then(Value::as_u64);
-        let Some(mbps) = mbps.filter(|m| OFFERED_MBPS.contains(m)) else {
+        let Some(mbps) = mbps.filter(|m| OFFERED_MBPS.contains(m) || bandwidth_override.is_some())
+        else {
             cx.problem(
                 f,
                 ".serviceProviderProperties.bandwidthInMbps",
@@ -368,19 +432,27 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             quote(&loc.name),
             &format!("{from}: serviceProviderProperties.peeringLocation"),
         );
-        line(
-            &mut o,
-            "bandwidth",
-            quote(&crate::topology::Bandwidth(mbps * 1_000_000).to_string()),
-            &format!("{from}: serviceProviderProperties.bandwidthInMbps"),
-        );
+        match &bandwidth_override {
+            Some(b) => line(
+                &mut o,
+                "bandwidth",
+                quote(b),
+                "reachlab block: a bandwidth Azure does not sell",
+            ),
+            None => line(
+                &mut o,
+                "bandwidth",
+                quote(&crate::topology::Bandwidth(mbps * 1_000_000).to_string()),
+                &format!("{from}: serviceProviderProperties.bandwidthInMbps"),
+            ),
+        }
         if let Some(t) = s(&sku, "tier") {
             line(&mut o, "sku", quote(t), &format!("{from}: sku.tier"));
         }
         if let Some(fam) = s(&sku, "family") {
             line(&mut o, "family", quote(fam), &format!("{from}: sku.family"));
         }
-        if let Some(p) = s(&sp, "serviceProviderName") {
+        if let Some(p) = s(&sp, "serviceProviderName").filter(|p| !p.is_empty()) {
             line(
                 &mut o,
                 "provider",
@@ -486,6 +558,12 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 }
             }
         }
+        table_lines(
+            &mut o,
+            extra.as_ref(),
+            &["bandwidth"],
+            &format!("reachlab block: circuit {name}"),
+        );
         names.push(name.to_string());
     }
     // Peerings given on their own whose circuit is not in the input.
@@ -518,7 +596,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
 
     // VNets and their gateways.
     let mut vnet_of_gw: BTreeMap<String, usize> = BTreeMap::new();
-    let mut vnets: Vec<(String, String, Vec<String>, String)> = Vec::new();
+    let mut vnets: Vec<VnetIn> = Vec::new();
     for f in &sorted.vnets.clone() {
         let v = &f.v;
         let Some(name) = s(v, "name") else {
@@ -564,12 +642,16 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 }
             }
         }
-        vnets.push((
-            name.to_string(),
-            region.name.clone(),
+        vnets.push(VnetIn {
+            name: name.to_string(),
+            region: region.name.clone(),
             prefixes,
-            s(v, "id").unwrap_or_default().to_string(),
-        ));
+            id: s(v, "id").unwrap_or_default().to_string(),
+            community: v
+                .pointer("/bgpCommunities/virtualNetworkCommunity")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        });
     }
     // Gateway connections: which circuits each VNet is linked to, with what weight.
     let mut links: Vec<Vec<(String, u64, String)>> = vec![Vec::new(); vnets.len()];
@@ -679,6 +761,21 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             format!("--routes {}", input.file),
         ));
     }
+    for (i, site) in settings
+        .get("sites")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let _ = writeln!(o, "\n[[site]]");
+        table_lines(
+            &mut o,
+            Some(site),
+            &[],
+            &format!("reachlab block: sites[{i}] (on-premises)"),
+        );
+    }
     for (a, from) in &sites {
         if !names.contains(&a.circuit) {
             cx.problems.push(Problem {
@@ -716,7 +813,17 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             );
         }
     }
-    for (i, (name, region, prefixes, id)) in vnets.iter().enumerate() {
+    for (
+        i,
+        VnetIn {
+            name,
+            region,
+            prefixes,
+            id,
+            community,
+        },
+    ) in vnets.iter().enumerate()
+    {
         let _ = writeln!(o, "\n[[vnet]]                                 # {id}");
         line(&mut o, "name", quote(name), &format!("vnet {name}: name"));
         line(
@@ -759,10 +866,18 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                     .join(", ")
             ),
         );
+        if let Some(c) = community {
+            line(
+                &mut o,
+                "bgp_community",
+                quote(c),
+                &format!("vnet {name}: bgpCommunities.virtualNetworkCommunity"),
+            );
+        }
         let weighted: Vec<String> = conns
             .iter()
             .filter(|c| c.1 > 0)
-            .map(|c| format!("{} = {}", quote(&c.0), c.1))
+            .map(|c| format!("{} = {}", key(&c.0), c.1))
             .collect();
         if !weighted.is_empty() {
             line(
@@ -835,6 +950,15 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
     })
 }
 
+/// A virtual network as found.
+struct VnetIn {
+    name: String,
+    region: String,
+    prefixes: Vec<String>,
+    id: String,
+    community: Option<String>,
+}
+
 /// A Global Reach connection as found: its two circuits, /29, /125, name, and (file, path).
 struct Gr {
     a: String,
@@ -897,7 +1021,7 @@ mod tests {
 
     fn seed_opts() -> Options {
         Options {
-            name: "seed".into(),
+            name: Some("seed".into()),
             sites: vec![
                 "sf=er-siliconvalley:10.0.1.0/24".parse().unwrap(),
                 "london=er-london:10.0.2.0/24".parse().unwrap(),
@@ -1069,7 +1193,7 @@ mod tests {
             ]}),
         };
         let opts = Options {
-            name: "r".into(),
+            name: Some("r".into()),
             routes: vec![("er-siliconvalley".into(), routes)],
             skip_unknown: true,
             ..Default::default()

@@ -658,4 +658,5 @@ mod tests {
         );
     }
 }
+pub mod export;
 pub mod import;

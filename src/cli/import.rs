@@ -26,9 +26,10 @@ pub struct ImportArgs {
     /// Leave out what cannot be mapped (with a warning) instead of failing
     #[arg(long)]
     skip_unknown: bool,
-    /// The lab's name in the topology
-    #[arg(long, default_value = "imported")]
-    name: String,
+    /// The lab's name in the topology (default: the name `export -o az` recorded, else
+    /// "imported")
+    #[arg(long)]
+    name: Option<String>,
 }
 
 fn read(path: &std::path::Path) -> Result<Input, String> {

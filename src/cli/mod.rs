@@ -188,11 +188,14 @@ asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash on
     },
     /// Write the running lab as a topology file (`reachlab export > lab.toml`)
     Export {
-        /// Lab name (default: the only running lab)
+        /// Lab name (default: the only running lab), or a topology file
         lab: Option<String>,
         /// Lab name, as the other live verbs take it
         #[arg(long = "lab", conflicts_with = "lab")]
         lab_flag: Option<String>,
+        /// toml: a topology file; az: the estate as az CLI prints it (`import` reads it back)
+        #[arg(short, long, value_enum, default_value_t = export::Format::Toml)]
+        output: export::Format,
     },
     /// Capture the packets passing a site, VNet, circuit link or Global Reach connection as pcap
     #[command(
@@ -327,7 +330,11 @@ pub fn run(cli: Cli) -> i32 {
             to,
         } => routes::run(&circuit, path, summary, &to),
         Command::Stats { circuit, to } => stats::run(&circuit, &to),
-        Command::Export { lab, lab_flag } => export::run(lab.or(lab_flag).as_deref()),
+        Command::Export {
+            lab,
+            lab_flag,
+            output,
+        } => export::run(lab.or(lab_flag).as_deref(), output),
         Command::Capture(a) => capture::run(a, quiet),
         Command::Completions { shell } => {
             use clap::CommandFactory;
