@@ -294,10 +294,18 @@ fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 /// Direct's 10 and 100 Gbps).
 pub const OFFERED_MBPS: [u64; 10] = [50, 100, 200, 500, 1000, 2000, 5000, 10000, 40000, 100000];
 
+/// Text safe in a TOML comment: control characters (a line break would end the comment and
+/// let input text into the file) shown as U+FFFD.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
 /// One line `key = value` with its origin as a comment.
 fn line(o: &mut String, key: &str, value: String, from: &str) {
     let kv = format!("{key} = {value}");
-    let _ = writeln!(o, "{kv:<39} # {from}");
+    let _ = writeln!(o, "{kv:<39} # {}", comment(from));
 }
 
 /// `key = value` lines for an object of the topology file's own keys (the `reachlab`
@@ -328,8 +336,9 @@ fn key(s: &str) -> String {
     }
 }
 
+/// A TOML string (TOML's own escaping: it refuses characters JSON allows raw, such as DEL).
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serializes")
+    toml::Value::String(s.to_string()).to_string()
 }
 
 /// Imports `inputs`; the topology text, or every problem found.
@@ -347,11 +356,13 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
     let _ = writeln!(
         o,
         "# Imported by `reachlab import` from {}.",
-        inputs
-            .iter()
-            .map(|i| i.file.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        comment(
+            &inputs
+                .iter()
+                .map(|i| i.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     );
     let settings = sorted.settings.clone().unwrap_or(Value::Null);
     let _ = writeln!(o, "\n[lab]");
@@ -424,7 +435,11 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
         };
         let sku = c.get("sku").cloned().unwrap_or_default();
         let from = format!("circuit {name}");
-        let _ = writeln!(o, "\n[[circuit]]                              # {id}");
+        let _ = writeln!(
+            o,
+            "\n[[circuit]]                              # {}",
+            comment(&id)
+        );
         line(&mut o, "name", quote(name), &format!("{from}: name"));
         line(
             &mut o,
@@ -482,8 +497,17 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 peerings.push((String::new(), p.v.clone()));
             }
         }
+        let mut private_seen = false;
         for (ppath, p) in &peerings {
             let ty = s(p, "peeringType").unwrap_or_default();
+            if ty == "AzurePrivatePeering" && private_seen {
+                cx.problem(
+                    f,
+                    &format!("{ppath}.peeringType"),
+                    "a second private peering on one circuit (a circuit has one)",
+                );
+                continue;
+            }
             if ty != "AzurePrivatePeering" {
                 cx.problem(
                     f,
@@ -494,6 +518,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 );
                 continue;
             }
+            private_seen = true;
             if let Some(asn) = p
                 .get("peerASN")
                 .or_else(|| p.get("peerAsn"))
@@ -561,7 +586,17 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
         table_lines(
             &mut o,
             extra.as_ref(),
-            &["bandwidth"],
+            &[
+                "bandwidth",
+                "name",
+                "peering_location",
+                "sku",
+                "family",
+                "provider",
+                "subscription",
+                "peering_prefix",
+                "shared_key",
+            ],
             &format!("reachlab block: circuit {name}"),
         );
         names.push(name.to_string());
@@ -703,6 +738,17 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             );
             continue;
         }
+        if links[*v].iter().any(|l| l.0 == circuit) {
+            cx.problem(
+                f,
+                ".peer.id",
+                format!(
+                    "a second connection of vnet {} to circuit {circuit} (a gateway connects to a circuit once)",
+                    vnets[*v].name
+                ),
+            );
+            continue;
+        }
         let weight = c.get("routingWeight").and_then(Value::as_u64).unwrap_or(0);
         links[*v].push((
             circuit,
@@ -824,7 +870,11 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
         },
     ) in vnets.iter().enumerate()
     {
-        let _ = writeln!(o, "\n[[vnet]]                                 # {id}");
+        let _ = writeln!(
+            o,
+            "\n[[vnet]]                                 # {}",
+            comment(id)
+        );
         line(&mut o, "name", quote(name), &format!("vnet {name}: name"));
         line(
             &mut o,
@@ -918,7 +968,11 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             });
             continue;
         }
-        let _ = writeln!(o, "\n[[global_reach]]                         # {conn}");
+        let _ = writeln!(
+            o,
+            "\n[[global_reach]]                         # {}",
+            comment(conn)
+        );
         line(
             &mut o,
             "circuits",
@@ -1181,6 +1235,16 @@ mod tests {
             e[0].path,
             "$.circuits[0].serviceProviderProperties.peeringLocation"
         );
+    }
+
+    #[test]
+    fn text_from_the_input_cannot_break_out_of_a_comment() {
+        let mut seed = fixture("composed-seed.json");
+        seed.json["circuits"][0]["id"] =
+            "/subscriptions/x/providers/Microsoft.Network/expressRouteCircuits/a\n[[site]]\nname = \"evil\"".into();
+        let out = import(&[seed], &seed_opts()).unwrap();
+        let t = topo(&out.toml);
+        assert!(t.site.iter().all(|s| s.name != "evil"), "{}", out.toml);
     }
 
     #[test]
