@@ -128,3 +128,27 @@ fn a_running_lab_exported_as_az_imports_back_with_its_changes() {
         "192.168.8.0/29"
     );
 }
+
+/// A rule the lab enforces and the estate breaks is reported as `check` words it: both
+/// circuits Standard, so Global Reach between Silicon Valley and London (different
+/// geopolitical regions) needs Premium.
+#[test]
+fn a_rule_the_estate_breaks_is_reported_as_check_would() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for c in v["circuits"].as_array_mut().unwrap() {
+        c["sku"]["tier"] = "Standard".into();
+        c["sku"]["name"] = "Standard_MeteredData".into();
+    }
+    let dir = std::env::temp_dir().join(format!("reachlab-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("standard.json");
+    std::fs::write(&f, v.to_string()).unwrap();
+    let out = reachlab().arg("import").arg(&f).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Premium"), "{err}");
+    assert!(out.stdout.is_empty());
+}
