@@ -80,7 +80,7 @@ pub enum Command {
     },
     /// Bring a lab up and run it until Ctrl-C / SIGTERM, then remove everything it made
     #[command(
-        after_help = "Examples:\n  sudo reachlab up topologies/global-reach.toml            # until Ctrl-C\n  sudo reachlab up topologies/global-reach.toml --detach   # in the background\n  sudo reachlab up lab.toml --detach --metrics 127.0.0.1:9464"
+        after_help = "Examples:\n  sudo reachlab up topologies/global-reach.toml            # until Ctrl-C\n  sudo reachlab up topologies/global-reach.toml --detach   # in the background\n  sudo reachlab up lab.toml --detach --metrics 127.0.0.1:9464\n  sudo reachlab up lab.toml --detach --web 127.0.0.1:8080 --web-control"
     )]
     Up {
         /// Topology file (TOML)
@@ -102,6 +102,14 @@ pub enum Command {
         /// 127.0.0.1:9464
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
+        /// Serve a live view of the lab in the browser at http://ADDR/ (the picture, counters
+        /// moving once a second, Global Reach and links), e.g. 127.0.0.1:8080
+        #[arg(long, value_name = "ADDR")]
+        web: Option<std::net::SocketAddr>,
+        /// Let the page change the lab (Global Reach, circuit links); on a non-loopback
+        /// --web address, only with the token the lab prints
+        #[arg(long, requires = "web")]
+        web_control: bool,
         /// Internal: print `ready` on stdout when up (used by --detach)
         #[arg(long, hide = true)]
         notify_ready: bool,
@@ -299,6 +307,8 @@ pub fn run(cli: Cli) -> i32 {
             busy_poll,
             no_offload,
             metrics,
+            web,
+            web_control,
             notify_ready,
         } => up::run(
             &file,
@@ -310,6 +320,8 @@ pub fn run(cli: Cli) -> i32 {
                 verbose,
                 quiet,
                 metrics,
+                web,
+                web_control,
             },
         ),
         Command::Down { lab, all } => down::run(lab.as_deref(), all),

@@ -24,6 +24,10 @@ pub struct Options {
     pub quiet: bool,
     /// Serve Prometheus metrics on this address.
     pub metrics: Option<SocketAddr>,
+    /// Serve the live view on this address.
+    pub web: Option<SocketAddr>,
+    /// Let the page change the lab.
+    pub web_control: bool,
 }
 
 /// Progress is shown for labs at least this large (smaller ones are up in well under a
@@ -115,6 +119,7 @@ fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
         let run_opts = lab::RunOptions {
             io,
             metrics: opts.metrics,
+            web: opts.web.map(|a| (a, opts.web_control)),
             progress: &mut progress,
         };
         lab::run(
@@ -171,6 +176,12 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
     if let Some(m) = opts.metrics {
         cmd.arg("--metrics").arg(m.to_string());
     }
+    if let Some(w) = opts.web {
+        cmd.arg("--web").arg(w.to_string());
+    }
+    if opts.web_control {
+        cmd.arg("--web-control");
+    }
     if opts.quiet {
         cmd.arg("--quiet");
     }
@@ -224,6 +235,16 @@ pub(super) fn print_summary(st: &LabState) {
     super::status::print_endpoints(st);
     if let Some(m) = &st.metrics {
         println!("Metrics: http://{m}/metrics");
+    }
+    if let Some(w) = &st.web {
+        println!(
+            "Live view: http://{w}/ ({})",
+            match &st.web_token {
+                Some(t) => format!("changes with the token {t}"),
+                None if st.web_control => "changes allowed".to_string(),
+                None => "read-only".to_string(),
+            }
+        );
     }
     if let [first, second, ..] = &st.endpoints[..] {
         println!(

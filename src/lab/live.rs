@@ -789,6 +789,17 @@ impl LiveLab {
         self.plane.advertised(circuit, path, site)
     }
 
+    /// The lab's picture as it is now (failed links drawn as such), as `graph` draws it.
+    pub fn graph_svg(&self) -> String {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let topo = self.plane.topology();
+        let view = crate::graph::View {
+            topo,
+            links: (0..topo.circuit.len()).map(|c| engine.links(c)).collect(),
+        };
+        crate::graph::svg(&view)
+    }
+
     /// Every BGP session with a site's router, for the metrics.
     pub fn bgp_sessions(&self) -> Vec<SessionMetrics> {
         let routing = self.plane.routing();
@@ -1037,7 +1048,7 @@ fn link_addresses(pp: Ipv4Net, offset: u32) -> LinkAddresses {
 }
 
 /// A random authorization key in the shape of a GUID.
-fn new_key() -> String {
+pub fn new_key() -> String {
     let mut b = [0u8; 16];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         use std::io::Read;

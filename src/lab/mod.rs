@@ -12,6 +12,7 @@ pub mod netns;
 pub mod pingall;
 pub mod run;
 pub mod state;
+pub mod web;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -81,6 +82,8 @@ pub struct RunOptions<'a> {
     pub io: run::IoOptions,
     /// Serve Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Serve the live view here, and whether it may change the lab.
+    pub web: Option<(std::net::SocketAddr, bool)>,
     /// Called after each endpoint is made, with (made, total).
     pub progress: &'a mut dyn FnMut(usize, usize),
 }
@@ -95,6 +98,7 @@ pub async fn run(
     let RunOptions {
         io,
         metrics,
+        web,
         progress,
     } = opts;
     let mut st = prepare(topo, file)?;
@@ -157,8 +161,44 @@ pub async fn run(
             }
         },
     };
+    let web = match web {
+        None => None,
+        Some((addr, control)) => {
+            // On a non-loopback address, changes need a token.
+            let token = (control && !addr.ip().is_loopback()).then(live::new_key);
+            let access = web::Access {
+                control,
+                token: token.clone(),
+            };
+            match web::serve(addr, Arc::clone(&live), access).await {
+                Ok((task, bound)) => {
+                    st.web = Some(bound.to_string());
+                    st.web_control = control;
+                    st.web_token = token;
+                    Some(task)
+                }
+                Err(e) => {
+                    if let Some(m) = &metrics {
+                        m.abort();
+                    }
+                    for h in &sessions {
+                        h.abort();
+                    }
+                    server.abort();
+                    forwarder.stop().await;
+                    teardown(&st);
+                    return Err(LabError::SetupFailed(Box::new(io_err(format!(
+                        "serving the live view on {addr}"
+                    ))(e))));
+                }
+            }
+        }
+    };
     st.ready = true;
     if let Err(e) = st.save() {
+        if let Some(w) = &web {
+            w.abort();
+        }
         if let Some(m) = &metrics {
             m.abort();
         }
@@ -179,6 +219,9 @@ pub async fn run(
     }
     if let Some(m) = &metrics {
         m.abort();
+    }
+    if let Some(w) = &web {
+        w.abort();
     }
     server.abort();
     forwarder.stop().await;
@@ -239,6 +282,9 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         etc_netns: Vec::new(),
         frr: Vec::new(),
         metrics: None,
+        web: None,
+        web_control: false,
+        web_token: None,
     };
     st.save().map_err(io_err(format!(
         "recording the lab state in {}",

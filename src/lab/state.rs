@@ -62,6 +62,16 @@ pub struct LabState {
     /// Where the lab serves Prometheus metrics, if asked to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// Where the lab serves its live view, if asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
+    /// Whether the page may change the lab.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub web_control: bool,
+    /// The token changes from the page need on a non-loopback address (the state file is
+    /// root's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_token: Option<String>,
 }
 
 impl LabState {

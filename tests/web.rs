@@ -1,0 +1,160 @@
+//! The live view's server (`up --web ADDR [--web-control]`) against a running seed lab, over
+//! plain HTTP on loopback: the page is self-contained, the endpoints give the CLI's JSON, the
+//! counters stream once a second, writes are refused without --web-control and go through the
+//! same rules as the CLI with it. (The in-browser test with Chromium is still to come.)
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{root_or_skip, within, Lab};
+
+/// One request with `Connection: close`; (status code, body).
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+fn web_addr(lab: &Lab) -> String {
+    let st: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    st["web"].as_str().unwrap().to_string()
+}
+
+fn gr_count(lab: &Lab) -> usize {
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["global-reach", "list", "--output", "json"])).unwrap();
+    v.as_array().map_or(0, |a| a.len())
+}
+
+#[test]
+fn a_read_only_view_serves_the_lab_and_refuses_changes() {
+    if !root_or_skip("web_read_only") {
+        return;
+    }
+    let lab = Lab::from_file("webro", "topologies/global-reach.toml");
+    let out = lab.try_up(&["--web", "127.0.0.1:0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(read-only)"));
+    let addr = web_addr(&lab);
+    let (code, page) = http(&addr, "GET", "/", None);
+    assert_eq!(code, 200);
+    assert!(page.contains("EventSource(\"/api/events\")"));
+    // Everything embedded: nothing is fetched from elsewhere.
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    let (code, svg) = http(&addr, "GET", "/api/graph.svg", None);
+    assert_eq!(code, 200);
+    assert!(svg.starts_with("<svg") && svg.contains("er-london"));
+    let (code, body) = http(&addr, "GET", "/api/lab", None);
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["circuits"].as_array().unwrap().len(), 2);
+    assert_eq!(v["circuits"][0]["stats"]["primaryState"], "Up", "{v}");
+    assert_eq!(v["global_reach"].as_array().unwrap().len(), 1);
+    assert_eq!(v["control"], false);
+    // The stream: a first event at once.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("event: lab") {
+        let n = s.read(&mut buf).expect("an event within 5 s");
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    // Writes: 403 with the reason, nothing changed.
+    let (code, body) = http(
+        &addr,
+        "DELETE",
+        "/api/global-reach?circuit=er-sv&peer=er-london",
+        None,
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("--web-control"));
+    let (code, _) = http(&addr, "POST", "/api/circuit/er-sv/primary/fail", None);
+    assert_eq!(code, 403);
+    assert_eq!(gr_count(&lab), 1);
+}
+
+#[test]
+fn with_control_the_page_changes_the_lab_through_the_clis_rules() {
+    if !root_or_skip("web_control") {
+        return;
+    }
+    let lab = Lab::new_with(
+        "webrw",
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
+        )
+        .unwrap(),
+        "latency = \"none\"",
+    );
+    let out = lab.try_up(&["--web", "127.0.0.1:0", "--web-control"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = web_addr(&lab);
+    assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 1);
+    let (code, body) = http(
+        &addr,
+        "DELETE",
+        "/api/global-reach?circuit=er-sv&peer=er-london",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(gr_count(&lab), 0, "the CLI sees the change");
+    assert!(within(2, || lab.ping("sf", "10.0.2.1", 1).0 == 0).is_some());
+    // A refused change: the rule's words, nothing changed.
+    let (code, body) = http(
+        &addr,
+        "POST",
+        "/api/global-reach",
+        Some(r#"{"circuit":"er-sv","peer":"er-london","address_prefix":"192.168.8.0/28"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("/29"), "{body}");
+    assert_eq!(gr_count(&lab), 0);
+    let (code, body) = http(
+        &addr,
+        "POST",
+        "/api/global-reach",
+        Some(r#"{"circuit":"er-sv","peer":"er-london","address_prefix":"192.168.8.0/29"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(within(2, || lab.ping("sf", "10.0.2.1", 1).0 == 1).is_some());
+    // A link from the page; the CLI's stats show it down.
+    let (code, _) = http(&addr, "POST", "/api/circuit/er-sv/primary/fail", None);
+    assert_eq!(code, 200);
+    assert!(lab.ok(&["stats", "er-sv"]).contains("down"));
+    let (code, body) = http(&addr, "POST", "/api/circuit/er-sv/tertiary/fail", None);
+    assert_eq!(code, 400, "{body}");
+}
