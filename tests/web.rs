@@ -157,4 +157,19 @@ fn with_control_the_page_changes_the_lab_through_the_clis_rules() {
     assert!(lab.ok(&["stats", "er-sv"]).contains("down"));
     let (code, body) = http(&addr, "POST", "/api/circuit/er-sv/tertiary/fail", None);
     assert_eq!(code, 400, "{body}");
+    // A VNet unlinked from the page: the CLI's circuit show no longer lists it.
+    let (code, body) = http(&addr, "POST", "/api/vnet/uksouth/er-sv/unlink", None);
+    assert_eq!(code, 200, "{body}");
+    let show = lab.ok(&["circuit", "show", "er-sv"]);
+    let links = show
+        .lines()
+        .find(|l| l.starts_with("VnetLinks"))
+        .unwrap_or_default();
+    assert!(
+        links.contains("uswest") && !links.contains("uksouth"),
+        "{show}"
+    );
+    let (code, body) = http(&addr, "POST", "/api/vnet/uksouth/er-sv/unlink", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("not linked"), "{body}");
 }

@@ -99,6 +99,7 @@ pub async fn serve(
         .route("/api/events", get(events))
         .route("/api/global-reach", post(gr_add).delete(gr_remove))
         .route("/api/circuit/{circuit}/{path}/{action}", post(circuit_link))
+        .route("/api/vnet/{vnet}/{circuit}/{action}", post(vnet_link))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -141,11 +142,18 @@ fn snapshot(app: &App) -> serde_json::Value {
         })
         .collect();
     let gr = lv.handle(Request::GlobalReachList { circuit: None }).result;
+    let vnets: Vec<serde_json::Value> = lv
+        .topology()
+        .vnet
+        .iter()
+        .map(|v| serde_json::json!({"name": v.name, "circuits": v.circuits}))
+        .collect();
     serde_json::json!({
         "lab": lv.topology().lab.name,
         "control": app.access.control,
         "circuits": circuits,
         "global_reach": gr,
+        "vnets": vnets,
     })
 }
 
@@ -241,6 +249,30 @@ async fn circuit_link(
                 .into_response(),
         };
     app.handle(Request::CircuitLink { circuit, path, up })
+}
+
+/// Link or unlink a VNet from the page: `vnet link` / `vnet unlink`.
+async fn vnet_link(
+    State(app): State<App>,
+    headers: HeaderMap,
+    UrlPath((vnet, circuit, action)): UrlPath<(String, String, String)>,
+) -> Response {
+    if let Some(r) = app.refuse_write(&headers) {
+        return r;
+    }
+    match action.as_str() {
+        "link" => app.handle(Request::VnetLink {
+            vnet,
+            circuit,
+            weight: None,
+        }),
+        "unlink" => app.handle(Request::VnetUnlink { vnet, circuit }),
+        other => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": format!("no action \"{other}\": link or unlink")})),
+        )
+            .into_response(),
+    }
 }
 
 #[cfg(test)]
