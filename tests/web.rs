@@ -173,3 +173,34 @@ fn with_control_the_page_changes_the_lab_through_the_clis_rules() {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not linked"), "{body}");
 }
+
+/// `reachlab web` starts the view for a lab already running, from its own process.
+#[test]
+fn a_running_lab_serves_its_view_on_request() {
+    if !root_or_skip("web_on_request") {
+        return;
+    }
+    let lab = Lab::from_file("webreq", "topologies/global-reach.toml");
+    lab.up_detached();
+    let out = lab.run(&["web", "--listen", "127.0.0.1:0", "--output", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = v["url"].as_str().unwrap();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (code, body) = http(&addr, "GET", "/api/lab", None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("er-london"));
+    let (code, _) = http(&addr, "POST", "/api/circuit/er-sv/primary/fail", None);
+    assert_eq!(code, 403, "read-only without --control");
+    // A bad address is refused with the reason.
+    let out = lab.run(&["web", "--listen", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ADDR:PORT"));
+}

@@ -20,6 +20,7 @@ mod status;
 mod test;
 mod up;
 mod vnet;
+mod web;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -150,6 +151,25 @@ pub enum Command {
     /// Link a VNet to a circuit or unlink it (live)
     #[command(subcommand)]
     Vnet(vnet::Cmd),
+    /// Serve the live view of a running lab in the browser (as `up --web` does)
+    #[command(
+        after_help = "Examples:\n  sudo reachlab web --listen 127.0.0.1:8080\n  sudo reachlab web global-reach --listen 127.0.0.1:8080 --control"
+    )]
+    Web {
+        /// Lab name (default: the only running lab)
+        lab: Option<String>,
+        /// Lab name, as the other live verbs take it
+        #[arg(long = "lab", conflicts_with = "lab")]
+        lab_flag: Option<String>,
+        /// Where to serve it, ADDR:PORT
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// Let the page change the lab (on a non-loopback address, only with the printed token)
+        #[arg(long)]
+        control: bool,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// The way packets take between two sites or VNets, both directions, and whether they
     /// differ
     #[command(
@@ -330,6 +350,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Locations { regions, output } => locations::run(regions, output),
         Command::Iperf(a) => iperf::run(a, quiet),
         Command::Path { src, dst, to } => path::run(&src, &dst, &to),
+        Command::Web {
+            lab,
+            lab_flag,
+            listen,
+            control,
+            output,
+        } => web::run(lab.or(lab_flag).as_deref(), &listen, control, output),
         Command::Schema => schema::run(),
         Command::Import(a) => import::run(a),
         Command::GlobalReach(cmd) => global_reach::run(cmd),

@@ -68,6 +68,12 @@ pub enum Request {
         #[serde(default)]
         path: Path,
     },
+    /// Serve the live view of this lab on `listen` (`reachlab web`).
+    WebServe {
+        listen: String,
+        #[serde(default)]
+        control: bool,
+    },
     /// The way packets take between two sites or VNets, both directions, from the tables in
     /// force.
     Path {

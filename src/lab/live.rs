@@ -26,6 +26,8 @@ pub struct LiveLab {
     /// The routing configuration: topology and authorization keys (pure; changes go through
     /// it and come out as effects carried out here).
     plane: Plane,
+    /// The lab as its servers share it: a live view started later (`reachlab web`) needs it.
+    me: std::sync::Weak<Mutex<LiveLab>>,
     engine: Arc<Mutex<Engine>>,
     endpoints: Vec<EndpointState>,
     /// The wall-clock time of the engine's zero (captures are stamped with wall time).
@@ -85,6 +87,7 @@ impl LiveLab {
     pub fn new(topo: Topology, engine: Arc<Mutex<Engine>>, endpoints: Vec<EndpointState>) -> Self {
         LiveLab {
             plane: Plane::new(topo),
+            me: std::sync::Weak::new(),
             engine,
             endpoints,
             wall_epoch: SystemTime::now(),
@@ -274,6 +277,7 @@ impl LiveLab {
             Request::Stats { circuit } => self.stats(&circuit),
             Request::Export => Ok(serde_json::Value::String(self.export())),
             Request::Path { from, to } => self.path(&from, &to),
+            Request::WebServe { listen, control } => self.web_serve(&listen, control),
             Request::Capture { .. } => {
                 Err("capture streams packets: send it on a connection of its own".into())
             }
@@ -787,6 +791,39 @@ impl LiveLab {
     /// What the MSEE on link `path` of `circuit` announces to site `site`'s router.
     pub fn advertised(&self, site: usize, circuit: usize, path: usize) -> crate::plane::Announced {
         self.plane.advertised(circuit, path, site)
+    }
+
+    /// Lets the lab hand itself to servers it starts later (`reachlab web`).
+    pub fn set_shared(&mut self, me: &Arc<Mutex<LiveLab>>) {
+        self.me = Arc::downgrade(me);
+    }
+
+    /// `reachlab web`: serves the live view of this running lab on `listen`.
+    fn web_serve(&self, listen: &str, control: bool) -> Outcome {
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|_| format!("--listen {listen}: write ADDR:PORT, e.g. 127.0.0.1:8080"))?;
+        let me = self
+            .me
+            .upgrade()
+            .ok_or("this lab cannot serve a live view (it is shutting down)")?;
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| format!("listening on {addr}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        let token = (control && !addr.ip().is_loopback()).then(new_key);
+        let access = super::web::Access {
+            control,
+            token: token.clone(),
+        };
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime to serve the live view on".to_string())?;
+        let _guard = handle.enter();
+        super::web::serve_std(listener, me, access).map_err(|e| e.to_string())?;
+        info!(%bound, control, "serving the live view");
+        Ok(
+            serde_json::json!({"url": format!("http://{bound}/"), "control": control, "token": token}),
+        )
     }
 
     /// The lab's picture as it is now (failed links drawn as such), as `graph` draws it.

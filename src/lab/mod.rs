@@ -117,6 +117,9 @@ pub async fn run(
         )
         .with_clock(forwarder.epoch),
     ));
+    live.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .set_shared(&live);
     let sock = state::socket_path(&st.lab);
     let server = match crate::control::server::serve(&sock, Arc::clone(&live)) {
         Ok(s) => s,

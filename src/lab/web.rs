@@ -91,6 +91,29 @@ pub async fn serve(
     live: Arc<Mutex<LiveLab>>,
     access: Access,
 ) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((spawn(listener, live, access), bound))
+}
+
+/// `serve` on a listener already bound (non-blocking), from inside the lab's runtime.
+pub fn serve_std(
+    listener: std::net::TcpListener,
+    live: Arc<Mutex<LiveLab>>,
+    access: Access,
+) -> std::io::Result<JoinHandle<()>> {
+    Ok(spawn(
+        tokio::net::TcpListener::from_std(listener)?,
+        live,
+        access,
+    ))
+}
+
+fn spawn(
+    listener: tokio::net::TcpListener,
+    live: Arc<Mutex<LiveLab>>,
+    access: Access,
+) -> JoinHandle<()> {
     let app = App { live, access };
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
@@ -101,14 +124,9 @@ pub async fn serve(
         .route("/api/circuit/{circuit}/{path}/{action}", post(circuit_link))
         .route("/api/vnet/{vnet}/{circuit}/{action}", post(vnet_link))
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    Ok((
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        }),
-        bound,
-    ))
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    })
 }
 
 async fn graph(State(app): State<App>) -> Response {
