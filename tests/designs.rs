@@ -6,6 +6,23 @@ mod common;
 
 use common::{bfd_up, established, root_or_skip, within, Lab};
 
+/// Two Standard circuits in the United States, er-sv (Silicon Valley) and er-la (Los
+/// Angeles): most designs here put a DC, DR site or VNets on them.
+macro_rules! SV_LA {
+    () => {
+        r#"
+[[circuit]]
+name = "er-sv"
+peering_location = "Silicon Valley"
+bandwidth = "1Gbps"
+[[circuit]]
+name = "er-la"
+peering_location = "Los Angeles"
+bandwidth = "1Gbps"
+"#
+    };
+}
+
 /// Adds `addr`/32 to the loopback of `endpoint`'s namespace (a host behind the site).
 fn add_host(lab: &Lab, endpoint: &str, addr: &str) {
     let out = lab.exec(
@@ -25,15 +42,9 @@ fn dr_site_summary_takes_over_when_the_dc_goes() {
     }
     let lab = Lab::new_with(
         "dr",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc"
 circuit = "er-sv"
@@ -48,7 +59,8 @@ name = "v"
 region = "westus"
 prefixes = ["10.9.0.0/24"]
 circuits = ["er-sv", "er-la"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -79,9 +91,7 @@ circuits = ["er-sv", "er-la"]
     assert!(moved.is_some(), "{}", lab.ok(&["routes", "v"]));
     assert!(!lab.ok(&["routes", "v"]).contains("10.1.0.0/24"));
     // The matrix agrees with the rules (the DC cut off: its circuit carries nothing).
-    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    lab.test_passes();
 }
 
 /// The same private ASN at both ends of Global Reach: the MSEE cannot strip it (the path holds
@@ -172,15 +182,9 @@ fn forced_tunnelling_sends_unmatched_vnet_traffic_to_the_site() {
     }
     let lab = Lab::new_with(
         "forced",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "hub"
 circuit = "er-sv"
@@ -200,7 +204,8 @@ name = "w"
 region = "westus"
 prefixes = ["10.9.2.0/24"]
 circuits = ["er-la"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -226,13 +231,7 @@ circuits = ["er-la"]
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("198.51.100.7"), "{text}");
-    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    lab.test_passes();
 }
 
 /// A VNet with `bgp_community`: the site's FRR sees its routes with that community and the
@@ -305,15 +304,9 @@ fn maintenance_moves_traffic_to_the_other_link_until_it_ends() {
     }
     let lab = Lab::new_with(
         "maint",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "sf"
 circuit = "er-sv"
@@ -328,7 +321,8 @@ name = "v"
 region = "westus"
 prefixes = ["10.9.1.0/24"]
 circuits = ["er-sv", "er-la"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -404,15 +398,9 @@ fn a_vnet_prefers_the_connection_with_the_higher_weight() {
     }
     let lab = Lab::new_with(
         "weights",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc1"
 circuit = "er-sv"
@@ -427,7 +415,8 @@ region = "westus"
 prefixes = ["10.9.1.0/24"]
 circuits = ["er-sv", "er-la"]
 weights = { er-sv = 100 }
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -482,15 +471,9 @@ fn a_dc_on_two_circuits_follows_the_vnet_weights() {
     }
     let lab = Lab::new_with(
         "dual",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc"
 circuits = ["er-sv", "er-la"]
@@ -501,7 +484,8 @@ region = "westus"
 prefixes = ["10.9.1.0/24"]
 circuits = ["er-sv", "er-la"]
 weights = { er-sv = 100 }
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -530,13 +514,7 @@ weights = { er-sv = 100 }
     assert!(bytes_to_sites(&lab, "er-sv") > sv && bytes_to_sites(&lab, "er-la") > la);
     // The DC on both circuits: `circuit show` lists it on each; the matrix agrees.
     assert!(lab.ok(&["circuit", "show", "er-la"]).contains("dc"));
-    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    lab.test_passes();
 }
 
 /// Active/passive by AS-path prepending: the DC's own FRR config prepends twice on er-la, so
@@ -550,15 +528,9 @@ fn active_passive_by_prepend_fails_over_to_the_passive_circuit() {
     }
     let lab = Lab::new_with(
         "actpass",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc"
 circuits = ["er-sv", "er-la"]
@@ -571,7 +543,8 @@ name = "uswest"
 region = "westus"
 prefixes = ["10.9.1.0/24"]
 circuits = ["er-sv", "er-la"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     // er-sv: 192.168.100.0/29 (MSEEs .2, .6); er-la: 192.168.100.8/29 (.10, .14).
@@ -649,15 +622,9 @@ fn path_shows_both_directions_and_flags_asymmetry() {
     }
     let lab = Lab::new_with(
         "path",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc"
 circuits = ["er-sv", "er-la"]
@@ -673,7 +640,8 @@ name = "svonly"
 region = "westus"
 prefixes = ["10.9.2.0/24"]
 circuits = ["er-sv"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -727,15 +695,9 @@ fn a_static_prepend_makes_a_circuit_passive() {
     }
     let lab = Lab::new_with(
         "prepend",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc"
 circuits = ["er-sv", "er-la"]
@@ -747,7 +709,8 @@ name = "uswest"
 region = "westus"
 prefixes = ["10.9.1.0/24"]
 circuits = ["er-sv", "er-la"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();
@@ -801,15 +764,9 @@ fn an_frr_site_on_two_circuits_peers_with_every_msee() {
     }
     let lab = Lab::new_with(
         "frr2",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
+        concat!(
+            SV_LA!(),
+            r#"
 [[site]]
 name = "dc"
 circuits = ["er-sv", "er-la"]
@@ -820,7 +777,8 @@ name = "uswest"
 region = "westus"
 prefixes = ["10.9.1.0/24"]
 circuits = ["er-sv", "er-la"]
-"#,
+"#
+        ),
         "latency = \"none\"",
     );
     lab.up_detached();

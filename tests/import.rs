@@ -51,9 +51,7 @@ fn the_imported_seed_comes_up_and_global_reach_carries() {
     );
     let tr = String::from_utf8_lossy(&tr.stdout).into_owned();
     assert!(tr.contains("192.168.8.2"), "{tr}");
-    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
-    let m = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{m}");
+    let m = lab.test_passes();
     assert!(m.contains("0 mismatches"), "{m}");
 }
 

@@ -302,6 +302,13 @@ fn comment(s: &str) -> String {
         .collect()
 }
 
+/// Why a peering other than private peering is not mapped.
+fn not_private(ty: &str) -> String {
+    format!(
+        "{ty}: reachlab models private peering only (Microsoft peering carries Microsoft 365 and public services, not VNets)"
+    )
+}
+
 /// One line `key = value` with its origin as a comment.
 fn line(o: &mut String, key: &str, value: String, from: &str) {
     let kv = format!("{key} = {value}");
@@ -509,13 +516,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 continue;
             }
             if ty != "AzurePrivatePeering" {
-                cx.problem(
-                    f,
-                    &format!("{ppath}.peeringType"),
-                    format!(
-                        "{ty}: reachlab models private peering only (Microsoft peering carries Microsoft 365 and public services, not VNets)"
-                    ),
-                );
+                cx.problem(f, &format!("{ppath}.peeringType"), not_private(ty));
                 continue;
             }
             private_seen = true;
@@ -616,11 +617,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 format!("a private peering of circuit {owner}, which the input does not contain"),
             );
         } else {
-            cx.problem(
-                p,
-                ".peeringType",
-                format!("{ty}: reachlab models private peering only (Microsoft peering carries Microsoft 365 and public services, not VNets)"),
-            );
+            cx.problem(p, ".peeringType", not_private(ty));
         }
     }
     for g in &sorted.gr {

@@ -169,6 +169,14 @@ impl Lab {
         self.cmd().args(["down", &self.name]).output().unwrap()
     }
 
+    /// `reachlab test NAME`, which must exit 0 (every probe as the rules say); its matrix.
+    pub fn test_passes(&self) -> String {
+        let out = self.cmd().args(["test", &self.name]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        text
+    }
+
     pub fn pid(&self) -> Option<i32> {
         let p = self.run_dir.join(&self.name).join("state.json");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
