@@ -15,6 +15,10 @@ pub struct View<'a> {
     pub topo: &'a Topology,
     /// Per circuit (file order): whether its primary and secondary links are up.
     pub links: Vec<[bool; 2]>,
+    /// Global Reach connections removed while a live view watched, drawn as removed.
+    pub removed: Vec<crate::topology::GlobalReach>,
+    /// Drawn for the live view: labels for its rates on the circuit links.
+    pub live: bool,
 }
 
 impl<'a> View<'a> {
@@ -23,6 +27,8 @@ impl<'a> View<'a> {
         View {
             topo,
             links: vec![[true, true]; topo.circuit.len()],
+            removed: Vec::new(),
+            live: false,
         }
     }
 
@@ -84,39 +90,53 @@ fn prefixes(p: &[ipnet::IpNet]) -> String {
         .join(", ")
 }
 
-/// "RTT via er-sv 7.0 ms · er-london 139 ms": from each linked circuit's sites to the VNet.
-fn vnet_rtts(t: &Topology, tables: &Tables, vnet: usize) -> String {
+/// "er-sv 7.0 ms RTT", one per linked circuit: from the circuit's sites to the VNet.
+fn vnet_rtts(t: &Topology, tables: &Tables, vnet: usize) -> Vec<String> {
     let port = t.site.len() + vnet;
-    let parts: Vec<String> = t.vnet[vnet]
+    t.vnet[vnet]
         .circuits
         .iter()
         .filter_map(|c| {
             let ci = t.circuit.iter().position(|x| &x.name == c)?;
             let d = tables.vnet_delay[ci][port] + tables.circuits[ci].timing.access;
             let r = rtt_label(d);
-            (!r.is_empty()).then(|| format!("{c} {}", r.trim_end_matches(" RTT")))
+            (!r.is_empty()).then(|| format!("{c} {r}"))
         })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("RTT via {}", parts.join(" · "))
-    }
+        .collect()
 }
 
 // ---------------------------------------------------------------- SVG
 
+// Drawn 1600 units wide; at 1280 px the smallest text (14) is still 11 px.
 const W: f64 = 1600.0;
-const SITE_X: f64 = 24.0;
-const SITE_W: f64 = 190.0;
-const CIRCUIT_X: f64 = 330.0;
-const CIRCUIT_W: f64 = 210.0;
-const VNET_W: f64 = 290.0;
-const BOX_H: f64 = 64.0;
-const ROW_GAP: f64 = 22.0;
-const TOP: f64 = 128.0;
+const SITE_X: f64 = 20.0;
+const SITE_W: f64 = 220.0;
+const CIRCUIT_X: f64 = 400.0;
+const CIRCUIT_W: f64 = 220.0;
+const VNET_W: f64 = 236.0;
+const ROW_GAP: f64 = 34.0;
+const TOP: f64 = 150.0;
+const LINE: f64 = 19.0;
+const TEXT: f64 = 14.0;
+const GR_LANE: f64 = 66.0;
 
 const FONT: &str = "font-family=\"Segoe UI, Helvetica, Arial, sans-serif\"";
+
+/// Roughly how wide `text` is at `size` (for fitting, not for layout to the pixel).
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.56
+}
+
+/// `text`, cut with "…" to fit `width` at `size`.
+fn fit(text: &str, width: f64, size: f64) -> String {
+    if text_width(text, size) <= width {
+        return text.to_string();
+    }
+    let keep = ((width / (size * 0.56)) as usize).saturating_sub(1);
+    let mut s: String = text.chars().take(keep).collect();
+    s.push('…');
+    s
+}
 
 struct Rect {
     x: f64,
@@ -137,41 +157,61 @@ impl Rect {
     }
 }
 
-/// A box with a bold first line and smaller lines under it.
+/// A box's height for `lines` lines of text.
+fn box_h(lines: usize) -> f64 {
+    22.0 + LINE * lines as f64
+}
+
+/// A box with a bold first line and smaller lines under it, each cut to fit.
 fn node(o: &mut String, r: &Rect, fill: &str, stroke: &str, ink: &str, lines: &[String]) {
     let _ = writeln!(
         o,
         r#"<rect x="{}" y="{}" width="{}" height="{}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>"#,
         r.x, r.y, r.w, r.h
     );
+    let lines: Vec<&String> = lines.iter().filter(|l| !l.is_empty()).collect();
     let n = lines.len() as f64;
-    let top = r.mid_y() - (n - 1.0) * 8.5;
+    let top = r.mid_y() - (n - 1.0) * LINE / 2.0;
     for (i, l) in lines.iter().enumerate() {
-        let (size, weight) = if i == 0 {
-            (14, "600")
-        } else {
-            (11.5 as i32, "400")
-        };
+        let (size, weight) = if i == 0 { (16.5, "600") } else { (TEXT, "400") };
         let _ = writeln!(
             o,
             r#"<text x="{}" y="{:.1}" {FONT} font-size="{size}" font-weight="{weight}" fill="{ink}" text-anchor="middle" dominant-baseline="middle">{}</text>"#,
             r.mid_x(),
-            top + i as f64 * 17.0,
-            esc(l)
+            top + i as f64 * LINE,
+            esc(&fit(l, r.w - 14.0, size))
         );
     }
 }
 
-fn label(o: &mut String, x: f64, y: f64, text: &str, color: &str, size: f64) {
-    if text.is_empty() {
-        return;
-    }
-    // A halo so labels stay readable over lines.
+/// A label with a white halo, so it stays readable over lines; `attrs` are extra attributes
+/// (the live view finds its labels by them).
+fn label_with(o: &mut String, x: f64, y: f64, text: &str, color: &str, size: f64, attrs: &str) {
     let _ = writeln!(
         o,
-        r#"<text x="{x:.1}" y="{y:.1}" {FONT} font-size="{size}" fill="{color}" text-anchor="middle" dominant-baseline="middle" stroke="white" stroke-width="4" paint-order="stroke">{}</text>"#,
+        r#"<text x="{x:.1}" y="{y:.1}" {FONT} font-size="{size}" fill="{color}" text-anchor="middle" dominant-baseline="middle" stroke="white" stroke-width="4" paint-order="stroke"{attrs}>{}</text>"#,
         esc(text)
     );
+}
+
+fn label(o: &mut String, x: f64, y: f64, text: &str, color: &str, size: f64) {
+    if !text.is_empty() {
+        label_with(o, x, y, text, color, size, "");
+    }
+}
+
+/// "192.168.100.1 ↔ .2": a /30's two ends, the second shortened to what differs.
+fn pair(a: std::net::IpAddr, b: std::net::IpAddr) -> String {
+    let (a, b) = (a.to_string(), b.to_string());
+    match (a.rfind('.'), b.rfind('.')) {
+        (Some(i), Some(j)) if a[..i] == b[..j] => format!("{a} ↔ {}", &b[j..]),
+        _ => format!("{a} ↔ {b}"),
+    }
+}
+
+/// An attribute value naming a circuit link or connection, for the live view.
+fn attr(s: &str) -> String {
+    esc(s)
 }
 
 /// The lab as an SVG picture.
@@ -189,6 +229,49 @@ pub fn svg(v: &View) -> String {
     let left_n = order.len().div_ceil(2);
     let (left, right) = order.split_at(left_n);
 
+    let site_lines = |s: usize| -> Vec<String> {
+        let site = &t.site[s];
+        let gw = site
+            .prefixes
+            .iter()
+            .find(|p| p.addr().is_ipv4())
+            .or(site.prefixes.first())
+            .map(|p| format!("router {}", crate::engine::table::gateway_address(p)))
+            .unwrap_or_default();
+        vec![
+            site.name.clone(),
+            prefixes(&site.prefixes),
+            gw,
+            site.asn.map(|a| format!("AS {a}")).unwrap_or_default(),
+        ]
+    };
+    let circuit_lines = |c: usize| -> Vec<String> {
+        let circuit = &t.circuit[c];
+        let access = rtt_label(tables.circuits[c].timing.access);
+        let msee = format!(
+            "MSEE {} / {}",
+            crate::plane::msee_address(t, c, 0),
+            crate::plane::msee_address(t, c, 1)
+                .to_string()
+                .rsplit('.')
+                .next()
+                .map(|x| format!(".{x}"))
+                .unwrap_or_default()
+        );
+        vec![
+            circuit.name.clone(),
+            format!("MSEE · {}", circuit.peering_location),
+            msee,
+            format!("{} · {}", circuit.sku, bw(circuit.bandwidth)),
+            if access.is_empty() || t.lab.latency == crate::topology::LatencyModel::None {
+                String::new()
+            } else {
+                format!("to the site: {access}")
+            },
+        ]
+    };
+    let count = |l: &[String]| l.iter().filter(|x| !x.is_empty()).count();
+
     // Rows: each circuit with its sites stacked beside it.
     let sites_of = |c: usize| -> Vec<usize> {
         (0..t.site.len())
@@ -202,8 +285,11 @@ pub fn svg(v: &View) -> String {
         let mut y = TOP;
         for &c in list {
             let ss = sites_of(c);
-            let rows = ss.len().max(1) as f64;
-            let block = rows * BOX_H + (rows - 1.0) * ROW_GAP;
+            let ch = box_h(count(&circuit_lines(c)));
+            let heights: Vec<f64> = ss.iter().map(|&s| box_h(count(&site_lines(s)))).collect();
+            let stack =
+                heights.iter().sum::<f64>() + ROW_GAP * 2.0 * (heights.len().max(1) - 1) as f64;
+            let block = stack.max(ch);
             let (cx, sx) = if side == 0 {
                 (CIRCUIT_X, SITE_X)
             } else {
@@ -211,39 +297,63 @@ pub fn svg(v: &View) -> String {
             };
             circuit_box[c] = Some(Rect {
                 x: cx,
-                y: y + (block - BOX_H) / 2.0,
+                y: y + (block - ch) / 2.0,
                 w: CIRCUIT_W,
-                h: BOX_H,
+                h: ch,
             });
+            let mut sy = y + (block - stack) / 2.0;
             for (k, &s) in ss.iter().enumerate() {
                 site_box[s] = Some(Rect {
                     x: sx,
-                    y: y + k as f64 * (BOX_H + ROW_GAP),
+                    y: sy,
                     w: SITE_W,
-                    h: BOX_H,
+                    h: heights[k],
                 });
+                sy += heights[k] + 2.0 * ROW_GAP;
             }
-            y += block + 2.0 * ROW_GAP;
+            y += block + 3.0 * ROW_GAP;
         }
-        bottom = bottom.max(y);
+        bottom = bottom.max(y - 2.0 * ROW_GAP);
     }
     // VNets down the middle.
-    let vnet_box: Vec<Rect> = (0..t.vnet.len())
-        .map(|i| Rect {
+    let mut vnet_box: Vec<Rect> = Vec::with_capacity(t.vnet.len());
+    let mut vy = TOP;
+    for vi in 0..t.vnet.len() {
+        let h = box_h(2 + vnet_rtts(t, &tables, vi).len());
+        vnet_box.push(Rect {
             x: (W - VNET_W) / 2.0,
-            y: TOP + i as f64 * (BOX_H + ROW_GAP),
+            y: vy,
             w: VNET_W,
-            h: BOX_H,
-        })
-        .collect();
+            h,
+        });
+        vy += h + ROW_GAP;
+    }
     let vnet_bottom = vnet_box.last().map_or(TOP, |r| r.y + r.h);
-    // Global Reach arcs pass under the VNets, one lane each.
-    let lane0 = vnet_bottom + 70.0;
-    let lanes = t.global_reach.len() as f64;
-    bottom = bottom.max(lane0 + lanes * 44.0);
-    let backbone_bottom = bottom + 10.0;
-    let legend_y = backbone_bottom + 34.0;
-    let h = legend_y + 30.0;
+    // Global Reach lanes pass under the VNets and the circuits, one each: those in force,
+    // then those removed while a live view watched.
+    let all_gr: Vec<(&crate::topology::GlobalReach, Option<usize>)> = t
+        .global_reach
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g, Some(i)))
+        .chain(v.removed.iter().map(|g| (g, None)))
+        .collect();
+    let crosses = |g: &crate::topology::GlobalReach| {
+        gr_circuits(t, g).is_some_and(|(a, b)| {
+            let side = |c: usize| circuit_box[c].as_ref().is_some_and(|r| r.x < W / 2.0);
+            side(a) != side(b)
+        })
+    };
+    let lane_n = all_gr.iter().filter(|(g, _)| crosses(g)).count();
+    let lane0 = vnet_bottom.max(bottom) + 72.0;
+    let lanes = lane_n as f64;
+    let backbone_bottom = if lane_n == 0 {
+        vnet_bottom.max(bottom) + 30.0
+    } else {
+        lane0 + (lanes - 1.0) * GR_LANE + 40.0
+    };
+    let legend_y = backbone_bottom + 40.0;
+    let h = legend_y + 2.0 * 30.0 + 10.0;
 
     let mut o = String::new();
     let _ = writeln!(
@@ -257,7 +367,7 @@ pub fn svg(v: &View) -> String {
     );
     let _ = writeln!(
         o,
-        r##"<text x="{}" y="34" {FONT} font-size="20" font-weight="600" fill="#1b1b1b" text-anchor="middle">{}</text>"##,
+        r##"<text x="{}" y="38" {FONT} font-size="24" font-weight="600" fill="#1b1b1b" text-anchor="middle">{}</text>"##,
         W / 2.0,
         esc(&format!(
             "{}: ExpressRoute circuits and Global Reach",
@@ -265,36 +375,45 @@ pub fn svg(v: &View) -> String {
         ))
     );
     // Microsoft's network: from the circuits' MSEEs inwards.
-    let bx = CIRCUIT_X - 14.0;
+    let bx = CIRCUIT_X - 16.0;
     let _ = writeln!(
         o,
         r##"<rect x="{bx}" y="{}" width="{}" height="{}" rx="22" fill="#eef6fc" stroke="#0078d4" stroke-width="1.5" stroke-dasharray="6 4"/>"##,
-        TOP - 56.0,
+        TOP - 66.0,
         W - 2.0 * bx,
-        backbone_bottom - (TOP - 56.0)
+        backbone_bottom - (TOP - 66.0)
     );
     label(
         &mut o,
         W / 2.0,
-        TOP - 36.0,
+        TOP - 42.0,
         "Microsoft global network (backbone)",
         "#0063b1",
-        15.0,
+        17.0,
     );
     for (x, text) in [
         (SITE_X + SITE_W / 2.0, "On-premises"),
         (W - SITE_X - SITE_W / 2.0, "On-premises"),
     ] {
-        label(&mut o, x, TOP - 36.0, text, "#8a5a00", 14.0);
+        label(&mut o, x, TOP - 42.0, text, "#8a5a00", 16.0);
     }
 
-    // Site <-> circuit: the primary and secondary links (red, dashed when failed).
-    let site_links = t.site.iter().enumerate().flat_map(|(s, site)| {
-        site.circuits
-            .iter()
-            .filter_map(move |n| t.circuit.iter().position(|c| &c.name == n))
-            .map(move |c| (s, c))
-    });
+    // Site <-> circuit: the primary and secondary links (red, dashed when failed), each
+    // labelled with its CE and MSEE addresses; the first site of a circuit also carries the
+    // live view's rate labels.
+    let mut first_site = vec![true; t.circuit.len()];
+    let site_links: Vec<(usize, usize)> = t
+        .site
+        .iter()
+        .enumerate()
+        .flat_map(|(s, site)| {
+            site.circuits
+                .iter()
+                .filter_map(|n| t.circuit.iter().position(|c| &c.name == n))
+                .map(move |c| (s, c))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     for (s, c) in site_links {
         let (Some(sb), Some(cb)) = (&site_box[s], &circuit_box[c]) else {
             continue;
@@ -304,35 +423,47 @@ pub fn svg(v: &View) -> String {
         } else {
             (sb.x, cb.right())
         };
-        for (k, dy) in [-4.0, 4.0].iter().enumerate() {
+        let name = &t.circuit[c].name;
+        let rates = std::mem::replace(&mut first_site[c], false);
+        for (k, dy) in [-7.0, 7.0].iter().enumerate() {
             let up = v.links[c][k];
             let (color, dash) = if up {
                 ("#605e5c", "")
             } else {
-                ("#a4262c", r##" stroke-dasharray="5 4""##)
+                ("#a4262c", r##" stroke-dasharray="6 5""##)
             };
+            let link = ["primary", "secondary"][k];
             let _ = writeln!(
                 o,
-                r#"<line x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="{color}" stroke-width="2"{dash}/>"#,
+                r#"<line x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="{color}" stroke-width="2.5"{dash} data-link="{}/{link}" data-up="{up}"/>"#,
                 sb.mid_y() + dy,
-                cb.mid_y() + dy
+                cb.mid_y() + dy,
+                attr(name)
             );
-        }
-        let circuit = &t.circuit[c];
-        let access = circuit
-            .access_delay
-            .or(t.lab.access_delay)
-            .map(|s| s.0)
-            .unwrap_or(std::time::Duration::from_millis(1));
-        if t.lab.latency != crate::topology::LatencyModel::None {
+            let (mx, my) = ((x1 + x2) / 2.0, (sb.mid_y() + cb.mid_y()) / 2.0);
+            let out = if k == 0 { -1.0 } else { 1.0 };
             label(
                 &mut o,
-                (x1 + x2) / 2.0,
-                (sb.mid_y() + cb.mid_y()) / 2.0 - 16.0,
-                &rtt_label(access),
+                mx,
+                my + out * 22.0,
+                &pair(
+                    crate::plane::ce_address(t, c, k).into(),
+                    crate::plane::msee_address(t, c, k).into(),
+                ),
                 "#323130",
-                11.0,
+                TEXT,
             );
+            if rates && v.live {
+                label_with(
+                    &mut o,
+                    mx,
+                    my + out * 41.0,
+                    "",
+                    "#8a3707",
+                    TEXT,
+                    &format!(r#" font-weight="600" data-rate="{}/{link}""#, attr(name)),
+                );
+            }
         }
     }
 
@@ -351,96 +482,143 @@ pub fn svg(v: &View) -> String {
             };
             let _ = writeln!(
                 o,
-                r##"<line x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="#69afe5" stroke-width="1.5"/>"##,
+                r##"<line x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="#69afe5" stroke-width="2"/>"##,
                 cb.mid_y(),
                 vb.mid_y()
             );
         }
     }
 
-    // Global Reach connections, each in its own lane under the VNets.
-    for (gi, g) in t.global_reach.iter().enumerate() {
+    // Global Reach connections, each in its own lane under everything else in the backbone.
+    let (mut k, mut side_k) = (0usize, [0usize; 2]);
+    for (g, gi) in &all_gr {
         let Some((a, b)) = gr_circuits(t, g) else {
             continue;
         };
         let (Some(ra), Some(rb)) = (&circuit_box[a], &circuit_box[b]) else {
             continue;
         };
-        let connected = v.gr_connected(gi);
-        let (color, dash) = if connected {
-            ("#107c10", "")
-        } else {
-            ("#a4262c", r##" stroke-dasharray="10 7""##)
+        let (color, dash, state) = match gi {
+            Some(i) if v.gr_connected(*i) => ("#107c10", "", ""),
+            Some(_) => (
+                "#a4262c",
+                r##" stroke-dasharray="12 8""##,
+                " · Disconnected",
+            ),
+            None => ("#8a8886", r##" stroke-dasharray="2 7""##, " · removed"),
         };
         let rtt = rtt_label(tables.backbone[a][b]);
-        let state = if connected { "" } else { " · Disconnected" };
-        let text = if rtt.is_empty() {
-            format!("Global Reach {}{state}", g.address_prefix)
-        } else {
-            format!("Global Reach {} · {rtt}{state}", g.address_prefix)
-        };
-        // Each connection gets its own offset, so several from one circuit stay apart.
-        let k = gi as f64;
-        let path = if (ra.x < W / 2.0) != (rb.x < W / 2.0) {
-            // Across the backbone: out of the inner edges, down to a lane under the VNets.
-            let (ra, rb) = if ra.x <= rb.x { (ra, rb) } else { (rb, ra) };
-            let lane = lane0 + k * 44.0;
-            let (x1, y1) = (ra.right(), ra.mid_y() + 8.0 + 4.0 * k);
-            let (x2, y2) = (rb.x, rb.mid_y() + 8.0 + 4.0 * k);
-            let (xa, xb) = (x1 + 22.0 + 8.0 * k, x2 - 22.0 - 8.0 * k);
-            label(&mut o, (xa + xb) / 2.0, lane - 15.0, &text, color, 13.0);
-            format!(
-                "M {x1} {y1} L {} {y1} Q {xa} {y1} {xa} {} L {xa} {} Q {xa} {lane} {} {lane} L {} {lane} Q {xb} {lane} {xb} {} L {xb} {} Q {xb} {y2} {} {y2} L {x2} {y2}",
-                xa - 12.0,
-                y1 + 12.0,
-                lane - 12.0,
-                xa + 12.0,
-                xb - 12.0,
-                lane - 12.0,
-                y2 + 12.0,
-                xb + 12.0
-            )
-        } else {
-            // Both on one side: a bracket on the inner side, labelled along it.
+        let text = format!("Global Reach {}{state}", g.address_prefix);
+        let key = format!("{}|{}", attr(&g.circuits[0]), attr(&g.circuits[1]));
+        let addrs = format!(
+            "{}MSEE {} ↔ .{}",
+            if rtt.is_empty() {
+                String::new()
+            } else {
+                format!("{rtt} · ")
+            },
+            nth4(g.address_prefix, 1),
+            nth4(g.address_prefix, 2).octets()[3]
+        );
+        let r = 12.0;
+        let left = |b: &Rect| b.x < W / 2.0;
+        if left(ra) == left(rb) {
+            // Both on one side: a bracket in the gap between the circuits and the VNets,
+            // labelled along it (read upwards), on the VNets' side.
+            let j = side_k[usize::from(!left(ra))] as f64;
+            side_k[usize::from(!left(ra))] += 1;
             let (ra, rb) = if ra.y <= rb.y { (ra, rb) } else { (rb, ra) };
-            let left = ra.x < W / 2.0;
-            let edge = if left { ra.right() } else { ra.x };
-            let out = if left { 1.0 } else { -1.0 };
-            let xb = edge + out * (24.0 + 10.0 * k);
-            let (y1, y2) = (ra.mid_y() + 4.0 * k, rb.mid_y() + 4.0 * k);
+            let out = if left(ra) { 1.0 } else { -1.0 };
+            let edge = if left(ra) { ra.right() } else { ra.x };
+            let xb = edge + out * (12.0 + 10.0 * j);
+            let (y1, y2) = (ra.mid_y() + 22.0, rb.mid_y() - 22.0);
+            let path = format!(
+                "M {edge} {y1} L {} {y1} Q {xb} {y1} {xb} {} L {xb} {} Q {xb} {y2} {} {y2} L {edge} {y2}",
+                xb - out * r,
+                y1 + r,
+                y2 - r,
+                xb - out * r
+            );
             let _ = writeln!(
                 o,
-                r##"<text x="{0:.1}" y="{1:.1}" transform="rotate(-90 {0:.1} {1:.1})" {FONT} font-size="11" fill="{color}" text-anchor="middle" dominant-baseline="middle" stroke="white" stroke-width="4" paint-order="stroke">{2}</text>"##,
-                xb + out * 13.0,
-                (y1 + y2) / 2.0,
-                esc(&text)
+                r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="5" stroke-linecap="round" stroke-linejoin="round"{dash} data-gr="{key}"/>"#
             );
-            format!(
-                "M {edge} {y1} L {} {y1} Q {xb} {y1} {xb} {} L {xb} {} Q {xb} {y2} {} {y2} L {edge} {y2}",
-                xb - out * 10.0,
-                y1 + 10.0,
-                y2 - 10.0,
-                xb - out * 10.0
-            )
+            // The label in the gap under the upper circuit, clear of the bracket.
+            let (lx, ly) = (ra.mid_x() - out * 18.0, ra.y + ra.h + 1.5 * ROW_GAP - 9.0);
+            let room = ra.w + 2.0 * 18.0;
+            label_with(
+                &mut o,
+                lx,
+                ly,
+                &fit(&text, room, 14.0),
+                color,
+                14.0,
+                &format!(r#" font-weight="600" data-gr-label="{key}""#),
+            );
+            label(
+                &mut o,
+                lx,
+                ly + 18.0,
+                &fit(&addrs, room, 13.0),
+                "#323130",
+                13.0,
+            );
+            continue;
+        }
+        let kf = k as f64;
+        k += 1;
+        let lane = lane0 + kf * GR_LANE;
+        // Out of each circuit's inner edge, down the gap beside the VNets to the lane, across.
+        let inner = |r: &Rect| {
+            if left(r) {
+                (r.right(), r.right() + 14.0 + 11.0 * kf)
+            } else {
+                (r.x, r.x - 14.0 - 11.0 * kf)
+            }
         };
+        let (ra, rb) = if ra.x <= rb.x { (ra, rb) } else { (rb, ra) };
+        let ((ea, xa), (eb, xb)) = (inner(ra), inner(rb));
+        let (ya, yb) = (ra.mid_y() + 18.0 + 5.0 * kf, rb.mid_y() + 18.0 + 5.0 * kf);
+        let (sa, sb) = (
+            if xa >= ea { 1.0 } else { -1.0 },
+            if xb >= eb { 1.0 } else { -1.0 },
+        );
+        let (ha, hb) = (
+            if xb >= xa { 1.0 } else { -1.0 },
+            if xa >= xb { 1.0 } else { -1.0 },
+        );
+        let path = format!(
+            "M {ea} {ya} L {} {ya} Q {xa} {ya} {xa} {} L {xa} {} Q {xa} {lane} {} {lane} L {} {lane} Q {xb} {lane} {xb} {} L {xb} {} Q {xb} {yb} {} {yb} L {eb} {yb}",
+            xa - sa * r,
+            ya + r,
+            lane - r,
+            xa + ha * r,
+            xb + hb * r,
+            lane - r,
+            yb + r,
+            xb - sb * r,
+        );
         let _ = writeln!(
             o,
-            r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="4" stroke-linecap="round" stroke-linejoin="round"{dash}/>"#
+            r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="5" stroke-linecap="round" stroke-linejoin="round"{dash} data-gr="{key}"/>"#
         );
+        let mid = (xa + xb) / 2.0;
+        label_with(
+            &mut o,
+            mid,
+            lane - 36.0,
+            &text,
+            color,
+            15.0,
+            &format!(r#" font-weight="600" data-gr-label="{key}""#),
+        );
+        label(&mut o, mid, lane - 17.0, &addrs, "#323130", TEXT);
     }
 
     // Boxes last, over the lines.
-    for (s, site) in t.site.iter().enumerate() {
+    for (s, _) in t.site.iter().enumerate() {
         if let Some(r) = &site_box[s] {
-            let asn = site.asn.map(|a| format!("AS {a}")).unwrap_or_default();
-            node(
-                &mut o,
-                r,
-                "#fff4e5",
-                "#e8a33d",
-                "#3b2300",
-                &[site.name.clone(), prefixes(&site.prefixes), asn],
-            );
+            node(&mut o, r, "#fff4e5", "#e8a33d", "#3b2300", &site_lines(s));
         }
     }
     for (c, circuit) in t.circuit.iter().enumerate() {
@@ -452,59 +630,69 @@ pub fn svg(v: &View) -> String {
                 if up { "#0078d4" } else { "#a4262c" },
                 if up { "#005a9e" } else { "#750b1c" },
                 "white",
-                &[
-                    circuit.name.clone(),
-                    format!("MSEE · {}", circuit.peering_location),
-                    format!("{} · {}", circuit.sku, bw(circuit.bandwidth)),
-                ],
+                &circuit_lines(c),
             );
         }
     }
     for (vi, vnet) in t.vnet.iter().enumerate() {
-        node(
-            &mut o,
-            &vnet_box[vi],
-            "white",
-            "#0078d4",
-            "#004578",
-            &[
-                format!("VNet {}", vnet.name),
-                format!("{} · {}", vnet.region, prefixes(&vnet.prefixes)),
-                vnet_rtts(t, &tables, vi),
-            ],
-        );
+        let mut lines = vec![
+            format!("VNet {}", vnet.name),
+            format!("{} · {}", vnet.region, prefixes(&vnet.prefixes)),
+        ];
+        lines.extend(vnet_rtts(t, &tables, vi));
+        node(&mut o, &vnet_box[vi], "white", "#0078d4", "#004578", &lines);
     }
 
-    // Legend.
-    let lx = CIRCUIT_X;
-    let _ = writeln!(
-        o,
-        r##"<line x1="{lx}" y1="{legend_y}" x2="{}" y2="{legend_y}" stroke="#107c10" stroke-width="4"/>"##,
-        lx + 36.0
-    );
-    let _ = writeln!(
-        o,
-        r##"<text x="{}" y="{legend_y}" {FONT} font-size="12" fill="#323130" dominant-baseline="middle">Global Reach connected</text>"##,
-        lx + 44.0
-    );
-    let _ = writeln!(
-        o,
-        r##"<line x1="{}" y1="{legend_y}" x2="{}" y2="{legend_y}" stroke="#a4262c" stroke-width="4" stroke-dasharray="10 7"/>"##,
-        lx + 210.0,
-        lx + 246.0
-    );
-    let _ = writeln!(
-        o,
-        r##"<text x="{}" y="{legend_y}" {FONT} font-size="12" fill="#323130" dominant-baseline="middle">disconnected / link failed</text>"##,
-        lx + 254.0
-    );
-    let _ = writeln!(
-        o,
-        r##"<text x="{}" y="{legend_y}" {FONT} font-size="12" fill="#323130" dominant-baseline="middle">Site lines: primary and secondary links · RTTs modelled by reachlab</text>"##,
-        lx + 450.0
-    );
+    // Legend: every line style.
+    let items: [(&str, &str, f64, &str); 6] = [
+        ("#605e5c", "", 2.5, "primary / secondary link (CE ↔ MSEE)"),
+        ("#a4262c", "6 5", 2.5, "link failed"),
+        ("#69afe5", "", 2.0, "VNet connection"),
+        ("#107c10", "", 5.0, "Global Reach connected"),
+        ("#a4262c", "12 8", 5.0, "Global Reach disconnected"),
+        ("#8a8886", "2 7", 5.0, "Global Reach removed (live view)"),
+    ];
+    let mut lx = CIRCUIT_X;
+    let mut ly = legend_y;
+    for (color, dash, width, text) in items {
+        let wtext = text_width(text, TEXT) + 70.0;
+        if lx + wtext > W - CIRCUIT_X + 40.0 {
+            lx = CIRCUIT_X;
+            ly += 30.0;
+        }
+        let dash = if dash.is_empty() {
+            String::new()
+        } else {
+            format!(r#" stroke-dasharray="{dash}""#)
+        };
+        let _ = writeln!(
+            o,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="{width}" stroke-linecap="round"{dash}/>"#,
+            lx + 40.0
+        );
+        let _ = writeln!(
+            o,
+            r##"<text x="{}" y="{ly}" {FONT} font-size="{TEXT}" fill="#323130" dominant-baseline="middle">{}</text>"##,
+            lx + 50.0,
+            esc(text)
+        );
+        lx += wtext;
+    }
+    if t.lab.latency != crate::topology::LatencyModel::None {
+        let _ = writeln!(
+            o,
+            r##"<text x="{}" y="{}" {FONT} font-size="{TEXT}" fill="#605e5c" dominant-baseline="middle">Round trips are reachlab's model of the geography.</text>"##,
+            CIRCUIT_X,
+            ly + 30.0
+        );
+    }
     o.push_str("</svg>\n");
     o
+}
+
+/// The `n`th address of an IPv4 prefix.
+fn nth4(p: ipnet::Ipv4Net, n: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(p.network()) + n)
 }
 
 // ---------------------------------------------------------------- DOT and Mermaid
@@ -742,9 +930,21 @@ mod tests {
             "MSEE · London",
             ">VNet uswest<",
             ">VNet uksouth<",
-            "Global Reach 192.168.8.0/29 · 137 ms RTT",
+            "Global Reach 192.168.8.0/29",
             "Microsoft global network",
             "Premium · 1 Gbps",
+            // The addresses a traceroute shows: CE, MSEE, the peer MSEE on the /29.
+            "router 10.0.1.254",
+            "router 10.0.2.254",
+            "MSEE 192.168.100.2 / .6",
+            "192.168.100.1 ↔ .2",
+            "192.168.100.5 ↔ .6",
+            "137 ms RTT · MSEE 192.168.8.1 ↔ .2",
+            // A legend entry for every line style.
+            "link failed",
+            "VNet connection",
+            "Global Reach disconnected",
+            "Global Reach removed",
         ] {
             assert!(s.contains(text), "missing {text}");
         }
@@ -768,6 +968,95 @@ mod tests {
                 .unwrap()
         };
         assert!(x_of("sf") < 300.0 && x_of("london") > 1300.0);
+    }
+
+    fn rects(s: &str) -> Vec<(f64, f64, f64, f64)> {
+        let attr = |l: &str, a: &str| -> f64 {
+            l.split(&format!(" {a}=\""))
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        s.lines()
+            .filter(|l| l.starts_with("<rect x=") && l.contains("rx=\"8\""))
+            .map(|l| {
+                (
+                    attr(l, "x"),
+                    attr(l, "y"),
+                    attr(l, "width"),
+                    attr(l, "height"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn four_circuits_lay_out_without_overlaps_or_cut_labels() {
+        let t = Topology::from_source(
+            SourceFile::new(
+                "four.toml",
+                include_str!("../topologies/four-circuits.toml").to_string(),
+            ),
+            "four",
+        )
+        .unwrap();
+        let s = svg(&View::of(&t));
+        let boxes = rects(&s);
+        assert_eq!(boxes.len(), 4 + 4 + 2, "sites, circuits, VNets");
+        for (i, a) in boxes.iter().enumerate() {
+            assert!(a.0 >= 0.0 && a.0 + a.2 <= W, "inside the picture: {a:?}");
+            for b in &boxes[i + 1..] {
+                let apart =
+                    a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+                assert!(apart, "boxes overlap: {a:?} {b:?}");
+            }
+        }
+        // Every connection labelled in full, those across the Atlantic and the one between
+        // the two European circuits; nothing cut to fit.
+        for gr in ["192.168.8.0/29", "192.168.8.8/29", "192.168.8.16/29"] {
+            assert!(s.contains(&format!(">Global Reach {gr}<")), "{gr}");
+        }
+        assert!(s.contains("MSEE 192.168.8.17 ↔ .18"));
+        assert!(!s.contains('…'), "a label was cut:\n{s}");
+        assert_eq!(s.matches("data-gr=").count(), 3);
+    }
+
+    #[test]
+    fn labels_are_cut_to_fit_and_the_live_view_gets_its_hooks() {
+        assert_eq!(fit("short", 100.0, 14.0), "short");
+        let cut = fit(&"x".repeat(80), 100.0, 14.0);
+        assert!(
+            cut.ends_with('…') && text_width(&cut, 14.0) <= 100.0 + 14.0,
+            "{cut}"
+        );
+        let t = seed();
+        let s = svg(&View::of(&t));
+        assert_eq!(s.matches("data-link=\"er-sv/primary\"").count(), 1);
+        assert!(
+            !s.contains("data-rate="),
+            "no empty rate labels in a static picture"
+        );
+        // Live, with the connection removed: rate labels, and the connection drawn as removed.
+        let mut t2 = t.clone();
+        let gr = t2.global_reach.remove(0);
+        let mut v = View::of(&t2);
+        v.live = true;
+        v.removed = vec![gr];
+        let s = svg(&v);
+        assert!(
+            s.contains("data-rate=\"er-sv/primary\"")
+                && s.contains("data-rate=\"er-london/secondary\"")
+        );
+        let path = s
+            .lines()
+            .find(|l| l.contains("data-gr=\"er-sv|er-london\""))
+            .unwrap();
+        assert!(path.contains("#8a8886") && path.contains("2 7"), "{path}");
+        assert!(s.contains("Global Reach 192.168.8.0/29 · removed"));
     }
 
     #[test]

@@ -39,7 +39,12 @@ pub fn run(what: &str, format: Format, out: Option<&Path>) -> i32 {
             Err(c) => return c,
         }
     };
-    let view = View { topo: &topo, links };
+    let view = View {
+        topo: &topo,
+        links,
+        removed: Vec::new(),
+        live: false,
+    };
     let text = match format {
         Format::Svg => graph::svg(&view),
         Format::Dot => graph::dot(&view),

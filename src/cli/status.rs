@@ -40,10 +40,26 @@ pub fn run(output: Output) -> i32 {
                 if let Some(m) = &st.metrics {
                     println!("  metrics: http://{m}/metrics");
                 }
+                if let Some(l) = live_view(st) {
+                    println!("  live view: {l}");
+                }
             }
         }
     }
     0
+}
+
+/// Where the lab's live view is and what it allows: "http://ADDR/ (read-only)"; with a token,
+/// a link that carries it (the fragment stays in the browser).
+pub(super) fn live_view(st: &LabState) -> Option<String> {
+    let w = st.web.as_deref()?;
+    Some(match &st.web_token {
+        Some(t) => format!(
+            "http://{w}/#token={t} (changes allowed with this link; scripts send Authorization: Bearer {t})"
+        ),
+        None if st.web_control => format!("http://{w}/ (changes allowed)"),
+        None => format!("http://{w}/ (read-only)"),
+    })
 }
 
 pub(super) fn print_endpoints(st: &LabState) {

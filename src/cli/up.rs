@@ -236,15 +236,8 @@ pub(super) fn print_summary(st: &LabState) {
     if let Some(m) = &st.metrics {
         println!("Metrics: http://{m}/metrics");
     }
-    if let Some(w) = &st.web {
-        println!(
-            "Live view: http://{w}/ ({})",
-            match &st.web_token {
-                Some(t) => format!("changes with the token {t}"),
-                None if st.web_control => "changes allowed".to_string(),
-                None => "read-only".to_string(),
-            }
-        );
+    if let Some(l) = super::status::live_view(st) {
+        println!("Live view: {l}");
     }
     if let [first, second, ..] = &st.endpoints[..] {
         println!(

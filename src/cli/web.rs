@@ -21,7 +21,9 @@ pub fn run(lab: Option<&str>, listen: &str, control: bool, output: Output) -> i3
     }
     let url = v["url"].as_str().unwrap_or_default();
     match v["token"].as_str() {
-        Some(t) => println!("Live view: {url} (changes with the token {t})"),
+        Some(t) => println!(
+            "Live view: {url}#token={t} (changes allowed with this link; scripts send Authorization: Bearer {t})"
+        ),
         None if control => println!("Live view: {url} (changes allowed)"),
         None => println!("Live view: {url} (read-only)"),
     }

@@ -821,18 +821,29 @@ impl LiveLab {
         let _guard = handle.enter();
         super::web::serve_std(listener, me, access).map_err(|e| e.to_string())?;
         info!(%bound, control, "serving the live view");
+        // `status` shows the newest live view.
+        let lab = self.topology().lab.name.clone();
+        if let Ok(mut st) = super::state::LabState::load(&lab) {
+            st.web = Some(bound.to_string());
+            st.web_control = control;
+            st.web_token = token.clone();
+            let _ = st.save();
+        }
         Ok(
             serde_json::json!({"url": format!("http://{bound}/"), "control": control, "token": token}),
         )
     }
 
-    /// The lab's picture as it is now (failed links drawn as such), as `graph` draws it.
-    pub fn graph_svg(&self) -> String {
+    /// The lab's picture as it is now (failed links drawn as such), as `graph` draws it, for
+    /// the live view: with `removed` Global Reach connections and labels for the rates.
+    pub fn graph_svg(&self, removed: Vec<crate::topology::GlobalReach>) -> String {
         let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         let topo = self.plane.topology();
         let view = crate::graph::View {
             topo,
             links: (0..topo.circuit.len()).map(|c| engine.links(c)).collect(),
+            removed,
+            live: true,
         };
         crate::graph::svg(&view)
     }
