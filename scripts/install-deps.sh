@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
 # (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
-# pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with). For
+# pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with), Chromium (the
+# browser the live view's tests drive, headless). For
 # apt-based distributions (Debian, Ubuntu); elsewhere it names the packages to install. Rust
 # itself comes from rustup (see README, Prerequisites).
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 [ -x /usr/lib/frr/bgpd ] || missing+=(frr)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "missing: ${missing[*]} (Debian package names); install them with your distribution's package manager" >&2

@@ -460,8 +460,12 @@ pub fn svg(v: &View) -> String {
                     my + out * 41.0,
                     "",
                     "#8a3707",
-                    TEXT,
-                    &format!(r#" font-weight="600" data-rate="{}/{link}""#, attr(name)),
+                    13.0,
+                    &format!(
+                        r#" font-weight="600" data-rate="{}/{link}" data-side="{}""#,
+                        attr(name),
+                        if sb.x < cb.x { "left" } else { "right" }
+                    ),
                 );
             }
         }

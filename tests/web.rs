@@ -1,7 +1,7 @@
 //! The live view's server (`up --web ADDR [--web-control]`) against a running seed lab, over
 //! plain HTTP on loopback: the page is self-contained, the endpoints give the CLI's JSON, the
 //! counters stream once a second, writes are refused without --web-control and go through the
-//! same rules as the CLI with it. (The in-browser test with Chromium is still to come.)
+//! same rules as the CLI with it. The page in a real browser: tests/browser.rs.
 
 mod common;
 
