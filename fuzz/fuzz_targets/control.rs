@@ -4,8 +4,11 @@
 //! or requests built from the lab's own names with fuzzed values, so the fuzzer gets past JSON
 //! and into every verb's checks.
 //!
-//! Asserted: no panic; every reply serializes; a refused request leaves the lab exactly as it
-//! was; the lab always satisfies the topology rules, and its export is accepted by `check`
+//! A third mode sends the live view's write endpoints (method, path, query, body, fuzzed or
+//! built from the lab's names) through `web::parse_write` first, as the page's server does.
+//!
+//! Asserted: no panic; every reply serializes; a write the page's parser refuses gets a 4xx
+//! with a reason; a refused request leaves the lab exactly as it was; the lab always satisfies the topology rules, and its export is accepted by `check`
 //! and describes the same lab.
 
 #![no_main]
@@ -17,6 +20,7 @@ use reachlab::control::proto::{decode, MAX_REQUEST, PROTOCOL};
 use reachlab::diag::SourceFile;
 use reachlab::engine::Engine;
 use reachlab::lab::live::LiveLab;
+use reachlab::lab::web::parse_write;
 use reachlab::topology::Topology;
 use reachlab_fuzz::{topology, Input};
 
@@ -115,30 +119,105 @@ fn built(inp: &mut Input, t: &Topology, last_key: &Option<String>) -> Vec<u8> {
     serde_json::to_vec(&m).unwrap()
 }
 
+/// A request to the live view's write endpoints: method, path, query, body.
+fn web(inp: &mut Input, t: &Topology) -> (String, String, String, Vec<u8>) {
+    let method = match inp.byte() % 6 {
+        0 | 1 => "POST".to_string(),
+        2 => "DELETE".to_string(),
+        3 => "GET".to_string(),
+        4 => "PUT".to_string(),
+        _ => String::from_utf8_lossy(inp.take(6)).into_owned(),
+    };
+    // Up to `max - 1` fuzzed bytes as text.
+    let text = |inp: &mut Input, max: u8| -> String {
+        let n = (inp.byte() % max) as usize;
+        String::from_utf8_lossy(inp.take(n)).into_owned()
+    };
+    let seg = |inp: &mut Input, options: &[&str]| -> String {
+        if inp.byte() % 5 == 0 {
+            text(inp, 12)
+        } else {
+            inp.pick(options).to_string()
+        }
+    };
+    let path = match inp.byte() % 5 {
+        0 => "/api/global-reach".to_string(),
+        1 => format!(
+            "/api/circuit/{}/{}/{}",
+            name(inp, t),
+            seg(inp, &["primary", "secondary"]),
+            seg(inp, &["fail", "restore"])
+        ),
+        2 => format!(
+            "/api/vnet/{}/{}/{}",
+            name(inp, t),
+            name(inp, t),
+            seg(inp, &["link", "unlink"])
+        ),
+        3 => format!(
+            "/api/{}",
+            seg(inp, &["global-reach", "lab", "test", "circuit"])
+        ),
+        _ => text(inp, 40),
+    };
+    let query = match inp.byte() % 4 {
+        0 => String::new(),
+        1 => format!("circuit={}&peer={}", name(inp, t), name(inp, t)),
+        2 => format!("weight={}", inp.u16()),
+        _ => text(inp, 24),
+    };
+    let body = if inp.byte() & 1 == 0 {
+        serde_json::to_vec(&serde_json::json!({
+            "circuit": name(inp, t),
+            "peer": name(inp, t),
+            "address_prefix": prefix(inp),
+        }))
+        .unwrap()
+    } else {
+        let n = inp.byte() as usize;
+        inp.take(n).to_vec()
+    };
+    (method, path, query, body)
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let Some(t) = topology(&mut inp) else { return };
     let engine = Arc::new(Mutex::new(Engine::new(reachlab::plane::tables(&t))));
     let mut live = LiveLab::new(t, Arc::clone(&engine), Vec::new());
-    let raw = inp.byte() & 1 == 0;
+    let mode = inp.byte() % 3;
     let mut last_key = None;
     let mut requests = 0;
     while !inp.is_empty() && requests < 64 {
         requests += 1;
-        let line = if raw {
-            let n = inp.u16() as usize % (MAX_REQUEST + 64);
-            let l = inp.take(n);
-            match l.iter().position(|&b| b == b'\n') {
-                Some(i) => l[..=i].to_vec(),
-                None => l.to_vec(),
+        let before = live.topology().clone();
+        let resp = if mode == 2 {
+            let (method, path, query, body) = web(&mut inp, live.topology());
+            match parse_write(&method, &path, &query, &body) {
+                Err(b) => {
+                    assert!(
+                        (400..500).contains(&b.status) && !b.reason.is_empty(),
+                        "{b:?}"
+                    );
+                    continue;
+                }
+                Ok(req) => live.handle(req),
             }
         } else {
-            built(&mut inp, live.topology(), &last_key)
-        };
-        let before = live.topology().clone();
-        let resp = match decode(&line) {
-            Err((resp, _close)) => resp,
-            Ok(req) => live.handle(req),
+            let line = if mode == 0 {
+                let n = inp.u16() as usize % (MAX_REQUEST + 64);
+                let l = inp.take(n);
+                match l.iter().position(|&b| b == b'\n') {
+                    Some(i) => l[..=i].to_vec(),
+                    None => l.to_vec(),
+                }
+            } else {
+                built(&mut inp, live.topology(), &last_key)
+            };
+            match decode(&line) {
+                Err((resp, _close)) => resp,
+                Ok(req) => live.handle(req),
+            }
         };
         serde_json::to_vec(&resp).expect("every reply serializes");
         if !resp.ok {

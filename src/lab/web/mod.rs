@@ -160,7 +160,7 @@ pub fn parse_write(
     let json = |body: &[u8]| -> Result<GrAdd, BadRequest> {
         serde_json::from_slice(body).map_err(|e| {
             bad(
-                if body.first().is_some_and(|b| b.is_ascii_whitespace() || *b == b'{') {
+                if body.first().is_none_or(|b| b.is_ascii_whitespace() || *b == b'{') {
                     400
                 } else {
                     415
@@ -569,6 +569,103 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_write_endpoint_parses_to_the_clis_request() {
+        assert_eq!(
+            parse_write(
+                "POST",
+                "/api/global-reach",
+                "",
+                br#"{"circuit":"er-sv","peer":"er-london","address_prefix":"192.168.8.0/29"}"#
+            ),
+            Ok(Request::GlobalReachAdd {
+                circuit: "er-sv".into(),
+                peer: "er-london".into(),
+                address_prefix: "192.168.8.0/29".into(),
+                ipv6_address_prefix: None,
+                authorization_key: None,
+            })
+        );
+        assert_eq!(
+            parse_write(
+                "DELETE",
+                "/api/global-reach",
+                "circuit=er-sv&peer=er%2Dlondon",
+                b""
+            ),
+            Ok(Request::GlobalReachRemove {
+                circuit: "er-sv".into(),
+                peer: "er-london".into(),
+            })
+        );
+        assert_eq!(
+            parse_write("POST", "/api/circuit/er%2Dsv/secondary/restore", "", b""),
+            Ok(Request::CircuitLink {
+                circuit: "er-sv".into(),
+                path: Path::Secondary,
+                up: true,
+            })
+        );
+        assert_eq!(
+            parse_write("POST", "/api/vnet/uswest/er-sv/link", "weight=200", b""),
+            Ok(Request::VnetLink {
+                vnet: "uswest".into(),
+                circuit: "er-sv".into(),
+                weight: Some(200),
+            })
+        );
+        assert_eq!(
+            parse_write("POST", "/api/vnet/uswest/er-sv/unlink", "", b""),
+            Ok(Request::VnetUnlink {
+                vnet: "uswest".into(),
+                circuit: "er-sv".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn bad_writes_get_a_4xx_with_the_reason() {
+        let status = |m: &str, p: &str, q: &str, b: &[u8]| {
+            let e = parse_write(m, p, q, b).unwrap_err();
+            assert!(!e.reason.is_empty());
+            (e.status, e.reason)
+        };
+        assert_eq!(status("POST", "/api/nothing", "", b"").0, 404);
+        assert_eq!(status("PUT", "/api/global-reach", "", b"").0, 405);
+        assert_eq!(status("GET", "/api/circuit/a/primary/fail", "", b"").0, 405);
+        let (code, why) = status("POST", "/api/global-reach", "", b"circuit=a");
+        assert_eq!(code, 415, "{why}");
+        let (code, why) = status("POST", "/api/global-reach", "", br#"{"circuit":"a"}"#);
+        assert_eq!(code, 400);
+        assert!(why.contains("peer"), "{why}");
+        let (code, why) = status(
+            "POST",
+            "/api/global-reach",
+            "",
+            br#"{"circuit":"a","peer":"b","address_prefix":"x","colour":1}"#,
+        );
+        assert_eq!(code, 400);
+        assert!(why.contains("colour"), "{why}");
+        assert!(status("DELETE", "/api/global-reach", "circuit=a", b"")
+            .1
+            .contains("peer"));
+        assert!(status("POST", "/api/circuit/a/tertiary/fail", "", b"")
+            .1
+            .contains("primary or secondary"));
+        assert!(status("POST", "/api/circuit/a/primary/explode", "", b"")
+            .1
+            .contains("fail or restore"));
+        assert!(status("POST", "/api/vnet/v/a/link", "weight=lots", b"")
+            .1
+            .contains("weight"));
+        assert!(status("POST", "/api/vnet/v/a/unlink", "weight=1", b"")
+            .1
+            .contains("no weight"));
+        assert!(status("POST", "/api/vnet/v/a/merge", "", b"")
+            .1
+            .contains("link or unlink"));
+    }
 
     #[test]
     fn writes_need_control_and_on_a_public_address_the_token() {
