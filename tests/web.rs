@@ -172,6 +172,106 @@ fn with_control_the_page_changes_the_lab_through_the_clis_rules() {
     let (code, body) = http(&addr, "POST", "/api/vnet/uksouth/er-sv/unlink", None);
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not linked"), "{body}");
+    // Requests that are no write at all: 4xx with the reason, nothing changed.
+    let (code, body) = http(&addr, "POST", "/api/teleport", None);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("/api/global-reach"), "{body}");
+    let (code, body) = http(&addr, "PUT", "/api/global-reach", Some("{}"));
+    assert_eq!(code, 405, "{body}");
+    let (code, body) = http(&addr, "POST", "/api/global-reach", Some("circuit=er-sv"));
+    assert_eq!(code, 415, "{body}");
+    assert_eq!(gr_count(&lab), 1);
+
+    // `status` shows where the view is and what it allows.
+    let status = lab.cmd().arg("status").output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains(&format!("live view: http://{addr}/ (changes allowed)")),
+        "{status}"
+    );
+
+    // The reachability matrix from the page, as `reachlab test --output json` gives it: with
+    // er-sv's primary failed and uksouth unlinked from er-sv, the rules and the pings agree.
+    // (The test command's own matrix is checked in tests/lab.rs; here, that the page runs it.)
+    let (code, body) = http(&addr, "POST", "/api/test", None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["mismatches"], 0, "{body}");
+    assert_eq!(
+        v["probes"].as_array().unwrap().len(),
+        12,
+        "4 endpoints, ordered pairs"
+    );
+    let probe = |from: &str, to: &str| {
+        v["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["from"] == from && p["to"] == to)
+            .unwrap()["reached"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(probe("sf", "london") && probe("sf", "uswest") && probe("london", "uksouth"));
+}
+
+#[test]
+fn the_snapshot_has_rates_per_link_and_direction_and_the_sessions() {
+    if !root_or_skip("web_rates") {
+        return;
+    }
+    let lab = Lab::from_file("webrt", "topologies/global-reach.toml");
+    let out = lab.try_up(&["--web", "127.0.0.1:0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = web_addr(&lab);
+    // 4 Mbit/s of UDP SF -> London for 3 s; the snapshot's er-sv "in" rate follows it.
+    let report = std::thread::scope(|s| {
+        let iperf = s.spawn(|| {
+            lab.iperf3_args(
+                "sf",
+                "london",
+                "10.0.2.1",
+                5201,
+                &["-u", "-t", "3", "-b", "4M", "-l", "1000"],
+            )
+        });
+        std::thread::sleep(Duration::from_millis(2500));
+        let (code, body) = http(&addr, "GET", "/api/lab", None);
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let er_sv = &v["circuits"][0];
+        assert_eq!(er_sv["name"], "er-sv");
+        assert_eq!(er_sv["bandwidth_bps"], 1_000_000_000u64);
+        let links = er_sv["rates"]["links"].as_array().unwrap();
+        assert_eq!(links.len(), 2);
+        let bps: f64 = links
+            .iter()
+            .map(|l| l["in"]["bits_per_second"].as_f64().unwrap())
+            .sum();
+        assert!(
+            (bps - 4.0e6 * 1028.0 / 1000.0).abs() < 0.4e6,
+            "er-sv in: {bps} bit/s for 4 Mbit/s of UDP"
+        );
+        for l in links {
+            assert!(l["in"]["queue_ms"].as_f64().unwrap() >= 0.0);
+            assert!(l["out"]["packets_per_second"].is_number());
+            assert!(!l["history"].as_array().unwrap().is_empty());
+        }
+        // The MSEE's neighbours per link, as `routes CIRCUIT --summary --output json`.
+        let sessions = er_sv["sessions"].as_array().unwrap();
+        assert_eq!(sessions[0]["path"], "primary");
+        assert!(sessions[0]["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["role"] == "customer sf"));
+        iperf.join().unwrap()
+    });
+    assert!(report["end"]["sum"]["packets"].as_u64().unwrap() > 1000);
 }
 
 /// `reachlab web` starts the view for a lab already running, from its own process.
