@@ -974,6 +974,27 @@ mod tests {
         assert!(x_of("sf") < 300.0 && x_of("london") > 1300.0);
     }
 
+    #[test]
+    fn the_readmes_pictures_are_what_graph_draws_now() {
+        let no_gr = Topology::from_source(
+            SourceFile::new(
+                "no-gr.toml",
+                include_str!("../topologies/no-global-reach.toml").to_string(),
+            ),
+            "no-gr",
+        )
+        .unwrap();
+        for (t, file, svg_now) in [
+            (seed(), "global-reach", include_str!("../docs/global-reach.svg")),
+            (no_gr, "no-global-reach", include_str!("../docs/no-global-reach.svg")),
+        ] {
+            assert!(
+                svg(&View::of(&t)) == svg_now,
+                "docs/{file}.svg is stale: reachlab graph topologies/{file}.toml --file docs/{file}.svg"
+            );
+        }
+    }
+
     fn rects(s: &str) -> Vec<(f64, f64, f64, f64)> {
         let attr = |l: &str, a: &str| -> f64 {
             l.split(&format!(" {a}=\""))
