@@ -7,7 +7,10 @@
 # host B, and (2) a reachlab lab (topologies/bench-unshaped.toml: SF <-> London over Global
 # Reach, unshaped). Then, alternating kernel / reachlab each round: iperf3 single stream and
 # -P 4 (10 s each), 64-byte UDP (packets/s delivered and loss, 10 s), ping -i 0.01 -c 500;
-# then ping again against a lab started with --busy-poll.
+# then ping again against a lab started with --busy-poll. A third system, "viewed", is the
+# same lab started with --web and watched the whole time as the live page watches it, harder:
+# two event streams open, and /api/lab and /api/graph.svg fetched every half second; its
+# ratio to the unwatched lab is what the page costs the forwarding.
 # Prints medians and ratios and writes them as JSON under benches/results/. Cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +27,13 @@ R=$PWD/target/release/reachlab
 TAG="rlb$$"
 KA="$TAG-a"; KR="$TAG-r"; KB="$TAG-b"
 LAB="bench$$"
+VLAB="benchv$$"
 WORK=$(mktemp -d)
+VIEWERS=()
 cleanup() {
+  for p in "${VIEWERS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   $R down "$LAB" >/dev/null 2>&1 || true
+  $R down "$VLAB" >/dev/null 2>&1 || true
   for ns in "$KA" "$KR" "$KB"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
@@ -47,16 +54,27 @@ ip netns exec "$KR" sysctl -qw net.ipv4.ip_forward=1
 # (2) reachlab
 sed "s/^name = \"bench\"/name = \"$LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench.toml"
 $R up "$WORK/bench.toml" --detach >/dev/null
+# (3) the same lab, watched through its live view.
+sed "s/^name = \"bench\"/name = \"$VLAB\"/" topologies/bench-unshaped.toml > "$WORK/benchv.toml"
+$R up "$WORK/benchv.toml" --detach --web 127.0.0.1:0 >/dev/null
+WEB=$($R status -o json | jq -r --arg l "$VLAB" '.[] | select(.lab == $l) | .web')
+curl -sN "http://$WEB/api/events" >/dev/null 2>&1 & VIEWERS+=($!)
+curl -sN "http://$WEB/api/events" >/dev/null 2>&1 & VIEWERS+=($!)
+( while :; do
+    curl -s "http://$WEB/api/lab" >/dev/null; curl -s "http://$WEB/api/graph.svg" >/dev/null
+    sleep 0.5
+  done ) & VIEWERS+=($!)
 
 k_exec() { local side=$1; shift; ip netns exec "$([ "$side" = a ] && echo "$KA" || echo "$KB")" "$@"; }
-r_exec() { local side=$1; shift; $R exec --lab "$LAB" "$([ "$side" = a ] && echo sf || echo london)" -- "$@"; }
+RLAB=$LAB
+r_exec() { local side=$1; shift; $R exec --lab "$RLAB" "$([ "$side" = a ] && echo sf || echo london)" -- "$@"; }
 # Starts the iperf3 server on side b in the background; SRV is its PID (ip netns exec and
 # reachlab exec both exec the command, so the PID is iperf3's: it can be ended by PID).
 start_server() {
   if [ "$1" = kernel ]; then
     ip netns exec "$KB" iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
   else
-    $R exec --lab "$LAB" london -- iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+    $R exec --lab "$RLAB" london -- iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
   fi
   SRV=$!
 }
@@ -67,6 +85,7 @@ r_dst=10.0.2.1
 measure() {
   local sys=$1 what=$2 ex dst
   if [ "$sys" = kernel ]; then ex=k_exec; dst=$k_dst; else ex=r_exec; dst=$r_dst; fi
+  if [ "$sys" = viewed ]; then RLAB=$VLAB; else RLAB=$LAB; fi
   start_server "$sys"
   local srv=$SRV
   for _ in $(seq 50); do $ex b ss -Hltn 'sport = :5301' | grep -q . && break; sleep 0.1; done
@@ -89,7 +108,8 @@ declare -A RES
 tests=(tcp1 tcp4 udp64 ping)
 for round in $(seq "$ROUNDS"); do
   for t in "${tests[@]}"; do
-    for sys in kernel reachlab; do
+    for sys in kernel reachlab viewed; do
+      # (measure runs in a subshell: RLAB is set there, per system.)
       v=$(measure $sys $t)
       RES[$sys,$t]+="$v "
       if [ "$t" = udp64 ]; then RES[$sys,udploss]+="$(cat "$WORK/loss") "; fi
@@ -99,6 +119,9 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # Idle latency with --busy-poll (no wake-up per packet; keeps one core busy, so it runs alone).
+for p in "${VIEWERS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+VIEWERS=()
+$R down "$VLAB" >/dev/null
 $R down "$LAB" >/dev/null
 $R up "$WORK/bench.toml" --detach --busy-poll >/dev/null
 for round in $(seq "$ROUNDS"); do
@@ -122,6 +145,11 @@ printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[kern
 printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[kernel,udploss]}" "${MED[reachlab,udploss]}"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[kernel,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "  same, reachlab up --busy-poll" "${MED[kernelb,ping]}" "${MED[busy,ping]}" "$(awk -v a="${MED[busy,ping]}" -v b="${MED[kernelb,ping]}" 'BEGIN{print a-b}')"
+printf '\n%-34s %14s %14s %10s\n' "the live view's cost" reachlab "page open" ratio
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[reachlab,tcp1]}" "${MED[viewed,tcp1]}" "$(ratio "${MED[viewed,tcp1]}" "${MED[reachlab,tcp1]}")"
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[reachlab,tcp4]}" "${MED[viewed,tcp4]}" "$(ratio "${MED[viewed,tcp4]}" "${MED[reachlab,tcp4]}")"
+printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[reachlab,udp64]}" "${MED[viewed,udp64]}" "$(ratio "${MED[viewed,udp64]}" "${MED[reachlab,udp64]}")"
+printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[reachlab,ping]}" "${MED[viewed,ping]}" "$(awk -v a="${MED[viewed,ping]}" -v b="${MED[reachlab,ping]}" 'BEGIN{print a-b}')"
 
 mkdir -p benches/results
 out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
@@ -129,7 +157,7 @@ out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
   echo "{"
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"rounds\": $ROUNDS, \"seconds\": $SECS,"
   echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc),"
-  for sys in kernel reachlab; do
+  for sys in kernel reachlab viewed; do
     echo "  \"$sys\": {"
     echo "    \"tcp1_gbps\": ${MED[$sys,tcp1]}, \"tcp4_gbps\": ${MED[$sys,tcp4]},"
     echo "    \"udp64_pps\": ${MED[$sys,udp64]}, \"udp64_loss_pct\": ${MED[$sys,udploss]},"
@@ -138,6 +166,7 @@ out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
     if [ $sys = kernel ]; then echo "  },"; else echo "  },"; fi
   done
   echo "  \"busy_poll\": {\"ping_avg_us\": ${MED[busy,ping]}, \"kernel_ping_avg_us\": ${MED[kernelb,ping]}, \"samples\": [$(echo ${RES[busy,ping]} | tr ' ' ',')], \"kernel_samples\": [$(echo ${RES[kernelb,ping]} | tr ' ' ',')]},"
+  echo "  \"page_open_ratios\": {\"tcp1\": $(ratio "${MED[viewed,tcp1]}" "${MED[reachlab,tcp1]}"), \"tcp4\": $(ratio "${MED[viewed,tcp4]}" "${MED[reachlab,tcp4]}"), \"udp64\": $(ratio "${MED[viewed,udp64]}" "${MED[reachlab,udp64]}")},"
   echo "  \"ratios\": {\"tcp1\": $(ratio "${MED[reachlab,tcp1]}" "${MED[kernel,tcp1]}"), \"tcp4\": $(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}"), \"udp64\": $(ratio "${MED[reachlab,udp64]}" "${MED[kernel,udp64]}"), \"ping_extra_us\": $(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}'), \"ping_extra_us_busy_poll\": $(awk -v a="${MED[busy,ping]}" -v b="${MED[kernelb,ping]}" 'BEGIN{print a-b}')}"
   echo "}"
 } > "$out"

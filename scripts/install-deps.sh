@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
-# (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
+# (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, curl, tcpdump (reads the
 # pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with), Chromium (the
 # browser the live view's tests drive, headless). For
 # apt-based distributions (Debian, Ubuntu); elsewhere it names the packages to install. Rust
@@ -13,6 +13,7 @@ command -v traceroute >/dev/null 2>&1 || missing+=(traceroute)
 command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 [ -x /usr/lib/frr/bgpd ] || missing+=(frr)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
