@@ -985,8 +985,16 @@ mod tests {
         )
         .unwrap();
         for (t, file, svg_now) in [
-            (seed(), "global-reach", include_str!("../docs/global-reach.svg")),
-            (no_gr, "no-global-reach", include_str!("../docs/no-global-reach.svg")),
+            (
+                seed(),
+                "global-reach",
+                include_str!("../docs/global-reach.svg"),
+            ),
+            (
+                no_gr,
+                "no-global-reach",
+                include_str!("../docs/no-global-reach.svg"),
+            ),
         ] {
             assert!(
                 svg(&View::of(&t)) == svg_now,

@@ -103,12 +103,14 @@ pub enum Command {
         /// 127.0.0.1:9464
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
-        /// Serve a live view of the lab in the browser at http://ADDR/ (the picture, counters
-        /// moving once a second, Global Reach and links), e.g. 127.0.0.1:8080
-        #[arg(long, value_name = "ADDR")]
+        /// Serve a live view of the lab in the browser at http://ADDR/ (the picture with the
+        /// numbers moving once a second, the links, Global Reach, the BGP sessions): ADDR:PORT,
+        /// or a PORT on 127.0.0.1; alone, 127.0.0.1:8080
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_parser = listen_addr)]
         web: Option<std::net::SocketAddr>,
-        /// Let the page change the lab (Global Reach, circuit links); on a non-loopback
-        /// --web address, only with the token the lab prints
+        /// Let the page change the lab (Global Reach, circuit links, VNet links) and run the
+        /// reachability test; on a non-loopback --web address, only with the token the lab
+        /// prints
         #[arg(long, requires = "web")]
         web_control: bool,
         /// Internal: print `ready` on stdout when up (used by --detach)
@@ -161,10 +163,11 @@ pub enum Command {
         /// Lab name, as the other live verbs take it
         #[arg(long = "lab", conflicts_with = "lab")]
         lab_flag: Option<String>,
-        /// Where to serve it, ADDR:PORT
-        #[arg(long, value_name = "ADDR")]
+        /// Where to serve it: ADDR:PORT, or a PORT on 127.0.0.1
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Let the page change the lab (on a non-loopback address, only with the printed token)
+        /// Let the page change the lab and run the reachability test (on a non-loopback
+        /// address, only with the printed token)
         #[arg(long)]
         control: bool,
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -559,8 +562,33 @@ pub(crate) fn fail(msg: impl std::fmt::Display) -> i32 {
     EXIT_ERROR
 }
 
+/// A listening address: `ADDR:PORT`, or a bare `PORT` on 127.0.0.1 (the loopback default: a
+/// view reachable from elsewhere is asked for by address).
+pub(crate) fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| format!("\"{s}\": write PORT or ADDR:PORT, e.g. 8080 or 127.0.0.1:8080"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bare_port_listens_on_loopback() {
+        assert_eq!(
+            super::listen_addr("8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            super::listen_addr("[::1]:9000").unwrap().to_string(),
+            "[::1]:9000"
+        );
+        assert!(super::listen_addr("nowhere")
+            .unwrap_err()
+            .contains("ADDR:PORT"));
+    }
+
     use super::*;
     use clap::CommandFactory;
 

@@ -5,13 +5,9 @@ use super::{call, print_json, Output};
 use crate::control::proto::Request;
 
 pub fn run(lab: Option<&str>, listen: &str, control: bool, output: Output) -> i32 {
-    let v = match call(
-        lab,
-        Request::WebServe {
-            listen: listen.to_string(),
-            control,
-        },
-    ) {
+    // A bare port is on loopback; anything else the lab checks, in its own words.
+    let listen = super::listen_addr(listen).map_or(listen.to_string(), |a| a.to_string());
+    let v = match call(lab, Request::WebServe { listen, control }) {
         Ok(v) => v,
         Err(c) => return c,
     };
