@@ -909,15 +909,12 @@ mod tests {
     use super::*;
     use crate::diag::SourceFile;
 
+    fn topology(text: &str) -> Topology {
+        Topology::from_source(SourceFile::new("t.toml", text.to_string()), "t").unwrap()
+    }
+
     fn seed() -> Topology {
-        Topology::from_source(
-            SourceFile::new(
-                "seed.toml",
-                include_str!("../topologies/global-reach.toml").to_string(),
-            ),
-            "seed",
-        )
-        .unwrap()
+        topology(include_str!("../topologies/global-reach.toml"))
     }
 
     #[test]
@@ -961,29 +958,14 @@ mod tests {
         let x_of = |name: &str| -> f64 {
             let at = s.find(&format!(">{name}<")).unwrap();
             let line_start = s[..at].rfind("<text").unwrap();
-            let x = &s[line_start..at];
-            x.split("x=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
+            number_attr(&s[line_start..at], "x")
         };
         assert!(x_of("sf") < 300.0 && x_of("london") > 1300.0);
     }
 
     #[test]
     fn the_readmes_pictures_are_what_graph_draws_now() {
-        let no_gr = Topology::from_source(
-            SourceFile::new(
-                "no-gr.toml",
-                include_str!("../topologies/no-global-reach.toml").to_string(),
-            ),
-            "no-gr",
-        )
-        .unwrap();
+        let no_gr = topology(include_str!("../topologies/no-global-reach.toml"));
         for (t, file, svg_now) in [
             (
                 seed(),
@@ -1003,17 +985,21 @@ mod tests {
         }
     }
 
+    /// An element's numeric attribute `a`, from its text.
+    fn number_attr(element: &str, a: &str) -> f64 {
+        element
+            .split(&format!(" {a}=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     fn rects(s: &str) -> Vec<(f64, f64, f64, f64)> {
-        let attr = |l: &str, a: &str| -> f64 {
-            l.split(&format!(" {a}=\""))
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
+        let attr = number_attr;
         s.lines()
             .filter(|l| l.starts_with("<rect x=") && l.contains("rx=\"8\""))
             .map(|l| {
@@ -1029,14 +1015,7 @@ mod tests {
 
     #[test]
     fn four_circuits_lay_out_without_overlaps_or_cut_labels() {
-        let t = Topology::from_source(
-            SourceFile::new(
-                "four.toml",
-                include_str!("../topologies/four-circuits.toml").to_string(),
-            ),
-            "four",
-        )
-        .unwrap();
+        let t = topology(include_str!("../topologies/four-circuits.toml"));
         let s = svg(&View::of(&t));
         let boxes = rects(&s);
         assert_eq!(boxes.len(), 4 + 4 + 2, "sites, circuits, VNets");

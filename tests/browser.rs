@@ -244,20 +244,6 @@ impl Drop for Chromium {
     }
 }
 
-fn web_addr(lab: &Lab) -> String {
-    let st: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
-    )
-    .unwrap();
-    st["web"].as_str().unwrap().to_string()
-}
-
-fn gr_count(lab: &Lab) -> usize {
-    let v: serde_json::Value =
-        serde_json::from_str(&lab.ok(&["global-reach", "list", "--output", "json"])).unwrap();
-    v.as_array().map_or(0, |a| a.len())
-}
-
 /// The Global Reach path's colour in the page's picture ("" when not drawn).
 const GR_STROKE: &str = r##"(document.querySelector('#graph path[data-gr="er-sv|er-london"]') || {getAttribute: () => ""}).getAttribute("stroke")"##;
 
@@ -267,13 +253,8 @@ fn the_page_in_chromium_shows_the_lab_live_and_its_switches_work() {
         return;
     }
     let lab = Lab::from_file("brw", "topologies/global-reach.toml");
-    let out = lab.try_up(&["--web", "127.0.0.1:0", "--web-control"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let origin = format!("http://{}/", web_addr(&lab));
+    lab.up_with(&["--web", "127.0.0.1:0", "--web-control"]);
+    let origin = format!("http://{}/", lab.web_addr());
     let c = Chromium::launch("seed");
     c.goto(&origin);
 
@@ -313,15 +294,7 @@ fn the_page_in_chromium_shows_the_lab_live_and_its_switches_work() {
     let start = Instant::now();
     let mut shown: Vec<(f64, f64, String)> = Vec::new();
     let report = std::thread::scope(|s| {
-        let iperf = s.spawn(|| {
-            lab.iperf3_args(
-                "sf",
-                "london",
-                "10.0.2.1",
-                5201,
-                &["-u", "-t", "8", "-b", "100M", "-l", "1300"],
-            )
-        });
+        let iperf = s.spawn(|| lab.iperf3_udp(("sf", "london", "10.0.2.1"), 5201, 8, "100M"));
         for at in [3.5, 4.5, 5.5, 6.5] {
             let wait = Duration::from_secs_f64(at).saturating_sub(start.elapsed());
             std::thread::sleep(wait);
@@ -385,7 +358,7 @@ fn the_page_in_chromium_shows_the_lab_live_and_its_switches_work() {
         failed.is_some_and(|d| d <= Duration::from_secs(2)),
         "ping still answered {failed:?} after the click"
     );
-    assert_eq!(gr_count(&lab), 0, "the CLI sees the change");
+    assert_eq!(lab.gr_count(), 0, "the CLI sees the change");
     assert!(
         c.wait_for(5, &format!(r##"{GR_STROKE} === "#8a8886""##)),
         "not drawn as removed: {}",
@@ -413,7 +386,7 @@ fn the_page_in_chromium_shows_the_lab_live_and_its_switches_work() {
         msg.contains("/29"),
         "the refusal in the rule's words: {msg}"
     );
-    assert_eq!(gr_count(&lab), 0, "nothing changed");
+    assert_eq!(lab.gr_count(), 0, "nothing changed");
     assert_eq!(lab.ping("sf", "10.0.2.1", 1).0, 0);
     // The only error since: the browser's note of the refused request itself.
     let errors = c.errors();
@@ -432,7 +405,7 @@ fn the_page_in_chromium_shows_the_lab_live_and_its_switches_work() {
         back.is_some_and(|d| d <= Duration::from_secs(2)),
         "ping did not come back: {back:?}"
     );
-    assert_eq!(gr_count(&lab), 1);
+    assert_eq!(lab.gr_count(), 1);
     assert!(
         c.wait_for(5, &format!(r##"{GR_STROKE} === "#107c10""##)),
         "not drawn connected again"
@@ -450,13 +423,8 @@ fn four_circuits_in_chromium() {
         return;
     }
     let lab = Lab::from_file("brw4", "topologies/four-circuits.toml");
-    let out = lab.try_up(&["--web", "127.0.0.1:0"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let origin = format!("http://{}/", web_addr(&lab));
+    lab.up_with(&["--web", "127.0.0.1:0"]);
+    let origin = format!("http://{}/", lab.web_addr());
     let c = Chromium::launch("four");
     c.goto(&origin);
     assert!(
@@ -512,24 +480,8 @@ fn four_circuits_in_chromium() {
     // Traffic across two connections while the picture is taken: 40 Mbit/s ny -> amsterdam,
     // 120 Mbit/s sf -> london.
     std::thread::scope(|s| {
-        let a = s.spawn(|| {
-            lab.iperf3_args(
-                "ny",
-                "amsterdam",
-                "10.4.0.1",
-                5201,
-                &["-u", "-t", "4", "-b", "40M", "-l", "1300"],
-            )
-        });
-        let b = s.spawn(|| {
-            lab.iperf3_args(
-                "sf",
-                "london",
-                "10.3.0.1",
-                5202,
-                &["-u", "-t", "4", "-b", "120M", "-l", "1300"],
-            )
-        });
+        let a = s.spawn(|| lab.iperf3_udp(("ny", "amsterdam", "10.4.0.1"), 5201, 4, "40M"));
+        let b = s.spawn(|| lab.iperf3_udp(("sf", "london", "10.3.0.1"), 5202, 4, "120M"));
         std::thread::sleep(Duration::from_secs(3));
         let shown: f64 = c.eval(r##"parseFloat(document.querySelector('[data-mbps="er-dc/primary/in"]').textContent) + parseFloat(document.querySelector('[data-mbps="er-dc/secondary/in"]').textContent)"##);
         assert!(

@@ -83,7 +83,12 @@ impl Lab {
     }
 
     pub fn up_detached(&self) -> &Lab {
-        let out = self.try_up(&[]);
+        self.up_with(&[])
+    }
+
+    /// `reachlab up FILE --detach EXTRA...`, which must succeed.
+    pub fn up_with(&self, extra: &[&str]) -> &Lab {
+        let out = self.try_up(extra);
         assert!(
             out.status.success(),
             "up --detach failed: {}{}",
@@ -91,6 +96,22 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
         self
+    }
+
+    /// Where the lab serves its live view (`up --web`), from its state file.
+    pub fn web_addr(&self) -> String {
+        let st: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.run_dir.join(&self.name).join("state.json")).unwrap(),
+        )
+        .unwrap();
+        st["web"].as_str().unwrap().to_string()
+    }
+
+    /// How many Global Reach connections `global-reach list` shows.
+    pub fn gr_count(&self) -> usize {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["global-reach", "list", "--output", "json"])).unwrap();
+        v.as_array().map_or(0, |a| a.len())
     }
 
     /// `reachlab ARGS --lab NAME`, whatever the outcome.
@@ -240,6 +261,25 @@ impl Lab {
         secs: u32,
     ) -> serde_json::Value {
         self.iperf3_args(client, server, addr, port, &["-t", &secs.to_string()])
+    }
+
+    /// A steady UDP stream of `rate` (iperf3's -b) for `secs`, in 1300-byte datagrams (under
+    /// the default 1400 circuit MTU, so none is fragmented).
+    pub fn iperf3_udp(
+        &self,
+        (client, server, addr): (&str, &str, &str),
+        port: u16,
+        secs: u32,
+        rate: &str,
+    ) -> serde_json::Value {
+        let secs = secs.to_string();
+        self.iperf3_args(
+            client,
+            server,
+            addr,
+            port,
+            &["-u", "-t", &secs, "-b", rate, "-l", "1300"],
+        )
     }
 
     /// `iperf3` with extra client arguments (which must include `-t`).
