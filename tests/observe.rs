@@ -408,7 +408,8 @@ fn graph_draws_a_file_and_a_running_lab_as_it_is() {
     let file = lab.file.to_str().unwrap().to_string();
     let (ok, svg, _) = graph(&lab, &[&file]);
     assert!(ok);
-    assert!(svg.contains("Global Reach 192.168.8.0/29 · 137 ms RTT"));
+    assert!(svg.contains(">Global Reach 192.168.8.0/29<"), "{svg}");
+    assert!(svg.contains("137 ms RTT · MSEE 192.168.8.1 ↔ .2"), "{svg}");
     assert!(!svg.contains("Disconnected"));
     let (ok, dot, _) = graph(&lab, &[&file, "-o", "dot"]);
     assert!(ok && dot.starts_with("graph \""), "{dot}");
@@ -452,7 +453,10 @@ fn graph_draws_a_file_and_a_running_lab_as_it_is() {
     }
     let (ok, svg, err) = graph(&lab, &[&lab.name]);
     assert!(ok, "{err}");
-    assert!(svg.contains("137 ms RTT · Disconnected"), "{svg}");
+    assert!(
+        svg.contains("Global Reach 192.168.8.0/29 · Disconnected"),
+        "{svg}"
+    );
     let gr = svg.lines().find(|l| l.starts_with("<path")).unwrap();
     assert!(gr.contains("stroke-dasharray"), "{gr}");
     let out_file = lab.file.with_file_name("lab.svg");
