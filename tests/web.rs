@@ -272,3 +272,53 @@ fn a_running_lab_serves_its_view_on_request() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ADDR:PORT"));
 }
+
+#[test]
+fn a_full_queue_shows_as_delay_and_drops_on_its_link_and_direction() {
+    if !root_or_skip("web_queue") {
+        return;
+    }
+    // er-sv at 50 Mbit/s, sent 80 Mbit/s of UDP from SF: its shaper towards Microsoft fills.
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"),
+    )
+    .unwrap()
+    .replacen("bandwidth = \"1Gbps\"", "bandwidth = \"50Mbps\"", 1);
+    let lab = Lab::new("webq", &seed);
+    lab.up_with(&["--web", "127.0.0.1:0"]);
+    let addr = lab.web_addr();
+    std::thread::scope(|s| {
+        let iperf = s.spawn(|| lab.iperf3_udp(("sf", "london", "10.0.2.1"), 5201, 3, "80M"));
+        std::thread::sleep(Duration::from_millis(2500));
+        let (code, body) = http(&addr, "GET", "/api/lab", None);
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let er_sv = &v["circuits"][0];
+        assert_eq!(er_sv["bandwidth_bps"], 50_000_000u64);
+        let links = er_sv["rates"]["links"].as_array().unwrap();
+        // The link the flow hashed onto: a queue, and drops for a full queue towards
+        // Microsoft; nothing dropped towards the customer.
+        let busy = links
+            .iter()
+            .max_by(|a, b| {
+                let bps = |l: &serde_json::Value| l["in"]["bits_per_second"].as_f64().unwrap();
+                bps(a).total_cmp(&bps(b))
+            })
+            .unwrap();
+        let dropping = busy["in"]["drops_per_second"]["queue-full"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!(
+            dropping > 1000.0,
+            "80 Mbit/s into 50: ~2,900 datagrams/s dropped, got {dropping}: {busy}"
+        );
+        assert!(busy["in"]["queue_ms"].as_f64().unwrap() > 1.0, "{busy}");
+        assert!(
+            busy["out"]["drops"].as_object().unwrap().is_empty(),
+            "{busy}"
+        );
+        // The circuit's own count by reason agrees that the queue was full.
+        assert!(er_sv["rates"]["drops"]["queue-full"].as_u64().unwrap() > 0);
+        iperf.join().unwrap();
+    });
+}

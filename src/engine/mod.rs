@@ -157,6 +157,15 @@ impl Engine {
         })
     }
 
+    /// Segments dropped on `circuit`'s link `path` in direction `dir` (0 up, 1 down) so far:
+    /// `[by its shaper's full queue, lost on the access link]`.
+    pub fn link_drops(&self, circuit: CircuitId, path: usize, dir: usize) -> [u64; 2] {
+        self.sched
+            .link_drops
+            .get(circuit)
+            .map_or([0, 0], |d| d[path & 1][dir & 1])
+    }
+
     /// Packets in flight in shapers and delay lines.
     pub fn in_flight(&self) -> usize {
         self.sched.len()

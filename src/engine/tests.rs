@@ -495,6 +495,9 @@ fn timing_shaper_paces_a_burst_at_the_circuit_rate_and_drops_beyond_the_queue() 
         e.circuit_stats()[0].drops[DropReason::QueueFull as usize],
         9
     );
+    // Per link and direction: all at er-sv's shaper towards Microsoft (up), none down.
+    let sum = |dir: usize| -> u64 { (0..2).map(|p| e.link_drops(0, p, dir)[0]).sum() };
+    assert_eq!((sum(0), sum(1)), (9, 0));
 }
 
 /// A VNet (MTU 1500) sending `len`-byte IPv4 UDP to sf, with or without DF.
@@ -695,6 +698,10 @@ fn timing_loss_drops_about_its_rate_and_counts_it() {
         .map(|c| c.drops[DropReason::Lost as usize])
         .sum();
     assert_eq!(lost as usize, 2000 - delivered);
+    // The same losses, per circuit, link and direction: up on er-sv, down on er-london.
+    let on = |c: usize, dir: usize| -> u64 { (0..2).map(|p| e.link_drops(c, p, dir)[1]).sum() };
+    assert_eq!(on(0, 0) + on(1, 1), lost);
+    assert!(on(0, 0) > 0 && on(1, 1) > 0 && on(0, 1) + on(1, 0) == 0);
 }
 
 #[test]

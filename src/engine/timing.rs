@@ -260,6 +260,9 @@ pub struct Scheduler {
     pub drops: Vec<u64>,
     /// Packets lost on each circuit's access links since the caller last took them.
     pub lost: Vec<u64>,
+    /// Per circuit, link and direction: `[tail-dropped, lost]` segments, running totals (the
+    /// live view's drops per link and direction). Counted only where a packet is dropped.
+    pub link_drops: Vec<[[[u64; 2]; 2]; 2]>,
     /// Per circuit: the loss and jitter generator and state.
     links: Vec<LinkState>,
 }
@@ -343,6 +346,7 @@ impl Scheduler {
             shapers: vec![[[Shaper::default(); 2]; 2]; circuits],
             drops: vec![0; circuits],
             lost: vec![0; circuits],
+            link_drops: vec![[[[0; 2]; 2]; 2]; circuits],
             links: Vec::new(),
         }
     }
@@ -409,6 +413,8 @@ impl Scheduler {
                     let link = &mut self.links[circuit];
                     if link.lose(ct.loss) {
                         self.lost[circuit] += item.wire.packets;
+                        self.link_drops[circuit][usize::from(path & 1)][dir as usize][1] +=
+                            item.wire.packets;
                         continue;
                     }
                     let jitter_ns = ct.jitter.as_nanos() as u64;
@@ -435,6 +441,8 @@ impl Scheduler {
                             match trim_gso(&mut item.frame, prefix, item.wire, k) {
                                 Some(w) => {
                                     self.drops[circuit] += item.wire.packets - k;
+                                    self.link_drops[circuit][usize::from(path & 1)]
+                                        [dir as usize][0] += item.wire.packets - k;
                                     item.wire = w;
                                     depart
                                 }
@@ -446,12 +454,16 @@ impl Scheduler {
                                         rate,
                                     );
                                     self.drops[circuit] += item.wire.packets;
+                                    self.link_drops[circuit][usize::from(path & 1)]
+                                        [dir as usize][0] += item.wire.packets;
                                     continue;
                                 }
                             }
                         }
                         None => {
                             self.drops[circuit] += item.wire.packets;
+                            self.link_drops[circuit][usize::from(path & 1)][dir as usize][0] +=
+                                item.wire.packets;
                             continue;
                         }
                     }

@@ -331,11 +331,13 @@ fn read(live: &LiveLab) -> Reading {
                         bytes: s.input[p].bytes,
                         packets: s.input[p].packets,
                         queue: e.queue_delay(i, p, 0, now),
+                        drops: e.link_drops(i, p, 0),
                     },
                     DirReading {
                         bytes: s.output[p].bytes,
                         packets: s.output[p].packets,
                         queue: e.queue_delay(i, p, 1, now),
+                        drops: e.link_drops(i, p, 1),
                     },
                 ],
             };

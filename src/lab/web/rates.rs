@@ -1,7 +1,8 @@
 //! The live view's moving numbers: the engine's counters, read once a second, turned into
-//! rates per circuit link and direction (bits/s, packets/s), the queue delay at the time of
-//! reading, drops per second by reason, and the last minute of each link's throughput for the
-//! page's small time series. Pure: readings stamped with the lab's clock in, rates out; the
+//! rates per circuit link and direction (bits/s, packets/s, drops/s by reason: the shaper's
+//! full queue, loss on the link), the queue delay at the time of reading, the circuit's drops
+//! by every reason, and the last minute of each link's throughput for the page's small time
+//! series. Pure: readings stamped with the lab's clock in, rates out; the
 //! server does the reading (`super::read`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -19,7 +20,13 @@ pub struct DirReading {
     pub packets: u64,
     /// How long a packet arriving now would wait in the shaper.
     pub queue: Duration,
+    /// Segments dropped here so far: `[queue-full, lost]`.
+    pub drops: [u64; 2],
 }
+
+/// The reasons a packet is dropped on one link and direction, as `DropReason::name` gives
+/// them, in `DirReading::drops` order.
+pub const LINK_DROPS: [&str; 2] = ["queue-full", "lost"];
 
 /// One circuit link: up or failed, and its two directions (`[in, out]`: in = from the customer
 /// towards Microsoft, as `stats` and az get-stats count it).
@@ -46,12 +53,16 @@ pub struct Reading {
 }
 
 /// One direction's rates over the last interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DirRates {
     pub bits_per_second: f64,
     pub packets_per_second: f64,
     /// Queue delay when read, in milliseconds.
     pub queue_ms: f64,
+    /// Running totals by reason (reasons with none left out).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Over the last interval, by reason (reasons with none left out).
+    pub drops_per_second: BTreeMap<&'static str, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,10 +127,23 @@ impl Rates {
                     let (bytes, packets) = b.map_or((0.0, 0.0), |b| {
                         (per_sec(now.bytes, b.bytes), per_sec(now.packets, b.packets))
                     });
+                    let mut drops = BTreeMap::new();
+                    let mut drops_per_second = BTreeMap::new();
+                    for (i, reason) in LINK_DROPS.iter().enumerate() {
+                        if now.drops[i] > 0 {
+                            drops.insert(*reason, now.drops[i]);
+                        }
+                        let rate = b.map_or(0.0, |b| per_sec(now.drops[i], b.drops[i]));
+                        if rate > 0.0 {
+                            drops_per_second.insert(*reason, rate);
+                        }
+                    }
                     DirRates {
                         bits_per_second: bytes * 8.0,
                         packets_per_second: packets,
                         queue_ms: now.queue.as_secs_f64() * 1e3,
+                        drops,
+                        drops_per_second,
                     }
                 };
                 let (input, output) = (dir(0), dir(1));
@@ -187,13 +211,14 @@ mod tests {
             bytes: bytes_in,
             packets: packets_in,
             queue: Duration::from_micros(2500),
+            drops: [dropped, 0],
         };
         Reading {
             at: Duration::from_millis(at_ms),
             circuits: vec![CircuitReading {
                 name: "er-sv".into(),
                 links: [link, LinkReading::default()],
-                drops: [("shaper-queue-full".to_string(), dropped)].into(),
+                drops: [("queue-full".to_string(), dropped)].into(),
             }],
         }
     }
@@ -215,8 +240,12 @@ mod tests {
         assert_eq!(l.out.bits_per_second, 0.0);
         assert_eq!(l.history.len(), 1);
         assert!((l.history[0][0] - 1.5).abs() < 1e-9);
-        assert_eq!(c.drops["shaper-queue-full"], 30);
-        assert!((c.drops_per_second["shaper-queue-full"] - 60.0).abs() < 1e-9);
+        assert_eq!(c.drops["queue-full"], 30);
+        assert!((c.drops_per_second["queue-full"] - 60.0).abs() < 1e-9);
+        // The same drops on the link and direction they happened.
+        assert_eq!(l.input.drops["queue-full"], 30);
+        assert!((l.input.drops_per_second["queue-full"] - 60.0).abs() < 1e-9);
+        assert!(l.out.drops.is_empty() && !l.input.drops.contains_key("lost"));
         assert!(!c.links[1].up);
     }
 
