@@ -135,10 +135,7 @@ address_prefix = "192.168.8.0/29"
     );
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv", "er-london"]) == 4).is_some());
-    let bgp = |site: &str| {
-        String::from_utf8_lossy(&lab.exec(site, &["vtysh", "-c", "show ip bgp"]).stdout)
-            .into_owned()
-    };
+    let bgp = |site: &str| lab.vtysh(site, "show ip bgp");
     // The MSEE sends it with the path 12076 65001 (nothing stripped).
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert!(!bgp("london").contains("10.0.1.0/24"), "{}", bgp("london"));
@@ -269,13 +266,7 @@ circuits = ["er-sv"]
     );
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
-    let show = |p: &str| {
-        String::from_utf8_lossy(
-            &lab.exec("sf", &["vtysh", "-c", &format!("show ip bgp {p}")])
-                .stdout,
-        )
-        .into_owned()
-    };
+    let show = |p: &str| lab.vtysh("sf", &format!("show ip bgp {p}"));
     assert!(within(5, || show("10.9.1.0/24").contains("12076")).is_some());
     let tagged = show("10.9.1.0/24");
     assert!(
@@ -331,13 +322,7 @@ circuits = ["er-sv", "er-la"]
     assert!(within(10, || both(&kernel_route(&lab, "sf", "10.9.1.0/24"))).is_some());
 
     lab.ok(&["circuit", "maintenance", "er-sv", "primary"]);
-    let bgp = || {
-        String::from_utf8_lossy(
-            &lab.exec("sf", &["vtysh", "-c", "show ip bgp 10.9.1.0/24"])
-                .stdout,
-        )
-        .into_owned()
-    };
+    let bgp = || lab.vtysh("sf", "show ip bgp 10.9.1.0/24");
     assert!(
         within(5, || bgp().contains("12076 12076")).is_some(),
         "{}",

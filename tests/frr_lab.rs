@@ -24,11 +24,6 @@ fn run(lab: &Lab, args: &[&str]) -> String {
     lab.ok(args)
 }
 
-fn vtysh(lab: &Lab, site: &str, cmd: &str) -> String {
-    let out = lab.exec(site, &["vtysh", "-c", cmd]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     if !root_or_skip("frr_sites_peer_with_the_msees") {
@@ -48,7 +43,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         )
     });
     eprintln!("all four sessions Established {up:?} after up returned");
-    let summary = vtysh(&lab, "london", "show bgp summary");
+    let summary = lab.vtysh("london", "show bgp summary");
     assert!(summary.contains("12076"), "{summary}");
     // The metrics count the sessions and their prefixes.
     let state: serde_json::Value = serde_json::from_slice(
@@ -70,7 +65,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     );
 
     // London's FRR has both VNets through the MSEEs (path 12076), not San Francisco.
-    let table = vtysh(&lab, "london", "show ip bgp");
+    let table = lab.vtysh("london", "show ip bgp");
     for vnet in ["10.0.3.0/24", "10.0.4.0/24"] {
         assert!(
             table
@@ -98,7 +93,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
         ],
     );
     let learned = within(5, || {
-        vtysh(&lab, "london", "show ip bgp").contains("10.0.1.0/24")
+        lab.vtysh("london", "show ip bgp").contains("10.0.1.0/24")
     })
     .expect("10.0.1.0/24 at London");
     eprintln!("London's FRR learned 10.0.1.0/24 {learned:?} after global-reach add");
@@ -205,7 +200,7 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     // Global Reach removed: London forgets San Francisco within 2 s.
     run(&lab, &["global-reach", "remove", "er-sv", "er-london"]);
     let forgot = within(5, || {
-        !vtysh(&lab, "london", "show ip bgp").contains("10.0.1.0/24")
+        !lab.vtysh("london", "show ip bgp").contains("10.0.1.0/24")
     })
     .expect("withdrawn at London");
     assert!(forgot < Duration::from_secs(2), "{forgot:?}");
@@ -369,7 +364,7 @@ router_config = "big.conf"
     std::fs::write(lab.file.with_file_name("big.conf"), conf).unwrap();
     lab.up_detached();
     let state = || state_pfx_rcd(&lab, "er-x", "primary");
-    let neighbor = || vtysh(&lab, "big", "show bgp neighbors 192.168.100.2");
+    let neighbor = || lab.vtysh("big", "show bgp neighbors 192.168.100.2");
     let closed = within(30, || {
         neighbor().contains("Maximum Number of Prefixes Reached")
     });
@@ -386,12 +381,9 @@ router_config = "big.conf"
 
 /// FRR's BGP state toward `neighbor` ("Established", "Idle", "Active", ...).
 fn frr_state(lab: &Lab, site: &str, neighbor: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(&vtysh(
-        lab,
-        site,
-        &format!("show bgp neighbors {neighbor} json"),
-    ))
-    .unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.vtysh(site, &format!("show bgp neighbors {neighbor} json")))
+            .unwrap_or_default();
     v[neighbor]["bgpState"]
         .as_str()
         .unwrap_or_default()
@@ -456,7 +448,7 @@ fn bfd_takes_a_failed_link_down_within_a_second_and_a_half() {
     assert!(
         within(10, || bfd_up(&lab, "sf") == 2).is_some(),
         "{}",
-        vtysh(&lab, "sf", "show bfd peers brief")
+        lab.vtysh("sf", "show bfd peers brief")
     );
     let mut lost = 0;
     for (path, msee) in [("primary", "192.168.100.2"), ("secondary", "192.168.100.6")] {
@@ -464,7 +456,7 @@ fn bfd_takes_a_failed_link_down_within_a_second_and_a_half() {
         assert!(down < Duration::from_millis(1500), "{path}: {down:?}");
         assert!(n < 15, "{path}: {n} pings of 100 ms lost");
         lost += n;
-        let reason = vtysh(&lab, "sf", &format!("show bgp neighbors {msee}"));
+        let reason = lab.vtysh("sf", &format!("show bgp neighbors {msee}"));
         assert!(reason.contains("BFD"), "{reason}");
     }
     // Each direction's flow used one of the two links: failing both in turn lost some.
@@ -512,7 +504,7 @@ router_config = "sf.conf"
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
     assert_eq!(
-        vtysh(&lab, "sf", "show bfd peers brief")
+        lab.vtysh("sf", "show bfd peers brief")
             .matches(" up ")
             .count(),
         0
@@ -529,7 +521,7 @@ router_config = "sf.conf"
         down > Duration::from_millis(1500) && down < Duration::from_secs(6),
         "{down:?}"
     );
-    let why = vtysh(&lab, "sf", "show bgp neighbors 192.168.100.2");
+    let why = lab.vtysh("sf", "show bgp neighbors 192.168.100.2");
     assert!(why.to_lowercase().contains("hold timer"), "{why}");
     // The MSEE's end expired too (its hold timer is the same 3 s).
     assert!(within(5, || state_pfx_rcd(&lab, "er-sv", "primary") == "Idle").is_some());
@@ -562,7 +554,7 @@ router = "frr"
     );
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-x"]) == 2).is_some());
-    let conf = vtysh(&lab, "a", "show running-config");
+    let conf = lab.vtysh("a", "show running-config");
     assert!(
         conf.contains("neighbor 192.168.100.2 password Key123"),
         "{conf}"

@@ -114,6 +114,11 @@ impl Lab {
         v.as_array().map_or(0, |a| a.len())
     }
 
+    /// One vtysh command on a router site's FRR: its output.
+    pub fn vtysh(&self, site: &str, cmd: &str) -> String {
+        String::from_utf8_lossy(&self.exec(site, &["vtysh", "-c", cmd]).stdout).into_owned()
+    }
+
     /// `reachlab ARGS --lab NAME`, whatever the outcome.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd()
@@ -391,10 +396,7 @@ pub fn established(lab: &Lab, circuits: &[&str]) -> usize {
 /// How many of `site`'s FRR BFD sessions are up (they start once BGP is Established on a
 /// link).
 pub fn bfd_up(lab: &Lab, site: &str) -> usize {
-    String::from_utf8_lossy(
-        &lab.exec(site, &["vtysh", "-c", "show bfd peers brief"])
-            .stdout,
-    )
-    .matches(" up ")
-    .count()
+    lab.vtysh(site, "show bfd peers brief")
+        .matches(" up ")
+        .count()
 }
