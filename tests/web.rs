@@ -322,3 +322,70 @@ fn a_full_queue_shows_as_delay_and_drops_on_its_link_and_direction() {
         iperf.join().unwrap();
     });
 }
+
+/// With real routers, a link carries only while its BGP session is up: the live picture and
+/// the page's matrix count it as `reachlab graph LAB` and `reachlab test` do.
+#[test]
+fn the_live_picture_counts_a_router_link_as_the_cli_does() {
+    if !root_or_skip("web_bgp_links") {
+        return;
+    }
+    let lab = Lab::from_file("webbgp", "topologies/global-reach-frr.toml");
+    lab.up_with(&["--web", "127.0.0.1:0", "--web-control"]);
+    let addr = lab.web_addr();
+    assert!(
+        within(20, || common::established(&lab, &["er-sv", "er-london"])
+            == 4)
+        .is_some()
+    );
+    // `data-up` of a circuit link's line in a picture.
+    let up_in = |svg: &str, link: &str| -> String {
+        let line = svg
+            .lines()
+            .find(|l| l.contains(&format!("data-link=\"{link}\"")))
+            .unwrap_or_else(|| panic!("no {link} in:\n{svg}"));
+        line.split("data-up=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let page = || http(&addr, "GET", "/api/graph.svg", None).1;
+    assert_eq!(up_in(&page(), "er-sv/primary"), "true");
+    // San Francisco's router shuts its session with er-sv's primary MSEE; the link stays up.
+    let out = lab.exec(
+        "sf",
+        &[
+            "vtysh",
+            "-c",
+            "configure terminal",
+            "-c",
+            "router bgp 65001",
+            "-c",
+            "neighbor 192.168.100.2 shutdown",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        within(10, || up_in(&page(), "er-sv/primary") == "false").is_some(),
+        "the page still draws er-sv's primary as carrying"
+    );
+    let cli = lab.cmd().args(["graph", &lab.name]).output().unwrap();
+    let cli = String::from_utf8_lossy(&cli.stdout);
+    assert_eq!(up_in(&cli, "er-sv/primary"), "false", "graph LAB agrees");
+    assert_eq!(up_in(&page(), "er-sv/secondary"), "true");
+    let stats: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["stats", "er-sv", "--output", "json"])).unwrap();
+    assert_eq!(
+        stats["primaryState"], "Up",
+        "the link itself is up: {stats}"
+    );
+    // The page's matrix expects what the pings get, as `reachlab test` does.
+    let (code, body) = http(&addr, "POST", "/api/test", None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["mismatches"], 0, "{body}");
+    lab.test_passes();
+}

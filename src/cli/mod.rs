@@ -477,6 +477,7 @@ pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value,
 /// is at the customer end, its BGP session Established.
 pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
     use crate::control::proto::{CircuitStatsInfo, Path, RouteSummary};
+    use crate::lab::pingall;
     let text = match call(Some(lab), Request::Export)? {
         serde_json::Value::String(t) => t,
         _ => return Err(fail("unexpected reply from the lab")),
@@ -495,11 +496,7 @@ pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[
             },
         )?)?;
         let mut carries = [s.primary_up, s.secondary_up];
-        if topo
-            .site
-            .iter()
-            .any(|x| x.on(&c.name) && x.router.is_real())
-        {
+        if pingall::routed(&topo, &c.name) {
             for (i, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
                 let summary: RouteSummary = decode(call(
                     Some(lab),
@@ -508,12 +505,7 @@ pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[
                         path,
                     },
                 )?)?;
-                // The customer's session comes first; a count of prefixes means Established.
-                let up = summary
-                    .neighbors
-                    .first()
-                    .is_some_and(|n| n.state_pfx_rcd.parse::<u64>().is_ok());
-                carries[i] &= up;
+                carries[i] = pingall::carries(carries[i], Some(&summary));
             }
         }
         links.push(carries);

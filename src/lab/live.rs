@@ -834,14 +834,44 @@ impl LiveLab {
         )
     }
 
-    /// The lab's picture as it is now (failed links drawn as such), as `graph` draws it, for
-    /// the live view: with `removed` Global Reach connections and labels for the rates.
-    pub fn graph_svg(&self, removed: Vec<crate::topology::GlobalReach>) -> String {
-        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+    /// Per circuit (file order), whether its primary and secondary links carry traffic, as
+    /// `reachlab test` and `reachlab graph LAB` count them (`pingall::carries`).
+    pub fn carrying_links(&mut self) -> Vec<[bool; 2]> {
+        let names: Vec<String> = self
+            .topology()
+            .circuit
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let engine = self.engine();
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let up = engine.lock().unwrap_or_else(|p| p.into_inner()).links(i);
+                let routed = super::pingall::routed(self.topology(), c);
+                let mut carries = up;
+                for (k, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
+                    let summary = routed
+                        .then(|| self.routes_summary(c, path).ok())
+                        .flatten()
+                        .and_then(|v| serde_json::from_value::<RouteSummary>(v).ok());
+                    carries[k] = super::pingall::carries(up[k], summary.as_ref());
+                }
+                carries
+            })
+            .collect()
+    }
+
+    /// The lab's picture as it is now (links that carry nothing drawn as failed), as `graph LAB`
+    /// draws it, for the live view: with `removed` Global Reach connections and labels for the
+    /// rates.
+    pub fn graph_svg(&mut self, removed: Vec<crate::topology::GlobalReach>) -> String {
+        let links = self.carrying_links();
         let topo = self.plane.topology();
         let view = crate::graph::View {
             topo,
-            links: (0..topo.circuit.len()).map(|c| engine.links(c)).collect(),
+            links,
             removed,
             live: true,
         };

@@ -41,6 +41,23 @@ pub fn expected(t: &Topology, circuit_up: &dyn Fn(&str) -> bool, from: &str, to:
     t.may_reach_via(from, to, circuit_up)
 }
 
+/// Whether a circuit has a site with a real router: its links then carry only while that
+/// router's BGP session on them is Established.
+pub fn routed(t: &Topology, circuit: &str) -> bool {
+    t.site.iter().any(|s| s.on(circuit) && s.router.is_real())
+}
+
+/// Whether a circuit link carries traffic, for the matrix and the picture: it is up and, on a
+/// routed circuit, its customer session (the first neighbour `routes --summary` lists) has a
+/// prefix count, that is, is Established. `summary` is None on a circuit that is not routed.
+pub fn carries(up: bool, summary: Option<&crate::control::proto::RouteSummary>) -> bool {
+    up && summary.is_none_or(|s| {
+        s.neighbors
+            .first()
+            .is_some_and(|n| n.state_pfx_rcd.parse::<u64>().is_ok())
+    })
+}
+
 /// The first address of each family on an endpoint's TUN.
 fn address(ep: &EndpointState, v6: bool) -> Option<String> {
     ep.addresses

@@ -502,12 +502,8 @@ async fn reachability(State(app): State<App>, headers: HeaderMap) -> Response {
         return r;
     }
     let (topo, links) = {
-        let lv = app.live();
-        let engine = lv.engine();
-        let e = engine.lock().unwrap_or_else(|p| p.into_inner());
-        let links: Vec<[bool; 2]> = (0..lv.topology().circuit.len())
-            .map(|c| e.links(c))
-            .collect();
+        let mut lv = app.live();
+        let links = lv.carrying_links();
         (lv.topology().clone(), links)
     };
     let lab = topo.lab.name.clone();
