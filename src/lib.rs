@@ -50,5 +50,6 @@ pub mod engine;
 pub mod graph;
 pub mod lab;
 pub mod model;
+pub mod paths;
 pub mod plane;
 pub mod topology;

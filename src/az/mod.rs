@@ -14,7 +14,7 @@ use crate::catalogue::catalogue;
 use crate::control::proto::{CircuitInfo, CircuitStatsInfo, GrRow, RouteSummary, RouteTable};
 
 /// The MSEE's ASN, on every peering.
-pub const MICROSOFT_ASN: u32 = 12076;
+pub use crate::topology::rules::MICROSOFT_ASN;
 
 /// Where the lab's resources live in ARM terms: the circuit's subscription and, as the
 /// resource group, the lab's name.

@@ -49,7 +49,7 @@ impl Config {
     /// of the circuit's SKU (4,000 IPv4 Standard / 10,000 Premium, 100 IPv6), allowas-in 2.
     pub fn msee(local_id: Ipv4Addr, peer_asn: u32, premium: bool) -> Config {
         Config {
-            local_asn: crate::plane::route::MICROSOFT_ASN,
+            local_asn: crate::topology::rules::MICROSOFT_ASN,
             local_id,
             peer_asn: Some(peer_asn),
             hold_time: HOLD_TIME,

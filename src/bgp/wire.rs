@@ -129,18 +129,9 @@ pub struct Open {
     pub route_refresh: bool,
 }
 
-/// Path attributes of the routes an UPDATE announces.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Attributes {
-    /// 0 IGP, 1 EGP, 2 incomplete.
-    pub origin: u8,
-    /// AS_PATH flattened (AS_SETs included in order), nearest first.
-    pub as_path: Vec<u32>,
-    pub next_hop: Option<IpAddr>,
-    pub med: Option<u32>,
-    pub local_pref: Option<u32>,
-    pub communities: Vec<(u16, u16)>,
-}
+/// Path attributes of the routes an UPDATE announces: the plane's own route attributes,
+/// encoded and decoded here.
+pub use crate::plane::route::Attributes;
 
 /// An UPDATE: what is withdrawn and what is announced (IPv4 in the body, IPv6 in
 /// MP_REACH / MP_UNREACH).

@@ -53,11 +53,6 @@ pub struct CaptureEnd {
     pub dropped: u64,
 }
 
-/// The control socket of lab `lab` (in its state directory).
-fn socket_path(lab: &str) -> std::path::PathBuf {
-    crate::lab::state::socket_path(lab)
-}
-
 /// Runs a capture: sends `req` (a `Request::Capture`), calls `started` with the lab's
 /// description of the point and the raw socket (shut its write side down to end the capture
 /// early), then `packet` with each packet's time since the Unix epoch and its bytes, until the
@@ -132,7 +127,7 @@ pub fn capture(
 }
 
 fn connect(lab: &str) -> Result<UnixStream, ClientError> {
-    let path = socket_path(lab);
+    let path = crate::paths::socket_path(lab);
     UnixStream::connect(&path).map_err(|source| ClientError::Connect {
         lab: lab.to_string(),
         path: path.display().to_string(),

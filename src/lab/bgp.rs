@@ -3,8 +3,8 @@
 //! reached by the site's router over the emulated link (so a failed link fails the session);
 //! each connection runs `bgp::speaker` with the MSEE's configuration (AS 12076, hold 180 s,
 //! the SKU's prefix limit, allowas-in 2). What the session accepts becomes that site's
-//! routes in the plane (`LiveLab::set_customer`); what it announces follows the plane's RIB
-//! (checked five times a second). Beside each, a single-hop BFD session (`bfd`, passive, on
+//! routes in the plane (`LiveLab::set_customer`); what it announces is the plane's Adj-RIB-Out
+//! toward it, pushed by the plane's `Advertise` effects as it changes. Beside each, a single-hop BFD session (`bfd`, passive, on
 //! UDP 3784 of the MSEE's address), running while BGP is Established: when it leaves Up the
 //! BGP session is closed with Cease / BFD Down.
 
@@ -218,8 +218,7 @@ pub fn spawn(
         let bfd_rx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), bfd::PORT))?;
         // RFC 5881: from a source port in 49152-65535, the same for the session's life.
         let bfd_tx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 49152 + i as u16))?;
-        let (announce_tx, announce_rx) =
-            watch::channel(lock(live).advertised(l.site, l.circuit, l.path));
+        let announce_rx = lock(live).announce(l.site, l.circuit, l.path);
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let (bfd_down_tx, bfd_down) = watch::channel(0u64);
         // BFD runs only while BGP is Established on the link (as a router creates the BFD
@@ -331,22 +330,6 @@ pub fn spawn(
                     }
                 }
                 lv.set_customer(l.site, l.circuit, l.path, r.received);
-            }
-        }));
-        let live_a = Arc::clone(live);
-        handles.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
-            loop {
-                tick.tick().await;
-                let now = lock(&live_a).advertised(l.site, l.circuit, l.path);
-                announce_tx.send_if_modified(|cur| {
-                    if *cur == now {
-                        false
-                    } else {
-                        *cur = now;
-                        true
-                    }
-                });
             }
         }));
     }

@@ -16,7 +16,7 @@ use crate::catalogue::catalogue;
 use crate::control::proto::*;
 use crate::engine::capture::TapPoint;
 use crate::engine::{DropReason, Engine};
-use crate::plane::{Change, Effect, Plane};
+use crate::plane::{Announced, Change, CustomerLink, Effect, GlobalReachAdd, Plane};
 use crate::topology::{GlobalReach, Topology};
 
 use super::netns;
@@ -37,6 +37,8 @@ pub struct LiveLab {
     /// BGP sessions with sites' routers, per (site, circuit, link): state, since when, why last down,
     /// BFD state, message counters.
     sessions: BTreeMap<(usize, usize, usize), SessionState>,
+    /// Per router link, what its MSEE announces, as its BGP speaker watches it.
+    announcers: BTreeMap<CustomerLink, tokio::sync::watch::Sender<Announced>>,
 }
 
 /// A BGP session with a site's router, as the metrics show it.
@@ -93,6 +95,7 @@ impl LiveLab {
             wall_epoch: SystemTime::now(),
             epoch: Instant::now(),
             sessions: BTreeMap::new(),
+            announcers: BTreeMap::new(),
         }
     }
 
@@ -227,13 +230,13 @@ impl LiveLab {
                 ipv6_address_prefix,
                 authorization_key,
             } => self
-                .change(Change::GlobalReachAdd {
+                .change(Change::GlobalReachAdd(GlobalReachAdd {
                     circuit: circuit.clone(),
                     peer: peer.clone(),
                     address_prefix,
                     ipv6_address_prefix,
                     authorization_key,
-                })
+                }))
                 .map(|()| {
                     info!(%circuit, %peer, "global reach connection added");
                     json(self.gr_row(self.plane.topology().global_reach.len() - 1))
@@ -440,9 +443,17 @@ impl LiveLab {
         self.plane.circuit_index(name)
     }
 
-    /// Carries out a change through the plane: its effects on the engine and the namespaces.
+    /// Carries out a change through the plane.
     fn change(&mut self, c: Change) -> Result<(), String> {
-        for effect in self.plane.apply(c)? {
+        let effects = self.plane.apply(c)?;
+        self.carry_out(effects);
+        Ok(())
+    }
+
+    /// Carries out the plane's effects, the one place that does: on the engine, the
+    /// namespaces and the routers' sessions.
+    fn carry_out(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
             match effect {
                 Effect::Tables(t) => self
                     .engine
@@ -450,9 +461,13 @@ impl LiveLab {
                     .unwrap_or_else(|p| p.into_inner())
                     .set_tables(*t),
                 Effect::NamespaceRoutes { prefixes, add } => self.update_routes(&prefixes, add),
+                Effect::Advertise { link, routes } => {
+                    if let Some(tx) = self.announcers.get(&link) {
+                        tx.send_replace(routes);
+                    }
+                }
             }
         }
-        Ok(())
     }
 
     fn vnet_link(
@@ -744,53 +759,52 @@ impl LiveLab {
 
     /// The circuit links whose customer end is a real router.
     pub fn router_links(&self) -> Vec<super::bgp::RouterLink> {
-        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let t = engine.tables();
         let topo = self.plane.topology();
-        t.ports
-            .iter()
-            .filter_map(|p| match p.kind {
-                crate::engine::table::PortKind::Link {
-                    site,
-                    circuit,
-                    path,
-                } => {
-                    let (ce, msee) = t.circuits[circuit].link_v4[path];
-                    Some(super::bgp::RouterLink {
-                        site,
-                        circuit,
-                        path,
-                        ce,
-                        msee,
-                        asn: topo.site[site].asn.unwrap_or(0),
-                        premium: topo.circuit[circuit].sku == crate::topology::Sku::Premium,
-                    })
-                }
-                _ => None,
+        self.plane
+            .router_links()
+            .into_iter()
+            .map(|l| super::bgp::RouterLink {
+                site: l.site,
+                circuit: l.circuit,
+                path: l.link,
+                ce: crate::plane::ce_address(topo, l.circuit, l.link),
+                msee: crate::plane::msee_address(topo, l.circuit, l.link),
+                asn: topo.site[l.site].asn.unwrap_or(0),
+                premium: topo.circuit[l.circuit].sku == crate::topology::Sku::Premium,
             })
             .collect()
     }
 
     /// What site `site`'s router now announces on link `path` (its session's accepted
-    /// routes): the RIBs and the engine's tables follow.
-    pub fn set_customer(
+    /// routes): the RIBs, the engine's tables and what the MSEEs announce follow.
+    pub fn set_customer(&mut self, site: usize, circuit: usize, path: usize, routes: Announced) {
+        let link = CustomerLink {
+            site,
+            circuit,
+            link: path,
+        };
+        let effects = self.plane.set_customer(link, routes);
+        self.carry_out(effects);
+    }
+
+    /// What the MSEE on link `path` of `circuit` announces to site `site`'s router, now and
+    /// whenever it changes (the plane's `Advertise` effects).
+    pub fn announce(
         &mut self,
         site: usize,
         circuit: usize,
         path: usize,
-        routes: crate::plane::Announced,
-    ) {
-        if let Effect::Tables(t) = self.plane.set_customer(site, circuit, path, routes) {
-            self.engine
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .set_tables(*t);
-        }
-    }
-
-    /// What the MSEE on link `path` of `circuit` announces to site `site`'s router.
-    pub fn advertised(&self, site: usize, circuit: usize, path: usize) -> crate::plane::Announced {
-        self.plane.advertised(circuit, path, site)
+    ) -> tokio::sync::watch::Receiver<Announced> {
+        let link = CustomerLink {
+            site,
+            circuit,
+            link: path,
+        };
+        let now = self.plane.advertised(link);
+        self.announcers
+            .entry(link)
+            .or_insert_with(|| tokio::sync::watch::channel(now).0)
+            .subscribe()
     }
 
     /// Lets the lab hand itself to servers it starts later (`reachlab web`).
@@ -880,7 +894,6 @@ impl LiveLab {
 
     /// Every BGP session with a site's router, for the metrics.
     pub fn bgp_sessions(&self) -> Vec<SessionMetrics> {
-        let routing = self.plane.routing();
         let topo = self.plane.topology();
         self.router_links()
             .into_iter()
@@ -907,18 +920,17 @@ impl LiveLab {
                 bfd_up: session.is_some_and(|s| s.bfd == crate::bfd::State::Up),
                 received: self
                     .plane
-                    .customers()
+                    .adj_rib_in()
                     .get(l.site, l.circuit, l.path)
                     .map_or(0, |a| a.len()),
-                advertised: crate::plane::advertised(
-                    topo,
-                    &routing,
-                    l.circuit,
-                    l.path,
-                    l.site,
-                    self.plane.maintenance().contains(&(l.circuit, l.path)),
-                )
-                .len(),
+                advertised: self
+                    .plane
+                    .advertised(CustomerLink {
+                        site: l.site,
+                        circuit: l.circuit,
+                        link: l.path,
+                    })
+                    .len(),
             })
             .collect()
     }

@@ -7,25 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Root of reachlab's runtime state. `REACHLAB_RUN_DIR` overrides it (tests use their own).
-pub fn run_dir() -> PathBuf {
-    std::env::var_os("REACHLAB_RUN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/reachlab"))
-}
-
-pub fn lab_dir(lab: &str) -> PathBuf {
-    run_dir().join(lab)
-}
-
-/// The control socket of a lab.
-pub fn socket_path(lab: &str) -> PathBuf {
-    lab_dir(lab).join("control.sock")
-}
-
-pub fn log_path(lab: &str) -> PathBuf {
-    run_dir().join(format!("{lab}.log"))
-}
+pub use crate::paths::{lab_dir, log_path, run_dir, socket_path};
 
 /// One site or VNet of a running lab.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,12 +1,13 @@
-//! A running lab's routing configuration and the live changes to it: the topology and the
-//! authorization keys, owned here. A `Change` goes in (what a control verb asks for); it is
-//! checked with the topology's own rules on a copy (and, for Global Reach across
-//! subscriptions, against the keys) and applied whole or not at all; out come the `Effect`s
-//! the lab carries out: new forwarding tables to swap in, routes to add or remove in the
-//! namespaces. Pure: no IO, no clock; a key is made by the caller.
+//! The live changes to a running lab's routing state (`state::Plane`). A `Change` goes in
+//! (what a control verb asks for); it is checked with the topology's own rules on a copy
+//! (and, for Global Reach across subscriptions, against the keys) and applied whole or not at
+//! all; out come the `Effect`s the lab carries out: new forwarding tables to swap in, routes to
+//! add or remove in the namespaces, what the MSEEs now announce to each router. Pure: no IO,
+//! no clock; a key is made by the caller.
 
 use ipnet::IpNet;
 
+use super::{Announced, CustomerLink, Plane};
 use crate::engine::Tables;
 use crate::topology::{as_v4, as_v6, parse_prefix, rules, GlobalReach, Topology};
 
@@ -20,17 +21,21 @@ pub struct Authorization {
     pub used_by: Option<(String, String)>,
 }
 
+/// A Global Reach connection asked for, with the user's input as typed (prefixes as strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalReachAdd {
+    pub circuit: String,
+    pub peer: String,
+    pub address_prefix: String,
+    pub ipv6_address_prefix: Option<String>,
+    pub authorization_key: Option<String>,
+}
+
 /// A live change, with the user's input as typed (prefixes as strings): errors read as
 /// `reachlab check`'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    GlobalReachAdd {
-        circuit: String,
-        peer: String,
-        address_prefix: String,
-        ipv6_address_prefix: Option<String>,
-        authorization_key: Option<String>,
-    },
+    GlobalReachAdd(GlobalReachAdd),
     GlobalReachRemove {
         circuit: String,
         peer: String,
@@ -67,83 +72,15 @@ pub enum Effect {
     /// Add or remove routes to these prefixes through every namespace's TUN (the router
     /// addresses of a Global Reach link).
     NamespaceRoutes { prefixes: Vec<IpNet>, add: bool },
-}
-
-/// The routing configuration of a running lab.
-#[derive(Debug, Clone)]
-pub struct Plane {
-    topo: Topology,
-    auth: Vec<Authorization>,
-    /// What each site's router announces on each link.
-    customers: super::Customers,
-    /// Circuit links (circuit, link) under maintenance.
-    maintenance: std::collections::BTreeSet<(usize, usize)>,
+    /// The MSEE on `link` now announces `routes` to its router (its whole Adj-RIB-Out toward
+    /// it; the session sends the difference).
+    Advertise {
+        link: CustomerLink,
+        routes: Announced,
+    },
 }
 
 impl Plane {
-    /// A validated topology (defaults resolved), as the lab came up.
-    pub fn new(topo: Topology) -> Plane {
-        Plane {
-            customers: super::Customers::static_routers(&topo),
-            topo,
-            auth: Vec::new(),
-            maintenance: Default::default(),
-        }
-    }
-
-    /// The circuit links under maintenance, (circuit, link).
-    pub fn maintenance(&self) -> &std::collections::BTreeSet<(usize, usize)> {
-        &self.maintenance
-    }
-
-    /// What the MSEE of `circuit`'s link `link` announces to site `site`'s router: its best
-    /// routes, with one more 12076 while the link is under maintenance.
-    pub fn advertised(&self, circuit: usize, link: usize, site: usize) -> super::Announced {
-        super::advertised(
-            &self.topo,
-            &self.routing(),
-            circuit,
-            link,
-            site,
-            self.maintenance.contains(&(circuit, link)),
-        )
-    }
-
-    fn compile(&self, t: &Topology) -> Tables {
-        super::compile::compile(t, &self.customers, &self.maintenance)
-    }
-
-    /// What each site's router announces.
-    pub fn customers(&self) -> &super::Customers {
-        &self.customers
-    }
-
-    /// Every RIB as the lab stands now.
-    pub fn routing(&self) -> super::Routing {
-        super::routing(&self.topo, &self.customers)
-    }
-
-    /// What site `site`'s router now announces on link `link` of `circuit` (a BGP session's
-    /// accepted routes): the RIBs follow, and the engine's tables with them.
-    pub fn set_customer(
-        &mut self,
-        site: usize,
-        circuit: usize,
-        link: usize,
-        routes: super::Announced,
-    ) -> Effect {
-        self.customers.set(site, circuit, link, routes);
-        Effect::Tables(Box::new(self.compile(&self.topo)))
-    }
-
-    pub fn topology(&self) -> &Topology {
-        &self.topo
-    }
-
-    pub fn authorizations(&self) -> &[Authorization] {
-        &self.auth
-    }
-
     /// A circuit's index, or an error naming the circuits there are.
     pub fn circuit_index(&self, name: &str) -> Result<usize, String> {
         self.topo
@@ -169,19 +106,7 @@ impl Plane {
     /// Applies a change, or refuses it (changing nothing) with the rule's words.
     pub fn apply(&mut self, change: Change) -> Result<Vec<Effect>, String> {
         match change {
-            Change::GlobalReachAdd {
-                circuit,
-                peer,
-                address_prefix,
-                ipv6_address_prefix,
-                authorization_key,
-            } => self.gr_add(
-                &circuit,
-                &peer,
-                &address_prefix,
-                ipv6_address_prefix.as_deref(),
-                authorization_key.as_deref(),
-            ),
+            Change::GlobalReachAdd(add) => self.gr_add(&add),
             Change::GlobalReachRemove { circuit, peer } => self.gr_remove(&circuit, &peer),
             Change::VnetLink {
                 vnet,
@@ -206,31 +131,18 @@ impl Plane {
                 } else {
                     self.maintenance.remove(&(c, link));
                 }
-                Ok(vec![Effect::Tables(Box::new(self.compile(&self.topo)))])
+                Ok(self.refresh())
             }
         }
     }
 
-    /// Validates `new` with the topology rules and makes it the lab's; its tables to swap in.
-    fn replace(&mut self, mut new: Topology) -> Result<Effect, String> {
-        new.validate().map_err(|errs| errs.join("\n"))?;
-        new.resolve_defaults();
-        let tables = self.compile(&new);
-        self.topo = new;
-        Ok(Effect::Tables(Box::new(tables)))
-    }
-
-    fn gr_add(
-        &mut self,
-        circuit: &str,
-        peer: &str,
-        prefix: &str,
-        prefix6: Option<&str>,
-        key: Option<&str>,
-    ) -> Result<Vec<Effect>, String> {
-        let address_prefix =
-            parse_prefix("address_prefix", prefix).and_then(|p| as_v4("address_prefix", p))?;
-        let ipv6_address_prefix = prefix6
+    fn gr_add(&mut self, add: &GlobalReachAdd) -> Result<Vec<Effect>, String> {
+        let (circuit, peer) = (add.circuit.as_str(), add.peer.as_str());
+        let address_prefix = parse_prefix("address_prefix", &add.address_prefix)
+            .and_then(|p| as_v4("address_prefix", p))?;
+        let ipv6_address_prefix = add
+            .ipv6_address_prefix
+            .as_deref()
             .map(|p| {
                 parse_prefix("ipv6_address_prefix", p).and_then(|p| as_v6("ipv6_address_prefix", p))
             })
@@ -242,21 +154,19 @@ impl Plane {
             ipv6_address_prefix,
         });
         // The rules first (they name unknown circuits), then the authorization.
-        new.validate().map_err(|errs| errs.join("\n"))?;
-        let auth = self.check_authorization(circuit, peer, key)?;
-        let tables = self.replace(new)?;
+        let new = checked(new)?;
+        let auth = self.check_authorization(circuit, peer, add.authorization_key.as_deref())?;
+        let mut effects = self.reconfigure(new);
         if let Some(i) = auth {
             self.auth[i].used_by = Some((circuit.to_string(), peer.to_string()));
         }
         let mut prefixes = vec![IpNet::V4(address_prefix)];
         prefixes.extend(ipv6_address_prefix.map(IpNet::V6));
-        Ok(vec![
-            tables,
-            Effect::NamespaceRoutes {
-                prefixes,
-                add: true,
-            },
-        ])
+        effects.push(Effect::NamespaceRoutes {
+            prefixes,
+            add: true,
+        });
+        Ok(effects)
     }
 
     /// Linking circuits of different subscriptions takes an unused key made on the peer.
@@ -306,7 +216,7 @@ impl Plane {
         };
         let mut new = self.topo.clone();
         let gone = new.global_reach.remove(i);
-        let tables = self.replace(new)?;
+        let mut effects = self.reconfigure(checked(new)?);
         let [a, b] = &gone.circuits;
         for x in self.auth.iter_mut() {
             if x.used_by
@@ -318,13 +228,11 @@ impl Plane {
         }
         let mut prefixes = vec![IpNet::V4(gone.address_prefix)];
         prefixes.extend(gone.ipv6_address_prefix.map(IpNet::V6));
-        Ok(vec![
-            tables,
-            Effect::NamespaceRoutes {
-                prefixes,
-                add: false,
-            },
-        ])
+        effects.push(Effect::NamespaceRoutes {
+            prefixes,
+            add: false,
+        });
+        Ok(effects)
     }
 
     fn authorize(&mut self, circuit: &str, name: &str, key: String) -> Result<(), String> {
@@ -401,8 +309,15 @@ impl Plane {
                 new.vnet[v].weights.insert(circuit.to_string(), w);
             }
         }
-        Ok(vec![self.replace(new)?])
+        Ok(self.reconfigure(checked(new)?))
     }
+}
+
+/// `new` validated by the topology rules, its defaults resolved; or the rules' words.
+fn checked(mut new: Topology) -> Result<Topology, String> {
+    new.validate().map_err(|errs| errs.join("\n"))?;
+    new.resolve_defaults();
+    Ok(new)
 }
 
 #[cfg(test)]
@@ -420,13 +335,13 @@ mod tests {
     }
 
     fn add(prefix: &str) -> Change {
-        Change::GlobalReachAdd {
+        Change::GlobalReachAdd(GlobalReachAdd {
             circuit: "er-sv".into(),
             peer: "er-london".into(),
             address_prefix: prefix.into(),
             ipv6_address_prefix: None,
             authorization_key: None,
-        }
+        })
     }
 
     #[test]
@@ -487,13 +402,13 @@ mod tests {
             key: "k1".into(),
         })
         .unwrap();
-        let with_key = Change::GlobalReachAdd {
-            circuit: "er-sv".into(),
-            peer: "er-london".into(),
-            address_prefix: "192.168.8.0/29".into(),
-            ipv6_address_prefix: None,
+        let with_key = Change::GlobalReachAdd(GlobalReachAdd {
             authorization_key: Some("k1".into()),
-        };
+            ..match add("192.168.8.0/29") {
+                Change::GlobalReachAdd(a) => a,
+                _ => unreachable!(),
+            }
+        });
         p2.apply(with_key).unwrap();
         assert_eq!(
             p2.authorizations()[0].used_by,

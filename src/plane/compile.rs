@@ -18,16 +18,20 @@ use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
 /// Compiles a validated topology (defaults resolved) whose sites all have the built-in static
 /// router.
 pub fn tables(t: &Topology) -> Tables {
-    compile(t, &super::Customers::static_routers(t), &Default::default())
+    let adj_rib_in = super::AdjRibIn::static_routers(t);
+    let routing = super::routing(t, &adj_rib_in);
+    compile(t, &routing, &adj_rib_in, &Default::default())
 }
 
-/// Compiles a validated topology (defaults resolved) and what each site's router announces:
-/// the RIBs' best paths into the engine's tables, with the circuits' timing. A site may send
+/// Compiles a validated topology (defaults resolved), its RIBs (`routing`, computed from
+/// `adj_rib_in`) and what each site's router announces: the RIBs' best paths into the engine's
+/// tables, with the circuits' timing. A site may send
 /// from what the MSEE accepted from it. Links under `maintenance` (circuit, link) carry
 /// traffic only when the other link is down.
 pub fn compile(
     t: &Topology,
-    customers: &super::Customers,
+    routing: &super::Routing,
+    customers: &super::AdjRibIn,
     maintenance: &std::collections::BTreeSet<(usize, usize)>,
 ) -> Tables {
     let cidx = |name: &str| -> CircuitId {
@@ -89,7 +93,6 @@ pub fn compile(
         })
         .collect();
     let nsites = t.site.len();
-    let routing = super::routing(t, customers);
     for (c, fib) in circuits.iter_mut().enumerate() {
         // One table per MSEE pair: each prefix by the better of the two links' best paths
         // (the engine hashes flows over whichever links are up).
@@ -136,7 +139,7 @@ pub fn compile(
             let mut best: std::collections::BTreeMap<IpNet, (usize, Vec<CircuitId>)> =
                 Default::default();
             for c in s.circuits.iter().map(|n| cidx(n)) {
-                let adv = super::advertised(t, &routing, c, 0, i, maintenance.contains(&(c, 0)));
+                let adv = super::adj_rib_out(t, routing, c, 0, i, maintenance.contains(&(c, 0)));
                 for (p, a) in adv {
                     let e = best.entry(p).or_insert((usize::MAX, Vec::new()));
                     match a.as_path.len().cmp(&e.0) {

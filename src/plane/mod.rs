@@ -27,6 +27,7 @@ pub mod changes;
 pub mod compile;
 pub mod route;
 pub mod speakers;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -35,18 +36,19 @@ use ipnet::IpNet;
 
 use crate::engine::table::gateway_address;
 use crate::topology::Topology;
-pub use changes::{Authorization, Change, Effect, Plane};
+pub use changes::{Authorization, Change, Effect, GlobalReachAdd};
 pub use compile::tables;
 use route::{Origin, Route, GATEWAY_ASN, GLOBAL_REACH_COMMUNITY, MICROSOFT_ASN};
-pub use speakers::{advertised, Announced, Customers};
+pub use speakers::{adj_rib_out, AdjRibIn, Announced, CustomerLink};
+pub use state::Plane;
 
-/// One router's routes: every path to every prefix, the best first.
+/// One router's Loc-RIB (RFC 4271 section 3.2): every path to every prefix, the best first.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Rib {
+pub struct LocRib {
     paths: BTreeMap<IpNet, Vec<Route>>,
 }
 
-impl Rib {
+impl LocRib {
     fn add(&mut self, r: Route) {
         self.paths.entry(r.prefix).or_default().push(r);
     }
@@ -113,7 +115,7 @@ impl GatewayRib {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Routing {
     /// Per circuit (topology order), per link (primary, secondary): the MSEE's RIB.
-    pub msee: Vec<[Rib; 2]>,
+    pub msee: Vec<[LocRib; 2]>,
     /// Per VNet (topology order): its gateway's RIB.
     pub gateway: Vec<GatewayRib>,
 }
@@ -121,7 +123,7 @@ pub struct Routing {
 /// The best path per prefix of a circuit's MSEE pair: the better of the primary's and the
 /// secondary's best (the primary's on a tie). What the circuit forwards by and tells its
 /// VNets: a prefix one link lost (its session down) is still known through the other.
-pub fn pair_best(pair: &[Rib; 2]) -> Vec<&Route> {
+pub fn pair_best(pair: &[LocRib; 2]) -> Vec<&Route> {
     let mut best: BTreeMap<IpNet, &Route> = BTreeMap::new();
     for r in pair[0].best().chain(pair[1].best()) {
         best.entry(r.prefix)
@@ -172,21 +174,16 @@ pub fn gr_address(t: &Topology, gr: usize, circuit: usize, link: usize, v6: bool
     }
 }
 
-/// Every MSEE's RIB on one link (0 primary, 1 secondary), circuits in topology order.
-fn msee_ribs(
-    t: &Topology,
-    customers: &Customers,
-    link: usize,
-    cidx: &dyn Fn(&str) -> usize,
-) -> Vec<Rib> {
-    let n = t.circuit.len();
-    // What each MSEE learns from its customer (whatever its router announced there) and its
-    // VNet gateways.
-    let mut local: Vec<Rib> = vec![Rib::default(); n];
+/// What the MSEE of circuit `c` learns on link `link` (0 primary, 1 secondary) from its own
+/// customers (whatever their routers announced there) and its VNet gateways, best first.
+fn local_rib(t: &Topology, adj_rib_in: &AdjRibIn, c: usize, link: usize) -> LocRib {
+    let name = &t.circuit[c].name;
+    let mut local = LocRib::default();
     for (i, s) in t.site.iter().enumerate() {
-        for c in s.circuits.iter().map(|n| cidx(n)) {
-            for (p, a) in customers.get(i, c, link).into_iter().flatten() {
-                local[c].add(Route {
+        // A site on the circuit more than once still feeds it once per listing, as before.
+        for _ in s.circuits.iter().filter(|n| *n == name) {
+            for (p, a) in adj_rib_in.get(i, c, link).into_iter().flatten() {
+                local.add(Route {
                     prefix: *p,
                     next_hop: IpAddr::V4(ce_address(t, c, link)),
                     as_path: a.as_path.clone(),
@@ -210,9 +207,9 @@ fn msee_ribs(
                 std::iter::once(c).chain(region).collect()
             })
             .unwrap_or_default();
-        for cname in &v.circuits {
+        for _ in v.circuits.iter().filter(|n| *n == name) {
             for p in &v.prefixes {
-                local[cidx(cname)].add(Route {
+                local.add(Route {
                     prefix: *p,
                     next_hop: gateway_address(p),
                     as_path: vec![GATEWAY_ASN],
@@ -224,88 +221,160 @@ fn msee_ribs(
             }
         }
     }
-    for rib in &mut local {
-        rib.sort(route::msee_order);
-    }
-    let mut ribs = local.clone();
-    // Over Global Reach: each side's best local routes, to the other.
+    local.sort(route::msee_order);
+    local
+}
+
+/// The circuits a Global Reach connection joins, as indices.
+fn gr_ends(t: &Topology, g: usize) -> (usize, usize) {
+    let conn = &t.global_reach[g];
+    (
+        circuit_index(t, &conn.circuits[0]),
+        circuit_index(t, &conn.circuits[1]),
+    )
+}
+
+fn circuit_index(t: &Topology, name: &str) -> usize {
+    t.circuit
+        .iter()
+        .position(|c| c.name == name)
+        .expect("validated topology: circuit exists")
+}
+
+/// The Loc-RIB of circuit `c`'s MSEE on `link`: its local routes and, over each Global Reach
+/// connection, the peer's best local routes (tagged 12076:12077), best first. `local` gives a
+/// circuit's local RIB.
+fn msee_rib<'a>(
+    t: &Topology,
+    c: usize,
+    link: usize,
+    local: &dyn Fn(usize) -> &'a LocRib,
+) -> LocRib {
+    let mut rib = local(c).clone();
+    // Over Global Reach: each peer's best local routes, to this MSEE.
     for (g, conn) in t.global_reach.iter().enumerate() {
-        let (a, b) = (cidx(&conn.circuits[0]), cidx(&conn.circuits[1]));
-        for (from, to) in [(a, b), (b, a)] {
-            for r in local[from].best() {
-                let v6 = matches!(r.prefix, IpNet::V6(_));
-                if v6 && conn.ipv6_address_prefix.is_none() {
-                    continue;
-                }
-                let mut communities = r.communities.clone();
-                communities.push(GLOBAL_REACH_COMMUNITY);
-                ribs[to].add(Route {
-                    next_hop: gr_address(t, g, from, link, v6),
-                    origin: Origin::GlobalReach { peer: from, gr: g },
-                    communities,
-                    ..r.clone()
-                });
+        let (a, b) = gr_ends(t, g);
+        let from = match (a == c, b == c) {
+            (true, false) => b,
+            (false, true) => a,
+            _ => continue,
+        };
+        for r in local(from).best() {
+            let v6 = matches!(r.prefix, IpNet::V6(_));
+            if v6 && conn.ipv6_address_prefix.is_none() {
+                continue;
             }
+            let mut communities = r.communities.clone();
+            communities.push(GLOBAL_REACH_COMMUNITY);
+            rib.add(Route {
+                next_hop: gr_address(t, g, from, link, v6),
+                origin: Origin::GlobalReach { peer: from, gr: g },
+                communities,
+                ..r.clone()
+            });
         }
     }
-    for rib in &mut ribs {
-        rib.sort(route::msee_order);
+    rib.sort(route::msee_order);
+    rib
+}
+
+/// The circuits joined to `c` by Global Reach.
+pub fn gr_peers(t: &Topology, c: usize) -> Vec<usize> {
+    (0..t.global_reach.len())
+        .filter_map(|g| match gr_ends(t, g) {
+            (a, b) if a == c && b != c => Some(b),
+            (a, b) if b == c && a != c => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The gateway RIB of VNet `j`: what it learns from the MSEEs of its circuits (the primary
+/// link's view: both links carry the same routes).
+fn gateway_rib(t: &Topology, msee: &[[LocRib; 2]], j: usize) -> GatewayRib {
+    let v = &t.vnet[j];
+    let mut g = GatewayRib::default();
+    for cname in &v.circuits {
+        let c = circuit_index(t, cname);
+        for r in pair_best(&msee[c]) {
+            if r.origin == (Origin::Gateway { vnet: j }) {
+                continue;
+            }
+            let mut as_path = vec![MICROSOFT_ASN];
+            if matches!(r.origin, Origin::GlobalReach { .. }) {
+                as_path.extend([MICROSOFT_ASN, MICROSOFT_ASN]);
+            }
+            as_path.extend(&r.as_path);
+            g.paths.entry(r.prefix).or_default().push((
+                c,
+                Route {
+                    next_hop: IpAddr::V4(msee_address(t, c, 0)),
+                    as_path,
+                    // The connection's routing weight.
+                    weight: u32::from(v.weight(cname)),
+                    ..r.clone()
+                },
+            ));
+        }
     }
-    ribs
+    for v in g.paths.values_mut() {
+        v.sort_by(|a, b| route::gateway_order(&a.1, &b.1));
+    }
+    g
 }
 
 /// Computes every RIB from a validated topology (defaults resolved) and what each site's
 /// router announces.
-pub fn routing(t: &Topology, customers: &Customers) -> Routing {
-    let cidx = |name: &str| {
-        t.circuit
-            .iter()
-            .position(|c| c.name == name)
-            .expect("validated topology: circuit exists")
-    };
-    let msee: Vec<[Rib; 2]> = msee_ribs(t, customers, 0, &cidx)
-        .into_iter()
-        .zip(msee_ribs(t, customers, 1, &cidx))
-        .map(|(p, s)| [p, s])
+pub fn routing(t: &Topology, adj_rib_in: &AdjRibIn) -> Routing {
+    let n = t.circuit.len();
+    let local: Vec<[LocRib; 2]> = (0..n)
+        .map(|c| [0, 1].map(|link| local_rib(t, adj_rib_in, c, link)))
         .collect();
-    // Each VNet gateway learns from the MSEEs of its circuits (the primary link's view: both
-    // links carry the same routes).
-    let gateway = t
-        .vnet
-        .iter()
-        .enumerate()
-        .map(|(j, v)| {
-            let mut g = GatewayRib::default();
-            for cname in &v.circuits {
-                let c = cidx(cname);
-                for r in pair_best(&msee[c]) {
-                    if r.origin == (Origin::Gateway { vnet: j }) {
-                        continue;
-                    }
-                    let mut as_path = vec![MICROSOFT_ASN];
-                    if matches!(r.origin, Origin::GlobalReach { .. }) {
-                        as_path.extend([MICROSOFT_ASN, MICROSOFT_ASN]);
-                    }
-                    as_path.extend(&r.as_path);
-                    g.paths.entry(r.prefix).or_default().push((
-                        c,
-                        Route {
-                            next_hop: IpAddr::V4(msee_address(t, c, 0)),
-                            as_path,
-                            // The connection's routing weight.
-                            weight: u32::from(v.weight(cname)),
-                            ..r.clone()
-                        },
-                    ));
-                }
-            }
-            for v in g.paths.values_mut() {
-                v.sort_by(|a, b| route::gateway_order(&a.1, &b.1));
-            }
-            g
-        })
+    let msee: Vec<[LocRib; 2]> = (0..n)
+        .map(|c| [0, 1].map(|link| msee_rib(t, c, link, &|x| &local[x][link])))
+        .collect();
+    let gateway = (0..t.vnet.len())
+        .map(|j| gateway_rib(t, &msee, j))
         .collect();
     Routing { msee, gateway }
+}
+
+/// Brings `routing` up to date after what circuit `c`'s customers announce on `link` changed:
+/// only the RIBs that change can touch (the MSEEs of `c` and of its Global Reach peers on that
+/// link, and the gateways of the VNets linked to any of them). Returns the circuits whose
+/// MSEE RIB on `link` was recomputed.
+pub fn update_routing(
+    t: &Topology,
+    adj_rib_in: &AdjRibIn,
+    routing: &mut Routing,
+    c: usize,
+    link: usize,
+) -> Vec<usize> {
+    let mut touched = vec![c];
+    touched.extend(gr_peers(t, c));
+    touched.sort_unstable();
+    touched.dedup();
+    // The local RIBs those MSEEs read: their own and their peers'.
+    let mut local: BTreeMap<usize, LocRib> = BTreeMap::new();
+    for &x in &touched {
+        for y in std::iter::once(x).chain(gr_peers(t, x)) {
+            local
+                .entry(y)
+                .or_insert_with(|| local_rib(t, adj_rib_in, y, link));
+        }
+    }
+    for &x in &touched {
+        routing.msee[x][link] = msee_rib(t, x, link, &|y| &local[&y]);
+    }
+    for (j, v) in t.vnet.iter().enumerate() {
+        if v.circuits
+            .iter()
+            .any(|n| touched.contains(&circuit_index(t, n)))
+        {
+            routing.gateway[j] = gateway_rib(t, &routing.msee, j);
+        }
+    }
+    touched
 }
 
 /// Who an MSEE's BGP neighbour is.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 /// The MSEE's ASN.
-pub const MICROSOFT_ASN: u32 = 12076;
+pub use crate::topology::rules::MICROSOFT_ASN;
 /// The ASN of every VNet gateway.
 pub const GATEWAY_ASN: u32 = 65515;
 /// The community an MSEE tags what it passes over Global Reach with.
@@ -45,6 +45,20 @@ pub struct Route {
     /// Cisco-style weight (local to the router; a VNet connection's routing weight).
     pub weight: u32,
     pub origin: Origin,
+    pub communities: Vec<(u16, u16)>,
+}
+
+/// The path attributes a speaker announces with a route (RFC 4271 section 5), as the plane
+/// holds them; `bgp::wire` encodes and decodes this same type.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attributes {
+    /// 0 IGP, 1 EGP, 2 incomplete.
+    pub origin: u8,
+    /// AS_PATH flattened (AS_SETs included in order), nearest first.
+    pub as_path: Vec<u32>,
+    pub next_hop: Option<IpAddr>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
     pub communities: Vec<(u16, u16)>,
 }
 

@@ -1,35 +1,43 @@
-//! The customer side of every circuit link: what each site's router announces to the MSEE
-//! there, as the MSEE accepted it. A site's router is a speaker: the built-in static router
-//! (announces the site's prefixes from the file, on both links, with the site's ASN) or, later,
-//! a BGP session with a real router; both feed the RIBs through this one place. What the MSEE
-//! announces back to each customer (`advertised`) is computed here too.
+//! The customer side of every circuit link, as RFC 4271 names its RIBs: the Adj-RIB-In (what
+//! each site's router announces to the MSEE there, as the MSEE accepted it) and the Adj-RIB-Out
+//! (what the MSEE announces back). A site's router is a speaker: the built-in static router
+//! (announces the site's prefixes from the file, on both links, with the site's ASN) or a BGP
+//! session with a real router; both feed the Loc-RIBs through this one place.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::route::{remove_private_as, Origin, MICROSOFT_ASN};
+use super::route::{remove_private_as, Attributes, Origin, MICROSOFT_ASN};
 use super::{msee_address, Routing};
-use crate::bgp::wire::Attributes;
 use crate::topology::Topology;
 
 /// Routes one speaker announces on one link: prefix -> path attributes.
 pub type Announced = BTreeMap<IpNet, Attributes>;
 
-/// What every site announces on each link of each of its circuits, keyed (site, circuit,
-/// link).
+/// One circuit link's customer end: site `site`'s router on link `link` (0 primary, 1
+/// secondary) of circuit `circuit` (indices in topology order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomerLink {
+    pub site: usize,
+    pub circuit: usize,
+    pub link: usize,
+}
+
+/// The MSEEs' Adj-RIB-In from their customers: what every site announces on each link of each
+/// of its circuits, keyed (site, circuit, link).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Customers {
+pub struct AdjRibIn {
     per_link: BTreeMap<(usize, usize, usize), Announced>,
 }
 
-impl Customers {
+impl AdjRibIn {
     /// Every site behind the built-in static router: its file prefixes (and the default route
     /// of each family it has, with `default_route`), AS path [its ASN] (repeated as `prepend`
     /// says for the circuit), on the primary and the secondary link of each of its circuits.
-    pub fn static_routers(t: &Topology) -> Customers {
-        let mut c = Customers::default();
+    pub fn static_routers(t: &Topology) -> AdjRibIn {
+        let mut c = AdjRibIn::default();
         let statics = t
             .site
             .iter()
@@ -101,12 +109,13 @@ impl Customers {
     }
 }
 
-/// What the MSEE of `circuit`'s link `link` announces to the router of site `site` on it: its
+/// The Adj-RIB-Out toward a customer: what the MSEE of `circuit`'s link `link` announces to the
+/// router of site `site` on it: its
 /// best routes but those learned from that site, with 12076 prepended after Cisco's
 /// remove-private-as toward the site's ASN (a path of private ASNs only is dropped, unless it
 /// holds the site's own ASN), the MSEE's address as next hop. With `maintenance`, 12076 once
 /// more (the prepend Microsoft applies to a link ahead of maintenance).
-pub fn advertised(
+pub fn adj_rib_out(
     t: &Topology,
     routing: &Routing,
     circuit: usize,

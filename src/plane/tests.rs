@@ -21,7 +21,7 @@ fn seed(with_gr: bool) -> Topology {
 }
 
 /// (prefix, next hop, path) of every path in a RIB, best first per prefix.
-fn rows(rib: &Rib) -> Vec<(String, String, String)> {
+fn rows(rib: &LocRib) -> Vec<(String, String, String)> {
     rib.iter()
         .flat_map(|(p, v)| {
             v.iter().map(move |r| {
@@ -42,7 +42,7 @@ fn row(p: &str, nh: &str, path: &str) -> (String, String, String) {
 #[test]
 fn an_msee_learns_its_customer_and_its_vnets() {
     let t = seed(false);
-    let r = routing(&t, &Customers::static_routers(&t));
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
     assert_eq!(
         rows(&r.msee[0][0]),
         [
@@ -61,7 +61,7 @@ fn an_msee_learns_its_customer_and_its_vnets() {
 #[test]
 fn global_reach_carries_customer_and_vnet_routes_tagged_and_the_direct_path_wins() {
     let t = seed(true);
-    let r = routing(&t, &Customers::static_routers(&t));
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
     let sv = &r.msee[0][0];
     let london = sv.get(&"10.0.2.0/24".parse().unwrap());
     assert_eq!(london.len(), 1);
@@ -128,8 +128,9 @@ address_prefix = "192.168.9.0/29"
 #[test]
 fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
     let t = lab(CHAIN);
-    let r = routing(&t, &Customers::static_routers(&t));
-    let prefixes = |rib: &Rib| -> Vec<String> { rib.iter().map(|(p, _)| p.to_string()).collect() };
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
+    let prefixes =
+        |rib: &LocRib| -> Vec<String> { rib.iter().map(|(p, _)| p.to_string()).collect() };
     // a learns b's site and b's nothing-else; never c's site (b learned it over Global Reach).
     assert_eq!(
         prefixes(&r.msee[0][0]),
@@ -191,7 +192,7 @@ fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
 #[test]
 fn a_vnet_on_both_circuits_prefers_the_direct_path() {
     let t = seed(true);
-    let r = routing(&t, &Customers::static_routers(&t));
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
     // uswest (on er-sv and er-london) reaches london's site directly through er-london
     // (12076 65002) rather than over er-sv's Global Reach (12076 12076 12076 65002).
     let paths: Vec<_> = r.gateway[0]
@@ -212,7 +213,7 @@ fn a_vnet_on_both_circuits_prefers_the_direct_path() {
 #[test]
 fn the_summary_lists_customer_gateways_and_global_reach_peers() {
     let t = seed(true);
-    let r = routing(&t, &Customers::static_routers(&t));
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
     let n = neighbors(&t, &r, 0, 0);
     let rows: Vec<(String, u32, usize)> = n
         .iter()
@@ -234,10 +235,19 @@ fn the_summary_lists_customer_gateways_and_global_reach_peers() {
     assert_eq!(sec[3].address.to_string(), "192.168.8.6");
 }
 
-fn attrs(path: &[u32]) -> crate::bgp::wire::Attributes {
-    crate::bgp::wire::Attributes {
+fn attrs(path: &[u32]) -> super::route::Attributes {
+    super::route::Attributes {
         as_path: path.to_vec(),
         ..Default::default()
+    }
+}
+
+/// sf's link `link` on er-sv.
+fn on(link: usize) -> CustomerLink {
+    CustomerLink {
+        site: 0,
+        circuit: 0,
+        link,
     }
 }
 
@@ -246,10 +256,14 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
     let t = seed(true);
     let mut plane = Plane::new(t.clone());
     // sf's router announces a /32 the file does not list, on both links.
-    let mut routes = Customers::static_routers(&t).get(0, 0, 0).unwrap().clone();
+    let mut routes = AdjRibIn::static_routers(&t).get(0, 0, 0).unwrap().clone();
     routes.insert("10.0.99.1/32".parse().unwrap(), attrs(&[65001]));
     for link in 0..2 {
-        let Effect::Tables(tables) = plane.set_customer(0, 0, link, routes.clone()) else {
+        let Some(Effect::Tables(tables)) = plane
+            .set_customer(on(link), routes.clone())
+            .into_iter()
+            .next()
+        else {
             panic!("tables")
         };
         if link == 1 {
@@ -275,8 +289,8 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
     assert!(gw.iter().any(|(p, _)| p.to_string() == "10.0.99.1/32"));
     // Withdrawn: gone everywhere, and no longer a source sf may use.
     routes.remove(&"10.0.99.1/32".parse().unwrap());
-    plane.set_customer(0, 0, 0, routes.clone());
-    let Effect::Tables(tables) = plane.set_customer(0, 0, 1, routes) else {
+    plane.set_customer(on(0), routes.clone());
+    let Some(Effect::Tables(tables)) = plane.set_customer(on(1), routes).into_iter().next() else {
         panic!("tables")
     };
     let dst: IpAddr = "10.0.99.1".parse().unwrap();
@@ -290,8 +304,8 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
 #[test]
 fn what_the_customer_sees_12076_and_remove_private_as() {
     let t = seed(true);
-    let r = routing(&t, &Customers::static_routers(&t));
-    let to_sf = advertised(&t, &r, 0, 0, 0, false);
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
+    let to_sf = adj_rib_out(&t, &r, 0, 0, 0, false);
     let rows: Vec<(String, String)> = to_sf
         .iter()
         .map(|(p, a)| (p.to_string(), PathDisplay(&a.as_path).to_string()))
@@ -312,8 +326,8 @@ fn what_the_customer_sees_12076_and_remove_private_as() {
     // customer's own ASN (its router drops it as a loop unless it allows it).
     let mut same = t.clone();
     same.site[1].asn = Some(65001);
-    let r = routing(&same, &Customers::static_routers(&same));
-    let to_sf = advertised(&same, &r, 0, 0, 0, false);
+    let r = routing(&same, &AdjRibIn::static_routers(&same));
+    let to_sf = adj_rib_out(&same, &r, 0, 0, 0, false);
     assert_eq!(
         to_sf[&"10.0.2.0/24".parse().unwrap()].as_path,
         [12076, 65001]
@@ -325,13 +339,13 @@ fn a_vnet_community_brings_the_regions_and_none_without() {
     let mut t = seed(true);
     // uswest (West US) gets a custom community; uksouth keeps none.
     t.vnet[0].bgp_community = Some("12076:20001".into());
-    let r = routing(&t, &Customers::static_routers(&t));
+    let r = routing(&t, &AdjRibIn::static_routers(&t));
     let sv = &r.msee[0][0];
     let get = |p: &str| sv.get(&p.parse().unwrap())[0].communities.clone();
     assert_eq!(get("10.0.3.0/24"), vec![(12076, 20001), (12076, 50006)]);
     assert!(get("10.0.4.0/24").is_empty());
     // To the customer, as learned.
-    let to_sf = advertised(&t, &r, 0, 0, 0, false);
+    let to_sf = adj_rib_out(&t, &r, 0, 0, 0, false);
     assert_eq!(
         to_sf[&"10.0.3.0/24".parse().unwrap()].communities,
         vec![(12076, 20001), (12076, 50006)]
@@ -385,4 +399,88 @@ circuits = ["er-sv", "er-la"]
     t.vnet[0].weights.clear();
     t.site[1].asn = Some(65002);
     assert_eq!(group(&t).circuits(), &[0, 1], "paths of equal length");
+}
+
+fn frr_seed_without_gr() -> Topology {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach-frr.toml"),
+    )
+    .unwrap();
+    let mut t = lab(&text);
+    t.global_reach.clear();
+    t
+}
+
+#[test]
+fn what_an_msee_sends_a_router_is_an_effect_when_it_changes_and_only_then() {
+    let mut plane = Plane::new(frr_seed_without_gr());
+    let london = |link| CustomerLink {
+        site: 1,
+        circuit: 1,
+        link,
+    };
+    let mut routes = Announced::new();
+    routes.insert("10.0.2.0/24".parse().unwrap(), attrs(&[65002]));
+    // London's routes reach er-london's RIB; no router's Adj-RIB-Out changes (London is not
+    // sent its own, and sf's circuit is not linked to er-london).
+    for link in 0..2 {
+        let effects = plane.set_customer(london(link), routes.clone());
+        assert!(matches!(effects[0], Effect::Tables(_)));
+        assert!(!effects
+            .iter()
+            .any(|e| matches!(e, Effect::Advertise { .. })));
+        // The same routes again: nothing at all.
+        assert!(plane.set_customer(london(link), routes.clone()).is_empty());
+    }
+    // Global Reach: sf's two links are told of London's prefix, at once.
+    let effects = plane
+        .apply(Change::GlobalReachAdd(GlobalReachAdd {
+            circuit: "er-sv".into(),
+            peer: "er-london".into(),
+            address_prefix: "192.168.8.0/29".into(),
+            ipv6_address_prefix: None,
+            authorization_key: None,
+        }))
+        .unwrap();
+    let told: Vec<(CustomerLink, Vec<String>)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Advertise { link, routes } => {
+                Some((*link, routes.keys().map(|p| p.to_string()).collect()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    for (i, (l, prefixes)) in told.iter().enumerate() {
+        assert_eq!(*l, on(i));
+        assert!(
+            prefixes.contains(&"10.0.2.0/24".to_string()),
+            "{prefixes:?}"
+        );
+        assert_eq!(plane.advertised(*l).len(), prefixes.len());
+    }
+}
+
+#[test]
+fn the_ribs_a_router_change_touches_are_those_a_full_recompute_gives() {
+    let mut plane = Plane::new(seed(true));
+    let mut routes = Announced::new();
+    routes.insert("10.0.99.0/24".parse().unwrap(), attrs(&[65001, 65001]));
+    for (site, circuit, link) in [(0, 0, 0), (1, 1, 1), (0, 0, 1), (0, 0, 0)] {
+        let l = CustomerLink {
+            site,
+            circuit,
+            link,
+        };
+        plane.set_customer(l, routes.clone());
+        let full = routing(plane.topology(), plane.adj_rib_in());
+        assert_eq!(plane.routing(), &full);
+        routes.insert(
+            format!("10.0.{}.0/24", 100 + site * 2 + link)
+                .parse()
+                .unwrap(),
+            attrs(&[65003]),
+        );
+    }
 }

@@ -9,8 +9,8 @@ mod parse;
 pub mod rules;
 mod schema;
 
+pub use parse::json_schema as schema;
 pub use parse::{as_v4, as_v6, parse_prefix};
-pub use schema::schema;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};

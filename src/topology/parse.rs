@@ -22,6 +22,19 @@ type S<T> = Spanned<T>;
 
 /// A reachlab lab: ExpressRoute circuits, on-premises sites, Azure VNets and Global Reach
 /// connections.
+/// The topology file's whole JSON Schema, as `reachlab schema` prints it: the raw types'
+/// structure, with the value schemas of `schema`.
+pub fn json_schema() -> serde_json::Value {
+    let mut s = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<RawTopology>();
+    s.insert(
+        "$id".into(),
+        serde_json::json!("https://reachlab.invalid/topology.schema.json"),
+    );
+    s.to_value()
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "reachlab topology")]

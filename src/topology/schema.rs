@@ -1,7 +1,7 @@
-//! The topology file's JSON Schema (`reachlab schema`), for editors (taplo, Even Better TOML):
-//! completion and checking of keys and of values with a fixed set of choices. The structure
-//! comes from the parser's own raw types (`parse::RawTopology`, derived with schemars); this
-//! module owns the value schemas those types point at, with the allowed values taken from the
+//! The value schemas of the topology file's JSON Schema (`reachlab schema`, for editors: taplo,
+//! Even Better TOML): completion and checking of values with a fixed set of choices. The
+//! structure comes from the parser's own raw types (`parse::schema`, derived with schemars,
+//! which point at these); this module owns the value schemas, with the allowed values taken from the
 //! same places the parser and the rules take them (`Sku::ALL`, the catalogue, ...).
 //!
 //! The schema says what a file may contain; `reachlab check` still has the last word (overlaps,
@@ -13,18 +13,6 @@ use serde_json::{json, Value};
 use super::rules::{MAX_NAME, MICROSOFT_ASN, RESERVED_ASNS};
 use super::{Family, LatencyModel, Sku};
 use crate::catalogue::catalogue;
-
-/// The whole schema, as `reachlab schema` prints it.
-pub fn schema() -> Value {
-    let mut s = schemars::generate::SchemaSettings::draft07()
-        .into_generator()
-        .into_root_schema_for::<super::parse::RawTopology>();
-    s.insert(
-        "$id".into(),
-        json!("https://reachlab.invalid/topology.schema.json"),
-    );
-    s.to_value()
-}
 
 fn names_of<T>(all: &[(&str, T)]) -> Vec<String> {
     all.iter().map(|(n, _)| n.to_string()).collect()
