@@ -1010,7 +1010,7 @@ impl LiveLab {
         let routing = self.plane.routing();
         // The built-in sessions are up since the lab came up; a real router's is as BGP says.
         let now = self.now();
-        let neighbors = crate::plane::neighbors(self.plane.topology(), &routing, ci, link)
+        let neighbors = crate::plane::neighbors(self.plane.topology(), routing, ci, link)
             .into_iter()
             .map(|n| {
                 let session = match n.peer {

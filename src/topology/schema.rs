@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn schema_has_the_choices() {
-        let s = schema();
+        let s = crate::topology::schema();
         let text = s.to_string();
         for needle in [
             "\"Premium\"",
