@@ -25,6 +25,55 @@ pub enum Path {
     Secondary = 1,
 }
 
+/// What a request answers, typed; made JSON only at the edges (the control server's
+/// `Response`, the web's bodies), in the rows' own shapes (untagged).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    GlobalReach(GrRow),
+    /// The connection removed, as it was.
+    GlobalReachRemoved(Option<GrRow>),
+    GlobalReachList(Vec<GrRow>),
+    Authorization(AuthorizationRow),
+    Circuit(Box<CircuitInfo>),
+    /// A VNet's circuits after a link or unlink.
+    VnetCircuits(Vec<String>),
+    Routes(RouteTable),
+    Summary(RouteSummary),
+    Stats(Box<CircuitStatsInfo>),
+    /// The running lab as a topology file.
+    Export(String),
+    Path(Box<PathInfo>),
+    Web(WebServing),
+    Link(LinkState),
+    Maintenance(MaintenanceState),
+}
+
+/// A circuit's links after one failed or came back (`circuit fail|restore`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkState {
+    pub circuit: String,
+    pub primary_up: bool,
+    pub secondary_up: bool,
+}
+
+/// A circuit link's maintenance after it started or ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceState {
+    pub circuit: String,
+    pub path: String,
+    pub maintenance: bool,
+}
+
+/// A live view being served (`reachlab web`): where, whether it may change the lab, and the
+/// token changes need on a non-loopback address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebServing {
+    pub url: String,
+    pub control: bool,
+    pub token: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {

@@ -23,18 +23,6 @@ use crate::bfd;
 use crate::bgp::session::{Config, Counters, Event, Session};
 use crate::bgp::speaker;
 
-/// One circuit link whose customer end is a real router.
-#[derive(Debug, Clone, Copy)]
-pub struct RouterLink {
-    pub site: usize,
-    pub circuit: usize,
-    pub path: usize,
-    pub ce: Ipv4Addr,
-    pub msee: Ipv4Addr,
-    pub asn: u32,
-    pub premium: bool,
-}
-
 /// Runs `make` on a thread inside namespace `ns`: the sockets it makes live there.
 fn in_netns<T: Send + 'static>(
     ns: &str,

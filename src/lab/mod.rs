@@ -119,7 +119,7 @@ pub async fn run(
     ));
     live.lock()
         .unwrap_or_else(|p| p.into_inner())
-        .set_shared(&live);
+        .set_web(web::starter(&live, &st.lab));
     let sock = state::socket_path(&st.lab);
     let server = match crate::control::server::serve(&sock, Arc::clone(&live)) {
         Ok(s) => s,
@@ -168,17 +168,12 @@ pub async fn run(
         None => None,
         Some((addr, control)) => {
             // On a non-loopback address, changes need a token.
-            let token = (control && !addr.ip().is_loopback()).then(live::new_key);
-            let access = web::Access {
-                control,
-                token: token.clone(),
-            };
-            match web::serve(addr, Arc::clone(&live), access).await {
-                Ok((task, bound)) => {
-                    st.web = Some(bound.to_string());
+            match web::start(addr, Arc::clone(&live), control) {
+                Ok(serving) => {
+                    st.web = Some(serving.bound.to_string());
                     st.web_control = control;
-                    st.web_token = token;
-                    Some(task)
+                    st.web_token = serving.token;
+                    Some(serving.task)
                 }
                 Err(e) => {
                     if let Some(m) = &metrics {

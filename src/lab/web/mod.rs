@@ -247,28 +247,64 @@ pub fn parse_write(
     }
 }
 
-/// Serves the page and its endpoints on `addr` until the returned task is aborted.
-pub async fn serve(
-    addr: SocketAddr,
-    live: Arc<Mutex<LiveLab>>,
-    access: Access,
-) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    Ok((spawn(listener, live, access), bound))
+/// A live view being served: its task (abort it to stop serving), where, and the token changes
+/// need on a non-loopback address.
+pub struct Serving {
+    pub task: JoinHandle<()>,
+    pub bound: SocketAddr,
+    pub token: Option<String>,
 }
 
-/// `serve` on a listener already bound (non-blocking), from inside the lab's runtime.
-pub fn serve_std(
-    listener: std::net::TcpListener,
+/// Starts the live view of `live` on `addr`, on the current tokio runtime: `up --web` and
+/// `reachlab web` both start it here. With `control` on a non-loopback address, changes need
+/// the token it makes.
+pub fn start(
+    addr: SocketAddr,
     live: Arc<Mutex<LiveLab>>,
-    access: Access,
-) -> std::io::Result<JoinHandle<()>> {
-    Ok(spawn(
-        tokio::net::TcpListener::from_std(listener)?,
-        live,
-        access,
-    ))
+    control: bool,
+) -> std::io::Result<Serving> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let token = (control && !addr.ip().is_loopback()).then(super::live::new_key);
+    let access = Access {
+        control,
+        token: token.clone(),
+    };
+    let task = spawn(tokio::net::TcpListener::from_std(listener)?, live, access);
+    Ok(Serving { task, bound, token })
+}
+
+/// How a running lab starts its live view when `reachlab web` asks (`LiveLab::set_web`):
+/// `start` on `listen`, recorded in the lab's state so `status` shows the newest.
+pub fn starter(live: &Arc<Mutex<LiveLab>>, lab: &str) -> super::live::WebStarter {
+    let me = Arc::downgrade(live);
+    let lab = lab.to_string();
+    Box::new(move |listen: &str, control: bool| {
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|_| format!("--listen {listen}: write ADDR:PORT, e.g. 127.0.0.1:8080"))?;
+        let live = me
+            .upgrade()
+            .ok_or("this lab cannot serve a live view (it is shutting down)")?;
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime to serve the live view on".to_string())?;
+        let _guard = handle.enter();
+        let serving =
+            start(addr, live, control).map_err(|e| format!("listening on {addr}: {e}"))?;
+        tracing::info!(bound = %serving.bound, control, "serving the live view");
+        if let Ok(mut st) = super::state::LabState::load(&lab) {
+            st.web = Some(serving.bound.to_string());
+            st.web_control = control;
+            st.web_token = serving.token.clone();
+            let _ = st.save();
+        }
+        Ok(crate::control::proto::WebServing {
+            url: format!("http://{}/", serving.bound),
+            control,
+            token: serving.token,
+        })
+    })
 }
 
 fn spawn(
@@ -403,7 +439,7 @@ fn snapshot(app: &App) -> serde_json::Value {
         .unwrap_or_else(|p| p.into_inner())
         .last()
         .to_vec();
-    let mut lv = app.live();
+    let lv = app.live();
     let names: Vec<(String, Option<u64>)> = {
         let engine = lv.engine();
         let e = engine.lock().unwrap_or_else(|p| p.into_inner());
@@ -416,19 +452,17 @@ fn snapshot(app: &App) -> serde_json::Value {
     let circuits: Vec<serde_json::Value> = names
         .into_iter()
         .map(|(c, rate)| {
-            let r = lv.handle(Request::Stats { circuit: c.clone() });
             // As `stats CIRCUIT --output json` prints it (az's get-stats keys).
-            let stats = serde_json::from_value::<crate::control::proto::CircuitStatsInfo>(r.result)
+            let stats = lv
+                .stats(&c)
                 .map(|s| serde_json::to_value(crate::az::stats(&s)).unwrap_or_default())
                 .unwrap_or_default();
             let sessions: Vec<serde_json::Value> = [Path::Primary, Path::Secondary]
                 .into_iter()
                 .map(|path| {
-                    lv.handle(Request::RoutesSummary {
-                        circuit: c.clone(),
-                        path,
-                    })
-                    .result
+                    lv.routes_summary(&c, path)
+                        .map(|s| serde_json::to_value(s).unwrap_or_default())
+                        .unwrap_or_default()
                 })
                 .collect();
             let rates = rates.iter().find(|r| r.circuit == c);
@@ -441,7 +475,7 @@ fn snapshot(app: &App) -> serde_json::Value {
             })
         })
         .collect();
-    let gr = lv.handle(Request::GlobalReachList { circuit: None }).result;
+    let gr = serde_json::to_value(lv.gr_list(None).unwrap_or_default()).unwrap_or_default();
     let now = lv.topology().global_reach.clone();
     let vnets: Vec<serde_json::Value> = lv
         .topology()

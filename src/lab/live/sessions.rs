@@ -1,0 +1,181 @@
+//! The running lab's book of BGP and BFD sessions with the sites' routers: which circuit links
+//! have a real router (`RouterLink`), each session's state, since when, why it last went
+//! down, its BFD state and message counters, as the route summary and the metrics show them.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::LiveLab;
+use crate::control::proto::Path;
+use crate::plane::CustomerLink;
+
+use super::show::path_name;
+
+/// One circuit link whose customer end is a real router.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterLink {
+    pub site: usize,
+    pub circuit: usize,
+    pub path: usize,
+    pub ce: Ipv4Addr,
+    pub msee: Ipv4Addr,
+    pub asn: u32,
+    pub premium: bool,
+}
+
+/// A BGP session with a site's router, as the metrics show it.
+#[derive(Debug, Clone)]
+pub struct SessionMetrics {
+    pub circuit: String,
+    pub link: &'static str,
+    pub site: String,
+    pub neighbor: String,
+    pub established: bool,
+    pub received: usize,
+    pub advertised: usize,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bfd_up: bool,
+}
+
+/// A BGP session with a site's router, as the summary and the metrics show it.
+#[derive(Debug, Clone)]
+pub(super) struct SessionState {
+    pub(super) state: &'static str,
+    pub(super) since: Option<Duration>,
+    pub(super) last_error: Option<String>,
+    /// The BFD session's state on the same link.
+    pub(super) bfd: crate::bfd::State,
+    pub(super) counters: Option<tokio::sync::watch::Receiver<crate::bgp::session::Counters>>,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState {
+            state: "Idle",
+            since: None,
+            last_error: None,
+            bfd: crate::bfd::State::Down,
+            counters: None,
+        }
+    }
+}
+
+
+impl LiveLab {
+    /// The circuit links whose customer end is a real router.
+    pub fn router_links(&self) -> Vec<RouterLink> {
+        let topo = self.plane.topology();
+        self.plane
+            .router_links()
+            .into_iter()
+            .map(|l| RouterLink {
+                site: l.site,
+                circuit: l.circuit,
+                path: l.link,
+                ce: crate::plane::ce_address(topo, l.circuit, l.link),
+                msee: crate::plane::msee_address(topo, l.circuit, l.link),
+                asn: topo.site[l.site].asn.unwrap_or(0),
+                premium: topo.circuit[l.circuit].sku == crate::topology::Sku::Premium,
+            })
+            .collect()
+    }
+
+    /// Every BGP session with a site's router, for the metrics.
+    pub fn bgp_sessions(&self) -> Vec<SessionMetrics> {
+        let topo = self.plane.topology();
+        self.router_links()
+            .into_iter()
+            .map(|l| {
+                let session = self.sessions.get(&(l.site, l.circuit, l.path));
+                let counters = session
+                    .and_then(|s| s.counters.as_ref())
+                    .map(|c| *c.borrow())
+                    .unwrap_or_default();
+                (l, session, counters)
+            })
+            .map(|(l, session, counters)| SessionMetrics {
+                circuit: topo.circuit[l.circuit].name.clone(),
+                link: path_name(if l.path == 0 {
+                    Path::Primary
+                } else {
+                    Path::Secondary
+                }),
+                site: topo.site[l.site].name.clone(),
+                neighbor: l.ce.to_string(),
+                established: session.is_some_and(|s| s.state == "Established"),
+                messages_in: counters.messages_in,
+                messages_out: counters.messages_out,
+                bfd_up: session.is_some_and(|s| s.bfd == crate::bfd::State::Up),
+                received: self
+                    .plane
+                    .adj_rib_in()
+                    .get(l.site, l.circuit, l.path)
+                    .map_or(0, |a| a.len()),
+                advertised: self
+                    .plane
+                    .advertised(CustomerLink {
+                        site: l.site,
+                        circuit: l.circuit,
+                        link: l.path,
+                    })
+                    .len(),
+            })
+            .collect()
+    }
+
+    /// Where the session on (`site`, `path`) publishes its message counters.
+    pub fn watch_session(
+        &mut self,
+        site: usize,
+        circuit: usize,
+        path: usize,
+        counters: tokio::sync::watch::Receiver<crate::bgp::session::Counters>,
+    ) {
+        self.sessions
+            .entry((site, circuit, path))
+            .or_default()
+            .counters = Some(counters);
+    }
+
+    /// Records the state of the BFD session on (`site`, `path`).
+    pub fn set_bfd(&mut self, site: usize, circuit: usize, path: usize, state: crate::bfd::State) {
+        self.sessions.entry((site, circuit, path)).or_default().bfd = state;
+    }
+
+    /// Gives a session that is not Established the reason it stays down; whether it did.
+    pub fn session_down_because(
+        &mut self,
+        site: usize,
+        circuit: usize,
+        path: usize,
+        reason: &str,
+    ) -> bool {
+        let s = self.sessions.entry((site, circuit, path)).or_default();
+        if s.state == "Established" || s.last_error.as_deref() == Some(reason) {
+            return false;
+        }
+        s.last_error = Some(reason.to_string());
+        true
+    }
+
+    /// Records a BGP session's state for the route-table summary.
+    pub fn set_session(
+        &mut self,
+        site: usize,
+        circuit: usize,
+        path: usize,
+        state: &'static str,
+        last_error: Option<String>,
+    ) {
+        let now = self.now();
+        let s = self.sessions.entry((site, circuit, path)).or_default();
+        if s.state != state {
+            s.since = Some(now);
+        }
+        s.state = state;
+        if last_error.is_some() {
+            s.last_error = last_error;
+        }
+    }
+}
