@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use reachlab::diag::SourceFile;
-use reachlab::engine::table::{Lpm, Target};
+use reachlab::engine::table::{Lpm, NextHop};
 use reachlab::engine::timing::XorShift64 as Rng;
 use reachlab::engine::{Engine, Verdict};
 use reachlab::topology::{GlobalReach, Topology};
@@ -75,12 +75,12 @@ fn lpm(c: &mut Criterion) {
     let mut g = c.benchmark_group("lpm");
     for n in [10_000usize, 1_000_000] {
         let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
-        let mut table: Lpm<Target> = Lpm::new();
+        let mut table: Lpm<NextHop> = Lpm::new();
         for i in 0..n {
             let len = 16 + (rng.next_u64() % 13) as u8; // /16 .. /28
             let addr = Ipv4Addr::from(rng.next_u64() as u32);
             let p = Ipv4Net::new(addr, len).unwrap().trunc();
-            table.insert(IpNet::V4(p), Target::Site(i % 4));
+            table.insert(IpNet::V4(p), NextHop::Site(i % 4));
         }
         let addrs: Vec<Ipv4Addr> = (0..4096)
             .map(|_| Ipv4Addr::from(rng.next_u64() as u32))

@@ -29,7 +29,7 @@
 //!   (a site's FRR: its configuration, its daemons) and `bgp` (the MSEEs' sessions with the
 //!   sites' routers on the lab's runtime).
 //! - [`control`]: the control socket: protocol (one JSON message per line), server (over the
-//!   `control::Target` interface the running lab implements), client.
+//!   `control::Handler` interface the running lab implements), client.
 //! - [`bfd`]: single-hop BFD as the MSEE runs it (300 ms x 3, passive): the control packet and
 //!   a session state machine on the caller's clock.
 //! - [`bgp`]: BGP as the MSEE speaks it: wire format, a session state machine on the

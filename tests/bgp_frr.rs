@@ -1,5 +1,5 @@
 //! reachlab's BGP speaker against a real router: FRR (the distribution's zebra and bgpd,
-//! configured and started by `lab::frr`) in one namespace, the MSEE's speaker (`bgp::speaker` over the kernel's TCP) in another, joined by a
+//! configured and started by `lab::frr`) in one namespace, the MSEE's speaker (`lab::bgp::speaker` over the kernel's TCP) in another, joined by a
 //! veth pair on the circuit's /30 (192.168.100.1 customer, .2 Microsoft). The session comes
 //! up, routes cross both ways with the paths the MSEE gives, a withdrawal in FRR reaches the
 //! MSEE, and too many prefixes close the session with Cease / Maximum Number of Prefixes
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::root_or_skip;
 use ipnet::IpNet;
 use reachlab::bgp::session::{Config, Direction, Event, Session};
-use reachlab::bgp::speaker::{run, Io, Report};
 use reachlab::bgp::wire::Attributes;
+use reachlab::lab::bgp::speaker::{run, Io, Report};
 use reachlab::lab::frr::{self, Daemons, SiteRouter};
 use tokio::sync::{mpsc, watch};
 

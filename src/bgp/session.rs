@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::wire::{self, Attributes, Framer, Message, Notification, Open, Update};
+use super::wire::{self, notify, Attributes, Framer, Message, Notification, Open, Update};
 
 /// The hold time an MSEE offers (Microsoft's side: keepalive 60 s, hold 180 s).
 pub const HOLD_TIME: u16 = 180;
@@ -249,7 +249,10 @@ impl Session {
         self.framer = Framer::default();
         if let Some(t) = self.idle_until {
             if now < t {
-                self.send(&Message::Notification(Notification::new(6, 5, [])));
+                self.send(&Message::Notification(Notification::of(
+                    notify::CONNECTION_REJECTED,
+                    [],
+                )));
                 self.close = true;
                 return;
             }
@@ -320,7 +323,7 @@ impl Session {
 
     pub fn handle_timeout(&mut self, now: Duration) {
         if self.hold_deadline.is_some_and(|t| now >= t) {
-            self.fail(now, Notification::new(4, 0, []));
+            self.fail(now, Notification::of(notify::HOLD_TIMER_EXPIRED, []));
             return;
         }
         if self.keepalive_deadline.is_some_and(|t| now >= t) {
@@ -372,7 +375,10 @@ impl Session {
         }
         match (self.state, m) {
             (State::OpenSent, Message::Open(o)) => self.on_open(now, o),
-            (State::OpenSent, _) => self.fail(now, Notification::new(5, 1, [])),
+            (State::OpenSent, _) => self.fail(
+                now,
+                Notification::of(notify::FSM_UNEXPECTED_IN_OPENSENT, []),
+            ),
             (State::OpenConfirm, Message::Keepalive) => {
                 self.state = State::Established;
                 self.since = Some(now);
@@ -381,7 +387,10 @@ impl Session {
                 self.events.push_back(Event::Established);
                 self.send_updates();
             }
-            (State::OpenConfirm, _) => self.fail(now, Notification::new(5, 2, [])),
+            (State::OpenConfirm, _) => self.fail(
+                now,
+                Notification::of(notify::FSM_UNEXPECTED_IN_OPENCONFIRM, []),
+            ),
             (State::Established, Message::Keepalive) => self.restart_hold(now),
             (State::Established, Message::Update(u)) => {
                 self.counters.updates_in += 1;
@@ -394,17 +403,20 @@ impl Session {
                 self.sent.retain(|p, _| matches!(p, IpNet::V6(_)) != ipv6);
                 self.send_updates();
             }
-            (State::Established, _) => self.fail(now, Notification::new(5, 3, [])),
+            (State::Established, _) => self.fail(
+                now,
+                Notification::of(notify::FSM_UNEXPECTED_IN_ESTABLISHED, []),
+            ),
             (State::Idle, _) => {}
         }
     }
 
     fn on_open(&mut self, now: Duration, o: Open) {
         if self.cfg.peer_asn.is_some_and(|a| a != o.asn) {
-            return self.fail(now, Notification::new(2, 2, []));
+            return self.fail(now, Notification::of(notify::BAD_PEER_AS, []));
         }
         if o.bgp_id == self.cfg.local_id {
-            return self.fail(now, Notification::new(2, 3, []));
+            return self.fail(now, Notification::of(notify::BAD_BGP_IDENTIFIER, []));
         }
         let hold = self.cfg.hold_time.min(o.hold_time);
         self.hold = Duration::from_secs(u64::from(hold));
@@ -426,7 +438,7 @@ impl Session {
                 && !u.announced.is_empty()
                 && a.as_path.first().copied() != peer_asn
             {
-                return self.fail(now, Notification::new(3, 11, []));
+                return self.fail(now, Notification::of(notify::MALFORMED_AS_PATH, []));
             }
         }
         let mut changed = false;
@@ -469,7 +481,7 @@ impl Session {
                 // (RFC 4486).
                 let mut data = vec![0, if ipv6 { 2 } else { 1 }, 1];
                 data.extend((limit as u32).to_be_bytes());
-                self.fail(now, Notification::new(6, 1, data));
+                self.fail(now, Notification::of(notify::MAXIMUM_PREFIXES, data));
                 self.last_error = Some(format!(
                     "{count} IPv{} prefixes received, over the limit of {limit}: sent Cease/Maximum Number of Prefixes Reached (6/1)",
                     if ipv6 { 6 } else { 4 }

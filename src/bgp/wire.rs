@@ -49,7 +49,38 @@ pub struct Notification {
     pub data: Vec<u8>,
 }
 
+/// The NOTIFICATIONs the MSEE sends, as (error code, subcode) with their RFC names.
+pub mod notify {
+    /// Message Header Error / Connection Not Synchronized (RFC 4271 6.1).
+    pub const CONNECTION_NOT_SYNCHRONIZED: (u8, u8) = (1, 1);
+    /// OPEN Message Error / Bad Peer AS (RFC 4271 6.2).
+    pub const BAD_PEER_AS: (u8, u8) = (2, 2);
+    /// OPEN Message Error / Bad BGP Identifier (RFC 4271 6.2).
+    pub const BAD_BGP_IDENTIFIER: (u8, u8) = (2, 3);
+    /// UPDATE Message Error / Malformed AS_PATH (RFC 4271 6.3).
+    pub const MALFORMED_AS_PATH: (u8, u8) = (3, 11);
+    /// Hold Timer Expired (RFC 4271 6.5).
+    pub const HOLD_TIMER_EXPIRED: (u8, u8) = (4, 0);
+    /// Finite State Machine Error / Receive Unexpected Message in OpenSent State (RFC 6608).
+    pub const FSM_UNEXPECTED_IN_OPENSENT: (u8, u8) = (5, 1);
+    /// Finite State Machine Error / Receive Unexpected Message in OpenConfirm State (RFC 6608).
+    pub const FSM_UNEXPECTED_IN_OPENCONFIRM: (u8, u8) = (5, 2);
+    /// Finite State Machine Error / Receive Unexpected Message in Established State (RFC 6608).
+    pub const FSM_UNEXPECTED_IN_ESTABLISHED: (u8, u8) = (5, 3);
+    /// Cease / Maximum Number of Prefixes Reached (RFC 4486).
+    pub const MAXIMUM_PREFIXES: (u8, u8) = (6, 1);
+    /// Cease / Connection Rejected (RFC 4486).
+    pub const CONNECTION_REJECTED: (u8, u8) = (6, 5);
+    /// Cease / BFD Down (RFC 9384).
+    pub const BFD_DOWN: (u8, u8) = (6, 10);
+}
+
 impl Notification {
+    /// A NOTIFICATION of one of `notify`'s kinds, with `data`.
+    pub fn of((code, subcode): (u8, u8), data: impl Into<Vec<u8>>) -> Self {
+        Notification::new(code, subcode, data)
+    }
+
     pub fn new(code: u8, subcode: u8, data: impl Into<Vec<u8>>) -> Self {
         Notification {
             code,

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{call, decode, print_az, print_json, print_table, resolve, Output, Target};
+use super::{call, decode, print_az, print_json, print_table, resolve, LiveArgs, Output};
 use crate::control::proto::{AuthorizationRow, CircuitInfo, Path, Request};
 
 #[derive(Subcommand, Debug)]
@@ -12,7 +12,7 @@ pub enum Cmd {
         /// The circuit
         circuit: String,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Take a circuit's primary or secondary link down: its flows move to the other link
     Fail {
@@ -22,7 +22,7 @@ pub enum Cmd {
         #[arg(value_enum)]
         path: Path,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Bring a failed link back
     Restore {
@@ -32,7 +32,7 @@ pub enum Cmd {
         #[arg(value_enum)]
         path: Path,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Put a link under maintenance as Microsoft does: its MSEE prepends 12076 to what it
     /// advertises (a router that honours it moves its traffic to the other link) and the lab
@@ -47,7 +47,7 @@ pub enum Cmd {
         #[arg(long)]
         end: bool,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Create an authorization key on a circuit, for a Global Reach link from another
     /// subscription (a key serves one connection)
@@ -58,7 +58,7 @@ pub enum Cmd {
         #[arg(long)]
         name: String,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
 }
 
@@ -219,7 +219,7 @@ pub fn run(cmd: Cmd) -> i32 {
     }
 }
 
-fn link(circuit: String, path: Path, up: bool, to: &Target) -> i32 {
+fn link(circuit: String, path: Path, up: bool, to: &LiveArgs) -> i32 {
     let req = Request::CircuitLink {
         circuit: circuit.clone(),
         path,

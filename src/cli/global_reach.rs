@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::{call, decode, print_az, print_table, resolve, Output, Target};
+use super::{call, decode, print_az, print_table, resolve, LiveArgs, Output};
 use crate::control::proto::{GrRow, Request};
 
 #[derive(Subcommand, Debug)]
@@ -27,7 +27,7 @@ pub enum Cmd {
         #[arg(long)]
         authorization_key: Option<String>,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Unlink two circuits
     Remove {
@@ -36,14 +36,14 @@ pub enum Cmd {
         /// The peer circuit
         peer: String,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// List connections (of one circuit, when given)
     List {
         /// Only the connections of this circuit
         circuit: Option<String>,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
 }
 

@@ -188,7 +188,7 @@ asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash on
         /// Where they go (a site or VNet)
         dst: String,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
     #[command(
@@ -205,7 +205,7 @@ asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash on
         #[arg(long)]
         summary: bool,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// A circuit's traffic counters per link and its drops by reason
     #[command(
@@ -215,7 +215,7 @@ asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash on
         /// The circuit whose counters to show
         circuit: String,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Write the running lab as a topology file (`reachlab export > lab.toml`)
     Export {
@@ -400,7 +400,7 @@ pub fn run(cli: Cli) -> i32 {
 
 /// Which running lab a live verb talks to, and how it prints.
 #[derive(Args, Debug, Clone)]
-pub struct Target {
+pub struct LiveArgs {
     /// Lab name (default: the only running lab)
     #[arg(long)]
     pub lab: Option<String>,

@@ -3,10 +3,10 @@
 //! gateway), and whether the two directions differ (the asymmetry a stateful firewall breaks
 //! on).
 
-use super::{call, decode, print_json, Output, Target};
+use super::{call, decode, print_json, LiveArgs, Output};
 use crate::control::proto::{PathInfo, Request};
 
-pub fn run(src: &str, dst: &str, to: &Target) -> i32 {
+pub fn run(src: &str, dst: &str, to: &LiveArgs) -> i32 {
     let v = match call(
         to.lab.as_deref(),
         Request::Path {

@@ -1,10 +1,10 @@
 //! `reachlab routes CIRCUIT [--path primary|secondary] [--summary]`: the MSEE's route table, or
 //! its BGP neighbours (az's route table summary).
 
-use super::{call, decode, print_az, print_table, Output, Target};
+use super::{call, decode, print_az, print_table, LiveArgs, Output};
 use crate::control::proto::{Path, Request, RouteSummary, RouteTable};
 
-pub fn run(circuit: &str, path: Path, summary: bool, to: &Target) -> i32 {
+pub fn run(circuit: &str, path: Path, summary: bool, to: &LiveArgs) -> i32 {
     let circuit = circuit.to_string();
     let req = if summary {
         Request::RoutesSummary { circuit, path }

@@ -1,9 +1,9 @@
 //! `reachlab stats CIRCUIT`: bytes and packets per link, drops by reason.
 
-use super::{call, decode, print_az, print_table, Output, Target};
+use super::{call, decode, print_az, print_table, LiveArgs, Output};
 use crate::control::proto::{CircuitStatsInfo, Request};
 
-pub fn run(circuit: &str, to: &Target) -> i32 {
+pub fn run(circuit: &str, to: &LiveArgs) -> i32 {
     let v = match call(
         to.lab.as_deref(),
         Request::Stats {

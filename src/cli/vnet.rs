@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{call, print_json, Output, Target};
+use super::{call, print_json, LiveArgs, Output};
 use crate::control::proto::Request;
 
 #[derive(Subcommand, Debug)]
@@ -19,7 +19,7 @@ pub enum Cmd {
         #[arg(long, value_parser = clap::value_parser!(u16).range(0..=32000))]
         weight: Option<u16>,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
     /// Unlink a VNet from a circuit
     Unlink {
@@ -28,7 +28,7 @@ pub enum Cmd {
         /// The circuit to disconnect its gateway from
         circuit: String,
         #[command(flatten)]
-        to: Target,
+        to: LiveArgs,
     },
 }
 

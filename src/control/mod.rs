@@ -1,6 +1,6 @@
 //! The control socket of a running lab: a Unix socket (mode 0600) speaking `proto` (one JSON
 //! message per line). `server` runs inside the lab process and hands each request to a
-//! `Target` (the running lab implements it); `client` is what the CLI verbs use. This module
+//! `Handler` (the running lab implements it); `client` is what the CLI verbs use. This module
 //! knows nothing of the lab beyond that interface.
 
 pub mod client;
@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use proto::{Path, Request, Response};
 
 /// What the control server needs of a running lab.
-pub trait Target: Send + 'static {
+pub trait Handler: Send + 'static {
     /// Carries out one request (a capture excepted): a change, refused or applied whole, or a
     /// read.
     fn handle(&mut self, req: Request) -> Response;

@@ -17,10 +17,10 @@ use super::proto::{
     decode, CaptureStart, Path as LinkPath, Request, Response, CAPTURE_END, CAPTURE_PACKET,
     MAX_REQUEST,
 };
-use super::Target;
+use super::Handler;
 
 /// Binds the socket (mode 0600) and serves it until the returned task is aborted.
-pub fn serve<T: Target>(path: &Path, live: Arc<Mutex<T>>) -> std::io::Result<JoinHandle<()>> {
+pub fn serve<T: Handler>(path: &Path, live: Arc<Mutex<T>>) -> std::io::Result<JoinHandle<()>> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -39,7 +39,7 @@ pub fn serve<T: Target>(path: &Path, live: Arc<Mutex<T>>) -> std::io::Result<Joi
     }))
 }
 
-async fn connection<T: Target>(stream: UnixStream, live: Arc<Mutex<T>>) {
+async fn connection<T: Handler>(stream: UnixStream, live: Arc<Mutex<T>>) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = Vec::new();
@@ -101,7 +101,7 @@ const CAPTURE_TICK: Duration = Duration::from_millis(20);
 
 /// Serves one capture on this connection: the start reply, then packet records until a limit
 /// is reached or the client goes away, then the end record. The tap is removed in every case.
-async fn capture<T: Target>(
+async fn capture<T: Handler>(
     live: &Arc<Mutex<T>>,
     point: &str,
     path: Option<LinkPath>,

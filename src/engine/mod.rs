@@ -36,7 +36,7 @@ use std::time::Duration;
 use capture::{Captured, TapId, TapPoint, Taps};
 use icmp::IcmpError;
 pub use stats::{CircuitStats, Count, DropReason, Lateness, PortStats, Verdict, Wire};
-pub use table::{CircuitId, PortId, Tables, Target};
+pub use table::{CircuitId, NextHop, PortId, Tables};
 use timing::Plan;
 pub use walk::Step;
 use walk::{error_reason, walk, wire_reason, Links, Lookup, Walk};

@@ -21,7 +21,7 @@ pub const INTERNAL_V6: &str = "fd72:6c61:6200::/48";
 
 /// Where an MSEE sends a prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum NextHop {
     /// One of this circuit's sites (through its CE).
     Site(PortId),
     /// A VNet linked to this circuit (through its gateway).
@@ -96,7 +96,7 @@ pub struct CircuitTiming {
 #[derive(Debug, Clone)]
 pub struct CircuitFib {
     pub name: String,
-    pub table: Lpm<Target>,
+    pub table: Lpm<NextHop>,
     pub timing: CircuitTiming,
     /// The MSEE's address in the circuit's peering prefix (second host of the primary /30).
     pub msee_v4: Ipv4Addr,
@@ -245,13 +245,13 @@ impl Tables {
         let mut v = Vec::new();
         for (prefix, target) in c.table.entries() {
             let (port, oneway) = match target {
-                Target::Site(p) => (p, access * 2),
-                Target::Vnet(p) => (p, access + self.vnet_delay[circuit][p]),
-                Target::Peer { circuit: peer, .. } => {
+                NextHop::Site(p) => (p, access * 2),
+                NextHop::Vnet(p) => (p, access + self.vnet_delay[circuit][p]),
+                NextHop::Peer { circuit: peer, .. } => {
                     // What the peer's MSEE does with it: its own site or VNet.
                     let beyond = match self.circuits[peer].table.lookup(prefix.network()) {
-                        Some(Target::Site(p)) => Some((p, self.circuits[peer].timing.access)),
-                        Some(Target::Vnet(p)) => Some((p, self.vnet_delay[peer][p])),
+                        Some(NextHop::Site(p)) => Some((p, self.circuits[peer].timing.access)),
+                        Some(NextHop::Vnet(p)) => Some((p, self.vnet_delay[peer][p])),
                         _ => None,
                     };
                     let Some((p, last)) = beyond else { continue };

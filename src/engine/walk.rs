@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use super::capture::{TapPoint, Taps};
 use super::icmp::IcmpError;
 use super::stats::{CircuitStats, DropReason, Wire};
-use super::table::{self, CircuitId, PortId, PortKind, Tables, Target};
+use super::table::{self, CircuitId, NextHop, PortId, PortKind, Tables};
 use super::timing::{Dir, Plan};
 use super::wire::WireError;
 
@@ -272,7 +272,7 @@ pub(super) fn walk(
                 // site inside this one's LAN goes out. (The small table of what the site may
                 // send from first: most packets leave the LAN and need no second lookup.)
                 if t.ports[site].prefixes.lookup(dst).is_some()
-                    && t.circuits[circuit].table.lookup(dst) == Some(Target::Site(site))
+                    && t.circuits[circuit].table.lookup(dst) == Some(NextHop::Site(site))
                 {
                     return unreachable(None);
                 }
@@ -302,7 +302,7 @@ pub(super) fn walk(
                 }
             }
             Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
-                Some(Target::Site(site)) => {
+                Some(NextHop::Site(site)) => {
                     if let Some(w) = too_big(circuit, Some(circuit)) {
                         return w;
                     }
@@ -323,14 +323,14 @@ pub(super) fn walk(
                     }
                 }
                 // Over Global Reach too: an MSEE passes its own VNets' routes to its peer.
-                Some(Target::Vnet(vnet)) => {
+                Some(NextHop::Vnet(vnet)) => {
                     if let Some(w) = too_big(circuit, Some(circuit)) {
                         return w;
                     }
                     plan.delay(t.vnet_delay[circuit][vnet]);
                     Hop::GwIn(vnet)
                 }
-                Some(Target::Peer { circuit: peer, gr }) if via.is_none() => {
+                Some(NextHop::Peer { circuit: peer, gr }) if via.is_none() => {
                     link.tap(plan, TapPoint::global_reach(circuit, peer), hops);
                     plan.delay(t.backbone[circuit][peer]);
                     Hop::Msee {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::route::Origin;
 use crate::catalogue::catalogue;
 use crate::engine::table::{
-    gateway_address, CircuitFib, CircuitId, CircuitTiming, Ecmp, GrLink, Lpm, PortInfo, PortKind,
-    Tables, Target, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
+    gateway_address, CircuitFib, CircuitId, CircuitTiming, Ecmp, GrLink, Lpm, NextHop, PortInfo,
+    PortKind, Tables, DEFAULT_SEED, INTERNAL_V6, MIN_DEFAULT_QUEUE,
 };
 use crate::model;
 use crate::topology::{LatencyModel, Topology, DEFAULT_ACCESS_DELAY};
@@ -98,9 +98,9 @@ pub fn compile(
         // (the engine hashes flows over whichever links are up).
         for r in super::pair_best(&routing.msee[c]) {
             let target = match r.origin {
-                Origin::Customer { site } => Target::Site(site),
-                Origin::Gateway { vnet } => Target::Vnet(nsites + vnet),
-                Origin::GlobalReach { peer, gr } => Target::Peer { circuit: peer, gr },
+                Origin::Customer { site } => NextHop::Site(site),
+                Origin::Gateway { vnet } => NextHop::Vnet(nsites + vnet),
+                Origin::GlobalReach { peer, gr } => NextHop::Peer { circuit: peer, gr },
             };
             fib.table.insert(r.prefix, target);
         }

@@ -185,7 +185,7 @@ fn a_vnet_reaches_over_its_circuits_global_reach_and_no_further() {
     assert_eq!(gateway.lookup("10.0.3.1".parse().unwrap()), None);
     assert!(matches!(
         tables.circuits[0].table.lookup("10.0.2.1".parse().unwrap()),
-        Some(crate::engine::table::Target::Peer { circuit: 1, .. })
+        Some(crate::engine::table::NextHop::Peer { circuit: 1, .. })
     ));
 }
 
@@ -272,11 +272,11 @@ fn routes_come_from_what_the_router_announces_not_the_file() {
             let dst: IpAddr = "10.0.99.1".parse().unwrap();
             assert!(matches!(
                 tables.circuits[0].table.lookup(dst),
-                Some(crate::engine::Target::Site(0))
+                Some(crate::engine::NextHop::Site(0))
             ));
             assert!(matches!(
                 tables.circuits[1].table.lookup(dst),
-                Some(crate::engine::Target::Peer { circuit: 0, .. })
+                Some(crate::engine::NextHop::Peer { circuit: 0, .. })
             ));
             assert!(tables.ports[0].prefixes.lookup(dst).is_some());
         }

@@ -1,4 +1,4 @@
-//! A running lab as the control socket sees it (`control::Target`): the routing state
+//! A running lab as the control socket sees it (`control::Handler`): the routing state
 //! (`plane::Plane`: topology, authorization keys, RIBs), the engine it feeds, the namespaces,
 //! the clock. This room owns dispatch (`answer`: one request, one typed reply) and carrying out
 //! effects: a change goes through the plane, which checks it with the topology's rules and
@@ -23,8 +23,8 @@ use crate::topology::Topology;
 
 use super::netns;
 use super::state::EndpointState;
-pub use sessions::{RouterLink, SessionMetrics};
 use sessions::SessionState;
+pub use sessions::{RouterLink, SessionMetrics};
 use show::path_name;
 
 /// Starts the live view on an address (`ADDR:PORT`), and whether it may change the lab.
@@ -354,7 +354,7 @@ pub fn new_key() -> String {
     )
 }
 
-impl crate::control::Target for LiveLab {
+impl crate::control::Handler for LiveLab {
     fn handle(&mut self, req: Request) -> Response {
         LiveLab::handle(self, req)
     }

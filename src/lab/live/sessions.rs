@@ -61,7 +61,6 @@ impl Default for SessionState {
     }
 }
 
-
 impl LiveLab {
     /// The circuit links whose customer end is a real router.
     pub fn router_links(&self) -> Vec<RouterLink> {

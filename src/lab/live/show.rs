@@ -591,9 +591,7 @@ impl LiveLab {
                 let routed = crate::lab::pingall::routed(self.topology(), c);
                 let mut carries = up;
                 for (k, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
-                    let summary = routed
-                        .then(|| self.routes_summary(c, path).ok())
-                        .flatten();
+                    let summary = routed.then(|| self.routes_summary(c, path).ok()).flatten();
                     carries[k] = crate::lab::pingall::carries(up[k], summary.as_ref());
                 }
                 carries
@@ -648,4 +646,3 @@ fn link_addresses(pp: Ipv4Net, offset: u32) -> LinkAddresses {
         microsoft: host(pp, offset + 2).to_string(),
     }
 }
-

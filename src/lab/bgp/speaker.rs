@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use super::session::{Counters, Event, Session};
-use super::wire::{Attributes, Notification};
+use crate::bgp::session::{Counters, Event, Session};
+use crate::bgp::wire::{notify, Attributes, Notification};
 
 /// An event of a session, with the peer's routes after it (for `Event::Routes`, and empty
 /// after `Down`).
@@ -92,7 +92,7 @@ pub async fn run(mut stream: TcpStream, mut session: Session, io: Io) -> Session
             },
             _ = tokio::time::sleep(wait) => session.handle_timeout(now()),
             changed = bfd_down.changed(), if watching_bfd => match changed {
-                Ok(()) => session.stop(now(), Notification::new(6, 10, [])),
+                Ok(()) => session.stop(now(), Notification::of(notify::BFD_DOWN, [])),
                 Err(_) => watching_bfd = false,
             },
             changed = announce.changed(), if announcing => match changed {

@@ -1,7 +1,7 @@
 //! The MSEEs' BGP sessions with the routers of sites that have one, on the lab's runtime: per
 //! circuit link, a listener on the MSEE's link address (port 179) inside the MSEEs' namespace,
 //! reached by the site's router over the emulated link (so a failed link fails the session);
-//! each connection runs `bgp::speaker` with the MSEE's configuration (AS 12076, hold 180 s,
+//! each connection runs `speaker` with the MSEE's configuration (AS 12076, hold 180 s,
 //! the SKU's prefix limit, allowas-in 2). What the session accepts becomes that site's
 //! routes in the plane (`LiveLab::set_customer`); what it announces is the plane's Adj-RIB-Out
 //! toward it, pushed by the plane's `Advertise` effects as it changes. Beside each, a single-hop BFD session (`bfd`, passive, on
@@ -21,7 +21,7 @@ use super::live::LiveLab;
 use super::names;
 use crate::bfd;
 use crate::bgp::session::{Config, Counters, Event, Session};
-use crate::bgp::speaker;
+pub mod speaker;
 
 /// Runs `make` on a thread inside namespace `ns`: the sockets it makes live there.
 fn in_netns<T: Send + 'static>(
