@@ -109,6 +109,55 @@ pub async fn run(
             return Err(LabError::SetupFailed(Box::new(e)));
         }
     };
+    let mut running = Running {
+        forwarder,
+        tasks: Vec::new(),
+    };
+    match start(topo, &mut st, &mut running, metrics, web).await {
+        Ok(()) => {}
+        Err(e) => {
+            running.stop(&st).await;
+            return Err(e);
+        }
+    }
+    info!(lab = %st.lab, "lab is up");
+    on_ready(&st);
+    shutdown.await;
+    info!(lab = %st.lab, "stopping");
+    running.stop(&st).await;
+    Ok(())
+}
+
+/// What a lab runs once made: its forwarder and the tasks around it (control server, BGP
+/// sessions, metrics, live view). Stopped in one place.
+struct Running {
+    forwarder: run::Forwarder,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops every task and the forwarder, then removes everything the lab made.
+    async fn stop(self, st: &LabState) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.forwarder.stop().await;
+        teardown(st);
+    }
+}
+
+/// Starts what runs around the forwarder (the live lab behind its control socket, the BGP
+/// sessions, metrics and the live view when asked) and records the lab as ready. What it
+/// started is in `running`, also on an error.
+async fn start(
+    topo: &Topology,
+    st: &mut LabState,
+    running: &mut Running,
+    metrics: Option<std::net::SocketAddr>,
+    web: Option<(std::net::SocketAddr, bool)>,
+) -> Result<(), LabError> {
+    let setup = |e: LabError| LabError::SetupFailed(Box::new(e));
+    let forwarder = &running.forwarder;
     let live = Arc::new(Mutex::new(
         live::LiveLab::new(
             topo.clone(),
@@ -121,110 +170,38 @@ pub async fn run(
         .unwrap_or_else(|p| p.into_inner())
         .set_web(web::starter(&live, &st.lab));
     let sock = state::socket_path(&st.lab);
-    let server = match crate::control::server::serve(&sock, Arc::clone(&live)) {
-        Ok(s) => s,
-        Err(e) => {
-            forwarder.stop().await;
-            teardown(&st);
-            return Err(LabError::SetupFailed(Box::new(io_err(format!(
-                "opening the control socket {}",
-                sock.display()
-            ))(e))));
-        }
-    };
+    let server = crate::control::server::serve(&sock, Arc::clone(&live))
+        .map_err(io_err(format!(
+            "opening the control socket {}",
+            sock.display()
+        )))
+        .map_err(setup)?;
+    running.tasks.push(server);
     // The MSEEs' BGP sessions with the sites that have a router.
-    let sessions = match bgp::spawn(&live, &st.lab, forwarder.epoch) {
-        Ok(h) => h,
-        Err(e) => {
-            server.abort();
-            forwarder.stop().await;
-            teardown(&st);
-            return Err(LabError::SetupFailed(Box::new(io_err(
-                "listening for BGP in the MSEEs' namespace",
-            )(e))));
-        }
-    };
-    let metrics = match metrics {
-        None => None,
-        Some(addr) => match metrics::serve(addr, Arc::clone(&live)).await {
-            Ok((task, bound)) => {
-                st.metrics = Some(bound.to_string());
-                Some(task)
-            }
-            Err(e) => {
-                for h in &sessions {
-                    h.abort();
-                }
-                server.abort();
-                forwarder.stop().await;
-                teardown(&st);
-                return Err(LabError::SetupFailed(Box::new(io_err(format!(
-                    "serving metrics on {addr}"
-                ))(e))));
-            }
-        },
-    };
-    let web = match web {
-        None => None,
-        Some((addr, control)) => {
-            // On a non-loopback address, changes need a token.
-            match web::start(addr, Arc::clone(&live), control) {
-                Ok(serving) => {
-                    st.web = Some(serving.bound.to_string());
-                    st.web_control = control;
-                    st.web_token = serving.token;
-                    Some(serving.task)
-                }
-                Err(e) => {
-                    if let Some(m) = &metrics {
-                        m.abort();
-                    }
-                    for h in &sessions {
-                        h.abort();
-                    }
-                    server.abort();
-                    forwarder.stop().await;
-                    teardown(&st);
-                    return Err(LabError::SetupFailed(Box::new(io_err(format!(
-                        "serving the live view on {addr}"
-                    ))(e))));
-                }
-            }
-        }
-    };
+    let sessions = bgp::spawn(&live, &st.lab, forwarder.epoch)
+        .map_err(io_err("listening for BGP in the MSEEs' namespace"))
+        .map_err(setup)?;
+    running.tasks.extend(sessions);
+    if let Some(addr) = metrics {
+        let (task, bound) = metrics::serve(addr, Arc::clone(&live))
+            .await
+            .map_err(io_err(format!("serving metrics on {addr}")))
+            .map_err(setup)?;
+        running.tasks.push(task);
+        st.metrics = Some(bound.to_string());
+    }
+    if let Some((addr, control)) = web {
+        // On a non-loopback address, changes need a token.
+        let serving = web::start(addr, Arc::clone(&live), control)
+            .map_err(io_err(format!("serving the live view on {addr}")))
+            .map_err(setup)?;
+        running.tasks.push(serving.task);
+        st.web = Some(serving.bound.to_string());
+        st.web_control = control;
+        st.web_token = serving.token;
+    }
     st.ready = true;
-    if let Err(e) = st.save() {
-        if let Some(w) = &web {
-            w.abort();
-        }
-        if let Some(m) = &metrics {
-            m.abort();
-        }
-        for h in &sessions {
-            h.abort();
-        }
-        server.abort();
-        forwarder.stop().await;
-        teardown(&st);
-        return Err(io_err("recording the lab state")(e));
-    }
-    info!(lab = %st.lab, "lab is up");
-    on_ready(&st);
-    shutdown.await;
-    info!(lab = %st.lab, "stopping");
-    for h in &sessions {
-        h.abort();
-    }
-    if let Some(m) = &metrics {
-        m.abort();
-    }
-    if let Some(w) = &web {
-        w.abort();
-    }
-    server.abort();
-    forwarder.stop().await;
-    teardown(&st);
-    Ok(())
+    st.save().map_err(io_err("recording the lab state"))
 }
 
 /// Checks nothing is in the way and records the lab (with no namespaces yet).
