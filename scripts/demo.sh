@@ -20,7 +20,8 @@ bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 require_rust
-scripts/install-deps.sh
+# Only what the demo uses: the tests' browser and the rest come with scripts/test.sh.
+scripts/install-deps.sh demo
 
 bold "Building reachlab (release, as $BUILD_USER)"
 as_builder cargo build --release --quiet

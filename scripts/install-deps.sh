@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
-# (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, curl, tcpdump (reads the
-# pcap `reachlab capture` writes), FRR (the real router the BGP tests peer with), Chromium (the
-# browser the live view's tests drive, headless). For
+# (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
+# pcap `reachlab capture` writes), FRR (the real router of the demo and the BGP tests); for the
+# tests also curl and Chromium (the browser the live view's tests drive, headless).
+#
+#   scripts/install-deps.sh          everything (the tests, CI)
+#   scripts/install-deps.sh demo     only what scripts/demo.sh uses, so a first run is short
+#
+# For
 # apt-based distributions (Debian, Ubuntu); elsewhere it names the packages to install. Rust
 # itself comes from rustup (see README, Prerequisites).
 set -euo pipefail
@@ -13,10 +18,12 @@ command -v traceroute >/dev/null 2>&1 || missing+=(traceroute)
 command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 [ -x /usr/lib/frr/bgpd ] || missing+=(frr)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ "${1:-}" != demo ]; then
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "missing: ${missing[*]} (Debian package names); install them with your distribution's package manager" >&2

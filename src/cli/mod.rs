@@ -85,7 +85,8 @@ pub enum Command {
     )]
     Up {
         /// Topology file (TOML)
-        file: PathBuf,
+        #[arg(required_unless_present = "web")]
+        file: Option<PathBuf>,
         /// Return once every site is ready, leaving the lab running in the background
         #[arg(short, long)]
         detach: bool,
@@ -106,8 +107,8 @@ pub enum Command {
         /// Serve a live view of the lab in the browser at http://ADDR/ (the picture with the
         /// numbers moving once a second, the links, Global Reach, the BGP sessions): ADDR:PORT,
         /// or a PORT on 127.0.0.1; alone, 127.0.0.1:8080
-        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_parser = listen_addr)]
-        web: Option<std::net::SocketAddr>,
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_parser = web_arg)]
+        web: Option<WebArg>,
         /// Let the page change the lab (Global Reach, circuit links, VNet links) and run the
         /// reachability test; on a non-loopback --web address, only with the token the lab
         /// prints
@@ -333,20 +334,37 @@ pub fn run(cli: Cli) -> i32 {
             web,
             web_control,
             notify_ready,
-        } => up::run(
-            &file,
-            up::Options {
-                detach,
-                busy_poll,
-                no_offload,
-                notify_ready,
-                verbose,
-                quiet,
-                metrics,
-                web,
-                web_control,
-            },
-        ),
+        } => {
+            // `up --web lab.toml`, as people type it: the file is the FILE, the view on the
+            // default address.
+            let (file, web) = match (file, web) {
+                (Some(f), Some(WebArg::File(w))) => {
+                    return fail(format!(
+                        "--web takes PORT or ADDR:PORT, and {} is a file; the topology file is {}",
+                        w.display(),
+                        f.display()
+                    ))
+                }
+                (Some(f), Some(WebArg::Addr(a))) => (f, Some(a)),
+                (Some(f), None) => (f, None),
+                (None, Some(WebArg::File(f))) => (f, Some(default_web())),
+                (None, _) => return fail("up needs a topology FILE (reachlab up FILE)"),
+            };
+            up::run(
+                &file,
+                up::Options {
+                    detach,
+                    busy_poll,
+                    no_offload,
+                    notify_ready,
+                    verbose,
+                    quiet,
+                    metrics,
+                    web,
+                    web_control,
+                },
+            )
+        }
         Command::Down { lab, all } => down::run(lab.as_deref(), all),
         Command::Exec { lab, name, command } => exec::run(lab.as_deref(), &name, &command),
         Command::Status { output } => status::run(output),
@@ -556,6 +574,28 @@ pub(crate) fn fail(msg: impl std::fmt::Display) -> i32 {
 
 /// A listening address: `ADDR:PORT`, or a bare `PORT` on 127.0.0.1 (the loopback default: a
 /// view reachable from elsewhere is asked for by address).
+/// What follows `up --web`: an address, or (typed before the file) the topology file.
+#[derive(Debug, Clone)]
+pub enum WebArg {
+    Addr(std::net::SocketAddr),
+    File(PathBuf),
+}
+
+fn default_web() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// `--web`'s value: PORT or ADDR:PORT; an existing file or a `.toml` is the topology file.
+fn web_arg(s: &str) -> Result<WebArg, String> {
+    match listen_addr(s) {
+        Ok(a) => Ok(WebArg::Addr(a)),
+        Err(_) if s.ends_with(".toml") || std::path::Path::new(s).is_file() => {
+            Ok(WebArg::File(PathBuf::from(s)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -566,6 +606,26 @@ pub(crate) fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn up_web_before_the_file_takes_the_file() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["reachlab", "up", "--web", "lab.toml"]).unwrap();
+        let super::Command::Up { file, web, .. } = cli.command else {
+            panic!("up")
+        };
+        assert!(file.is_none());
+        assert!(matches!(web, Some(super::WebArg::File(f)) if f.to_str() == Some("lab.toml")));
+        let cli =
+            super::Cli::try_parse_from(["reachlab", "up", "lab.toml", "--web", "9000"]).unwrap();
+        let super::Command::Up { file, web, .. } = cli.command else {
+            panic!("up")
+        };
+        assert_eq!(file.unwrap().to_str(), Some("lab.toml"));
+        assert!(matches!(web, Some(super::WebArg::Addr(a)) if a.to_string() == "127.0.0.1:9000"));
+        assert!(super::Cli::try_parse_from(["reachlab", "up", "--web", "nowhere"]).is_err());
+        assert!(super::Cli::try_parse_from(["reachlab", "up"]).is_err());
+    }
+
     #[test]
     fn a_bare_port_listens_on_loopback() {
         assert_eq!(
