@@ -150,3 +150,32 @@ fn a_rule_the_estate_breaks_is_reported_as_check_would() {
     assert!(err.contains("Premium"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_site_the_exported_file_already_has_is_refused_saying_so() {
+    let dir = std::env::temp_dir().join(format!("rl-import-site-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exported = dir.join("lab-export.json");
+    let out = reachlab()
+        .args(["export", "-o", "az"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach.toml"))
+        .output()
+        .unwrap();
+    std::fs::write(&exported, &out.stdout).unwrap();
+    let written = out.status.success();
+    let out2 = reachlab()
+        .arg("import")
+        .arg(&exported)
+        .args(["--site", "sf=er-sv:10.0.9.0/24"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(written, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out2.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out2.stderr);
+    assert!(
+        err.contains("site sf is already defined by the input's reachlab block")
+            && err.contains("leave out --site sf"),
+        "{err}"
+    );
+}

@@ -819,7 +819,25 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             &format!("reachlab block: sites[{i}] (on-premises)"),
         );
     }
+    let block_sites: Vec<&str> = settings
+        .get("sites")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|site| s(site, "name"))
+        .collect();
     for (a, from) in &sites {
+        if block_sites.contains(&a.name.as_str()) {
+            cx.problems.push(Problem {
+                file: from.clone(),
+                path: a.name.clone(),
+                what: format!(
+                    "site {} is already defined by the input's reachlab block (an `export -o az` file carries its sites); leave out {from} {} to keep the file's, or name the new site differently",
+                    a.name, a.name
+                ),
+            });
+            continue;
+        }
         if !names.contains(&a.circuit) {
             cx.problems.push(Problem {
                 file: from.clone(),
