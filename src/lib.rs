@@ -5,39 +5,30 @@
 //! MSEE's) carries packets between them, so ordinary `ping`, `traceroute` and `iperf3` run
 //! across the emulated circuits and Global Reach connections.
 //!
-//! Module map, pure core first:
-//! - [`catalogue`]: peering locations and Azure regions (geopolitical region, Global Reach
-//!   availability, coordinates) and published backbone RTTs; compiled in from `catalogue.toml`.
-//! - [`topology`]: the lab file format, its data model and the validation rules.
-//! - [`model`]: the latency model: published RTTs between regions, else great-circle distance.
-//! - [`diag`]: `file:line:col` diagnostics for topology errors.
-//! - [`plane`]: the Microsoft side's routing: one RIB per MSEE (circuit x link) and per VNet
-//!   gateway, from the customer's router, the VNet gateways and Global Reach; best paths, and
-//!   the engine's tables compiled from them.
-//! - [`engine`]: the pure forwarding core: typed packet views, route tables, the hop pipeline
-//!   (TTL, checksums, ICMP errors), drop counters, timing (shapers, delay lines, loss) and
-//!   capture taps. No IO, no clock of its own, no tokio.
-//! - [`graph`]: pictures of a lab (SVG, Graphviz DOT, Mermaid).
-//! - [`az`]: the lab's objects in az CLI's JSON shapes (route tables, stats, circuits, Global
-//!   Reach connections).
-//!
-//! The IO shell:
-//! - [`lab`]: a lab's lifecycle on this machine: names, state files under /run/reachlab,
-//!   namespaces and TUN devices, the tokio forwarding loop, teardown, and `live`: the running
-//!   lab behind the control socket (changes through `plane::Plane`, their effects carried out),
-//!   `metrics` (Prometheus endpoint), `pingall` (the reachability matrix `test` prints), `frr`
-//!   (a site's FRR: its configuration, its daemons) and `bgp` (the MSEEs' sessions with the
-//!   sites' routers on the lab's runtime).
-//! - [`control`]: the control socket: protocol (one JSON message per line), server (over the
-//!   `control::Handler` interface the running lab implements), client.
-//! - [`bfd`]: single-hop BFD as the MSEE runs it (300 ms x 3, passive): the control packet and
-//!   a session state machine on the caller's clock.
-//! - [`bgp`]: BGP as the MSEE speaks it: wire format, a session state machine on the
-//!   caller's clock, and the tokio speaker that runs one over TCP.
-//! - [`cli`]: one module per verb (`check`, `up`, `down`, `exec`, `status`, `locations`,
-//!   `global-reach`, `circuit`, `vnet`, `routes`, `stats`, `export`, `capture`, `graph`,
-//!   `test`, `completions`, `iperf`, `schema`), a thin layer over `topology`, `lab` and
-//!   `control`.
+//! Layering, top floor first: a module imports only from modules on lower floors (or its own
+//! children), never upward and never in a circle.
+//! 1. [`cli`]: one module per verb, a thin layer over `lab`, `control` and `topology`.
+//! 2. [`lab`]: a lab's lifecycle on this machine: names, state files, namespaces and TUN
+//!    devices, the tokio forwarding loop, teardown; `live` (the running lab behind the control
+//!    socket: dispatch and effects carried out in `live`, reads in `live::show`, the session
+//!    book in `live::sessions`), `bgp` (the MSEEs' BGP and BFD sessions, and `bgp::speaker`,
+//!    the tokio shell around one session), `web` (the live view), `metrics`, `pingall`, `frr`.
+//! 3. [`az`] (az CLI's JSON shapes, import and export) and [`graph`] (SVG, DOT, Mermaid).
+//! 4. [`bgp`]: BGP's wire format and session state machine, pure (bytes and time in, bytes
+//!    and events out).
+//! 5. [`control`]: the control socket: protocol (one JSON message per line, typed replies),
+//!    server (over the `control::Handler` interface the running lab implements), client.
+//! 6. [`plane`]: the Microsoft side's routing, pure: Adj-RIB-In from the customers, one
+//!    Loc-RIB per MSEE (circuit x link) and per VNet gateway, Adj-RIB-Out toward each router,
+//!    live changes in and their effects out, the engine's tables compiled from best paths.
+//! 7. [`engine`]: the pure forwarding core: typed packet views, route tables, the hop pipeline
+//!    (TTL, checksums, ICMP errors), drop counters, timing (shapers, delay lines, loss) and
+//!    capture taps. No IO, no clock of its own, no tokio.
+//! 8. [`topology`] (the lab file format, its schema and rules) and [`model`] (the latency
+//!    model: published RTTs between regions, else great-circle distance).
+//! 9. The ground floor: [`catalogue`] (peering locations and Azure regions, compiled in from
+//!    `catalogue.toml`), [`diag`] (`file:line:col` diagnostics), [`bfd`] (single-hop BFD as
+//!    the MSEE runs it, on the caller's clock), [`paths`] (where a lab's runtime files live).
 
 pub mod az;
 pub mod bfd;
