@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::live::LiveLab;
+use super::live::{LiveLab, RouterLink};
 use super::names;
 use crate::bfd;
 use crate::bgp::session::{Config, Counters, Event, Session};
@@ -207,12 +207,12 @@ pub fn spawn(
         // RFC 5881: from a source port in 49152-65535, the same for the session's life.
         let bfd_tx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 49152 + i as u16))?;
         let announce_rx = lock(live).announce(l.site, l.circuit, l.path);
-        let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let (reports_tx, reports) = mpsc::unbounded_channel();
         let (bfd_down_tx, bfd_down) = watch::channel(0u64);
         // BFD runs only while BGP is Established on the link (as a router creates the BFD
         // session of a BGP neighbour once it is up): FRR resets its BFD session when BGP comes
         // up, and a session already Up would see that as a failure.
-        let (bgp_up_tx, mut bgp_up) = watch::channel(false);
+        let (bgp_up_tx, bgp_up) = watch::channel(false);
         let counters = Arc::new(watch::channel(Counters::default()).0);
         lock(live).watch_session(l.site, l.circuit, l.path, counters.subscribe());
         let io = speaker::Io {
@@ -240,86 +240,21 @@ pub fn spawn(
                 session = speaker::run(stream, session, io.clone()).await;
             }
         }));
-        let live_b = Arc::clone(live);
-        handles.push(tokio::spawn(async move {
-            let fresh = || bfd::Session::new(bfd::Config::msee(i as u32 + 1));
-            let mut session = fresh();
-            let now = || epoch.elapsed();
-            let mut buf = [0u8; 128];
-            let peer = SocketAddr::new(IpAddr::V4(l.ce), bfd::PORT);
-            loop {
-                while let Some(p) = session.poll_transmit() {
-                    let _ = bfd_tx.send_to(&p, peer).await;
-                }
-                while let Some(e) = session.poll_event() {
-                    let mut lv = lock(&live_b);
-                    match e {
-                        bfd::Event::Up => {
-                            info!(msee = %l.msee, "BFD session up");
-                            lv.set_bfd(l.site, l.circuit, l.path, session.state());
-                        }
-                        bfd::Event::Down { diag, admin } => {
-                            lv.set_bfd(l.site, l.circuit, l.path, session.state());
-                            if admin {
-                                // The router is reconfiguring BFD, the path is fine: BGP stays.
-                                info!(msee = %l.msee, "BFD session down: the peer signalled AdminDown");
-                            } else {
-                                warn!(msee = %l.msee, diag = bfd::diag::name(diag), "BFD session down");
-                                bfd_down_tx.send_modify(|n| *n += 1);
-                            }
-                        }
-                    }
-                }
-                let wait = session
-                    .poll_timeout()
-                    .map_or(Duration::from_secs(3600), |t| t.saturating_sub(now()));
-                tokio::select! {
-                    r = bfd_rx.recv_from(&mut buf) => {
-                        if let Ok((n, from)) = r {
-                            if from.ip() == IpAddr::V4(l.ce) && *bgp_up.borrow() {
-                                session.receive(now(), &buf[..n]);
-                            }
-                        }
-                    }
-                    _ = tokio::time::sleep(wait) => session.handle_timeout(now()),
-                    changed = bgp_up.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        if !*bgp_up.borrow_and_update() {
-                            // BGP went down: its BFD session goes with it, silently.
-                            session = fresh();
-                            lock(&live_b).set_bfd(l.site, l.circuit, l.path, session.state());
-                        }
-                    }
-                }
-            }
-        }));
-        let live_r = Arc::clone(live);
-        handles.push(tokio::spawn(async move {
-            while let Some(r) = reports.recv().await {
-                let mut lv = lock(&live_r);
-                match &r.event {
-                    Event::Established => {
-                        info!(msee = %l.msee, "BGP session established");
-                        lv.set_session(l.site, l.circuit, l.path, "Established", None);
-                        bgp_up_tx.send_replace(true);
-                    }
-                    Event::Down { reason, .. } => {
-                        warn!(msee = %l.msee, %reason, "BGP session down");
-                        lv.set_session(l.site, l.circuit, l.path, "Idle", Some(reason.clone()));
-                        bgp_up_tx.send_replace(false);
-                    }
-                    Event::PrefixWarning { count, limit, .. } => {
-                        warn!(msee = %l.msee, count, limit, "80% of the prefix limit reached");
-                    }
-                    Event::Routes => {
-                        tracing::debug!(msee = %l.msee, prefixes = r.received.len(), "routes received");
-                    }
-                }
-                lv.set_customer(l.site, l.circuit, l.path, r.received);
-            }
-        }));
+        handles.push(tokio::spawn(run_bfd(
+            i,
+            l,
+            epoch,
+            (bfd_rx, bfd_tx),
+            Arc::clone(live),
+            bfd_down_tx,
+            bgp_up,
+        )));
+        handles.push(tokio::spawn(follow_reports(
+            l,
+            Arc::clone(live),
+            reports,
+            bgp_up_tx,
+        )));
     }
     if !handles.is_empty() {
         // Why a session stays down when the keys disagree: the kernel drops those segments
@@ -345,6 +280,104 @@ pub fn spawn(
         }));
     }
     Ok(handles)
+}
+
+/// The BFD session on router link `l` (the `i`th): passive, running while BGP is Established
+/// (`bgp_up`); each time it leaves Up for another reason than AdminDown, `bfd_down` counts up
+/// and the BGP speaker closes the session.
+async fn run_bfd(
+    i: usize,
+    l: RouterLink,
+    epoch: Instant,
+    (bfd_rx, bfd_tx): (tokio::net::UdpSocket, tokio::net::UdpSocket),
+    live_b: Arc<Mutex<LiveLab>>,
+    bfd_down_tx: watch::Sender<u64>,
+    mut bgp_up: watch::Receiver<bool>,
+) {
+    let fresh = || bfd::Session::new(bfd::Config::msee(i as u32 + 1));
+    let mut session = fresh();
+    let now = || epoch.elapsed();
+    let mut buf = [0u8; 128];
+    let peer = SocketAddr::new(IpAddr::V4(l.ce), bfd::PORT);
+    loop {
+        while let Some(p) = session.poll_transmit() {
+            let _ = bfd_tx.send_to(&p, peer).await;
+        }
+        while let Some(e) = session.poll_event() {
+            let mut lv = lock(&live_b);
+            match e {
+                bfd::Event::Up => {
+                    info!(msee = %l.msee, "BFD session up");
+                    lv.set_bfd(l.site, l.circuit, l.path, session.state());
+                }
+                bfd::Event::Down { diag, admin } => {
+                    lv.set_bfd(l.site, l.circuit, l.path, session.state());
+                    if admin {
+                        // The router is reconfiguring BFD, the path is fine: BGP stays.
+                        info!(msee = %l.msee, "BFD session down: the peer signalled AdminDown");
+                    } else {
+                        warn!(msee = %l.msee, diag = bfd::diag::name(diag), "BFD session down");
+                        bfd_down_tx.send_modify(|n| *n += 1);
+                    }
+                }
+            }
+        }
+        let wait = session
+            .poll_timeout()
+            .map_or(Duration::from_secs(3600), |t| t.saturating_sub(now()));
+        tokio::select! {
+            r = bfd_rx.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    if from.ip() == IpAddr::V4(l.ce) && *bgp_up.borrow() {
+                        session.receive(now(), &buf[..n]);
+                    }
+                }
+            }
+            _ = tokio::time::sleep(wait) => session.handle_timeout(now()),
+            changed = bgp_up.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if !*bgp_up.borrow_and_update() {
+                    // BGP went down: its BFD session goes with it, silently.
+                    session = fresh();
+                    lock(&live_b).set_bfd(l.site, l.circuit, l.path, session.state());
+                }
+            }
+        }
+    }
+}
+
+/// What the BGP speaker on router link `l` reports, into the lab: the session's state for
+/// the summary and BFD, and the routes it accepted into the plane.
+async fn follow_reports(
+    l: RouterLink,
+    live_r: Arc<Mutex<LiveLab>>,
+    mut reports: mpsc::UnboundedReceiver<speaker::Report>,
+    bgp_up_tx: watch::Sender<bool>,
+) {
+    while let Some(r) = reports.recv().await {
+        let mut lv = lock(&live_r);
+        match &r.event {
+            Event::Established => {
+                info!(msee = %l.msee, "BGP session established");
+                lv.set_session(l.site, l.circuit, l.path, "Established", None);
+                bgp_up_tx.send_replace(true);
+            }
+            Event::Down { reason, .. } => {
+                warn!(msee = %l.msee, %reason, "BGP session down");
+                lv.set_session(l.site, l.circuit, l.path, "Idle", Some(reason.clone()));
+                bgp_up_tx.send_replace(false);
+            }
+            Event::PrefixWarning { count, limit, .. } => {
+                warn!(msee = %l.msee, count, limit, "80% of the prefix limit reached");
+            }
+            Event::Routes => {
+                tracing::debug!(msee = %l.msee, prefixes = r.received.len(), "routes received");
+            }
+        }
+        lv.set_customer(l.site, l.circuit, l.path, r.received);
+    }
 }
 
 #[cfg(test)]
