@@ -20,8 +20,6 @@ type S<T> = Spanned<T>;
 // The raw file format. These types are also what `reachlab schema` describes (schemars):
 // their doc comments are the editor's hover text, and `schema::*` the allowed values.
 
-/// A reachlab lab: ExpressRoute circuits, on-premises sites, Azure VNets and Global Reach
-/// connections.
 /// The topology file's whole JSON Schema, as `reachlab schema` prints it: the raw types'
 /// structure, with the value schemas of `schema`.
 pub fn json_schema() -> serde_json::Value {
@@ -35,6 +33,8 @@ pub fn json_schema() -> serde_json::Value {
     s.to_value()
 }
 
+/// A reachlab lab: ExpressRoute circuits, on-premises sites, Azure VNets and Global Reach
+/// connections.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "reachlab topology")]
