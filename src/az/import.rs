@@ -349,15 +349,71 @@ fn quote(s: &str) -> String {
 }
 
 /// Imports `inputs`; the topology text, or every problem found.
+///
+/// Four passes: read (each file flattened to az's shape), collect (resources sorted by
+/// type), map (each type to its topology section, problems noted), and assemble (sections in
+/// the topology's order, then checked as a whole: sites and Global Reach name circuits the
+/// input has).
 pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>> {
     let mut cx = Cx {
         problems: Vec::new(),
         opts,
     };
+    // Read and collect.
     let mut sorted = Sorted::default();
     for i in inputs {
         collect(&mut cx, &i.file, "$", &flatten(&i.json), &mut sorted);
     }
+    let settings = sorted.settings.clone().unwrap_or(Value::Null);
+    // Map, each type on its own.
+    let mut estate = Estate::default();
+    let mut circuits = String::new();
+    for f in &sorted.circuits {
+        map_circuit(
+            &mut cx,
+            f,
+            &sorted.peerings,
+            &settings,
+            &mut estate,
+            &mut circuits,
+        );
+    }
+    map_loose_peerings(&mut cx, &sorted, &mut estate);
+    let (vnets, vnet_of_gw) = map_vnets(&mut cx, &sorted.vnets);
+    let links = map_connections(&mut cx, &sorted.connections, &vnets, &vnet_of_gw, &estate);
+    let mut sites = cli_sites(opts);
+    sites.extend(route_table_sites(&mut cx, opts, &estate));
+    // Assemble, in the topology's order.
+    let mut o = header(inputs, opts, &settings);
+    o.push_str(&circuits);
+    write_sites(&mut cx, &mut o, &settings, &sites, &estate);
+    for (v, conns) in vnets.iter().zip(&links) {
+        write_vnet(&mut o, v, conns);
+    }
+    write_global_reach(&mut cx, &mut o, &estate);
+    let problems = std::mem::take(&mut cx.problems);
+    if !problems.is_empty() && !cx.opts.skip_unknown {
+        return Err(problems);
+    }
+    Ok(Imported {
+        toml: o,
+        warnings: problems,
+    })
+}
+
+/// What the circuits' mapping found that later passes need.
+#[derive(Default)]
+struct Estate {
+    /// The circuits mapped, in input order.
+    names: Vec<String>,
+    /// Each circuit's private peering's peerASN: its on-premises AS.
+    peer_asn: BTreeMap<String, u32>,
+    /// Global Reach connections as found, both sides' shapes (a pair may appear twice).
+    grs: Vec<Gr>,
+}
+
+/// The file's head and its `[lab]` table.
+fn header(inputs: &[Input], opts: &Options, settings: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "#:schema ./reachlab.schema.json");
     let _ = writeln!(
@@ -371,7 +427,6 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 .join(", ")
         )
     );
-    let settings = sorted.settings.clone().unwrap_or(Value::Null);
     let _ = writeln!(o, "\n[lab]");
     match &opts.name {
         Some(n) => line(&mut o, "name", quote(n), "--name"),
@@ -393,220 +448,243 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
         &["name"],
         "reachlab block: lab",
     );
+    o
+}
 
-    // Circuits and their private peerings.
-    let mut names: Vec<String> = Vec::new();
-    let mut peer_asn: BTreeMap<String, u32> = BTreeMap::new();
-    let mut grs: Vec<Gr> = Vec::new();
-    for f in &sorted.circuits.clone() {
-        let c = &f.v;
-        let Some(name) = s(c, "name") else {
-            cx.problem(f, ".name", "a circuit without a name");
-            continue;
-        };
-        let id = s(c, "id").unwrap_or_default().to_string();
-        let sp = c
-            .get("serviceProviderProperties")
-            .cloned()
-            .unwrap_or_default();
-        let loc_typed = s(&sp, "peeringLocation").unwrap_or_default();
-        let Some(loc) = catalogue().find_location(loc_typed) else {
-            cx.problem(
-                f,
-                ".serviceProviderProperties.peeringLocation",
-                format!(
-                    "peering location \"{loc_typed}\" is not in reachlab's catalogue (`reachlab locations`)"
-                ),
-            );
-            continue;
-        };
-        let extra = settings.pointer(&format!("/circuits/{name}")).cloned();
-        let bandwidth_override = extra
-            .as_ref()
-            .and_then(|x| x.get("bandwidth"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let mbps = sp.get("bandwidthInMbps").and_then(Value::as_u64);
-        let Some(mbps) = mbps.filter(|m| OFFERED_MBPS.contains(m) || bandwidth_override.is_some())
-        else {
-            cx.problem(
-                f,
-                ".serviceProviderProperties.bandwidthInMbps",
-                format!(
-                    "bandwidth {} Mbps is not one Azure offers ({})",
-                    mbps.map_or("(none)".to_string(), |m| m.to_string()),
-                    OFFERED_MBPS.map(|m| m.to_string()).join(", ")
-                ),
-            );
-            continue;
-        };
-        let sku = c.get("sku").cloned().unwrap_or_default();
-        let from = format!("circuit {name}");
-        let _ = writeln!(
+/// A circuit and its private peering, as a `[[circuit]]` table into `o`; nothing when its
+/// name, location or bandwidth cannot be mapped.
+fn map_circuit(
+    cx: &mut Cx,
+    f: &Found,
+    loose_peerings: &[Found],
+    settings: &Value,
+    estate: &mut Estate,
+    o: &mut String,
+) {
+    let c = &f.v;
+    let Some(name) = s(c, "name") else {
+        cx.problem(f, ".name", "a circuit without a name");
+        return;
+    };
+    let id = s(c, "id").unwrap_or_default().to_string();
+    let sp = c
+        .get("serviceProviderProperties")
+        .cloned()
+        .unwrap_or_default();
+    let loc_typed = s(&sp, "peeringLocation").unwrap_or_default();
+    let Some(loc) = catalogue().find_location(loc_typed) else {
+        cx.problem(
+            f,
+            ".serviceProviderProperties.peeringLocation",
+            format!(
+                "peering location \"{loc_typed}\" is not in reachlab's catalogue (`reachlab locations`)"
+            ),
+        );
+        return;
+    };
+    let extra = settings.pointer(&format!("/circuits/{name}")).cloned();
+    let bandwidth_override = extra
+        .as_ref()
+        .and_then(|x| x.get("bandwidth"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mbps = sp.get("bandwidthInMbps").and_then(Value::as_u64);
+    let Some(mbps) = mbps.filter(|m| OFFERED_MBPS.contains(m) || bandwidth_override.is_some())
+    else {
+        cx.problem(
+            f,
+            ".serviceProviderProperties.bandwidthInMbps",
+            format!(
+                "bandwidth {} Mbps is not one Azure offers ({})",
+                mbps.map_or("(none)".to_string(), |m| m.to_string()),
+                OFFERED_MBPS.map(|m| m.to_string()).join(", ")
+            ),
+        );
+        return;
+    };
+    let sku = c.get("sku").cloned().unwrap_or_default();
+    let from = format!("circuit {name}");
+    let _ = writeln!(
+        o,
+        "\n[[circuit]]                              # {}",
+        comment(&id)
+    );
+    line(o, "name", quote(name), &format!("{from}: name"));
+    line(
+        o,
+        "peering_location",
+        quote(&loc.name),
+        &format!("{from}: serviceProviderProperties.peeringLocation"),
+    );
+    match &bandwidth_override {
+        Some(b) => line(
             o,
-            "\n[[circuit]]                              # {}",
-            comment(&id)
-        );
-        line(&mut o, "name", quote(name), &format!("{from}: name"));
+            "bandwidth",
+            quote(b),
+            "reachlab block: a bandwidth Azure does not sell",
+        ),
+        None => line(
+            o,
+            "bandwidth",
+            quote(&crate::topology::Bandwidth(mbps * 1_000_000).to_string()),
+            &format!("{from}: serviceProviderProperties.bandwidthInMbps"),
+        ),
+    }
+    if let Some(t) = s(&sku, "tier") {
+        line(o, "sku", quote(t), &format!("{from}: sku.tier"));
+    }
+    if let Some(fam) = s(&sku, "family") {
+        line(o, "family", quote(fam), &format!("{from}: sku.family"));
+    }
+    if let Some(p) = s(&sp, "serviceProviderName").filter(|p| !p.is_empty()) {
         line(
-            &mut o,
-            "peering_location",
-            quote(&loc.name),
-            &format!("{from}: serviceProviderProperties.peeringLocation"),
+            o,
+            "provider",
+            quote(p),
+            &format!("{from}: serviceProviderProperties.serviceProviderName"),
         );
-        match &bandwidth_override {
-            Some(b) => line(
-                &mut o,
-                "bandwidth",
-                quote(b),
-                "reachlab block: a bandwidth Azure does not sell",
-            ),
-            None => line(
-                &mut o,
-                "bandwidth",
-                quote(&crate::topology::Bandwidth(mbps * 1_000_000).to_string()),
-                &format!("{from}: serviceProviderProperties.bandwidthInMbps"),
-            ),
+    }
+    if let Some(sub) = id_subscription(&id).filter(|s| s != "default") {
+        line(o, "subscription", quote(&sub), &format!("{from}: id"));
+    }
+    // Its peerings: nested, or given on their own (matched by id).
+    let mut peerings: Vec<(String, Value)> = c
+        .get("peerings")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .map(|(i, p)| (format!(".peerings[{i}]"), p.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for p in loose_peerings {
+        let pid = s(&p.v, "id").unwrap_or_default();
+        if id_segment(pid, "expressRouteCircuits").as_deref() == Some(name)
+            && !peerings.iter().any(|(_, x)| s(x, "id") == Some(pid))
+        {
+            peerings.push((String::new(), p.v.clone()));
         }
-        if let Some(t) = s(&sku, "tier") {
-            line(&mut o, "sku", quote(t), &format!("{from}: sku.tier"));
+    }
+    let mut private_seen = false;
+    for (ppath, p) in &peerings {
+        let ty = s(p, "peeringType").unwrap_or_default();
+        if ty == "AzurePrivatePeering" && private_seen {
+            cx.problem(
+                f,
+                &format!("{ppath}.peeringType"),
+                "a second private peering on one circuit (a circuit has one)",
+            );
+            continue;
         }
-        if let Some(fam) = s(&sku, "family") {
-            line(&mut o, "family", quote(fam), &format!("{from}: sku.family"));
+        if ty != "AzurePrivatePeering" {
+            cx.problem(f, &format!("{ppath}.peeringType"), not_private(ty));
+            continue;
         }
-        if let Some(p) = s(&sp, "serviceProviderName").filter(|p| !p.is_empty()) {
+        private_seen = true;
+        map_private_peering(cx, f, name, ppath, p, estate, o);
+    }
+    table_lines(
+        o,
+        extra.as_ref(),
+        &[
+            "bandwidth",
+            "name",
+            "peering_location",
+            "sku",
+            "family",
+            "provider",
+            "subscription",
+            "peering_prefix",
+            "shared_key",
+        ],
+        &format!("reachlab block: circuit {name}"),
+    );
+    estate.names.push(name.to_string());
+}
+
+/// Circuit `name`'s private peering `p` (at `ppath` in `f`): its peerASN, /29, shared key and
+/// Global Reach connections.
+fn map_private_peering(
+    cx: &mut Cx,
+    f: &Found,
+    name: &str,
+    ppath: &str,
+    p: &Value,
+    estate: &mut Estate,
+    o: &mut String,
+) {
+    let from = format!("circuit {name}");
+    if let Some(asn) = p
+        .get("peerASN")
+        .or_else(|| p.get("peerAsn"))
+        .and_then(Value::as_u64)
+    {
+        estate.peer_asn.insert(name.to_string(), asn as u32);
+    }
+    let prim = s(p, "primaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv4Net>().ok());
+    let sec = s(p, "secondaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv4Net>().ok());
+    match (prim, sec) {
+        (Some(a), Some(b))
+            if a.prefix_len() == 30
+                && b.prefix_len() == 30
+                && u32::from(b.network()) == u32::from(a.network()) + 4
+                && u32::from(a.network()) % 8 == 0 =>
+        {
             line(
-                &mut o,
-                "provider",
-                quote(p),
-                &format!("{from}: serviceProviderProperties.serviceProviderName"),
+                o,
+                "peering_prefix",
+                quote(&Ipv4Net::new(a.network(), 29).expect("valid").to_string()),
+                &format!("{from}: AzurePrivatePeering primary {a} + secondary {b}"),
             );
         }
-        if let Some(sub) = id_subscription(&id).filter(|s| s != "default") {
-            line(&mut o, "subscription", quote(&sub), &format!("{from}: id"));
-        }
-        // Its peerings: nested, or given on their own (matched by id).
-        let mut peerings: Vec<(String, Value)> = c
-            .get("peerings")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .enumerate()
-                    .map(|(i, p)| (format!(".peerings[{i}]"), p.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for p in &sorted.peerings {
-            let pid = s(&p.v, "id").unwrap_or_default();
-            if id_segment(pid, "expressRouteCircuits").as_deref() == Some(name)
-                && !peerings.iter().any(|(_, x)| s(x, "id") == Some(pid))
-            {
-                peerings.push((String::new(), p.v.clone()));
-            }
-        }
-        let mut private_seen = false;
-        for (ppath, p) in &peerings {
-            let ty = s(p, "peeringType").unwrap_or_default();
-            if ty == "AzurePrivatePeering" && private_seen {
-                cx.problem(
-                    f,
-                    &format!("{ppath}.peeringType"),
-                    "a second private peering on one circuit (a circuit has one)",
-                );
-                continue;
-            }
-            if ty != "AzurePrivatePeering" {
-                cx.problem(f, &format!("{ppath}.peeringType"), not_private(ty));
-                continue;
-            }
-            private_seen = true;
-            if let Some(asn) = p
-                .get("peerASN")
-                .or_else(|| p.get("peerAsn"))
-                .and_then(Value::as_u64)
-            {
-                peer_asn.insert(name.to_string(), asn as u32);
-            }
-            let prim = s(p, "primaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv4Net>().ok());
-            let sec = s(p, "secondaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv4Net>().ok());
-            match (prim, sec) {
-                (Some(a), Some(b))
-                    if a.prefix_len() == 30
-                        && b.prefix_len() == 30
-                        && u32::from(b.network()) == u32::from(a.network()) + 4
-                        && u32::from(a.network()) % 8 == 0 =>
-                {
-                    line(
-                        &mut o,
-                        "peering_prefix",
-                        quote(&Ipv4Net::new(a.network(), 29).expect("valid").to_string()),
-                        &format!(
-                            "{from}: AzurePrivatePeering primary {a} + secondary {b}"
-                        ),
-                    );
-                }
-                (Some(a), None) if a.prefix_len() == 30 => line(
-                    &mut o,
-                    "peering_prefix",
-                    quote(&a.to_string()),
-                    &format!("{from}: AzurePrivatePeering primaryPeerAddressPrefix"),
-                ),
-                (a, b) => cx.problem(
-                    f,
-                    &format!("{ppath}.primaryPeerAddressPrefix"),
-                    format!(
-                        "primary {} and secondary {}: reachlab takes two adjacent /30s of one /29 (primary first)",
-                        a.map_or("(none)".into(), |x| x.to_string()),
-                        b.map_or("(none)".into(), |x| x.to_string())
-                    ),
-                ),
-            }
-            if let Some(k) = s(p, "sharedKey").filter(|k| !k.is_empty()) {
-                line(
-                    &mut o,
-                    "shared_key",
-                    quote(k),
-                    &format!("{from}: AzurePrivatePeering sharedKey"),
-                );
-            }
-            // Global Reach: `connections` on the initiating side, `peeredConnections` on the
-            // other; one link per pair.
-            for key in ["connections", "peeredConnections"] {
-                for (i, g) in p
-                    .get(key)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let at = (f.file.clone(), format!("{}{ppath}.{key}[{i}]", f.path));
-                    gr_of(name, g, at, &mut grs);
-                }
-            }
-        }
-        table_lines(
-            &mut o,
-            extra.as_ref(),
-            &[
-                "bandwidth",
-                "name",
-                "peering_location",
-                "sku",
-                "family",
-                "provider",
-                "subscription",
-                "peering_prefix",
-                "shared_key",
-            ],
-            &format!("reachlab block: circuit {name}"),
-        );
-        names.push(name.to_string());
+        (Some(a), None) if a.prefix_len() == 30 => line(
+            o,
+            "peering_prefix",
+            quote(&a.to_string()),
+            &format!("{from}: AzurePrivatePeering primaryPeerAddressPrefix"),
+        ),
+        (a, b) => cx.problem(
+            f,
+            &format!("{ppath}.primaryPeerAddressPrefix"),
+            format!(
+                "primary {} and secondary {}: reachlab takes two adjacent /30s of one /29 (primary first)",
+                a.map_or("(none)".into(), |x| x.to_string()),
+                b.map_or("(none)".into(), |x| x.to_string())
+            ),
+        ),
     }
-    // Peerings given on their own whose circuit is not in the input.
+    if let Some(k) = s(p, "sharedKey").filter(|k| !k.is_empty()) {
+        line(
+            o,
+            "shared_key",
+            quote(k),
+            &format!("{from}: AzurePrivatePeering sharedKey"),
+        );
+    }
+    // Global Reach: `connections` on the initiating side, `peeredConnections` on the other;
+    // one link per pair.
+    for key in ["connections", "peeredConnections"] {
+        for (i, g) in p
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = (f.file.clone(), format!("{}{ppath}.{key}[{i}]", f.path));
+            gr_of(name, g, at, &mut estate.grs);
+        }
+    }
+}
+
+/// Peerings and Global Reach connections given on their own: a peering whose circuit is not
+/// in the input is a problem; connections join the estate's.
+fn map_loose_peerings(cx: &mut Cx, sorted: &Sorted, estate: &mut Estate) {
     for p in &sorted.peerings {
         let owner = id_segment(s(&p.v, "id").unwrap_or_default(), "expressRouteCircuits")
             .unwrap_or_default();
-        if names.contains(&owner) {
+        if estate.names.contains(&owner) {
             continue;
         }
         let ty = s(&p.v, "peeringType").unwrap_or_default();
@@ -623,13 +701,21 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
     for g in &sorted.gr {
         let owner = id_segment(s(&g.v, "id").unwrap_or_default(), "expressRouteCircuits")
             .unwrap_or_default();
-        gr_of(&owner, &g.v, (g.file.clone(), g.path.clone()), &mut grs);
+        gr_of(
+            &owner,
+            &g.v,
+            (g.file.clone(), g.path.clone()),
+            &mut estate.grs,
+        );
     }
+}
 
-    // VNets and their gateways.
+/// The virtual networks that can be mapped, and which of them each gateway (named by its
+/// GatewaySubnet's ipConfigurations) belongs to.
+fn map_vnets(cx: &mut Cx, found: &[Found]) -> (Vec<VnetIn>, BTreeMap<String, usize>) {
     let mut vnet_of_gw: BTreeMap<String, usize> = BTreeMap::new();
     let mut vnets: Vec<VnetIn> = Vec::new();
-    for f in &sorted.vnets.clone() {
+    for f in found {
         let v = &f.v;
         let Some(name) = s(v, "name") else {
             cx.problem(f, ".name", "a virtual network without a name");
@@ -652,26 +738,22 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
-        for sn in v
+        let gateway_configs = v
             .get("subnets")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-        {
-            if s(sn, "name") != Some("GatewaySubnet") {
-                continue;
-            }
-            for ipc in sn
-                .get("ipConfigurations")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            .filter(|sn| s(sn, "name") == Some("GatewaySubnet"))
+            .flat_map(|sn| {
+                sn.get("ipConfigurations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            });
+        for ipc in gateway_configs {
+            if let Some(gw) = id_segment(s(ipc, "id").unwrap_or_default(), "virtualNetworkGateways")
             {
-                if let Some(gw) =
-                    id_segment(s(ipc, "id").unwrap_or_default(), "virtualNetworkGateways")
-                {
-                    vnet_of_gw.insert(gw, vnets.len());
-                }
+                vnet_of_gw.insert(gw, vnets.len());
             }
         }
         vnets.push(VnetIn {
@@ -685,9 +767,27 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
                 .map(str::to_string),
         });
     }
-    // Gateway connections: which circuits each VNet is linked to, with what weight.
-    let mut links: Vec<Vec<(String, u64, String)>> = vec![Vec::new(); vnets.len()];
-    for f in &sorted.connections.clone() {
+    (vnets, vnet_of_gw)
+}
+
+/// A VNet's link to a circuit, from an ExpressRoute gateway connection.
+struct LinkIn {
+    circuit: String,
+    weight: u64,
+    /// The connection's name, for the comment.
+    name: String,
+}
+
+/// Gateway connections: which circuits each VNet (by index) is linked to, with what weight.
+fn map_connections(
+    cx: &mut Cx,
+    found: &[Found],
+    vnets: &[VnetIn],
+    vnet_of_gw: &BTreeMap<String, usize>,
+    estate: &Estate,
+) -> Vec<Vec<LinkIn>> {
+    let mut links: Vec<Vec<LinkIn>> = (0..vnets.len()).map(|_| Vec::new()).collect();
+    for f in found {
         let c = &f.v;
         let kind = s(c, "connectionType").unwrap_or_default();
         if kind != "ExpressRoute" {
@@ -704,7 +804,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             .pointer("/virtualNetworkGateway1/id")
             .and_then(Value::as_str)
             .and_then(|id| id_segment(id, "virtualNetworkGateways"));
-        let Some(v) = gw.as_ref().and_then(|g| vnet_of_gw.get(g)) else {
+        let Some(&v) = gw.as_ref().and_then(|g| vnet_of_gw.get(g)) else {
             cx.problem(
                 f,
                 ".virtualNetworkGateway1.id",
@@ -727,7 +827,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             );
             continue;
         };
-        if !names.contains(&circuit) {
+        if !estate.names.contains(&circuit) {
             cx.problem(
                 f,
                 ".peer.id",
@@ -735,33 +835,40 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             );
             continue;
         }
-        if links[*v].iter().any(|l| l.0 == circuit) {
+        if links[v].iter().any(|l| l.circuit == circuit) {
             cx.problem(
                 f,
                 ".peer.id",
                 format!(
                     "a second connection of vnet {} to circuit {circuit} (a gateway connects to a circuit once)",
-                    vnets[*v].name
+                    vnets[v].name
                 ),
             );
             continue;
         }
-        let weight = c.get("routingWeight").and_then(Value::as_u64).unwrap_or(0);
-        links[*v].push((
+        links[v].push(LinkIn {
             circuit,
-            weight,
-            s(c, "name").unwrap_or_default().to_string(),
-        ));
+            weight: c.get("routingWeight").and_then(Value::as_u64).unwrap_or(0),
+            name: s(c, "name").unwrap_or_default().to_string(),
+        });
     }
+    links
+}
 
-    // Sites: from the command line and from route tables.
-    let mut sites: Vec<(SiteArg, String)> = opts
-        .sites
+/// The sites given with `--site`, each with where it came from.
+fn cli_sites(opts: &Options) -> Vec<(SiteArg, String)> {
+    opts.sites
         .iter()
         .map(|a| (a.clone(), "--site".to_string()))
-        .collect();
+        .collect()
+}
+
+/// A site per `--routes CIRCUIT=FILE`: the prefixes whose AS path ends in the circuit's
+/// peerASN.
+fn route_table_sites(cx: &mut Cx, opts: &Options, estate: &Estate) -> Vec<(SiteArg, String)> {
+    let mut sites = Vec::new();
     for (circuit, input) in &opts.routes {
-        let Some(asn) = peer_asn.get(circuit) else {
+        let Some(asn) = estate.peer_asn.get(circuit) else {
             cx.problems.push(Problem {
                 file: input.file.clone(),
                 path: "$".into(),
@@ -804,29 +911,35 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             format!("--routes {}", input.file),
         ));
     }
-    for (i, site) in settings
+    sites
+}
+
+/// The `[[site]]` tables: the reachlab block's, then those given (checked against both the
+/// block and the circuits).
+fn write_sites(
+    cx: &mut Cx,
+    o: &mut String,
+    settings: &Value,
+    sites: &[(SiteArg, String)],
+    estate: &Estate,
+) {
+    let block: Vec<&Value> = settings
         .get("sites")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .enumerate()
-    {
+        .collect();
+    for (i, site) in block.iter().enumerate() {
         let _ = writeln!(o, "\n[[site]]");
         table_lines(
-            &mut o,
+            o,
             Some(site),
             &[],
             &format!("reachlab block: sites[{i}] (on-premises)"),
         );
     }
-    let block_sites: Vec<&str> = settings
-        .get("sites")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|site| s(site, "name"))
-        .collect();
-    for (a, from) in &sites {
+    let block_sites: Vec<&str> = block.iter().filter_map(|site| s(site, "name")).collect();
+    for (a, from) in sites {
         if block_sites.contains(&a.name.as_str()) {
             cx.problems.push(Problem {
                 file: from.clone(),
@@ -838,7 +951,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             });
             continue;
         }
-        if !names.contains(&a.circuit) {
+        if !estate.names.contains(&a.circuit) {
             cx.problems.push(Problem {
                 file: from.clone(),
                 path: a.name.clone(),
@@ -850,109 +963,100 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             continue;
         }
         let _ = writeln!(o, "\n[[site]]");
-        line(&mut o, "name", quote(&a.name), from);
-        line(&mut o, "circuit", quote(&a.circuit), from);
+        line(o, "name", quote(&a.name), from);
+        line(o, "circuit", quote(&a.circuit), from);
         line(
-            &mut o,
+            o,
             "prefixes",
-            format!(
-                "[{}]",
-                a.prefixes
-                    .iter()
-                    .map(|p| quote(&p.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            list(a.prefixes.iter().map(|p| p.to_string())),
             from,
         );
-        if let Some(asn) = peer_asn.get(&a.circuit) {
+        if let Some(asn) = estate.peer_asn.get(&a.circuit) {
             line(
-                &mut o,
+                o,
                 "asn",
                 asn.to_string(),
                 &format!("circuit {}: AzurePrivatePeering peerASN", a.circuit),
             );
         }
     }
-    for (
-        i,
-        VnetIn {
-            name,
-            region,
-            prefixes,
-            id,
-            community,
-        },
-    ) in vnets.iter().enumerate()
-    {
-        let _ = writeln!(
+}
+
+/// A TOML array of strings.
+fn list(items: impl Iterator<Item = String>) -> String {
+    format!(
+        "[{}]",
+        items.map(|x| quote(&x)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// A `[[vnet]]` table, with the circuits its gateway connections link it to.
+fn write_vnet(o: &mut String, v: &VnetIn, conns: &[LinkIn]) {
+    let VnetIn {
+        name,
+        region,
+        prefixes,
+        id,
+        community,
+    } = v;
+    let _ = writeln!(
+        o,
+        "\n[[vnet]]                                 # {}",
+        comment(id)
+    );
+    line(o, "name", quote(name), &format!("vnet {name}: name"));
+    line(
+        o,
+        "region",
+        quote(region),
+        &format!("vnet {name}: location"),
+    );
+    line(
+        o,
+        "prefixes",
+        list(prefixes.iter().cloned()),
+        &format!("vnet {name}: addressSpace.addressPrefixes"),
+    );
+    line(
+        o,
+        "circuits",
+        list(conns.iter().map(|c| c.circuit.clone())),
+        &format!(
+            "connections {}",
+            conns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    if let Some(c) = community {
+        line(
             o,
-            "\n[[vnet]]                                 # {}",
-            comment(id)
+            "bgp_community",
+            quote(c),
+            &format!("vnet {name}: bgpCommunities.virtualNetworkCommunity"),
         );
-        line(&mut o, "name", quote(name), &format!("vnet {name}: name"));
-        line(
-            &mut o,
-            "region",
-            quote(region),
-            &format!("vnet {name}: location"),
-        );
-        line(
-            &mut o,
-            "prefixes",
-            format!(
-                "[{}]",
-                prefixes
-                    .iter()
-                    .map(|p| quote(p))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            &format!("vnet {name}: addressSpace.addressPrefixes"),
-        );
-        let conns = &links[i];
-        line(
-            &mut o,
-            "circuits",
-            format!(
-                "[{}]",
-                conns
-                    .iter()
-                    .map(|c| quote(&c.0))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            &format!(
-                "connections {}",
-                conns
-                    .iter()
-                    .map(|c| c.2.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        if let Some(c) = community {
-            line(
-                &mut o,
-                "bgp_community",
-                quote(c),
-                &format!("vnet {name}: bgpCommunities.virtualNetworkCommunity"),
-            );
-        }
-        let weighted: Vec<String> = conns
-            .iter()
-            .filter(|c| c.1 > 0)
-            .map(|c| format!("{} = {}", key(&c.0), c.1))
-            .collect();
-        if !weighted.is_empty() {
-            line(
-                &mut o,
-                "weights",
-                format!("{{ {} }}", weighted.join(", ")),
-                "connections: routingWeight",
-            );
-        }
     }
+    let weighted: Vec<String> = conns
+        .iter()
+        .filter(|c| c.weight > 0)
+        .map(|c| format!("{} = {}", key(&c.circuit), c.weight))
+        .collect();
+    if !weighted.is_empty() {
+        line(
+            o,
+            "weights",
+            format!("{{ {} }}", weighted.join(", ")),
+            "connections: routingWeight",
+        );
+    }
+}
+
+/// The `[[global_reach]]` tables, one per pair of circuits (both sides name it), each
+/// checked to join two circuits of the input.
+fn write_global_reach(cx: &mut Cx, o: &mut String, estate: &Estate) {
+    let names = &estate.names;
     let mut seen: Vec<(String, String)> = Vec::new();
     for Gr {
         a,
@@ -961,7 +1065,7 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
         v6,
         name: conn,
         at,
-    } in &grs
+    } in &estate.grs
     {
         let key = if a < b {
             (a.clone(), b.clone())
@@ -989,34 +1093,26 @@ pub fn import(inputs: &[Input], opts: &Options) -> Result<Imported, Vec<Problem>
             comment(conn)
         );
         line(
-            &mut o,
+            o,
             "circuits",
             format!("[{}, {}]", quote(a), quote(b)),
             &format!("{conn}: expressRouteCircuitPeering, peerExpressRouteCircuitPeering"),
         );
         line(
-            &mut o,
+            o,
             "address_prefix",
             quote(prefix),
             &format!("{conn}: addressPrefix"),
         );
         if let Some(p) = v6 {
             line(
-                &mut o,
+                o,
                 "ipv6_address_prefix",
                 quote(p),
                 &format!("{conn}: ipv6CircuitConnectionConfig.addressPrefix"),
             );
         }
     }
-    let problems = std::mem::take(&mut cx.problems);
-    if !problems.is_empty() && !cx.opts.skip_unknown {
-        return Err(problems);
-    }
-    Ok(Imported {
-        toml: o,
-        warnings: problems,
-    })
 }
 
 /// A virtual network as found.
