@@ -1,6 +1,6 @@
-use super::*;
 use super::layout::{layout, Route, W};
 use super::svg::{fit, text_width};
+use super::*;
 use crate::diag::SourceFile;
 
 fn topology(text: &str) -> Topology {
@@ -224,7 +224,9 @@ fn the_layout_gives_crossing_connections_a_lane_each_under_every_box_and_bracket
                 assert!(a.1 < W / 2.0 && b.1 > W / 2.0, "the left circuit first");
                 lanes.push(*lane);
             }
-            Route::Bracket { edge, x, y1, y2, .. } => {
+            Route::Bracket {
+                edge, x, y1, y2, ..
+            } => {
                 // London and Amsterdam, both on the right: the bracket on their VNets' side.
                 assert_eq!(r.g.circuits, ["er-london", "er-amsterdam"]);
                 assert!(x < edge && y1 < y2, "{x} {edge} {y1} {y2}");

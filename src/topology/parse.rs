@@ -439,22 +439,56 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         diags: Vec::new(),
     };
 
-    let mut lab = Lab {
-        name: default_name.to_string(),
-        latency: LatencyModel::default(),
-        access_delay: None,
-        jitter: None,
-        loss: None,
-        seed: None,
-        prefix_limit_restart: None,
-    };
-    if let Some(l) = raw.lab {
-        cx.note(Entity::Lab, "", 0, &l);
+    let lab = cx.lab(raw.lab, default_name);
+    let circuit = (raw.circuit.into_iter().enumerate())
+        .map(|(i, c)| cx.circuit(i, c))
+        .collect();
+    let site = (raw.site.into_iter().enumerate())
+        .map(|(i, s)| cx.site(i, s))
+        .collect();
+    let vnet = (raw.vnet.into_iter().enumerate())
+        .map(|(i, v)| cx.vnet(i, v))
+        .collect();
+    let global_reach = (raw.global_reach.into_iter().enumerate())
+        .filter_map(|(i, g)| cx.global_reach(i, g))
+        .collect();
+    if !cx.diags.is_empty() {
+        return Err(cx.diags);
+    }
+    Ok((
+        Topology {
+            lab,
+            circuit,
+            site,
+            vnet,
+            global_reach,
+        },
+        cx.spans,
+    ))
+}
+
+/// One table of each kind, read into the topology's types; errors noted, spans kept.
+impl Ctx {
+    /// The `[lab]` table; defaults where it is silent.
+    fn lab(&mut self, raw: Option<S<RawLab>>, default_name: &str) -> Lab {
+        let mut lab = Lab {
+            name: default_name.to_string(),
+            latency: LatencyModel::default(),
+            access_delay: None,
+            jitter: None,
+            loss: None,
+            seed: None,
+            prefix_limit_restart: None,
+        };
+        let Some(l) = raw else {
+            return lab;
+        };
+        self.note(Entity::Lab, "", 0, &l);
         let l = l.into_inner();
         if let Some(n) = l.name {
-            lab.name = cx.string(Entity::Lab, "name", n);
+            lab.name = self.string(Entity::Lab, "name", n);
         }
-        lab.latency = cx.choice(
+        lab.latency = self.choice(
             Entity::Lab,
             "latency",
             l.latency,
@@ -463,31 +497,32 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         );
         lab.access_delay = l
             .access_delay
-            .and_then(|d| cx.span(Entity::Lab, "access_delay", d));
-        lab.jitter = l.jitter.and_then(|d| cx.span(Entity::Lab, "jitter", d));
-        lab.loss = l.loss.and_then(|v| cx.loss(Entity::Lab, v));
+            .and_then(|d| self.span(Entity::Lab, "access_delay", d));
+        lab.jitter = l.jitter.and_then(|d| self.span(Entity::Lab, "jitter", d));
+        lab.loss = l.loss.and_then(|v| self.loss(Entity::Lab, v));
         lab.prefix_limit_restart = l
             .prefix_limit_restart
-            .and_then(|d| cx.span(Entity::Lab, "prefix_limit_restart", d));
+            .and_then(|d| self.span(Entity::Lab, "prefix_limit_restart", d));
         lab.seed = l.seed.and_then(|v| match u64::try_from(*v.get_ref()) {
             Ok(x) => Some(x),
             Err(_) => {
-                cx.err(v.span(), "seed must be a non-negative integer");
+                self.err(v.span(), "seed must be a non-negative integer");
                 None
             }
         });
+        lab
     }
 
-    let mut circuits = Vec::new();
-    for (i, c) in raw.circuit.into_iter().enumerate() {
+    /// A `[[circuit]]` table.
+    fn circuit(&mut self, i: usize, c: S<RawCircuit>) -> Circuit {
         let e = Entity::Circuit(i);
-        cx.note(e, "", 0, &c);
+        self.note(e, "", 0, &c);
         let c = c.into_inner();
-        cx.note(e, "bandwidth", 0, &c.bandwidth);
+        self.note(e, "bandwidth", 0, &c.bandwidth);
         let bandwidth = match Bandwidth::parse(c.bandwidth.get_ref()) {
             Some(b) => b,
             None => {
-                cx.err(
+                self.err(
                     c.bandwidth.span(),
                     format!(
                         "bandwidth \"{}\" is not a rate; write e.g. \"50Mbps\", \"1Gbps\", \"10Gbps\" ({} .. {}) or \"unlimited\"",
@@ -502,15 +537,15 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
         let peering_prefix = c
             .peering_prefix
             .as_ref()
-            .and_then(|p| cx.prefix_v4(e, "peering_prefix", p));
-        let access_delay = c.access_delay.and_then(|d| cx.span(e, "access_delay", d));
-        let queue = c.queue.and_then(|d| cx.span(e, "queue", d));
+            .and_then(|p| self.prefix_v4(e, "peering_prefix", p));
+        let access_delay = c.access_delay.and_then(|d| self.span(e, "access_delay", d));
+        let queue = c.queue.and_then(|d| self.span(e, "queue", d));
         let mtu = c.mtu.and_then(|m| {
-            cx.note(e, "mtu", 0, &m);
+            self.note(e, "mtu", 0, &m);
             match u16::try_from(*m.get_ref()) {
                 Ok(v) if (1280..=9000).contains(&v) => Some(v),
                 _ => {
-                    cx.err(
+                    self.err(
                         m.span(),
                         format!(
                             "mtu {} is out of range; allowed: 1280 .. 9000 (default 1400)",
@@ -521,62 +556,62 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 }
             }
         });
-        let jitter = c.jitter.and_then(|d| cx.span(e, "jitter", d));
-        let loss = c.loss.and_then(|v| cx.loss(e, v));
-        circuits.push(Circuit {
+        let jitter = c.jitter.and_then(|d| self.span(e, "jitter", d));
+        let loss = c.loss.and_then(|v| self.loss(e, v));
+        Circuit {
             jitter,
             loss,
             reorder: c.reorder.unwrap_or(false),
             access_delay,
             queue,
             mtu,
-            name: cx.string(e, "name", c.name),
+            name: self.string(e, "name", c.name),
             // As people type it ("silicon valley"): the catalogue's spelling from here on.
-            peering_location: crate::catalogue::catalogue().canonical_location(&cx.string(
+            peering_location: crate::catalogue::catalogue().canonical_location(&self.string(
                 e,
                 "peering_location",
                 c.peering_location,
             )),
             bandwidth,
-            sku: cx.choice(e, "sku", c.sku, Sku::ALL, Sku::Standard),
-            family: cx.choice(e, "family", c.family, Family::ALL, Family::MeteredData),
-            provider: c.provider.map(|p| cx.string(e, "provider", p)),
-            subscription: c.subscription.map(|p| cx.string(e, "subscription", p)),
-            shared_key: c.shared_key.map(|p| cx.string(e, "shared_key", p)),
+            sku: self.choice(e, "sku", c.sku, Sku::ALL, Sku::Standard),
+            family: self.choice(e, "family", c.family, Family::ALL, Family::MeteredData),
+            provider: c.provider.map(|p| self.string(e, "provider", p)),
+            subscription: c.subscription.map(|p| self.string(e, "subscription", p)),
+            shared_key: c.shared_key.map(|p| self.string(e, "shared_key", p)),
             peering_prefix,
-        });
+        }
     }
 
-    let mut sites = Vec::new();
-    for (i, s) in raw.site.into_iter().enumerate() {
+    /// A `[[site]]` table.
+    fn site(&mut self, i: usize, s: S<RawSite>) -> Site {
         let e = Entity::Site(i);
-        cx.note(e, "", 0, &s);
+        self.note(e, "", 0, &s);
         let site_span = s.span();
         let s = s.into_inner();
         // `circuit = "x"` or `circuits = [...]`, spans kept under "circuits" either way.
         let circuits = match (s.circuit, s.circuits) {
             (Some(c), None) => {
-                cx.note(e, "circuits", 0, &c);
+                self.note(e, "circuits", 0, &c);
                 vec![c.into_inner()]
             }
             (None, Some(list)) => {
                 if list.get_ref().is_empty() {
-                    cx.err(
+                    self.err(
                         list.span(),
                         "circuits is empty; a site connects through at least one circuit",
                     );
                 }
-                cx.names(e, "circuits", list)
+                self.names(e, "circuits", list)
             }
             (Some(c), Some(_)) => {
-                cx.err(
+                self.err(
                     c.span(),
                     "give either circuit = \"NAME\" or circuits = [\"NAME\", ...], not both",
                 );
                 vec![c.into_inner()]
             }
             (None, None) => {
-                cx.err(
+                self.err(
                     site_span,
                     "a site needs circuit = \"NAME\" (or circuits = [\"NAME\", ...] for several)",
                 );
@@ -584,11 +619,11 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
             }
         };
         let asn = s.asn.and_then(|a| {
-            cx.note(e, "asn", 0, &a);
+            self.note(e, "asn", 0, &a);
             match u32::try_from(*a.get_ref()) {
                 Ok(v) if v != 0 && v != u32::MAX => Some(v),
                 _ => {
-                    cx.err(
+                    self.err(
                         a.span(),
                         format!(
                             "asn {} is not a BGP ASN; allowed: 1 .. 4294967294",
@@ -599,24 +634,24 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 }
             }
         });
-        let router = cx.choice(e, "router", s.router, Router::ALL, Router::Static);
-        let router_config = s.router_config.map(|v| cx.string(e, "router_config", v));
+        let router = self.choice(e, "router", s.router, Router::ALL, Router::Static);
+        let router_config = s.router_config.map(|v| self.string(e, "router_config", v));
         let default_route = s.default_route.is_some_and(|b| {
-            cx.note(e, "default_route", 0, &b);
+            self.note(e, "default_route", 0, &b);
             *b.get_ref()
         });
         let prepend = s
             .prepend
             .map(|w| {
-                cx.note(e, "prepend", 0, &w);
+                self.note(e, "prepend", 0, &w);
                 let mut out = std::collections::BTreeMap::new();
                 for (i, (circuit, n)) in w.into_inner().into_iter().enumerate() {
-                    cx.spans.insert(e, "prepend", i, n.span());
+                    self.spans.insert(e, "prepend", i, n.span());
                     match u8::try_from(*n.get_ref()) {
                         Ok(k) if k <= super::MAX_PREPEND => {
                             out.insert(circuit, k);
                         }
-                        _ => cx.err(
+                        _ => self.err(
                             n.span(),
                             format!(
                                 "prepend {} for circuit {circuit} is out of range; allowed: 0 .. {}",
@@ -629,46 +664,46 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                 out
             })
             .unwrap_or_default();
-        sites.push(Site {
+        Site {
             default_route,
             prepend,
-            name: cx.string(e, "name", s.name),
+            name: self.string(e, "name", s.name),
             circuits,
-            prefixes: cx.prefixes(e, "prefixes", s.prefixes),
+            prefixes: self.prefixes(e, "prefixes", s.prefixes),
             asn,
             router,
             router_config,
-        });
+        }
     }
 
-    let mut vnets = Vec::new();
-    for (i, v) in raw.vnet.into_iter().enumerate() {
+    /// A `[[vnet]]` table.
+    fn vnet(&mut self, i: usize, v: S<RawVnet>) -> Vnet {
         let e = Entity::Vnet(i);
-        cx.note(e, "", 0, &v);
+        self.note(e, "", 0, &v);
         let v = v.into_inner();
-        vnets.push(Vnet {
-            name: cx.string(e, "name", v.name),
+        Vnet {
+            name: self.string(e, "name", v.name),
             // As az prints it ("westus") or as displayed ("West US"), in any case.
             region: crate::catalogue::catalogue()
-                .canonical_azure_region(&cx.string(e, "region", v.region)),
-            prefixes: cx.prefixes(e, "prefixes", v.prefixes),
+                .canonical_azure_region(&self.string(e, "region", v.region)),
+            prefixes: self.prefixes(e, "prefixes", v.prefixes),
             circuits: v
                 .circuits
-                .map(|c| cx.names(e, "circuits", c))
+                .map(|c| self.names(e, "circuits", c))
                 .unwrap_or_default(),
-            bgp_community: v.bgp_community.map(|c| cx.string(e, "bgp_community", c)),
+            bgp_community: v.bgp_community.map(|c| self.string(e, "bgp_community", c)),
             weights: v
                 .weights
                 .map(|w| {
-                    cx.note(e, "weights", 0, &w);
+                    self.note(e, "weights", 0, &w);
                     let mut out = std::collections::BTreeMap::new();
                     for (i, (circuit, weight)) in w.into_inner().into_iter().enumerate() {
-                        cx.spans.insert(e, "weights", i, weight.span());
+                        self.spans.insert(e, "weights", i, weight.span());
                         match u16::try_from(*weight.get_ref()) {
                             Ok(n) if n <= super::MAX_WEIGHT => {
                                 out.insert(circuit, n);
                             }
-                            _ => cx.err(
+                            _ => self.err(
                                 weight.span(),
                                 format!(
                                     "weight {} for circuit {circuit} is out of range; allowed: 0 .. {} (higher is preferred)",
@@ -681,52 +716,35 @@ pub(super) fn parse(text: &str, default_name: &str) -> Result<(Topology, Spans),
                     out
                 })
                 .unwrap_or_default(),
-        });
+        }
     }
 
-    let mut grs = Vec::new();
-    for (i, g) in raw.global_reach.into_iter().enumerate() {
+    /// A `[[global_reach]]` table; `None` when it cannot be one (the error noted).
+    fn global_reach(&mut self, i: usize, g: S<RawGlobalReach>) -> Option<GlobalReach> {
         let e = Entity::GlobalReach(i);
-        cx.note(e, "", 0, &g);
+        self.note(e, "", 0, &g);
         let g = g.into_inner();
         let span = g.circuits.span();
-        let names = cx.names(e, "circuits", g.circuits);
-        let address_prefix = cx.prefix_v4(e, "address_prefix", &g.address_prefix);
+        let names = self.names(e, "circuits", g.circuits);
+        let address_prefix = self.prefix_v4(e, "address_prefix", &g.address_prefix);
         let v6 = g
             .ipv6_address_prefix
             .as_ref()
-            .and_then(|p| cx.prefix_v6(e, "ipv6_address_prefix", p));
+            .and_then(|p| self.prefix_v6(e, "ipv6_address_prefix", p));
         if names.len() != 2 {
-            cx.err(
+            self.err(
                 span,
                 format!(
                     "a Global Reach connection joins exactly two circuits, got {}",
                     names.len()
                 ),
             );
-            continue;
+            return None;
         }
-        let Some(address_prefix) = address_prefix else {
-            continue;
-        };
-        grs.push(GlobalReach {
+        Some(GlobalReach {
             circuits: [names[0].clone(), names[1].clone()],
-            address_prefix,
+            address_prefix: address_prefix?,
             ipv6_address_prefix: v6,
-        });
+        })
     }
-
-    if !cx.diags.is_empty() {
-        return Err(cx.diags);
-    }
-    Ok((
-        Topology {
-            lab,
-            circuit: circuits,
-            site: sites,
-            vnet: vnets,
-            global_reach: grs,
-        },
-        cx.spans,
-    ))
 }
