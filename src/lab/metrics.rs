@@ -12,9 +12,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::live::LiveLab;
+use super::live::{LiveLab, SessionMetrics};
 use crate::engine::table::PortKind;
 use crate::engine::DropReason;
+use crate::engine::Engine;
+use crate::topology::GlobalReach;
 
 /// Writes one metric family's header.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -38,12 +40,25 @@ pub fn render(live: &LiveLab) -> String {
     let sessions = live.bgp_sessions();
     let engine = live.engine();
     let e = engine.lock().unwrap_or_else(|p| p.into_inner());
-    let t = e.tables();
     let mut o = String::with_capacity(8192);
-    let paths = ["primary", "secondary"];
+    circuits(&mut o, &lab, &e, now);
+    endpoints(&mut o, &lab, &e);
+    global_reach(&mut o, &lab, &gr);
+    if !sessions.is_empty() {
+        bgp_sessions(&mut o, &lab, &sessions);
+    }
+    model(&mut o, &lab, &e);
+    o
+}
 
+const PATHS: [&str; 2] = ["primary", "secondary"];
+
+/// Per circuit link: bytes, packets, up, shaper queue, drops by reason.
+fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration) {
+    let t = e.tables();
+    let paths = PATHS;
     family(
-        &mut o,
+        o,
         "reachlab_circuit_bytes_total",
         "counter",
         "Bytes through a circuit's MSEE per link; direction in = from the customer side, out = towards it (as az get-stats).",
@@ -56,7 +71,7 @@ pub fn render(live: &LiveLab) -> String {
         }
     }
     family(
-        &mut o,
+        o,
         "reachlab_circuit_packets_total",
         "counter",
         "Packets (GSO segments counted one by one) through a circuit's MSEE per link and direction.",
@@ -69,7 +84,7 @@ pub fn render(live: &LiveLab) -> String {
         }
     }
     family(
-        &mut o,
+        o,
         "reachlab_circuit_link_up",
         "gauge",
         "Whether a circuit's link is up (1) or failed with `circuit fail` (0).",
@@ -86,13 +101,13 @@ pub fn render(live: &LiveLab) -> String {
         }
     }
     family(
-        &mut o,
+        o,
         "reachlab_circuit_queue_seconds",
         "gauge",
         "Queue depth of a circuit's shaper, as the wait a packet arriving now would have; direction up = towards Microsoft.",
     );
     family(
-        &mut o,
+        o,
         "reachlab_circuit_queue_bytes",
         "gauge",
         "Queue depth of a circuit's shaper in bytes at the circuit's rate (0 when unshaped).",
@@ -120,7 +135,7 @@ pub fn render(live: &LiveLab) -> String {
         }
     }
     family(
-        &mut o,
+        o,
         "reachlab_circuit_drops_total",
         "counter",
         "Packets dropped at a circuit's MSEE or on its links, by reason.",
@@ -136,20 +151,25 @@ pub fn render(live: &LiveLab) -> String {
             );
         }
     }
+}
+
+/// Per site and VNet: what it sent and received, and its drops by reason.
+fn endpoints(o: &mut String, lab: &str, e: &Engine) {
+    let t = e.tables();
     family(
-        &mut o,
+        o,
         "reachlab_endpoint_bytes_total",
         "counter",
         "Bytes a site or VNet sent (rx: read from its TUN) and received (tx: written to it).",
     );
     family(
-        &mut o,
+        o,
         "reachlab_endpoint_packets_total",
         "counter",
         "Packets a site or VNet sent (rx) and received (tx).",
     );
     family(
-        &mut o,
+        o,
         "reachlab_endpoint_drops_total",
         "counter",
         "Packets a site or VNet sent that were dropped, by reason.",
@@ -189,13 +209,17 @@ pub fn render(live: &LiveLab) -> String {
             }
         }
     }
+}
+
+/// Each Global Reach connection: Connected or not.
+fn global_reach(o: &mut String, lab: &str, gr: &[(&GlobalReach, bool)]) {
     family(
-        &mut o,
+        o,
         "reachlab_global_reach_connected",
         "gauge",
         "Whether a Global Reach connection is Connected (1) or Disconnected (0: a circuit has both links down).",
     );
-    for (g, up) in &gr {
+    for (g, up) in gr {
         let _ = writeln!(
             o,
             "reachlab_global_reach_connected{{lab=\"{lab}\",circuit=\"{}\",peer=\"{}\",address_prefix=\"{}\"}} {}",
@@ -205,73 +229,80 @@ pub fn render(live: &LiveLab) -> String {
             u8::from(*up)
         );
     }
-    if !sessions.is_empty() {
-        family(
-            &mut o,
-            "reachlab_bgp_session_established",
-            "gauge",
-            "Whether an MSEE's BGP session with a site's router is Established (1) or not (0).",
+}
+
+/// Per BGP session: Established, prefixes, messages, BFD.
+fn bgp_sessions(o: &mut String, lab: &str, sessions: &[SessionMetrics]) {
+    family(
+        o,
+        "reachlab_bgp_session_established",
+        "gauge",
+        "Whether an MSEE's BGP session with a site's router is Established (1) or not (0).",
+    );
+    for s in sessions {
+        let _ = writeln!(
+            o,
+            "reachlab_bgp_session_established{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\",neighbor=\"{}\"}} {}",
+            esc(&s.circuit),
+            s.link,
+            esc(&s.site),
+            s.neighbor,
+            u8::from(s.established)
         );
-        for s in &sessions {
+    }
+    type Value = fn(&SessionMetrics) -> u64;
+    let values: [(&str, &str, &str, Value); 5] = [
+        (
+            "reachlab_bgp_prefixes_received",
+            "gauge",
+            "Prefixes the MSEE accepted from a site's router on a link.",
+            |s| s.received as u64,
+        ),
+        (
+            "reachlab_bgp_prefixes_advertised",
+            "gauge",
+            "Prefixes the MSEE announces to a site's router on a link.",
+            |s| s.advertised as u64,
+        ),
+        (
+            "reachlab_bgp_messages_received_total",
+            "counter",
+            "BGP messages the MSEE received from a site's router on a link.",
+            |s| s.messages_in,
+        ),
+        (
+            "reachlab_bgp_messages_sent_total",
+            "counter",
+            "BGP messages the MSEE sent to a site's router on a link.",
+            |s| s.messages_out,
+        ),
+        (
+            "reachlab_bfd_session_up",
+            "gauge",
+            "Whether the MSEE's BFD session with a site's router on a link is Up (1) or not (0).",
+            |s| u64::from(s.bfd_up),
+        ),
+    ];
+    for (name, kind, help, value) in values {
+        family(o, name, kind, help);
+        for s in sessions {
             let _ = writeln!(
                 o,
-                "reachlab_bgp_session_established{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\",neighbor=\"{}\"}} {}",
+                "{name}{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\"}} {}",
                 esc(&s.circuit),
                 s.link,
                 esc(&s.site),
-                s.neighbor,
-                u8::from(s.established)
+                value(s)
             );
         }
-        type Value = fn(&crate::lab::live::SessionMetrics) -> u64;
-        let values: [(&str, &str, &str, Value); 5] = [
-            (
-                "reachlab_bgp_prefixes_received",
-                "gauge",
-                "Prefixes the MSEE accepted from a site's router on a link.",
-                |s| s.received as u64,
-            ),
-            (
-                "reachlab_bgp_prefixes_advertised",
-                "gauge",
-                "Prefixes the MSEE announces to a site's router on a link.",
-                |s| s.advertised as u64,
-            ),
-            (
-                "reachlab_bgp_messages_received_total",
-                "counter",
-                "BGP messages the MSEE received from a site's router on a link.",
-                |s| s.messages_in,
-            ),
-            (
-                "reachlab_bgp_messages_sent_total",
-                "counter",
-                "BGP messages the MSEE sent to a site's router on a link.",
-                |s| s.messages_out,
-            ),
-            (
-                "reachlab_bfd_session_up",
-                "gauge",
-                "Whether the MSEE's BFD session with a site's router on a link is Up (1) or not (0).",
-                |s| u64::from(s.bfd_up),
-            ),
-        ];
-        for (name, kind, help, value) in values {
-            family(&mut o, name, kind, help);
-            for s in &sessions {
-                let _ = writeln!(
-                    o,
-                    "{name}{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\"}} {}",
-                    esc(&s.circuit),
-                    s.link,
-                    esc(&s.site),
-                    value(s)
-                );
-            }
-        }
     }
+}
+
+/// The model: round trips per circuit and destination, and how late delayed packets left.
+fn model(o: &mut String, lab: &str, e: &Engine) {
+    let t = e.tables();
     family(
-        &mut o,
+        o,
         "reachlab_modelled_rtt_seconds",
         "gauge",
         "The modelled round trip from a circuit's sites to each destination its MSEE routes to.",
@@ -289,7 +320,7 @@ pub fn render(live: &LiveLab) -> String {
     }
     let l = e.lateness();
     family(
-        &mut o,
+        o,
         "reachlab_delayed_packets_total",
         "counter",
         "Packets that waited in a delay line or shaper (whole lab).",
@@ -300,7 +331,7 @@ pub fn render(live: &LiveLab) -> String {
         l.packets
     );
     family(
-        &mut o,
+        o,
         "reachlab_delayed_late_seconds_total",
         "counter",
         "Sum of how late delayed packets left against their deadlines.",
@@ -311,7 +342,7 @@ pub fn render(live: &LiveLab) -> String {
         Duration::from_nanos(l.total_ns).as_secs_f64()
     );
     family(
-        &mut o,
+        o,
         "reachlab_in_flight_packets",
         "gauge",
         "Packets now in delay lines and shaper queues.",
@@ -321,7 +352,6 @@ pub fn render(live: &LiveLab) -> String {
         "reachlab_in_flight_packets{{lab=\"{lab}\"}} {}",
         e.in_flight()
     );
-    o
 }
 
 /// Serves `/metrics` on `addr` until the returned task is aborted.
