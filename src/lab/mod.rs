@@ -277,8 +277,57 @@ async fn make(
 ) -> Result<run::Forwarder, LabError> {
     let total = topo.endpoint_names().count();
     let all: Vec<IpNet> = topo.all_prefixes().into_iter().map(|(p, _)| p).collect();
-    let endpoints = topo
-        .site
+    let hosts = hosts(topo, &st.lab);
+    let mut devices = Vec::new();
+    let mut offload = offload_choice(topo, io);
+    for endpoint in endpoints(topo) {
+        devices.push(make_endpoint(
+            topo,
+            st,
+            &endpoint,
+            &all,
+            &hosts,
+            &mut offload,
+        )?);
+        progress(st.endpoints.len(), total);
+        fail_point(st.endpoints.len())?;
+    }
+    let offload = offload.unwrap_or(false);
+    // Sites with a real router: each circuit link's customer end as an interface in the site's
+    // namespace; the MSEEs' own addresses in a namespace of the lab's.
+    let tables = crate::plane::tables(topo);
+    let (links, msee_addrs) = make_router_links(topo, st, &tables, offload)?;
+    devices.extend(links);
+    if tables.msee_port.is_some() {
+        devices.push(make_msee(st, offload, &msee_addrs)?);
+        // Each site's FRR, once its links exist (it connects to the MSEEs, retrying).
+        for (i, s) in topo.site.iter().enumerate() {
+            if s.router == crate::topology::Router::Frr {
+                start_frr(topo, st, &tables, i)?;
+            }
+        }
+    }
+    let prefix = if offload {
+        tun_rs::VIRTIO_NET_HDR_LEN
+    } else {
+        0
+    };
+    let engine = Engine::new(tables).with_frame_prefix(prefix);
+    info!(offload, poll = ?io.poll, "forwarding");
+    Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
+}
+
+/// A site or VNet to make: its name, kind ("site" or "vnet"), prefixes and MTU.
+struct Endpoint<'t> {
+    name: &'t str,
+    kind: &'static str,
+    prefixes: &'t [IpNet],
+    mtu: u16,
+}
+
+/// Every site and VNet, in the topology's order.
+fn endpoints(topo: &Topology) -> Vec<Endpoint<'_>> {
+    topo.site
         .iter()
         .map(|s| {
             // The smallest of its circuits' MTUs: the site's hosts send what every circuit takes.
@@ -289,16 +338,26 @@ async fn make(
                 .map(|c| c.mtu())
                 .min()
                 .unwrap_or(netns::VNET_MTU);
-            (s.name.as_str(), "site", &s.prefixes, mtu)
+            Endpoint {
+                name: &s.name,
+                kind: "site",
+                prefixes: &s.prefixes,
+                mtu,
+            }
         })
-        .chain(
-            topo.vnet
-                .iter()
-                .map(|v| (v.name.as_str(), "vnet", &v.prefixes, netns::VNET_MTU)),
-        );
-    // Every endpoint by name, in every namespace (`ping london`).
-    let hosts = netns::hosts_file(
-        &st.lab,
+        .chain(topo.vnet.iter().map(|v| Endpoint {
+            name: &v.name,
+            kind: "vnet",
+            prefixes: &v.prefixes,
+            mtu: netns::VNET_MTU,
+        }))
+        .collect()
+}
+
+/// The hosts file every namespace gets: every endpoint by name (`ping london`).
+fn hosts(topo: &Topology, lab: &str) -> String {
+    netns::hosts_file(
+        lab,
         &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
         &topo
             .endpoint_names()
@@ -309,10 +368,13 @@ async fn make(
                     .map(move |p| (n.to_string(), topo.host_address(n, p)))
             })
             .collect::<Vec<_>>(),
-    );
-    let mut devices = Vec::new();
-    // Offload is decided on the first TUN and used for all: packets pass between TUNs with
-    // their virtio-net header, so both ends must speak it.
+    )
+}
+
+/// Whether the TUNs carry offloads: `Some(false)` when they must not, `None` when the first
+/// TUN decides (the kernel may refuse). Offload is decided on the first TUN and used for all:
+/// packets pass between TUNs with their virtio-net header, so both ends must speak it.
+fn offload_choice(topo: &Topology, io: run::IoOptions) -> Option<bool> {
     // Loss and jitter are decided per packet: they need every segment on its own.
     let per_packet = topo
         .circuit
@@ -321,84 +383,105 @@ async fn make(
     if per_packet && io.offload {
         info!("loss or jitter configured: TUN offload off, one packet per read");
     }
-    let mut offload: Option<bool> = if io.offload && !per_packet {
+    if io.offload && !per_packet {
         None
     } else {
         Some(false)
-    };
-    for (name, kind, own, mtu) in endpoints {
-        let ns = names::netns_name(&st.lab, name);
-        let tun = names::tun_name(name);
-        // Recorded before it is made: `down` after a crash finds it.
-        st.namespaces.push(ns.clone());
-        st.save().map_err(io_err("recording the lab state"))?;
-        if let Err(e) = netns::add(&ns) {
-            if matches!(e, NetnsError::Exists(_)) {
-                // Someone else's (made since `prepare` looked): never ours to remove.
-                st.namespaces.pop();
-                let _ = st.save();
-            }
-            return Err(e.into());
-        }
-        let dev = match offload {
-            Some(o) => netns::create_tun(&ns, &tun, o, mtu)?,
-            None => match netns::create_tun(&ns, &tun, true, mtu) {
-                Ok(d) => {
-                    offload = Some(true);
-                    d
-                }
-                Err(e) => {
-                    warn!(error = %e, "TUN offload refused by the kernel; using plain I/O, one packet per read");
-                    offload = Some(false);
-                    netns::create_tun(&ns, &tun, false, mtu)?
-                }
-            },
-        };
-        st.etc_netns.push(ns.clone());
-        st.save().map_err(io_err("recording the lab state"))?;
-        if let Err(e) = netns::write_hosts(&ns, &hosts) {
-            st.etc_netns.pop();
-            let _ = st.save();
-            return Err(e.into());
-        }
-        // A site with a real router learns its routes over BGP; the others get one route per
-        // lab prefix through their TUN.
-        let routed = topo
-            .site
-            .iter()
-            .any(|s| s.name == name && s.router.is_real());
-        let others: Vec<IpNet> = if routed {
-            Vec::new()
-        } else {
-            let mut v: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
-            // The same prefix at two endpoints is one route.
-            v.sort();
-            v.dedup();
-            v
-        };
-        let own_addresses: Vec<(std::net::IpAddr, u8)> = own
-            .iter()
-            .map(|p| (topo.host_address(name, p), p.prefix_len()))
-            .collect();
-        let addresses = netns::configure(&ns, &tun, &own_addresses, &others, !routed)?;
-        let dev = tun_rs::AsyncDevice::new(dev)
-            .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
-        devices.push(dev);
-        st.endpoints.push(EndpointState {
-            name: name.to_string(),
-            kind: kind.to_string(),
-            namespace: ns,
-            tun,
-            addresses,
-        });
-        st.save().map_err(io_err("recording the lab state"))?;
-        progress(st.endpoints.len(), total);
-        fail_point(st.endpoints.len())?;
     }
-    let offload = offload.unwrap_or(false);
-    // Sites with a real router: each circuit link's customer end as an interface in the site's
-    // namespace; the MSEEs' own addresses in a namespace of the lab's.
-    let tables = crate::plane::tables(topo);
+}
+
+/// A site's or VNet's namespace and TUN, addressed and routed, each step recorded in the
+/// state before it is taken (`down` after a crash finds it); the TUN registered with tokio.
+fn make_endpoint(
+    topo: &Topology,
+    st: &mut LabState,
+    endpoint: &Endpoint,
+    all: &[IpNet],
+    hosts: &str,
+    offload: &mut Option<bool>,
+) -> Result<tun_rs::AsyncDevice, LabError> {
+    let Endpoint {
+        name,
+        kind,
+        prefixes: own,
+        mtu,
+    } = *endpoint;
+    let ns = names::netns_name(&st.lab, name);
+    let tun = names::tun_name(name);
+    // Recorded before it is made: `down` after a crash finds it.
+    st.namespaces.push(ns.clone());
+    st.save().map_err(io_err("recording the lab state"))?;
+    if let Err(e) = netns::add(&ns) {
+        if matches!(e, NetnsError::Exists(_)) {
+            // Someone else's (made since `prepare` looked): never ours to remove.
+            st.namespaces.pop();
+            let _ = st.save();
+        }
+        return Err(e.into());
+    }
+    let dev = match *offload {
+        Some(o) => netns::create_tun(&ns, &tun, o, mtu)?,
+        None => match netns::create_tun(&ns, &tun, true, mtu) {
+            Ok(d) => {
+                *offload = Some(true);
+                d
+            }
+            Err(e) => {
+                warn!(error = %e, "TUN offload refused by the kernel; using plain I/O, one packet per read");
+                *offload = Some(false);
+                netns::create_tun(&ns, &tun, false, mtu)?
+            }
+        },
+    };
+    st.etc_netns.push(ns.clone());
+    st.save().map_err(io_err("recording the lab state"))?;
+    if let Err(e) = netns::write_hosts(&ns, hosts) {
+        st.etc_netns.pop();
+        let _ = st.save();
+        return Err(e.into());
+    }
+    // A site with a real router learns its routes over BGP; the others get one route per
+    // lab prefix through their TUN.
+    let routed = topo
+        .site
+        .iter()
+        .any(|s| s.name == name && s.router.is_real());
+    let others: Vec<IpNet> = if routed {
+        Vec::new()
+    } else {
+        let mut v: Vec<IpNet> = all.iter().filter(|p| !own.contains(p)).copied().collect();
+        // The same prefix at two endpoints is one route.
+        v.sort();
+        v.dedup();
+        v
+    };
+    let own_addresses: Vec<(std::net::IpAddr, u8)> = own
+        .iter()
+        .map(|p| (topo.host_address(name, p), p.prefix_len()))
+        .collect();
+    let addresses = netns::configure(&ns, &tun, &own_addresses, &others, !routed)?;
+    let dev = tun_rs::AsyncDevice::new(dev)
+        .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
+    st.endpoints.push(EndpointState {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        namespace: ns,
+        tun,
+        addresses,
+    });
+    st.save().map_err(io_err("recording the lab state"))?;
+    Ok(dev)
+}
+
+/// Each circuit link's customer end, a TUN in its router site's namespace; and the MSEE
+/// addresses (`a.b.c.d/30`) the lab's MSEE namespace is to hold.
+fn make_router_links(
+    topo: &Topology,
+    st: &LabState,
+    tables: &crate::engine::Tables,
+    offload: bool,
+) -> Result<(Vec<tun_rs::AsyncDevice>, Vec<String>), LabError> {
+    let mut devices = Vec::new();
     let mut msee_addrs = Vec::new();
     for p in &tables.ports {
         if let crate::engine::table::PortKind::Link {
@@ -420,88 +503,91 @@ async fn make(
             msee_addrs.push(format!("{msee}/30"));
         }
     }
-    if tables.msee_port.is_some() {
-        let ns = names::msee_netns_name(&st.lab);
-        st.namespaces.push(ns.clone());
-        st.save().map_err(io_err("recording the lab state"))?;
-        netns::add(&ns)?;
-        let dev = netns::create_tun(&ns, "msee", offload, netns::VNET_MTU)?;
-        for a in &msee_addrs {
-            netns::configure_link(&ns, "msee", a)?;
-        }
-        devices.push(
-            tun_rs::AsyncDevice::new(dev)
-                .map_err(io_err(format!("registering TUN msee of {ns} with tokio")))?,
-        );
-        // Each site's FRR, once its links exist (it connects to the MSEEs, retrying).
-        for (i, s) in topo.site.iter().enumerate() {
-            if s.router != crate::topology::Router::Frr {
-                continue;
+    Ok((devices, msee_addrs))
+}
+
+/// The lab's MSEE namespace, with a TUN holding every MSEE address.
+fn make_msee(
+    st: &mut LabState,
+    offload: bool,
+    msee_addrs: &[String],
+) -> Result<tun_rs::AsyncDevice, LabError> {
+    let ns = names::msee_netns_name(&st.lab);
+    st.namespaces.push(ns.clone());
+    st.save().map_err(io_err("recording the lab state"))?;
+    netns::add(&ns)?;
+    let dev = netns::create_tun(&ns, "msee", offload, netns::VNET_MTU)?;
+    for a in msee_addrs {
+        netns::configure_link(&ns, "msee", a)?;
+    }
+    tun_rs::AsyncDevice::new(dev)
+        .map_err(io_err(format!("registering TUN msee of {ns} with tokio")))
+}
+
+/// Site `i`'s FRR in its namespace: the user's `router_config`, or one generated to peer
+/// with both MSEEs of each of its circuits.
+fn start_frr(
+    topo: &Topology,
+    st: &mut LabState,
+    tables: &crate::engine::Tables,
+    i: usize,
+) -> Result<(), LabError> {
+    let s = &topo.site[i];
+    let dir = state::lab_dir(&st.lab).join("frr").join(&s.name);
+    st.frr.push(dir.display().to_string());
+    st.save().map_err(io_err("recording the lab state"))?;
+    // Both MSEEs of each of its circuits, keyed as the circuit says.
+    let mut neighbors = Vec::new();
+    let mut passwords = std::collections::BTreeMap::new();
+    for name in &s.circuits {
+        let c = topo
+            .circuit
+            .iter()
+            .position(|c| &c.name == name)
+            .expect("validated");
+        for (_, msee) in tables.circuits[c].link_v4 {
+            neighbors.push(msee);
+            if let Some(k) = &topo.circuit[c].shared_key {
+                passwords.insert(msee, k.clone());
             }
-            let dir = state::lab_dir(&st.lab).join("frr").join(&s.name);
-            st.frr.push(dir.display().to_string());
-            st.save().map_err(io_err("recording the lab state"))?;
-            // Both MSEEs of each of its circuits, keyed as the circuit says.
-            let mut neighbors = Vec::new();
-            let mut passwords = std::collections::BTreeMap::new();
-            for name in &s.circuits {
-                let c = topo
-                    .circuit
-                    .iter()
-                    .position(|c| &c.name == name)
-                    .expect("validated");
-                for (_, msee) in tables.circuits[c].link_v4 {
-                    neighbors.push(msee);
-                    if let Some(k) = &topo.circuit[c].shared_key {
-                        passwords.insert(msee, k.clone());
-                    }
-                }
-            }
-            let first = topo
-                .circuit
-                .iter()
-                .position(|c| c.name == s.circuits[0])
-                .expect("validated");
-            let router = frr::SiteRouter {
-                hostname: s.name.clone(),
-                asn: s.asn.unwrap_or(65001 + i as u32),
-                router_id: tables.circuits[first].link_v4[0].0,
-                neighbors,
-                networks: s.prefixes.clone(),
-                connect_retry: 2,
-                lan_source: s
-                    .prefixes
-                    .iter()
-                    .find_map(|p| match topo.host_address(&s.name, p) {
-                        std::net::IpAddr::V4(a) => Some(a),
-                        std::net::IpAddr::V6(_) => None,
-                    }),
-                passwords,
-            };
-            let conf = match &s.router_config {
-                // The user's own configuration, as written.
-                Some(path) => std::fs::read_to_string(path).map_err(io_err(format!(
-                    "reading router_config {path} of site {}",
-                    s.name
-                )))?,
-                None => frr::config(&router, &dir.join("frr.log")),
-            };
-            frr::Daemons::start(&names::netns_name(&st.lab, &s.name), &dir, &conf).map_err(
-                |e| LabError::Io {
-                    what: format!("starting FRR for site {}", s.name),
-                    source: std::io::Error::other(e.to_string()),
-                },
-            )?;
         }
     }
-    let prefix = if offload {
-        tun_rs::VIRTIO_NET_HDR_LEN
-    } else {
-        0
+    let first = topo
+        .circuit
+        .iter()
+        .position(|c| c.name == s.circuits[0])
+        .expect("validated");
+    let router = frr::SiteRouter {
+        hostname: s.name.clone(),
+        asn: s.asn.unwrap_or(65001 + i as u32),
+        router_id: tables.circuits[first].link_v4[0].0,
+        neighbors,
+        networks: s.prefixes.clone(),
+        connect_retry: 2,
+        lan_source: s
+            .prefixes
+            .iter()
+            .find_map(|p| match topo.host_address(&s.name, p) {
+                std::net::IpAddr::V4(a) => Some(a),
+                std::net::IpAddr::V6(_) => None,
+            }),
+        passwords,
     };
-    let engine = Engine::new(tables).with_frame_prefix(prefix);
-    info!(offload, poll = ?io.poll, "forwarding");
-    Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
+    let conf = match &s.router_config {
+        // The user's own configuration, as written.
+        Some(path) => std::fs::read_to_string(path).map_err(io_err(format!(
+            "reading router_config {path} of site {}",
+            s.name
+        )))?,
+        None => frr::config(&router, &dir.join("frr.log")),
+    };
+    frr::Daemons::start(&names::netns_name(&st.lab, &s.name), &dir, &conf).map_err(|e| {
+        LabError::Io {
+            what: format!("starting FRR for site {}", s.name),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })?;
+    Ok(())
 }
 
 /// A test hook: with `REACHLAB_FAIL_AFTER=N` in the environment, `up` fails once N endpoints
