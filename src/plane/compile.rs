@@ -34,63 +34,8 @@ pub fn compile(
     customers: &super::AdjRibIn,
     maintenance: &std::collections::BTreeSet<(usize, usize)>,
 ) -> Tables {
-    let cidx = |name: &str| -> CircuitId {
-        t.circuit
-            .iter()
-            .position(|c| c.name == name)
-            .expect("validated topology: circuit exists")
-    };
-    let internal: Ipv6Net = INTERNAL_V6.parse().expect("constant");
-    let mut circuits: Vec<CircuitFib> = t
-        .circuit
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let pp = c.peering_prefix.expect("defaults resolved");
-            let base = u128::from(internal.network()) | ((i as u128) << 64);
-            let access = if t.lab.latency == LatencyModel::None {
-                Duration::ZERO
-            } else {
-                c.access_delay
-                    .or(t.lab.access_delay)
-                    .unwrap_or(DEFAULT_ACCESS_DELAY)
-                    .0
-            };
-            CircuitFib {
-                name: c.name.clone(),
-                table: Lpm::new(),
-                timing: CircuitTiming {
-                    rate_bps: (!c.bandwidth.is_unlimited()).then_some(c.bandwidth.0),
-                    access,
-                    queue: c.queue.map(|q| q.0).unwrap_or(MIN_DEFAULT_QUEUE),
-                    mtu: c.mtu(),
-                    jitter: if t.lab.latency == LatencyModel::None {
-                        Duration::ZERO
-                    } else {
-                        c.jitter.or(t.lab.jitter).map(|j| j.0).unwrap_or_default()
-                    },
-                    reorder: c.reorder,
-                    loss: c.loss.or(t.lab.loss),
-                },
-                msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
-                msee_v6: Ipv6Addr::from(base + 2),
-                link_v4: [0u32, 4].map(|o| {
-                    let n = u32::from(pp.network()) + o;
-                    (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
-                }),
-                // Under maintenance, or the link a static site prepends more on: used only
-                // while the other is down (the static router keeps to its preferred link).
-                drained: [0, 1].map(|l| {
-                    maintenance.contains(&(i, l))
-                        || t.site.iter().any(|s| {
-                            s.router == crate::topology::Router::Static
-                                && s.on(&c.name)
-                                && s.prepend_on(&c.name, l) > s.prepend_on(&c.name, 1 - l)
-                        })
-                }),
-                router_links: None,
-            }
-        })
+    let mut circuits: Vec<CircuitFib> = (0..t.circuit.len())
+        .map(|i| circuit_fib(t, i, maintenance))
         .collect();
     let nsites = t.site.len();
     for (c, fib) in circuits.iter_mut().enumerate() {
@@ -105,89 +50,204 @@ pub fn compile(
             fib.table.insert(r.prefix, target);
         }
     }
-    let mut gr = Vec::new();
-    for link in &t.global_reach {
-        let a = cidx(&link.circuits[0]);
-        let b = cidx(&link.circuits[1]);
-        let n4 = u32::from(link.address_prefix.network());
-        gr.push(GrLink {
-            circuits: [a, b],
-            v4: [Ipv4Addr::from(n4 + 1), Ipv4Addr::from(n4 + 2)],
-            v6: link.ipv6_address_prefix.map(|p| {
-                let n = u128::from(p.network());
-                [Ipv6Addr::from(n + 1), Ipv6Addr::from(n + 2)]
-            }),
-        });
-    }
-
-    let mut ports = Vec::new();
     // Sites with a real router get two link ports per circuit and share the MSEEs' port,
     // after the sites and VNets.
     let router_circuits: Vec<(usize, usize)> = (0..nsites)
         .filter(|&i| t.site[i].router.is_real())
-        .flat_map(|i| t.site[i].circuits.iter().map(move |c| (i, cidx(c))))
+        .flat_map(|i| t.site[i].circuits.iter().map(move |c| (i, cidx(t, c))))
         .collect();
     let first_link = nsites + t.vnet.len();
     for (k, &(_, c)) in router_circuits.iter().enumerate() {
         circuits[c].router_links = Some([first_link + 2 * k, first_link + 2 * k + 1]);
     }
-    for (i, s) in t.site.iter().enumerate() {
-        let main = cidx(&s.circuits[0]);
-        // On several circuits, the built-in router routes by what each circuit's MSEEs
-        // advertise to it: the shortest AS path, flows spread over equal ones.
-        let ce = (s.circuits.len() > 1 && !s.router.is_real()).then(|| {
-            let mut best: std::collections::BTreeMap<IpNet, (usize, Vec<CircuitId>)> =
-                Default::default();
-            for c in s.circuits.iter().map(|n| cidx(n)) {
-                let adv = super::adj_rib_out(t, routing, c, 0, i, maintenance.contains(&(c, 0)));
-                for (p, a) in adv {
-                    let e = best.entry(p).or_insert((usize::MAX, Vec::new()));
-                    match a.as_path.len().cmp(&e.0) {
-                        std::cmp::Ordering::Less => *e = (a.as_path.len(), vec![c]),
-                        std::cmp::Ordering::Equal => e.1.push(c),
-                        std::cmp::Ordering::Greater => {}
-                    }
-                }
-            }
-            let mut fib = Lpm::new();
-            for (p, (_, cs)) in best {
-                fib.insert(p, Ecmp::new(&cs));
-            }
-            Box::new(fib)
-        });
-        // A site may send from what its MSEEs accepted from its router, not from the file.
-        let mut p = port(
-            &s.name,
-            &s.prefixes,
-            PortKind::Site {
-                circuit: main,
-                ce,
-                router: s.router.is_real(),
-            },
-        );
-        p.prefixes = Lpm::new();
-        for a in customers.accepted(i) {
-            p.prefixes.insert(a, ());
+    let mut ports: Vec<PortInfo> = (0..nsites)
+        .map(|i| site_port(t, routing, customers, maintenance, i))
+        .collect();
+    ports.extend((0..t.vnet.len()).map(|j| vnet_port(t, routing, j)));
+    let msee_port = router_ports(t, customers, &circuits, &router_circuits, &mut ports);
+    let (backbone, vnet_delay) = delays(t, ports.len());
+    let mut tables = Tables {
+        circuits,
+        ports,
+        gr: t.global_reach.iter().map(|g| gr_link(t, g)).collect(),
+        backbone,
+        vnet_delay,
+        seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
+        msee_port,
+    };
+    // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
+    // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
+    // but CUBIC's slow start overshoots it: measured at 100 Mbit/s x 141 ms, one BDP cost
+    // ~2,300 retransmits per iperf3 run, two cost none (scripts/bench-circuits.sh).
+    for (i, c) in t.circuit.iter().enumerate() {
+        if c.queue.is_none() {
+            tables.circuits[i].timing.queue = (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
         }
-        ports.push(p);
     }
-    for (j, v) in t.vnet.iter().enumerate() {
-        let mut gateway = Lpm::new();
-        for (prefix, paths) in routing.gateway[j].iter() {
-            let group = super::GatewayRib::multipath(paths);
-            if !group.is_empty() {
-                gateway.insert(*prefix, Ecmp::new(&group));
+    tables
+}
+
+/// A circuit's index by name.
+fn cidx(t: &Topology, name: &str) -> CircuitId {
+    t.circuit
+        .iter()
+        .position(|c| c.name == name)
+        .expect("validated topology: circuit exists")
+}
+
+/// Circuit `i`'s FIB, empty, with its timing, addresses and drained links.
+fn circuit_fib(
+    t: &Topology,
+    i: usize,
+    maintenance: &std::collections::BTreeSet<(usize, usize)>,
+) -> CircuitFib {
+    let c = &t.circuit[i];
+    let internal: Ipv6Net = INTERNAL_V6.parse().expect("constant");
+    let pp = c.peering_prefix.expect("defaults resolved");
+    let base = u128::from(internal.network()) | ((i as u128) << 64);
+    let access = if t.lab.latency == LatencyModel::None {
+        Duration::ZERO
+    } else {
+        c.access_delay
+            .or(t.lab.access_delay)
+            .unwrap_or(DEFAULT_ACCESS_DELAY)
+            .0
+    };
+    CircuitFib {
+        name: c.name.clone(),
+        table: Lpm::new(),
+        timing: CircuitTiming {
+            rate_bps: (!c.bandwidth.is_unlimited()).then_some(c.bandwidth.0),
+            access,
+            queue: c.queue.map(|q| q.0).unwrap_or(MIN_DEFAULT_QUEUE),
+            mtu: c.mtu(),
+            jitter: if t.lab.latency == LatencyModel::None {
+                Duration::ZERO
+            } else {
+                c.jitter.or(t.lab.jitter).map(|j| j.0).unwrap_or_default()
+            },
+            reorder: c.reorder,
+            loss: c.loss.or(t.lab.loss),
+        },
+        msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
+        msee_v6: Ipv6Addr::from(base + 2),
+        link_v4: [0u32, 4].map(|o| {
+            let n = u32::from(pp.network()) + o;
+            (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
+        }),
+        // Under maintenance, or the link a static site prepends more on: used only
+        // while the other is down (the static router keeps to its preferred link).
+        drained: [0, 1].map(|l| {
+            maintenance.contains(&(i, l))
+                || t.site.iter().any(|s| {
+                    s.router == crate::topology::Router::Static
+                        && s.on(&c.name)
+                        && s.prepend_on(&c.name, l) > s.prepend_on(&c.name, 1 - l)
+                })
+        }),
+        router_links: None,
+    }
+}
+
+/// A Global Reach connection's circuits and its /29's (and /125's) MSEE addresses.
+fn gr_link(t: &Topology, link: &crate::topology::GlobalReach) -> GrLink {
+    let n4 = u32::from(link.address_prefix.network());
+    GrLink {
+        circuits: [cidx(t, &link.circuits[0]), cidx(t, &link.circuits[1])],
+        v4: [Ipv4Addr::from(n4 + 1), Ipv4Addr::from(n4 + 2)],
+        v6: link.ipv6_address_prefix.map(|p| {
+            let n = u128::from(p.network());
+            [Ipv6Addr::from(n + 1), Ipv6Addr::from(n + 2)]
+        }),
+    }
+}
+
+/// Site `i`'s port: what it may send from (what its MSEEs accepted from its router, not the
+/// file) and, on several circuits with the built-in router, its own FIB.
+fn site_port(
+    t: &Topology,
+    routing: &super::Routing,
+    customers: &super::AdjRibIn,
+    maintenance: &std::collections::BTreeSet<(usize, usize)>,
+    i: usize,
+) -> PortInfo {
+    let s = &t.site[i];
+    let main = cidx(t, &s.circuits[0]);
+    let ce = (s.circuits.len() > 1 && !s.router.is_real())
+        .then(|| static_router_fib(t, routing, maintenance, i));
+    let mut p = port(
+        &s.name,
+        &s.prefixes,
+        PortKind::Site {
+            circuit: main,
+            ce,
+            router: s.router.is_real(),
+        },
+    );
+    p.prefixes = Lpm::new();
+    for a in customers.accepted(i) {
+        p.prefixes.insert(a, ());
+    }
+    p
+}
+
+/// The built-in router of site `i` on several circuits routes by what each circuit's MSEEs
+/// advertise to it: the shortest AS path, flows spread over equal ones.
+fn static_router_fib(
+    t: &Topology,
+    routing: &super::Routing,
+    maintenance: &std::collections::BTreeSet<(usize, usize)>,
+    i: usize,
+) -> Box<Lpm<Ecmp>> {
+    let s = &t.site[i];
+    let mut best: std::collections::BTreeMap<IpNet, (usize, Vec<CircuitId>)> = Default::default();
+    for c in s.circuits.iter().map(|n| cidx(t, n)) {
+        let adv = super::adj_rib_out(t, routing, c, 0, i, maintenance.contains(&(c, 0)));
+        for (p, a) in adv {
+            let e = best.entry(p).or_insert((usize::MAX, Vec::new()));
+            match a.as_path.len().cmp(&e.0) {
+                std::cmp::Ordering::Less => *e = (a.as_path.len(), vec![c]),
+                std::cmp::Ordering::Equal => e.1.push(c),
+                std::cmp::Ordering::Greater => {}
             }
         }
-        ports.push(port(
-            &v.name,
-            &v.prefixes,
-            PortKind::Vnet {
-                gateway: Box::new(gateway),
-            },
-        ));
     }
-    for &(i, c) in &router_circuits {
+    let mut fib = Lpm::new();
+    for (p, (_, cs)) in best {
+        fib.insert(p, Ecmp::new(&cs));
+    }
+    Box::new(fib)
+}
+
+/// VNet `j`'s port: its gateway's routes, each over its best circuits.
+fn vnet_port(t: &Topology, routing: &super::Routing, j: usize) -> PortInfo {
+    let v = &t.vnet[j];
+    let mut gateway = Lpm::new();
+    for (prefix, paths) in routing.gateway[j].iter() {
+        let group = super::GatewayRib::multipath(paths);
+        if !group.is_empty() {
+            gateway.insert(*prefix, Ecmp::new(&group));
+        }
+    }
+    port(
+        &v.name,
+        &v.prefixes,
+        PortKind::Vnet {
+            gateway: Box::new(gateway),
+        },
+    )
+}
+
+/// The router sites' link ports (two per circuit) and the MSEEs' port, appended to `ports`;
+/// the MSEEs' port's index, when there is one.
+fn router_ports(
+    t: &Topology,
+    customers: &super::AdjRibIn,
+    circuits: &[CircuitFib],
+    router_circuits: &[(usize, usize)],
+    ports: &mut Vec<PortInfo>,
+) -> Option<usize> {
+    for &(i, c) in router_circuits {
         let s = &t.site[i];
         for path in 0..2 {
             let (ce, _) = circuits[c].link_v4[path];
@@ -210,17 +270,23 @@ pub fn compile(
             ports.push(p);
         }
     }
-    let msee_port = (!router_circuits.is_empty()).then(|| {
+    (!router_circuits.is_empty()).then(|| {
         let mut p = port("(msee)", &[], PortKind::Msee);
-        for &(_, c) in &router_circuits {
+        for &(_, c) in router_circuits {
             for (_, msee) in circuits[c].link_v4 {
                 p.prefixes.insert(IpNet::V4(msee.into()), ());
             }
         }
         ports.push(p);
         ports.len() - 1
-    });
-    let n = circuits.len();
+    })
+}
+
+/// The modelled one-way delays: between every two circuits' MSEEs over the backbone, and
+/// from each circuit's MSEEs to each VNet (indexed by port; zero elsewhere).
+fn delays(t: &Topology, nports: usize) -> (Vec<Vec<Duration>>, Vec<Vec<Duration>>) {
+    let n = t.circuit.len();
+    let nsites = t.site.len();
     let geo = t.lab.latency == LatencyModel::Geographic;
     let cat = catalogue();
     let loc = |i: usize| cat.location(&t.circuit[i].peering_location);
@@ -232,7 +298,7 @@ pub fn compile(
             }
         }
     }
-    let mut vnet_delay = vec![vec![Duration::ZERO; ports.len()]; n];
+    let mut vnet_delay = vec![vec![Duration::ZERO; nports]; n];
     for (c, row) in vnet_delay.iter_mut().enumerate() {
         for (j, v) in t.vnet.iter().enumerate() {
             if let (true, Some(l), Some(r)) = (geo, loc(c), cat.azure_region(&v.region)) {
@@ -240,25 +306,7 @@ pub fn compile(
             }
         }
     }
-    let mut tables = Tables {
-        circuits,
-        ports,
-        gr,
-        backbone,
-        vnet_delay,
-        seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
-        msee_port,
-    };
-    // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
-    // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
-    // but CUBIC's slow start overshoots it: measured at 100 Mbit/s x 141 ms, one BDP cost
-    // ~2,300 retransmits per iperf3 run, two cost none (scripts/bench-circuits.sh).
-    for (i, c) in t.circuit.iter().enumerate() {
-        if c.queue.is_none() {
-            tables.circuits[i].timing.queue = (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
-        }
-    }
-    tables
+    (backbone, vnet_delay)
 }
 
 fn first_v4(ps: &[IpNet]) -> Option<Ipv4Addr> {
