@@ -126,8 +126,6 @@ impl Links<'_> {
 /// hop walk can never reach, asserted so a future table bug cannot loop forever.
 const MAX_HOPS: u8 = 8;
 
-/// Walks the router hops from `ingress` towards `dst` with the packet's TTL, counting what
-/// enters and leaves each circuit's MSEE.
 /// What the hop walk needs of a packet.
 pub(super) struct Lookup {
     pub(super) dst: IpAddr,
@@ -136,6 +134,59 @@ pub(super) struct Lookup {
     pub(super) wire: Wire,
 }
 
+/// A walk in progress: the tables, the counters and plan it adds to, the packet.
+struct Walker<'a, 'l> {
+    t: &'a Tables,
+    circuits: &'a mut [CircuitStats],
+    plan: &'a mut Plan,
+    link: &'a Links<'l>,
+    dst: IpAddr,
+    wire: Wire,
+}
+
+/// The hop a step is taken at: its address in the packet's family, and the hops so far (the
+/// step's own included).
+#[derive(Clone, Copy)]
+struct At {
+    me: Option<IpAddr>,
+    hops: u8,
+}
+
+impl At {
+    /// No route from this hop.
+    fn unreachable(self, at: Option<CircuitId>) -> Walk {
+        Walk::Error {
+            kind: IcmpError::NetUnreachable,
+            at,
+            from: self.me,
+            hops: self.hops - 1,
+        }
+    }
+
+    /// Onto circuit `c`'s link: the sending hop checks the packet fits its MTU.
+    fn too_big(
+        self,
+        t: &Tables,
+        wire: Wire,
+        c: CircuitId,
+        at: Option<CircuitId>,
+    ) -> Result<(), Walk> {
+        let mtu = t.circuits[c].timing.mtu;
+        if wire.largest() > usize::from(mtu) {
+            return Err(Walk::Error {
+                kind: IcmpError::TooBig(mtu),
+                at,
+                from: self.me,
+                hops: self.hops - 1,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Walks the router hops from `ingress` towards `dst` with the packet's TTL, counting what
+/// enters and leaves each circuit's MSEE. One stage per hop: `enter`, then `ce_out`, `gw_out`
+/// or `msee` until a step ends the walk.
 pub(super) fn walk(
     t: &Tables,
     circuits: &mut [CircuitStats],
@@ -145,56 +196,17 @@ pub(super) fn walk(
     link: &Links,
 ) -> Walk {
     let Lookup { dst, ttl, wire } = pkt;
-    // Dropped without a word: there is no router hop to answer from.
-    let silent = Walk::Error {
-        kind: IcmpError::NetUnreachable,
-        at: None,
-        from: None,
-        hops: 0,
+    let mut w = Walker {
+        t,
+        circuits,
+        plan,
+        link,
+        dst,
+        wire,
     };
-    let mut hop = match t.ports[ingress].kind {
-        PortKind::Site { router: false, .. } => Hop::CeOut(ingress),
-        // The site's own router forwards; its LAN holds no other host.
-        PortKind::Site { router: true, .. } => return silent,
-        PortKind::Vnet { .. } => Hop::GwOut(ingress),
-        // From a site's router onto its circuit link (the router did its hop): to the MSEE's
-        // own sockets when addressed to its link address, else to the MSEE's table.
-        PortKind::Link { circuit, path, .. } => {
-            if !link.up[circuit][path] {
-                return silent;
-            }
-            circuits[circuit].input[path].add(wire);
-            link.cross(plan, t, circuit, path, Dir::Up, 0);
-            let msee = t.circuits[circuit].link_v4[path].1;
-            match (t.msee_port, dst) {
-                (Some(port), IpAddr::V4(d)) if d == msee => return Walk::Deliver { port, hops: 0 },
-                _ => Hop::Msee { circuit, via: None },
-            }
-        }
-        // From an MSEE's socket to the customer's router on that link.
-        PortKind::Msee => {
-            let target = t
-                .ports
-                .iter()
-                .enumerate()
-                .find_map(|(port, p)| match p.kind {
-                    PortKind::Link { circuit, path, .. }
-                        if dst == IpAddr::V4(t.circuits[circuit].link_v4[path].0) =>
-                    {
-                        Some((port, circuit, path))
-                    }
-                    _ => None,
-                });
-            let Some((port, circuit, path)) = target else {
-                return silent;
-            };
-            if !link.up[circuit][path] {
-                return silent;
-            }
-            circuits[circuit].output[path].add(wire);
-            link.cross(plan, t, circuit, path, Dir::Down, 0);
-            return Walk::Deliver { port, hops: 0 };
-        }
+    let mut hop = match w.enter(ingress) {
+        Ok(hop) => hop,
+        Err(end) => return end,
     };
     let mut hops: u8 = 0;
     loop {
@@ -235,113 +247,172 @@ pub(super) fn walk(
             };
         }
         hops += 1;
-        let unreachable = |at| Walk::Error {
+        let at = At { me, hops };
+        let next = match hop {
+            Hop::CeOut(site) => w.ce_out(site, at),
+            Hop::GwOut(vnet) => w.gw_out(vnet, at),
+            Hop::Msee { circuit, via } => w.msee(circuit, via, at),
+            Hop::CeIn(port) | Hop::GwIn(port) => Err(Walk::Deliver { port, hops }),
+        };
+        hop = match next {
+            Ok(hop) => hop,
+            Err(end) => return end,
+        };
+    }
+}
+
+impl Walker<'_, '_> {
+    /// The first hop from `ingress`, or the walk's end when there is none to take.
+    #[inline]
+    fn enter(&mut self, ingress: PortId) -> Result<Hop, Walk> {
+        let (t, dst, wire) = (self.t, self.dst, self.wire);
+        // Dropped without a word: there is no router hop to answer from.
+        let silent = Walk::Error {
             kind: IcmpError::NetUnreachable,
-            at,
-            from: me,
-            hops: hops - 1,
+            at: None,
+            from: None,
+            hops: 0,
         };
-        // Onto a circuit's link: the sending hop checks the packet fits its MTU.
-        let too_big = |c: CircuitId, at| {
-            let mtu = t.circuits[c].timing.mtu;
-            (wire.largest() > usize::from(mtu)).then_some(Walk::Error {
-                kind: IcmpError::TooBig(mtu),
-                at,
-                from: me,
-                hops: hops - 1,
-            })
+        match t.ports[ingress].kind {
+            PortKind::Site { router: false, .. } => Ok(Hop::CeOut(ingress)),
+            // The site's own router forwards; its LAN holds no other host.
+            PortKind::Site { router: true, .. } => Err(silent),
+            PortKind::Vnet { .. } => Ok(Hop::GwOut(ingress)),
+            // From a site's router onto its circuit link (the router did its hop): to the
+            // MSEE's own sockets when addressed to its link address, else to the MSEE's table.
+            PortKind::Link { circuit, path, .. } => {
+                if !self.link.up[circuit][path] {
+                    return Err(silent);
+                }
+                self.circuits[circuit].input[path].add(wire);
+                self.link.cross(self.plan, t, circuit, path, Dir::Up, 0);
+                let msee = t.circuits[circuit].link_v4[path].1;
+                match (t.msee_port, dst) {
+                    (Some(port), IpAddr::V4(d)) if d == msee => {
+                        Err(Walk::Deliver { port, hops: 0 })
+                    }
+                    _ => Ok(Hop::Msee { circuit, via: None }),
+                }
+            }
+            // From an MSEE's socket to the customer's router on that link.
+            PortKind::Msee => {
+                let target = t
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .find_map(|(port, p)| match p.kind {
+                        PortKind::Link { circuit, path, .. }
+                            if dst == IpAddr::V4(t.circuits[circuit].link_v4[path].0) =>
+                        {
+                            Some((port, circuit, path))
+                        }
+                        _ => None,
+                    });
+                let Some((port, circuit, path)) = target else {
+                    return Err(silent);
+                };
+                if !self.link.up[circuit][path] {
+                    return Err(silent);
+                }
+                self.circuits[circuit].output[path].add(wire);
+                self.link.cross(self.plan, t, circuit, path, Dir::Down, 0);
+                Err(Walk::Deliver { port, hops: 0 })
+            }
+        }
+    }
+
+    /// A site's CE, the packet leaving the site: onto the circuit its table picks.
+    #[inline]
+    fn ce_out(&mut self, site: PortId, at: At) -> Result<Hop, Walk> {
+        let (t, dst, wire, link) = (self.t, self.dst, self.wire, self.link);
+        let PortKind::Site {
+            circuit: main,
+            ref ce,
+            ..
+        } = t.ports[site].kind
+        else {
+            unreachable!("CeOut is only made for sites")
         };
-        hop = match hop {
-            Hop::CeOut(site) => {
-                let PortKind::Site {
-                    circuit: main,
-                    ref ce,
-                    ..
-                } = t.ports[site].kind
-                else {
-                    unreachable!("CeOut is only made for sites")
-                };
-                // On several circuits: the one the CE's table picks (flows spread over
-                // equal ones); what it knows no route for goes to its main circuit.
-                let circuit = match ce {
-                    Some(fib) => fib.lookup(dst).map_or(main, |g| g.pick(link.flow >> 1)),
-                    None => main,
-                };
-                // Where the MSEE would send it back here (the site's own LAN, or its default
-                // route): there is no other host there. A more specific prefix of another
-                // site inside this one's LAN goes out. (The small table of what the site may
-                // send from first: most packets leave the LAN and need no second lookup.)
-                if t.ports[site].prefixes.lookup(dst).is_some()
-                    && t.circuits[circuit].table.lookup(dst) == Some(NextHop::Site(site))
-                {
-                    return unreachable(None);
-                }
-                if let Some(w) = too_big(circuit, None) {
-                    return w;
-                }
+        // On several circuits: the one the CE's table picks (flows spread over equal ones);
+        // what it knows no route for goes to its main circuit.
+        let circuit = match ce {
+            Some(fib) => fib.lookup(dst).map_or(main, |g| g.pick(link.flow >> 1)),
+            None => main,
+        };
+        // Where the MSEE would send it back here (the site's own LAN, or its default route):
+        // there is no other host there. A more specific prefix of another site inside this
+        // one's LAN goes out. (The small table of what the site may send from first: most
+        // packets leave the LAN and need no second lookup.)
+        if t.ports[site].prefixes.lookup(dst).is_some()
+            && t.circuits[circuit].table.lookup(dst) == Some(NextHop::Site(site))
+        {
+            return Err(at.unreachable(None));
+        }
+        at.too_big(t, wire, circuit, None)?;
+        let Some(path) = link.path(t, circuit) else {
+            return Err(at.unreachable(None));
+        };
+        self.circuits[circuit].input[path].add(wire);
+        link.cross(self.plan, t, circuit, path, Dir::Up, at.hops);
+        Ok(Hop::Msee { circuit, via: None })
+    }
+
+    /// A VNet's gateway, the packet leaving the VNet: to the circuit its routes pick.
+    #[inline]
+    fn gw_out(&mut self, vnet: PortId, at: At) -> Result<Hop, Walk> {
+        let t = self.t;
+        let PortKind::Vnet { gateway } = &t.ports[vnet].kind else {
+            unreachable!("GwOut is only made for VNets")
+        };
+        let Some(circuit) = gateway
+            .lookup(self.dst)
+            .map(|g| g.pick(self.link.flow >> 1))
+        else {
+            return Err(at.unreachable(None));
+        };
+        at.too_big(t, self.wire, circuit, None)?;
+        self.plan.delay(t.vnet_delay[circuit][vnet]);
+        Ok(Hop::Msee { circuit, via: None })
+    }
+
+    /// A circuit's MSEE: down to its site, to a VNet, or over Global Reach to the peer MSEE
+    /// (once: routes learned over Global Reach are not passed on).
+    #[inline]
+    fn msee(&mut self, circuit: CircuitId, via: Option<usize>, at: At) -> Result<Hop, Walk> {
+        let (t, wire, link) = (self.t, self.wire, self.link);
+        match t.circuits[circuit].table.lookup(self.dst) {
+            Some(NextHop::Site(site)) => {
+                at.too_big(t, wire, circuit, Some(circuit))?;
                 let Some(path) = link.path(t, circuit) else {
-                    return unreachable(None);
+                    return Err(at.unreachable(Some(circuit)));
                 };
-                circuits[circuit].input[path].add(wire);
-                link.cross(plan, t, circuit, path, Dir::Up, hops);
-                Hop::Msee { circuit, via: None }
-            }
-            Hop::GwOut(vnet) => {
-                let PortKind::Vnet { gateway } = &t.ports[vnet].kind else {
-                    unreachable!("GwOut is only made for VNets")
-                };
-                match gateway.lookup(dst).map(|g| g.pick(link.flow >> 1)) {
-                    Some(circuit) => {
-                        if let Some(w) = too_big(circuit, None) {
-                            return w;
-                        }
-                        plan.delay(t.vnet_delay[circuit][vnet]);
-                        Hop::Msee { circuit, via: None }
-                    }
-                    None => return unreachable(None),
+                self.circuits[circuit].output[path].add(wire);
+                link.cross(self.plan, t, circuit, path, Dir::Down, at.hops);
+                match t.circuits[circuit].router_links {
+                    // The site's router takes it from the link (and does its own hop).
+                    Some(links) => Err(Walk::Deliver {
+                        port: links[path],
+                        hops: at.hops,
+                    }),
+                    None => Ok(Hop::CeIn(site)),
                 }
             }
-            Hop::Msee { circuit, via } => match t.circuits[circuit].table.lookup(dst) {
-                Some(NextHop::Site(site)) => {
-                    if let Some(w) = too_big(circuit, Some(circuit)) {
-                        return w;
-                    }
-                    let Some(path) = link.path(t, circuit) else {
-                        return unreachable(Some(circuit));
-                    };
-                    circuits[circuit].output[path].add(wire);
-                    link.cross(plan, t, circuit, path, Dir::Down, hops);
-                    match t.circuits[circuit].router_links {
-                        // The site's router takes it from the link (and does its own hop).
-                        Some(links) => {
-                            return Walk::Deliver {
-                                port: links[path],
-                                hops,
-                            }
-                        }
-                        None => Hop::CeIn(site),
-                    }
-                }
-                // Over Global Reach too: an MSEE passes its own VNets' routes to its peer.
-                Some(NextHop::Vnet(vnet)) => {
-                    if let Some(w) = too_big(circuit, Some(circuit)) {
-                        return w;
-                    }
-                    plan.delay(t.vnet_delay[circuit][vnet]);
-                    Hop::GwIn(vnet)
-                }
-                Some(NextHop::Peer { circuit: peer, gr }) if via.is_none() => {
-                    link.tap(plan, TapPoint::global_reach(circuit, peer), hops);
-                    plan.delay(t.backbone[circuit][peer]);
-                    Hop::Msee {
-                        circuit: peer,
-                        via: Some(gr),
-                    }
-                }
-                _ => return unreachable(Some(circuit)),
-            },
-            Hop::CeIn(port) | Hop::GwIn(port) => return Walk::Deliver { port, hops },
-        };
+            // Over Global Reach too: an MSEE passes its own VNets' routes to its peer.
+            Some(NextHop::Vnet(vnet)) => {
+                at.too_big(t, wire, circuit, Some(circuit))?;
+                self.plan.delay(t.vnet_delay[circuit][vnet]);
+                Ok(Hop::GwIn(vnet))
+            }
+            Some(NextHop::Peer { circuit: peer, gr }) if via.is_none() => {
+                link.tap(self.plan, TapPoint::global_reach(circuit, peer), at.hops);
+                self.plan.delay(t.backbone[circuit][peer]);
+                Ok(Hop::Msee {
+                    circuit: peer,
+                    via: Some(gr),
+                })
+            }
+            _ => Err(at.unreachable(Some(circuit))),
+        }
     }
 }
 
