@@ -34,6 +34,18 @@ pub fn check(t: &Topology, spans: &Spans) -> Vec<Diagnostic> {
     r.out
 }
 
+/// Who holds a prefix, for what may overlap what.
+#[derive(Clone, Copy, PartialEq)]
+enum Owner {
+    Site(usize),
+    Vnet(usize),
+    Link,
+}
+
+/// A prefix in the lab: the prefix, who holds it (as said in errors), where it is written
+/// (entity, field, index) and its owner.
+type Claim = (IpNet, String, Entity, &'static str, usize, Owner);
+
 struct Rules<'a> {
     t: &'a Topology,
     spans: &'a Spans,
@@ -210,68 +222,43 @@ impl Rules<'_> {
     }
 
     fn endpoints(&mut self) {
-        let t = self.t;
-        let cat = catalogue();
-        for (i, s) in t.site.iter().enumerate() {
-            for (j, c) in s.circuits.iter().enumerate() {
-                self.circuit_ref(Entity::Site(i), "circuits", j, c);
-                if s.circuits[..j].contains(c) {
-                    self.err(
-                        Entity::Site(i),
-                        "circuits",
-                        j,
-                        format!("site {}: circuit {c} is listed twice", s.name),
-                    );
-                }
-            }
-            if s.router_config.is_some() && s.router != super::Router::Frr {
+        for i in 0..self.t.site.len() {
+            self.site(i);
+        }
+        for i in 0..self.t.vnet.len() {
+            self.vnet(i);
+        }
+    }
+
+    /// Site `i`: its circuits exist, once each; its keys fit its router; its ASN is one a
+    /// customer may use.
+    fn site(&mut self, i: usize) {
+        let s = &self.t.site[i];
+        for (j, c) in s.circuits.iter().enumerate() {
+            self.circuit_ref(Entity::Site(i), "circuits", j, c);
+            if s.circuits[..j].contains(c) {
                 self.err(
                     Entity::Site(i),
-                    "router_config",
-                    0,
-                    format!(
-                        "site {}: router_config is FRR's configuration and needs router = \"frr\"",
-                        s.name
-                    ),
+                    "circuits",
+                    j,
+                    format!("site {}: circuit {c} is listed twice", s.name),
                 );
             }
-            for (j, key) in s.prepend.keys().enumerate() {
-                let (c, link) = key.split_once('/').unwrap_or((key, ""));
-                if !matches!(link, "" | "primary" | "secondary") {
-                    self.err(
-                        Entity::Site(i),
-                        "prepend",
-                        j,
-                        format!(
-                            "site {}: prepend key \"{key}\" names link \"{link}\"; write CIRCUIT or CIRCUIT/primary or CIRCUIT/secondary",
-                            s.name
-                        ),
-                    );
-                } else if !s.on(c) {
-                    self.err(
-                        Entity::Site(i),
-                        "prepend",
-                        j,
-                        format!(
-                            "site {}: prepend for circuit {c}, which the site is not on; its circuits: {}",
-                            s.name,
-                            s.circuits.join(", ")
-                        ),
-                    );
-                } else if s.router != super::Router::Static {
-                    self.err(
-                        Entity::Site(i),
-                        "prepend",
-                        j,
-                        format!(
-                            "site {}: prepend is for the built-in static router; a real router prepends in its own config (FRR: a route-map with `set as-path prepend`)",
-                            s.name
-                        ),
-                    );
-                }
-            }
-            if s.default_route && s.router != super::Router::Static {
-                self.err(
+        }
+        if s.router_config.is_some() && s.router != super::Router::Frr {
+            self.err(
+                Entity::Site(i),
+                "router_config",
+                0,
+                format!(
+                    "site {}: router_config is FRR's configuration and needs router = \"frr\"",
+                    s.name
+                ),
+            );
+        }
+        self.prepend(i);
+        if s.default_route && s.router != super::Router::Static {
+            self.err(
                     Entity::Site(i),
                     "default_route",
                     0,
@@ -280,49 +267,13 @@ impl Rules<'_> {
                         s.name
                     ),
                 );
-            }
-            if s.router.is_real() {
-                if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
-                    self.err(
-                        Entity::Site(i),
-                        "router",
-                        0,
-                        format!(
-                            "site {}: sites with a router are IPv4-only for now (the MSEEs have no IPv6 link addresses yet); give IPv4 prefixes, or use router = \"static\"",
-                            s.name
-                        ),
-                    );
-                }
-                for (j, c) in s.circuits.iter().enumerate() {
-                    if let Some(pp) = t.circuit(c).and_then(|c| c.peering_prefix) {
-                        if pp.prefix_len() != 29 {
-                            self.err(
-                                Entity::Site(i),
-                                "circuits",
-                                j,
-                                format!(
-                                    "site {}: a router peers over both of the circuit's links: circuit {c} needs a /29 peering_prefix (it has {pp})",
-                                    s.name
-                                ),
-                            );
-                        }
-                    }
-                    if t.site.iter().filter(|o| o.on(c)).count() > 1 {
-                        self.err(
-                            Entity::Site(i),
-                            "circuits",
-                            j,
-                            format!(
-                                "site {}: a site with a router needs its circuit {c} to itself (its router holds the circuit's links)",
-                                s.name
-                            ),
-                        );
-                    }
-                }
-            }
-            if let Some(asn) = s.asn {
-                if asn == MICROSOFT_ASN || RESERVED_ASNS.contains(&asn) || asn == 23456 {
-                    self.err(
+        }
+        if s.router.is_real() {
+            self.router_site(i);
+        }
+        if let Some(asn) = s.asn {
+            if asn == MICROSOFT_ASN || RESERVED_ASNS.contains(&asn) || asn == 23456 {
+                self.err(
                         Entity::Site(i),
                         "asn",
                         0,
@@ -331,54 +282,142 @@ impl Rules<'_> {
                             s.name
                         ),
                     );
-                }
             }
         }
-        for (i, v) in t.vnet.iter().enumerate() {
-            let e = Entity::Vnet(i);
-            let region = cat.azure_region(&v.region);
-            if region.is_none() {
-                let hint = suggest(close_matches(&v.region, cat.azure_region_names()));
+    }
+
+    /// Site `i`'s prepend keys: a circuit it is on (or one of its links), static router only.
+    fn prepend(&mut self, i: usize) {
+        let s = &self.t.site[i];
+        for (j, key) in s.prepend.keys().enumerate() {
+            let (c, link) = key.split_once('/').unwrap_or((key, ""));
+            if !matches!(link, "" | "primary" | "secondary") {
                 self.err(
-                    e,
-                    "region",
-                    0,
+                    Entity::Site(i),
+                    "prepend",
+                    j,
                     format!(
-                        "unknown Azure region \"{}\"{hint}; known regions: {}",
-                        v.region,
-                        cat.azure_region_names().collect::<Vec<_>>().join(", ")
+                        "site {}: prepend key \"{key}\" names link \"{link}\"; write CIRCUIT or CIRCUIT/primary or CIRCUIT/secondary",
+                        s.name
+                    ),
+                );
+            } else if !s.on(c) {
+                self.err(
+                    Entity::Site(i),
+                    "prepend",
+                    j,
+                    format!(
+                        "site {}: prepend for circuit {c}, which the site is not on; its circuits: {}",
+                        s.name,
+                        s.circuits.join(", ")
+                    ),
+                );
+            } else if s.router != super::Router::Static {
+                self.err(
+                    Entity::Site(i),
+                    "prepend",
+                    j,
+                    format!(
+                        "site {}: prepend is for the built-in static router; a real router prepends in its own config (FRR: a route-map with `set as-path prepend`)",
+                        s.name
                     ),
                 );
             }
-            let mut seen = HashSet::new();
-            for (j, cname) in v.circuits.iter().enumerate() {
-                if !seen.insert(cname) {
+        }
+    }
+
+    /// Site `i` with a real router: IPv4 only, a /29 per circuit, each circuit to itself.
+    fn router_site(&mut self, i: usize) {
+        let t = self.t;
+        let s = &t.site[i];
+        if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
+            self.err(
+                Entity::Site(i),
+                "router",
+                0,
+                format!(
+                    "site {}: sites with a router are IPv4-only for now (the MSEEs have no IPv6 link addresses yet); give IPv4 prefixes, or use router = \"static\"",
+                    s.name
+                ),
+            );
+        }
+        for (j, c) in s.circuits.iter().enumerate() {
+            if let Some(pp) = t.circuit(c).and_then(|c| c.peering_prefix) {
+                if pp.prefix_len() != 29 {
                     self.err(
-                        e,
-                        "circuits",
-                        j,
-                        format!("vnet {} lists circuit {cname} twice", v.name),
-                    );
-                    continue;
-                }
-                if !self.circuit_ref(e, "circuits", j, cname) {
-                    continue;
-                }
-                let c = t.circuit(cname).expect("checked");
-                let (Some(region), Some(loc)) = (region, cat.location(&c.peering_location)) else {
-                    continue;
-                };
-                if region.region != loc.region && c.sku != Sku::Premium {
-                    self.err(
-                        e,
+                        Entity::Site(i),
                         "circuits",
                         j,
                         format!(
-                            "vnet {} is in {} ({}) but circuit {cname} is at {} ({}): linking a VNet outside the circuit's geopolitical region needs sku = \"Premium\" on {cname} (it is {})",
-                            v.name, v.region, region.region, loc.name, loc.region, c.sku
+                            "site {}: a router peers over both of the circuit's links: circuit {c} needs a /29 peering_prefix (it has {pp})",
+                            s.name
                         ),
                     );
                 }
+            }
+            if t.site.iter().filter(|o| o.on(c)).count() > 1 {
+                self.err(
+                    Entity::Site(i),
+                    "circuits",
+                    j,
+                    format!(
+                        "site {}: a site with a router needs its circuit {c} to itself (its router holds the circuit's links)",
+                        s.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// VNet `i`: a known region, its circuits exist, once each, and reach it (Premium across
+    /// geopolitical regions).
+    fn vnet(&mut self, i: usize) {
+        let t = self.t;
+        let cat = catalogue();
+        let v = &t.vnet[i];
+        let e = Entity::Vnet(i);
+        let region = cat.azure_region(&v.region);
+        if region.is_none() {
+            let hint = suggest(close_matches(&v.region, cat.azure_region_names()));
+            self.err(
+                e,
+                "region",
+                0,
+                format!(
+                    "unknown Azure region \"{}\"{hint}; known regions: {}",
+                    v.region,
+                    cat.azure_region_names().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        let mut seen = HashSet::new();
+        for (j, cname) in v.circuits.iter().enumerate() {
+            if !seen.insert(cname) {
+                self.err(
+                    e,
+                    "circuits",
+                    j,
+                    format!("vnet {} lists circuit {cname} twice", v.name),
+                );
+                continue;
+            }
+            if !self.circuit_ref(e, "circuits", j, cname) {
+                continue;
+            }
+            let c = t.circuit(cname).expect("checked");
+            let (Some(region), Some(loc)) = (region, cat.location(&c.peering_location)) else {
+                continue;
+            };
+            if region.region != loc.region && c.sku != Sku::Premium {
+                self.err(
+                    e,
+                    "circuits",
+                    j,
+                    format!(
+                        "vnet {} is in {} ({}) but circuit {cname} is at {} ({}): linking a VNet outside the circuit's geopolitical region needs sku = \"Premium\" on {cname} (it is {})",
+                        v.name, v.region, region.region, loc.name, loc.region, c.sku
+                    ),
+                );
             }
         }
     }
@@ -416,8 +455,14 @@ impl Rules<'_> {
     }
 
     fn prefixes(&mut self) {
+        self.unicast();
+        let all = self.claims();
+        self.overlaps(&all);
+    }
+
+    /// Per-owner sanity: unicast ranges, room for a host and its gateway.
+    fn unicast(&mut self) {
         let t = self.t;
-        // Per-owner sanity: unicast ranges, room for a host and its gateway.
         let eps = t
             .site
             .iter()
@@ -468,19 +513,12 @@ impl Rules<'_> {
                 }
             }
         }
+    }
 
-        // What may overlap is what Azure allows: sites' prefixes among themselves and with
-        // VNets (resolved by longest match and best path: a DR site's summary over a DC's
-        // specific, the same prefix from two sites), VNets on different circuits. Refused: a
-        // Global Reach or peering subnet overlapping anything, two VNets that share a circuit,
-        // one endpoint's own prefixes overlapping each other.
-        #[derive(Clone, Copy, PartialEq)]
-        enum Owner {
-            Site(usize),
-            Vnet(usize),
-            Link,
-        }
-        let mut all: Vec<(IpNet, String, Entity, &'static str, usize, Owner)> = Vec::new();
+    /// Every prefix in the lab with who holds it.
+    fn claims(&self) -> Vec<Claim> {
+        let t = self.t;
+        let mut all: Vec<Claim> = Vec::new();
         for (i, s) in t.site.iter().enumerate() {
             for (j, p) in s.prefixes.iter().enumerate() {
                 all.push((
@@ -538,8 +576,17 @@ impl Rules<'_> {
                 ));
             }
         }
-        // In address order, each prefix against the earlier ones it overlaps; reported once,
-        // at the later of the two.
+        all
+    }
+
+    /// In address order, each prefix against the earlier ones it overlaps; reported once, at
+    /// the later of the two. What may overlap is what Azure allows: sites' prefixes among
+    /// themselves and with VNets (resolved by longest match and best path: a DR site's
+    /// summary over a DC's specific, the same prefix from two sites), VNets on different
+    /// circuits. Refused: a Global Reach or peering subnet overlapping anything, two VNets
+    /// that share a circuit, one endpoint's own prefixes overlapping each other.
+    fn overlaps(&mut self, all: &[Claim]) {
+        let t = self.t;
         let key = |p: &IpNet| match p {
             IpNet::V4(p) => (4u8, u32::from(p.network()) as u128, p.prefix_len()),
             IpNet::V6(p) => (6u8, u128::from(p.network()), p.prefix_len()),
