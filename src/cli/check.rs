@@ -5,7 +5,19 @@ use std::path::PathBuf;
 use super::{print_json, Output};
 use crate::topology::Topology;
 
-pub fn run(files: &[PathBuf], output: Output) -> i32 {
+/// `reachlab check`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Topology files (TOML)
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format (json: one object per file with its errors' line, column and message)
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+pub fn run(a: CheckArgs) -> i32 {
+    let (files, output) = (&a.files[..], a.output);
     let mut code = 0;
     let mut reports = Vec::new();
     for f in files {

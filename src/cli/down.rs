@@ -2,7 +2,18 @@
 
 use crate::lab::{self, state};
 
-pub fn run(lab: Option<&str>, all: bool) -> i32 {
+/// `reachlab down`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct DownArgs {
+    /// Lab name (default: the only lab there is)
+    pub lab: Option<String>,
+    /// Stop and clean every lab
+    #[arg(long, conflicts_with = "lab")]
+    pub all: bool,
+}
+
+pub fn run(a: DownArgs) -> i32 {
+    let (lab, all) = (a.lab.as_deref(), a.all);
     if !lab::is_root() {
         return super::fail(lab::LabError::NotRoot);
     }

@@ -7,7 +7,21 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-pub fn run(lab: Option<&str>, name: &str, command: &[String]) -> i32 {
+/// `reachlab exec`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// Lab name (default: the only running lab)
+    #[arg(long)]
+    pub lab: Option<String>,
+    /// Site or VNet name
+    pub name: String,
+    /// The command and its arguments (after --)
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+pub fn run(a: ExecArgs) -> i32 {
+    let (lab, name, command) = (a.lab.as_deref(), &a.name[..], &a.command[..]);
     let st = match super::running_state(lab) {
         Ok(s) => s,
         Err(code) => return code,

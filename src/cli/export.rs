@@ -20,7 +20,22 @@ pub enum Format {
     Az,
 }
 
-pub fn run(what: Option<&str>, format: Format) -> i32 {
+/// `reachlab export`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Lab name (default: the only running lab), or a topology file
+    pub lab: Option<String>,
+    /// Lab name, as the other live verbs take it
+    #[arg(long = "lab", conflicts_with = "lab")]
+    pub lab_flag: Option<String>,
+    /// toml: a topology file; az: the estate as az CLI prints it (`import` reads it back)
+    #[arg(short, long, value_enum, default_value_t = Format::Toml)]
+    pub output: Format,
+}
+
+pub fn run(a: ExportArgs) -> i32 {
+    let what = a.lab.or(a.lab_flag);
+    let (what, format) = (what.as_deref(), a.output);
     // A topology file, when one is named and exists.
     let from_file = what.filter(|w| w.ends_with(".toml") || Path::new(w).is_file());
     let (mut topo, name) = match from_file {

@@ -20,7 +20,21 @@ pub enum Format {
     Mermaid,
 }
 
-pub fn run(what: &str, format: Format, out: Option<&Path>) -> i32 {
+/// `reachlab graph`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct GraphArgs {
+    /// A topology file, or the name of a running lab (drawn as it is now)
+    pub what: String,
+    /// Output format
+    #[arg(short, long, visible_alias = "format", value_enum, default_value_t = Format::Svg)]
+    pub output: Format,
+    /// Write to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+}
+
+pub fn run(a: GraphArgs) -> i32 {
+    let (what, format, out) = (&a.what[..], a.output, a.file.as_deref());
     // A file when one exists under that name, else a running lab.
     let (topo, links) = if Path::new(what).is_file() {
         match Topology::load(Path::new(what)) {

@@ -3,7 +3,18 @@
 use super::{print_json, print_table, Output};
 use crate::catalogue::catalogue;
 
-pub fn run(regions: bool, output: Output) -> i32 {
+/// `reachlab locations`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct LocationsArgs {
+    /// The Azure regions (names as az prints them and as displayed, with coordinates)
+    #[arg(long)]
+    pub regions: bool,
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+pub fn run(a: LocationsArgs) -> i32 {
+    let (regions, output) = (a.regions, a.output);
     let c = catalogue();
     if regions {
         match output {

@@ -4,6 +4,7 @@
 mod capture;
 mod check;
 mod circuit;
+mod completions;
 mod down;
 mod exec;
 mod export;
@@ -23,7 +24,6 @@ mod vnet;
 mod web;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
 
 use crate::control::{client, proto::Request};
 use crate::lab;
@@ -71,80 +71,21 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate topology files: prints `ok` or every error with file:line:col
-    Check {
-        /// Topology files (TOML)
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Output format (json: one object per file with its errors' line, column and message)
-        #[arg(short, long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    Check(check::CheckArgs),
     /// Bring a lab up and run it until Ctrl-C / SIGTERM, then remove everything it made
     #[command(
         after_help = "Examples:\n  sudo reachlab up topologies/global-reach.toml            # until Ctrl-C\n  sudo reachlab up topologies/global-reach.toml --detach   # in the background\n  sudo reachlab up lab.toml --detach --metrics 127.0.0.1:9464\n  sudo reachlab up lab.toml --detach --web 127.0.0.1:8080 --web-control"
     )]
-    Up {
-        /// Topology file (TOML)
-        #[arg(required_unless_present = "web")]
-        file: Option<PathBuf>,
-        /// Return once every site is ready, leaving the lab running in the background
-        #[arg(short, long)]
-        detach: bool,
-        /// Poll the TUNs in a busy loop instead of sleeping between packets: idle ping RTT
-        /// drops by tens of microseconds (no thread wake-up per packet), at the cost of one
-        /// CPU core kept busy while the lab runs
-        #[arg(long)]
-        busy_poll: bool,
-        /// Do not use TUN offload (GSO super-packets): one packet per read and write. Slower;
-        /// for comparison, and what reachlab falls back to when the kernel refuses offload
-        #[arg(long)]
-        no_offload: bool,
-        /// Serve Prometheus metrics (per circuit and link: bytes, packets, queue depth, drops by
-        /// reason; Global Reach state; modelled RTTs) at http://ADDR/metrics, e.g.
-        /// 127.0.0.1:9464
-        #[arg(long, value_name = "ADDR")]
-        metrics: Option<std::net::SocketAddr>,
-        /// Serve a live view of the lab in the browser at http://ADDR/ (the picture with the
-        /// numbers moving once a second, the links, Global Reach, the BGP sessions): ADDR:PORT,
-        /// or a PORT on 127.0.0.1; alone, 127.0.0.1:8080
-        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_parser = web_arg)]
-        web: Option<WebArg>,
-        /// Let the page change the lab (Global Reach, circuit links, VNet links) and run the
-        /// reachability test; on a non-loopback --web address, only with the token the lab
-        /// prints
-        #[arg(long, requires = "web")]
-        web_control: bool,
-        /// Internal: print `ready` on stdout when up (used by --detach)
-        #[arg(long, hide = true)]
-        notify_ready: bool,
-    },
+    Up(up::UpArgs),
     /// Stop a lab and remove its namespaces and TUN devices (also after its process was killed)
-    Down {
-        /// Lab name (default: the only lab there is)
-        lab: Option<String>,
-        /// Stop and clean every lab
-        #[arg(long, conflicts_with = "lab")]
-        all: bool,
-    },
+    Down(down::DownArgs),
     /// Run a command in a site's or VNet's namespace (the lab's names resolve there)
     #[command(
         after_help = "Examples:\n  sudo reachlab exec sf -- ping -c 3 london\n  sudo reachlab exec sf -- traceroute -n uksouth\n  sudo reachlab exec --lab global-reach london -- ip route\n  sudo reachlab exec sf -- bash          # a shell inside sf"
     )]
-    Exec {
-        /// Lab name (default: the only running lab)
-        #[arg(long)]
-        lab: Option<String>,
-        /// Site or VNet name
-        name: String,
-        /// The command and its arguments (after --)
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
+    Exec(exec::ExecArgs),
     /// List running labs with their PID, file, sites and addresses
-    Status {
-        #[arg(short, long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    Status(status::StatusArgs),
     /// Link circuits with Global Reach, unlink them, list the connections (live)
     #[command(name = "global-reach", subcommand)]
     GlobalReach(global_reach::Cmd),
@@ -158,22 +99,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  sudo reachlab web --listen 127.0.0.1:8080\n  sudo reachlab web global-reach --listen 127.0.0.1:8080 --control"
     )]
-    Web {
-        /// Lab name (default: the only running lab)
-        lab: Option<String>,
-        /// Lab name, as the other live verbs take it
-        #[arg(long = "lab", conflicts_with = "lab")]
-        lab_flag: Option<String>,
-        /// Where to serve it: ADDR:PORT, or a PORT on 127.0.0.1
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Let the page change the lab and run the reachability test (on a non-loopback
-        /// address, only with the printed token)
-        #[arg(long)]
-        control: bool,
-        #[arg(short, long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    Web(web::WebArgs),
     /// The way packets take between two sites or VNets, both directions, and whether they
     /// differ
     #[command(
@@ -183,52 +109,19 @@ Reach, the destination. Says when the two directions take different circuits or 
 asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash onto other links.",
         after_help = "Examples:\n  reachlab path sf london\n  reachlab path uswest dc\n  reachlab path sf uswest --output json | jq .asymmetry"
     )]
-    Path {
-        /// Where the packets start (a site or VNet)
-        src: String,
-        /// Where they go (a site or VNet)
-        dst: String,
-        #[command(flatten)]
-        to: LiveArgs,
-    },
+    Path(path::PathArgs),
     /// A circuit's MSEE route table, as `az network express-route list-route-tables` shows it
     #[command(
         after_help = "Examples:\n  reachlab routes er-sv\n  reachlab routes er-london --path secondary\n  reachlab routes er-sv --summary\n  reachlab routes uswest                 # a VNet gateway's routes\n  reachlab routes er-sv --output json | jq -r '.value[].nextHop'"
     )]
-    Routes {
-        /// The circuit whose MSEE table to show, or a VNet whose gateway's table to show
-        circuit: String,
-        /// Which of the circuit's links
-        #[arg(long, value_enum, default_value_t = crate::control::proto::Path::Primary)]
-        path: crate::control::proto::Path,
-        /// The MSEE's BGP neighbours instead (az's route table summary: Neighbor, V, AS,
-        /// UpDown, StatePfxRcd)
-        #[arg(long)]
-        summary: bool,
-        #[command(flatten)]
-        to: LiveArgs,
-    },
+    Routes(routes::RoutesArgs),
     /// A circuit's traffic counters per link and its drops by reason
     #[command(
         after_help = "Examples:\n  reachlab stats er-sv\n  reachlab stats er-sv --output json | jq .primarybytesIn"
     )]
-    Stats {
-        /// The circuit whose counters to show
-        circuit: String,
-        #[command(flatten)]
-        to: LiveArgs,
-    },
+    Stats(stats::StatsArgs),
     /// Write the running lab as a topology file (`reachlab export > lab.toml`)
-    Export {
-        /// Lab name (default: the only running lab), or a topology file
-        lab: Option<String>,
-        /// Lab name, as the other live verbs take it
-        #[arg(long = "lab", conflicts_with = "lab")]
-        lab_flag: Option<String>,
-        /// toml: a topology file; az: the estate as az CLI prints it (`import` reads it back)
-        #[arg(short, long, value_enum, default_value_t = export::Format::Toml)]
-        output: export::Format,
-    },
+    Export(export::ExportArgs),
     /// Capture the packets passing a site, VNet, circuit link or Global Reach connection as pcap
     #[command(
         after_help = "Examples:\n  reachlab capture er-sv -w sv.pcap -c 100\n  reachlab capture er-sv:er-london -w - | tcpdump -n -r -\n  reachlab capture london --duration 10 -w london.pcap"
@@ -239,16 +132,7 @@ asymmetry a stateful firewall breaks on). A ping's flow; other flows may hash on
     #[command(
         after_help = "Examples:\n  reachlab graph topologies/global-reach.toml --file seed.svg\n  reachlab graph global-reach -o dot | dot -Tpng > lab.png\n  reachlab graph topologies/global-reach.toml -o mermaid"
     )]
-    Graph {
-        /// A topology file, or the name of a running lab (drawn as it is now)
-        what: String,
-        /// Output format
-        #[arg(short, long, visible_alias = "format", value_enum, default_value_t = graph::Format::Svg)]
-        output: graph::Format,
-        /// Write to FILE instead of stdout
-        #[arg(short, long, value_name = "FILE")]
-        file: Option<PathBuf>,
-    },
+    Graph(graph::GraphArgs),
     /// Ping every pair of sites and VNets and compare with what the rules allow (pingall)
     #[command(
         long_about = "Ping every ordered pair of sites and VNets from inside their namespaces and \
@@ -258,34 +142,17 @@ every pair behaves as the rules say, 3 on any mismatch, 1 when it cannot run (no
 root).",
         after_help = "Examples:\n  reachlab test\n  reachlab test global-reach --output json | jq .mismatches"
     )]
-    Test {
-        /// Lab name (default: the only running lab)
-        lab: Option<String>,
-        /// Echo requests per pair; any reply counts (raise it for lossy labs)
-        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-        count: u32,
-        #[arg(short, long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    Test(test::TestArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Examples:\n  reachlab completions bash > /etc/bash_completion.d/reachlab\n  reachlab completions zsh > \"${fpath[1]}/_reachlab\"\n  reachlab completions fish > ~/.config/fish/completions/reachlab.fish"
     )]
-    Completions {
-        /// The shell to complete for
-        shell: clap_complete::Shell,
-    },
+    Completions(completions::CompletionsArgs),
     /// List the known peering locations, or with --regions the Azure regions
     #[command(
         after_help = "Examples:\n  reachlab locations\n  reachlab locations --regions\n  reachlab locations --output json | jq -r '.[] | select(.global_reach) | .name'"
     )]
-    Locations {
-        /// The Azure regions (names as az prints them and as displayed, with coordinates)
-        #[arg(long)]
-        regions: bool,
-        #[arg(short, long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    Locations(locations::LocationsArgs),
     /// Measure throughput between two sites or VNets with iperf3 (server in DST, client in SRC)
     #[command(
         long_about = "Measure throughput between two sites or VNets with iperf3: starts `iperf3 -s` in \
@@ -324,95 +191,27 @@ pub fn run(cli: Cli) -> i32 {
     let verbose = cli.verbose;
     let quiet = cli.quiet;
     match cli.command {
-        Command::Check { files, output } => check::run(&files, output),
-        Command::Up {
-            file,
-            detach,
-            busy_poll,
-            no_offload,
-            metrics,
-            web,
-            web_control,
-            notify_ready,
-        } => {
-            // `up --web lab.toml`, as people type it: the file is the FILE, the view on the
-            // default address.
-            let (file, web) = match (file, web) {
-                (Some(f), Some(WebArg::File(w))) => {
-                    return fail(format!(
-                        "--web takes PORT or ADDR:PORT, and {} is a file; the topology file is {}",
-                        w.display(),
-                        f.display()
-                    ))
-                }
-                (Some(f), Some(WebArg::Addr(a))) => (f, Some(a)),
-                (Some(f), None) => (f, None),
-                (None, Some(WebArg::File(f))) => (f, Some(default_web())),
-                (None, _) => return fail("up needs a topology FILE (reachlab up FILE)"),
-            };
-            up::run(
-                &file,
-                up::Options {
-                    detach,
-                    busy_poll,
-                    no_offload,
-                    notify_ready,
-                    verbose,
-                    quiet,
-                    metrics,
-                    web,
-                    web_control,
-                },
-            )
-        }
-        Command::Down { lab, all } => down::run(lab.as_deref(), all),
-        Command::Exec { lab, name, command } => exec::run(lab.as_deref(), &name, &command),
-        Command::Status { output } => status::run(output),
-        Command::Locations { regions, output } => locations::run(regions, output),
+        Command::Check(a) => check::run(a),
+        Command::Up(a) => up::run_args(a, verbose, quiet),
+        Command::Down(a) => down::run(a),
+        Command::Exec(a) => exec::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Locations(a) => locations::run(a),
         Command::Iperf(a) => iperf::run(a, quiet),
-        Command::Path { src, dst, to } => path::run(&src, &dst, &to),
-        Command::Web {
-            lab,
-            lab_flag,
-            listen,
-            control,
-            output,
-        } => web::run(lab.or(lab_flag).as_deref(), &listen, control, output),
+        Command::Path(a) => path::run(a),
+        Command::Web(a) => web::run(a),
         Command::Schema => schema::run(),
         Command::Import(a) => import::run(a),
         Command::GlobalReach(cmd) => global_reach::run(cmd),
         Command::Circuit(cmd) => circuit::run(cmd),
         Command::Vnet(cmd) => vnet::run(cmd),
-        Command::Routes {
-            circuit,
-            path,
-            summary,
-            to,
-        } => routes::run(&circuit, path, summary, &to),
-        Command::Stats { circuit, to } => stats::run(&circuit, &to),
-        Command::Export {
-            lab,
-            lab_flag,
-            output,
-        } => export::run(lab.or(lab_flag).as_deref(), output),
+        Command::Routes(a) => routes::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Export(a) => export::run(a),
         Command::Capture(a) => capture::run(a, quiet),
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "reachlab",
-                &mut std::io::stdout(),
-            );
-            0
-        }
-        Command::Graph { what, output, file } => graph::run(&what, output, file.as_deref()),
-        Command::Test { lab, count, output } => test::run(test::Options {
-            lab,
-            count,
-            output,
-            quiet,
-        }),
+        Command::Completions(a) => completions::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Test(a) => test::run(a, quiet),
     }
 }
 
@@ -574,28 +373,6 @@ pub(crate) fn fail(msg: impl std::fmt::Display) -> i32 {
 
 /// A listening address: `ADDR:PORT`, or a bare `PORT` on 127.0.0.1 (the loopback default: a
 /// view reachable from elsewhere is asked for by address).
-/// What follows `up --web`: an address, or (typed before the file) the topology file.
-#[derive(Debug, Clone)]
-pub enum WebArg {
-    Addr(std::net::SocketAddr),
-    File(PathBuf),
-}
-
-fn default_web() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-
-/// `--web`'s value: PORT or ADDR:PORT; an existing file or a `.toml` is the topology file.
-fn web_arg(s: &str) -> Result<WebArg, String> {
-    match listen_addr(s) {
-        Ok(a) => Ok(WebArg::Addr(a)),
-        Err(_) if s.ends_with(".toml") || std::path::Path::new(s).is_file() => {
-            Ok(WebArg::File(PathBuf::from(s)))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 pub(crate) fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -610,18 +387,20 @@ mod tests {
     fn up_web_before_the_file_takes_the_file() {
         use clap::Parser;
         let cli = super::Cli::try_parse_from(["reachlab", "up", "--web", "lab.toml"]).unwrap();
-        let super::Command::Up { file, web, .. } = cli.command else {
+        let super::Command::Up(super::up::UpArgs { file, web, .. }) = cli.command else {
             panic!("up")
         };
         assert!(file.is_none());
-        assert!(matches!(web, Some(super::WebArg::File(f)) if f.to_str() == Some("lab.toml")));
+        assert!(matches!(web, Some(super::up::WebArg::File(f)) if f.to_str() == Some("lab.toml")));
         let cli =
             super::Cli::try_parse_from(["reachlab", "up", "lab.toml", "--web", "9000"]).unwrap();
-        let super::Command::Up { file, web, .. } = cli.command else {
+        let super::Command::Up(super::up::UpArgs { file, web, .. }) = cli.command else {
             panic!("up")
         };
         assert_eq!(file.unwrap().to_str(), Some("lab.toml"));
-        assert!(matches!(web, Some(super::WebArg::Addr(a)) if a.to_string() == "127.0.0.1:9000"));
+        assert!(
+            matches!(web, Some(super::up::WebArg::Addr(a)) if a.to_string() == "127.0.0.1:9000")
+        );
         assert!(super::Cli::try_parse_from(["reachlab", "up", "--web", "nowhere"]).is_err());
         assert!(super::Cli::try_parse_from(["reachlab", "up"]).is_err());
     }
@@ -684,9 +463,9 @@ mod tests {
         let cli = Cli::try_parse_from(["reachlab", "graph", "lab", "-o", "dot", "--file", "x.dot"])
             .unwrap();
         match cli.command {
-            Command::Graph { output, file, .. } => {
+            Command::Graph(graph::GraphArgs { output, file, .. }) => {
                 assert_eq!(output, graph::Format::Dot);
-                assert_eq!(file, Some(PathBuf::from("x.dot")));
+                assert_eq!(file, Some(std::path::PathBuf::from("x.dot")));
             }
             c => panic!("{c:?}"),
         }

@@ -6,7 +6,19 @@
 use super::{call, decode, print_json, LiveArgs, Output};
 use crate::control::proto::{PathInfo, Request};
 
-pub fn run(src: &str, dst: &str, to: &LiveArgs) -> i32 {
+/// `reachlab path`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct PathArgs {
+    /// Where the packets start (a site or VNet)
+    pub src: String,
+    /// Where they go (a site or VNet)
+    pub dst: String,
+    #[command(flatten)]
+    pub to: LiveArgs,
+}
+
+pub fn run(a: PathArgs) -> i32 {
+    let (src, dst, to) = (&a.src[..], &a.dst[..], &a.to);
     let v = match call(
         to.lab.as_deref(),
         Request::Path {

@@ -2,9 +2,26 @@
 //! its BGP neighbours (az's route table summary).
 
 use super::{call, decode, print_az, print_table, LiveArgs, Output};
-use crate::control::proto::{Path, Request, RouteSummary, RouteTable};
+use crate::control::proto::{Request, RouteSummary, RouteTable};
 
-pub fn run(circuit: &str, path: Path, summary: bool, to: &LiveArgs) -> i32 {
+/// `reachlab routes`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct RoutesArgs {
+    /// The circuit whose MSEE table to show, or a VNet whose gateway's table to show
+    pub circuit: String,
+    /// Which of the circuit's links
+    #[arg(long, value_enum, default_value_t = crate::control::proto::Path::Primary)]
+    pub path: crate::control::proto::Path,
+    /// The MSEE's BGP neighbours instead (az's route table summary: Neighbor, V, AS,
+    /// UpDown, StatePfxRcd)
+    #[arg(long)]
+    pub summary: bool,
+    #[command(flatten)]
+    pub to: LiveArgs,
+}
+
+pub fn run(a: RoutesArgs) -> i32 {
+    let (circuit, path, summary, to) = (&a.circuit[..], a.path, a.summary, &a.to);
     let circuit = circuit.to_string();
     let req = if summary {
         Request::RoutesSummary { circuit, path }

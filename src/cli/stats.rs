@@ -3,7 +3,17 @@
 use super::{call, decode, print_az, print_table, LiveArgs, Output};
 use crate::control::proto::{CircuitStatsInfo, Request};
 
-pub fn run(circuit: &str, to: &LiveArgs) -> i32 {
+/// `reachlab stats`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct StatsArgs {
+    /// The circuit whose counters to show
+    pub circuit: String,
+    #[command(flatten)]
+    pub to: LiveArgs,
+}
+
+pub fn run(a: StatsArgs) -> i32 {
+    let (circuit, to) = (&a.circuit[..], &a.to);
     let v = match call(
         to.lab.as_deref(),
         Request::Stats {

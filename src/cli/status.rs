@@ -3,7 +3,15 @@
 use super::Output;
 use crate::lab::state::{self, LabState};
 
-pub fn run(output: Output) -> i32 {
+/// `reachlab status`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+pub fn run(a: StatusArgs) -> i32 {
+    let output = a.output;
     let labs: Vec<LabState> = state::list_labs()
         .iter()
         .filter_map(|l| LabState::load(l).ok())

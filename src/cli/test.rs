@@ -8,14 +8,19 @@ use std::collections::BTreeMap;
 use super::{print_json, Output};
 use crate::lab::{pingall, state::LabState};
 
-pub struct Options {
+/// `reachlab test`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Lab name (default: the only running lab)
     pub lab: Option<String>,
+    /// Echo requests per pair; any reply counts (raise it for lossy labs)
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub count: u32,
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
-    pub quiet: bool,
 }
 
-pub fn run(o: Options) -> i32 {
+pub fn run(o: TestArgs, quiet: bool) -> i32 {
     let st = match super::running_state(o.lab.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
@@ -32,7 +37,7 @@ pub fn run(o: Options) -> i32 {
         .zip(&links)
         .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
         .collect();
-    if !o.quiet && o.output == Output::Table {
+    if !quiet && o.output == Output::Table {
         eprintln!(
             "reachlab: pinging every pair of {} sites and VNets in lab {lab} ...",
             st.endpoints.len()

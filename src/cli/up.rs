@@ -4,13 +4,105 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::lab::{self, state, state::LabState};
 use crate::topology::Topology;
+
+/// `reachlab up`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// Topology file (TOML)
+    #[arg(required_unless_present = "web")]
+    pub file: Option<PathBuf>,
+    /// Return once every site is ready, leaving the lab running in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Poll the TUNs in a busy loop instead of sleeping between packets: idle ping RTT
+    /// drops by tens of microseconds (no thread wake-up per packet), at the cost of one
+    /// CPU core kept busy while the lab runs
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// Do not use TUN offload (GSO super-packets): one packet per read and write. Slower;
+    /// for comparison, and what reachlab falls back to when the kernel refuses offload
+    #[arg(long)]
+    pub no_offload: bool,
+    /// Serve Prometheus metrics (per circuit and link: bytes, packets, queue depth, drops by
+    /// reason; Global Reach state; modelled RTTs) at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9464
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Serve a live view of the lab in the browser at http://ADDR/ (the picture with the
+    /// numbers moving once a second, the links, Global Reach, the BGP sessions): ADDR:PORT,
+    /// or a PORT on 127.0.0.1; alone, 127.0.0.1:8080
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_parser = web_arg)]
+    pub web: Option<WebArg>,
+    /// Let the page change the lab (Global Reach, circuit links, VNet links) and run the
+    /// reachability test; on a non-loopback --web address, only with the token the lab
+    /// prints
+    #[arg(long, requires = "web")]
+    pub web_control: bool,
+    /// Internal: print `ready` on stdout when up (used by --detach)
+    #[arg(long, hide = true)]
+    pub notify_ready: bool,
+}
+
+/// What follows `up --web`: an address, or (typed before the file) the topology file.
+#[derive(Debug, Clone)]
+pub enum WebArg {
+    Addr(SocketAddr),
+    File(PathBuf),
+}
+
+fn default_web() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// `--web`'s value: PORT or ADDR:PORT; an existing file or a `.toml` is the topology file.
+fn web_arg(s: &str) -> Result<WebArg, String> {
+    match super::listen_addr(s) {
+        Ok(a) => Ok(WebArg::Addr(a)),
+        Err(_) if s.ends_with(".toml") || Path::new(s).is_file() => {
+            Ok(WebArg::File(PathBuf::from(s)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `reachlab up` as typed: `up --web lab.toml` (as people type it) takes the file as the FILE
+/// and the view on the default address.
+pub fn run_args(a: UpArgs, verbose: u8, quiet: bool) -> i32 {
+    let (file, web) = match (a.file, a.web) {
+        (Some(f), Some(WebArg::File(w))) => {
+            return super::fail(format!(
+                "--web takes PORT or ADDR:PORT, and {} is a file; the topology file is {}",
+                w.display(),
+                f.display()
+            ))
+        }
+        (Some(f), Some(WebArg::Addr(a))) => (f, Some(a)),
+        (Some(f), None) => (f, None),
+        (None, Some(WebArg::File(f))) => (f, Some(default_web())),
+        (None, _) => return super::fail("up needs a topology FILE (reachlab up FILE)"),
+    };
+    run(
+        &file,
+        Options {
+            detach: a.detach,
+            busy_poll: a.busy_poll,
+            no_offload: a.no_offload,
+            notify_ready: a.notify_ready,
+            verbose,
+            quiet,
+            metrics: a.metrics,
+            web,
+            web_control: a.web_control,
+        },
+    )
+}
 
 /// How `up` runs.
 #[derive(Debug, Clone, Copy)]
