@@ -71,151 +71,160 @@ pub fn run(cmd: Cmd) -> i32 {
             path,
             end,
             to,
-        } => {
-            let lab = match resolve(to.lab.as_deref()) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            let v = match call(
-                Some(&lab),
-                Request::CircuitMaintenance {
-                    circuit: circuit.clone(),
-                    path,
-                    on: !end,
-                },
-            ) {
-                Ok(v) => v,
-                Err(c) => return c,
-            };
-            if to.output == Output::Json {
-                print_json(&v);
+        } => maintenance(circuit, path, end, &to),
+        Cmd::Show { circuit, to } => show(circuit, &to),
+        Cmd::Authorize { circuit, name, to } => authorize(circuit, name, &to),
+    }
+}
+
+/// `circuit maintenance`: starts or (`end`) ends maintenance on a link.
+fn maintenance(circuit: String, path: Path, end: bool, to: &LiveArgs) -> i32 {
+    let lab = match resolve(to.lab.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let v = match call(
+        Some(&lab),
+        Request::CircuitMaintenance {
+            circuit: circuit.clone(),
+            path,
+            on: !end,
+        },
+    ) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    if to.output == Output::Json {
+        print_json(&v);
+    } else {
+        println!(
+            "circuit {circuit}: {} link {}",
+            v["path"].as_str().unwrap_or_default(),
+            if end {
+                "out of maintenance"
             } else {
-                println!(
-                    "circuit {circuit}: {} link {}",
-                    v["path"].as_str().unwrap_or_default(),
-                    if end {
-                        "out of maintenance"
-                    } else {
-                        "under maintenance (its MSEE prepends 12076)"
-                    }
-                );
+                "under maintenance (its MSEE prepends 12076)"
             }
-            0
-        }
-        Cmd::Show { circuit, to } => {
-            let lab = match resolve(to.lab.as_deref()) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            let v = match call(Some(&lab), Request::CircuitShow { circuit }) {
-                Ok(v) => v,
-                Err(c) => return c,
-            };
-            if to.output == Output::Json {
-                // As `az network express-route show`.
-                let scope = crate::az::Scope {
-                    resource_group: &lab,
-                };
-                return print_az(v, |c: &CircuitInfo| crate::az::circuit(&scope, c));
-            }
-            let c: CircuitInfo = match decode(v) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let kv = [
-                ("Name", c.name.clone()),
-                ("PeeringLocation", c.peering_location.clone()),
-                ("GeopoliticalRegion", c.geopolitical_region.clone()),
-                ("Sku", c.sku.clone()),
-                ("Family", c.family.clone()),
-                ("Bandwidth", c.bandwidth.clone()),
-                ("Provider", c.provider.clone().unwrap_or_else(|| "-".into())),
-                ("Subscription", c.subscription.clone()),
-                (
-                    "PrimaryPeering",
+        );
+    }
+    0
+}
+
+/// `circuit show`: az's JSON, or the circuit, its timing, Global Reach and authorizations.
+fn show(circuit: String, to: &LiveArgs) -> i32 {
+    let lab = match resolve(to.lab.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let v = match call(Some(&lab), Request::CircuitShow { circuit }) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    if to.output == Output::Json {
+        // As `az network express-route show`.
+        let scope = crate::az::Scope {
+            resource_group: &lab,
+        };
+        return print_az(v, |c: &CircuitInfo| crate::az::circuit(&scope, c));
+    }
+    let c: CircuitInfo = match decode(v) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let kv = [
+        ("Name", c.name.clone()),
+        ("PeeringLocation", c.peering_location.clone()),
+        ("GeopoliticalRegion", c.geopolitical_region.clone()),
+        ("Sku", c.sku.clone()),
+        ("Family", c.family.clone()),
+        ("Bandwidth", c.bandwidth.clone()),
+        ("Provider", c.provider.clone().unwrap_or_else(|| "-".into())),
+        ("Subscription", c.subscription.clone()),
+        (
+            "PrimaryPeering",
+            format!(
+                "{} (customer {}, Microsoft {})",
+                c.primary.prefix, c.primary.customer, c.primary.microsoft
+            ),
+        ),
+        (
+            "SecondaryPeering",
+            c.secondary
+                .as_ref()
+                .map(|s| {
                     format!(
                         "{} (customer {}, Microsoft {})",
-                        c.primary.prefix, c.primary.customer, c.primary.microsoft
-                    ),
-                ),
-                (
-                    "SecondaryPeering",
-                    c.secondary
-                        .as_ref()
-                        .map(|s| {
-                            format!(
-                                "{} (customer {}, Microsoft {})",
-                                s.prefix, s.customer, s.microsoft
-                            )
-                        })
-                        .unwrap_or_else(|| "-".into()),
-                ),
-                ("Sites", join(&c.sites)),
-                (
-                    "VnetLinks",
-                    join(
-                        &c.vnet_links
-                            .iter()
-                            .map(|v| match c.vnet_weights.get(v) {
-                                Some(w) => format!("{v} (weight {w})"),
-                                None => v.clone(),
-                            })
-                            .collect::<Vec<_>>(),
-                    ),
-                ),
-                ("Maintenance", join(&c.maintenance)),
-            ];
-            for (k, v) in kv {
-                println!("{k:<20}{v}");
-            }
-            println!(
-                "\nTiming ({} latency): access {} ms each way, shaper queue {} ms, MTU {}",
-                c.timing.latency_model, c.timing.access_delay_ms, c.timing.queue_ms, c.timing.mtu
-            );
-            let rows: Vec<Vec<String>> = c
-                .timing
-                .rtts
-                .iter()
-                .map(|r| vec![r.to.clone(), r.via.clone(), format!("{:.1}", r.rtt_ms)])
-                .collect();
-            print_table(&["To", "Via", "ModelledRttMs"], &rows);
-            println!("\nGlobal Reach:");
-            if c.global_reach.is_empty() {
-                println!("  none");
-            } else {
-                super::global_reach::print_gr(&c.global_reach);
-            }
-            if !c.authorizations.is_empty() {
-                println!("\nAuthorizations:");
-                let rows: Vec<Vec<String>> = c
-                    .authorizations
+                        s.prefix, s.customer, s.microsoft
+                    )
+                })
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("Sites", join(&c.sites)),
+        (
+            "VnetLinks",
+            join(
+                &c.vnet_links
                     .iter()
-                    .map(|a| vec![a.name.clone(), a.key.clone(), a.state.clone()])
-                    .collect();
-                print_table(&["Name", "Key", "State"], &rows);
-            }
+                    .map(|v| match c.vnet_weights.get(v) {
+                        Some(w) => format!("{v} (weight {w})"),
+                        None => v.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        ("Maintenance", join(&c.maintenance)),
+    ];
+    for (k, v) in kv {
+        println!("{k:<20}{v}");
+    }
+    println!(
+        "\nTiming ({} latency): access {} ms each way, shaper queue {} ms, MTU {}",
+        c.timing.latency_model, c.timing.access_delay_ms, c.timing.queue_ms, c.timing.mtu
+    );
+    let rows: Vec<Vec<String>> = c
+        .timing
+        .rtts
+        .iter()
+        .map(|r| vec![r.to.clone(), r.via.clone(), format!("{:.1}", r.rtt_ms)])
+        .collect();
+    print_table(&["To", "Via", "ModelledRttMs"], &rows);
+    println!("\nGlobal Reach:");
+    if c.global_reach.is_empty() {
+        println!("  none");
+    } else {
+        super::global_reach::print_gr(&c.global_reach);
+    }
+    if !c.authorizations.is_empty() {
+        println!("\nAuthorizations:");
+        let rows: Vec<Vec<String>> = c
+            .authorizations
+            .iter()
+            .map(|a| vec![a.name.clone(), a.key.clone(), a.state.clone()])
+            .collect();
+        print_table(&["Name", "Key", "State"], &rows);
+    }
+    0
+}
+
+/// `circuit authorize`: prints the new key.
+fn authorize(circuit: String, name: String, to: &LiveArgs) -> i32 {
+    let v = match call(
+        to.lab.as_deref(),
+        Request::CircuitAuthorize { circuit, name },
+    ) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    if to.output == Output::Json {
+        print_json(&v);
+        return 0;
+    }
+    match decode::<AuthorizationRow>(v) {
+        Ok(a) => {
+            println!("{}", a.key);
             0
         }
-        Cmd::Authorize { circuit, name, to } => {
-            let v = match call(
-                to.lab.as_deref(),
-                Request::CircuitAuthorize { circuit, name },
-            ) {
-                Ok(v) => v,
-                Err(c) => return c,
-            };
-            if to.output == Output::Json {
-                print_json(&v);
-                return 0;
-            }
-            match decode::<AuthorizationRow>(v) {
-                Ok(a) => {
-                    println!("{}", a.key);
-                    0
-                }
-                Err(c) => c,
-            }
-        }
+        Err(c) => c,
     }
 }
 
