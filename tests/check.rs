@@ -49,6 +49,7 @@ fn broken_topologies_fail_with_the_expected_error_and_position() {
 fn good_topologies_and_the_shipped_ones_pass() {
     let mut files = toml_files("tests/topologies/good");
     files.extend(toml_files("topologies"));
+    files.extend(toml_files("tests/topologies/designs"));
     assert!(files.len() >= 4);
     for f in files {
         let out = reachlab().arg("check").arg(&f).output().unwrap();

@@ -8,20 +8,6 @@ use common::{bfd_up, established, root_or_skip, within, Lab};
 
 /// Two Standard circuits in the United States, er-sv (Silicon Valley) and er-la (Los
 /// Angeles): most designs here put a DC, DR site or VNets on them.
-macro_rules! SV_LA {
-    () => {
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[circuit]]
-name = "er-la"
-peering_location = "Los Angeles"
-bandwidth = "1Gbps"
-"#
-    };
-}
 
 /// Adds `addr`/32 to the loopback of `endpoint`'s namespace (a host behind the site).
 fn add_host(lab: &Lab, endpoint: &str, addr: &str) {
@@ -40,29 +26,7 @@ fn dr_site_summary_takes_over_when_the_dc_goes() {
     if !root_or_skip("dr_site_summary_takes_over") {
         return;
     }
-    let lab = Lab::new_with(
-        "dr",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc"
-circuit = "er-sv"
-prefixes = ["10.1.0.0/24"]
-router = "frr"
-[[site]]
-name = "dr"
-circuit = "er-la"
-prefixes = ["10.1.0.0/16"]
-[[vnet]]
-name = "v"
-region = "westus"
-prefixes = ["10.9.0.0/24"]
-circuits = ["er-sv", "er-la"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("dr");
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
     add_host(&lab, "dc", "10.1.0.5");
@@ -102,37 +66,7 @@ fn the_same_asn_at_both_sites_needs_allowas_in() {
     if !root_or_skip("the_same_asn_needs_allowas_in") {
         return;
     }
-    let lab = Lab::new_with(
-        "sameasn",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-sku = "Premium"
-[[circuit]]
-name = "er-london"
-peering_location = "London"
-bandwidth = "1Gbps"
-sku = "Premium"
-[[site]]
-name = "sf"
-circuit = "er-sv"
-prefixes = ["10.0.1.0/24"]
-asn = 65001
-router = "frr"
-[[site]]
-name = "london"
-circuit = "er-london"
-prefixes = ["10.0.2.0/24"]
-asn = 65001
-router = "frr"
-[[global_reach]]
-circuits = ["er-sv", "er-london"]
-address_prefix = "192.168.8.0/29"
-"#,
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("sameasn");
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv", "er-london"]) == 4).is_some());
     let bgp = |site: &str| lab.vtysh(site, "show ip bgp");
@@ -177,34 +111,7 @@ fn forced_tunnelling_sends_unmatched_vnet_traffic_to_the_site() {
     if !root_or_skip("forced_tunnelling") {
         return;
     }
-    let lab = Lab::new_with(
-        "forced",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "hub"
-circuit = "er-sv"
-prefixes = ["10.0.1.0/24"]
-default_route = true
-[[site]]
-name = "branch"
-circuit = "er-la"
-prefixes = ["10.0.2.0/24"]
-[[vnet]]
-name = "v"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv"]
-[[vnet]]
-name = "w"
-region = "westus"
-prefixes = ["10.9.2.0/24"]
-circuits = ["er-la"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("forced");
     lab.up_detached();
     add_host(&lab, "hub", "198.51.100.7");
     assert_eq!(
@@ -238,32 +145,7 @@ fn a_vnet_community_reaches_the_customer_router_with_the_regions() {
     if !root_or_skip("a_vnet_community_reaches_the_router") {
         return;
     }
-    let lab = Lab::new_with(
-        "community",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[site]]
-name = "sf"
-circuit = "er-sv"
-prefixes = ["10.0.1.0/24"]
-router = "frr"
-[[vnet]]
-name = "tagged"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv"]
-bgp_community = "12076:20001"
-[[vnet]]
-name = "plain"
-region = "westus"
-prefixes = ["10.9.2.0/24"]
-circuits = ["er-sv"]
-"#,
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("community");
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
     let show = |p: &str| lab.vtysh("sf", &format!("show ip bgp {p}"));
@@ -293,29 +175,7 @@ fn maintenance_moves_traffic_to_the_other_link_until_it_ends() {
     if !root_or_skip("maintenance_moves_traffic") {
         return;
     }
-    let lab = Lab::new_with(
-        "maint",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "sf"
-circuit = "er-sv"
-prefixes = ["10.0.1.0/24"]
-router = "frr"
-[[site]]
-name = "la"
-circuit = "er-la"
-prefixes = ["10.0.2.0/24"]
-[[vnet]]
-name = "v"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("maint");
     lab.up_detached();
     assert!(within(20, || established(&lab, &["er-sv"]) == 2).is_some());
     let both = |r: &str| r.contains("dev primary") && r.contains("dev secondary");
@@ -381,29 +241,7 @@ fn a_vnet_prefers_the_connection_with_the_higher_weight() {
     if !root_or_skip("a_vnet_prefers_the_higher_weight") {
         return;
     }
-    let lab = Lab::new_with(
-        "weights",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc1"
-circuit = "er-sv"
-prefixes = ["10.1.0.0/24"]
-[[site]]
-name = "dc2"
-circuit = "er-la"
-prefixes = ["10.1.0.0/24"]
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-weights = { er-sv = 100 }
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("weights");
     lab.up_detached();
     // dc1 is 10.1.0.1, dc2 10.1.0.2 (the same prefix: the next host).
     assert_eq!(lab.ping("uswest", "10.1.0.1", 2).0, 2, "over er-sv to dc1");
@@ -461,25 +299,7 @@ fn a_dc_on_two_circuits_follows_the_vnet_weights() {
     if !root_or_skip("a_dc_on_two_circuits") {
         return;
     }
-    let lab = Lab::new_with(
-        "dual",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc"
-circuits = ["er-sv", "er-la"]
-prefixes = ["10.1.0.0/16"]
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-weights = { er-sv = 100 }
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("dual");
     lab.up_detached();
     assert_eq!(lab.ping("dc", "10.9.1.1", 2).0, 2);
     let moved = |expect_sv: bool| {
@@ -518,27 +338,7 @@ fn active_passive_by_prepend_fails_over_to_the_passive_circuit() {
     if !root_or_skip("active_passive_by_prepend") {
         return;
     }
-    let lab = Lab::new_with(
-        "actpass",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc"
-circuits = ["er-sv", "er-la"]
-prefixes = ["10.1.0.0/16"]
-asn = 65001
-router = "frr"
-router_config = "dc.conf"
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("actpass");
     // er-sv: 192.168.100.0/29 (MSEEs .2, .6); er-la: 192.168.100.8/29 (.10, .14).
     let mut conf = String::from(
         "frr defaults traditional\nhostname dc\n\
@@ -617,30 +417,7 @@ fn path_shows_both_directions_and_flags_asymmetry() {
     if !root_or_skip("path_flags_asymmetry") {
         return;
     }
-    let lab = Lab::new_with(
-        "path",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc"
-circuits = ["er-sv", "er-la"]
-prefixes = ["10.1.0.0/16"]
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-weights = { er-sv = 100 }
-[[vnet]]
-name = "svonly"
-region = "westus"
-prefixes = ["10.9.2.0/24"]
-circuits = ["er-sv"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("path");
     lab.up_detached();
     let path = |a: &str, b: &str| -> serde_json::Value {
         serde_json::from_str(&lab.ok(&["path", a, b, "--output", "json"])).unwrap()
@@ -690,26 +467,7 @@ fn a_static_prepend_makes_a_circuit_passive() {
     if !root_or_skip("a_static_prepend") {
         return;
     }
-    let lab = Lab::new_with(
-        "prepend",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc"
-circuits = ["er-sv", "er-la"]
-prefixes = ["10.1.0.0/16"]
-asn = 65001
-prepend = { er-la = 2 }
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("prepend");
     lab.up_detached();
     let la = lab.ok(&["routes", "er-la"]);
     assert!(la.contains("65001 65001 65001"), "{la}");
@@ -759,25 +517,7 @@ fn an_frr_site_on_two_circuits_peers_with_every_msee() {
     if !root_or_skip("an_frr_site_on_two_circuits") {
         return;
     }
-    let lab = Lab::new_with(
-        "frr2",
-        concat!(
-            SV_LA!(),
-            r#"
-[[site]]
-name = "dc"
-circuits = ["er-sv", "er-la"]
-prefixes = ["10.1.0.0/16"]
-router = "frr"
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv", "er-la"]
-"#
-        ),
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("frr2");
     lab.up_detached();
     assert!(
         within(20, || established(&lab, &["er-sv", "er-la"]) == 4).is_some(),
@@ -806,27 +546,7 @@ fn a_static_prepend_on_a_link_makes_the_link_passive() {
     if !root_or_skip("a_static_prepend_on_a_link") {
         return;
     }
-    let lab = Lab::new_with(
-        "linkprepend",
-        r#"
-[[circuit]]
-name = "er-sv"
-peering_location = "Silicon Valley"
-bandwidth = "1Gbps"
-[[site]]
-name = "dc"
-circuit = "er-sv"
-prefixes = ["10.1.0.0/16"]
-asn = 65001
-prepend = { "er-sv/secondary" = 2 }
-[[vnet]]
-name = "uswest"
-region = "westus"
-prefixes = ["10.9.1.0/24"]
-circuits = ["er-sv"]
-"#,
-        "latency = \"none\"",
-    );
+    let lab = Lab::design("linkprepend");
     lab.up_detached();
     let sec = lab.ok(&["routes", "er-sv", "--path", "secondary"]);
     assert!(sec.contains("65001 65001 65001"), "{sec}");

@@ -65,6 +65,27 @@ impl Lab {
         Lab::new(tag, &std::fs::read_to_string(p).unwrap())
     }
 
+    /// A design of tests/designs.rs from tests/topologies/designs/TAG.toml, under a unique
+    /// name: its `[lab]` keys kept but the name.
+    pub fn design(tag: &str) -> Lab {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/topologies/designs")
+            .join(format!("{tag}.toml"));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mut keys = String::new();
+        let mut in_lab = false;
+        for line in text.lines() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                in_lab = l == "[lab]";
+            } else if in_lab && !l.is_empty() && !l.starts_with("name") {
+                keys.push_str(line);
+                keys.push('\n');
+            }
+        }
+        Lab::new_with(tag, &text, &keys)
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = reachlab();
         c.env("REACHLAB_RUN_DIR", &self.run_dir);
