@@ -744,3 +744,31 @@ fn run_vtysh_config(lab: &Lab, lines: &[&str]) {
     let out = lab.exec("big", &args);
     assert!(out.status.success());
 }
+
+/// `reachlab test` run the moment a router lab is up waits (saying so) until its sessions are
+/// Established and the MSEEs' routing is quiet, then finds no mismatch: before, it probed
+/// while the routers converged and reported mismatches that were not there.
+#[test]
+fn test_waits_for_the_routers_to_settle() {
+    if !root_or_skip("test_waits_for_the_routers_to_settle") {
+        return;
+    }
+    let lab = Lab::from_file("settle", "topologies/global-reach-frr.toml");
+    lab.up_detached();
+    let started = Instant::now();
+    let out = lab.cmd().args(["test", &lab.name]).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("0 mismatches"), "{stdout}");
+    assert!(
+        stderr.contains("waiting up to 30 s for lab") && stderr.contains("to settle"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("has not settled"), "{stderr}");
+    // By then every session is up: the wait ended on the lab's word, not the bound.
+    assert_eq!(established(&lab, &["er-sv", "er-london"]), 4);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

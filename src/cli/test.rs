@@ -4,8 +4,10 @@
 //! mismatches marked. Exit 3 (`EXIT_MISMATCH`) on any mismatch.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use super::{print_json, Output};
+use crate::control::proto::{Request, SettleState};
 use crate::lab::{pingall, state::LabState};
 
 /// `reachlab test`'s arguments.
@@ -26,6 +28,9 @@ pub fn run(o: TestArgs, quiet: bool) -> i32 {
         Err(code) => return code,
     };
     let lab = st.lab.clone();
+    if let Err(code) = wait_settled(&lab, quiet || o.output == Output::Json) {
+        return code;
+    }
     // The lab as it runs now, not as its file was.
     let (topo, links) = match super::running_lab(&lab) {
         Ok(x) => x,
@@ -131,5 +136,49 @@ fn print_matrix(st: &LabState, probes: &[pingall::Probe]) {
             if p.expected { "reachable" } else { "isolated" },
             if p.reached { "got a reply" } else { "got none" }
         );
+    }
+}
+
+/// How long `test` waits at most for the lab to settle.
+const SETTLE_WAIT: Duration = Duration::from_secs(30);
+/// How long the MSEEs' routing must have been unchanged: a router installs what it was sent
+/// (and a site's own router announces what it learned) well within it.
+const QUIET_MS: u64 = 2_000;
+
+/// Waits, at most `SETTLE_WAIT` and saying so unless `silent`, until every router session on
+/// a link that is up is Established and the MSEEs' routing has been quiet for `QUIET_MS`:
+/// probes sent while routers converge report mismatches that are not there. Goes on (saying
+/// so) when the lab does not settle in time.
+fn wait_settled(lab: &str, silent: bool) -> Result<(), i32> {
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        let s: SettleState = super::decode(super::call(Some(lab), Request::Settle)?)?;
+        // Static routers converge with the tables: nothing to wait for.
+        if s.sessions == 0 || (s.established == s.sessions && s.quiet_ms >= QUIET_MS) {
+            return Ok(());
+        }
+        if start.elapsed() >= SETTLE_WAIT {
+            if !silent {
+                eprintln!(
+                    "reachlab: lab {lab} has not settled after {} s ({} of {} BGP sessions Established); testing it as it is",
+                    SETTLE_WAIT.as_secs(),
+                    s.established,
+                    s.sessions
+                );
+            }
+            return Ok(());
+        }
+        if !silent && !said {
+            said = true;
+            eprintln!(
+                "reachlab: waiting up to {} s for lab {lab} to settle ({} of {} BGP sessions Established, routing changed {:.1} s ago) ...",
+                SETTLE_WAIT.as_secs(),
+                s.established,
+                s.sessions,
+                s.quiet_ms as f64 / 1e3
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -47,6 +47,17 @@ pub enum Reply {
     Web(WebServing),
     Link(LinkState),
     Maintenance(MaintenanceState),
+    Settle(SettleState),
+}
+
+/// Whether the lab has settled (`reachlab test` waits for it): its routers' BGP sessions on
+/// links that are up, and how long since a session's state or the MSEEs' tables or
+/// advertisements last changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettleState {
+    pub sessions: usize,
+    pub established: usize,
+    pub quiet_ms: u64,
 }
 
 /// A circuit's links after one failed or came back (`circuit fail|restore`).
@@ -151,6 +162,8 @@ pub enum Request {
         on: bool,
     },
     Export,
+    /// Whether the lab has settled: sessions up, routing quiet.
+    Settle,
     /// Stream the packets passing a point (see `CaptureStart` for the stream's format).
     Capture {
         /// A site, a VNet, a circuit, or a Global Reach connection as `CIRCUIT:PEER`.

@@ -47,6 +47,9 @@ pub struct LiveLab {
     sessions: BTreeMap<(usize, usize, usize), SessionState>,
     /// Per router link, what its MSEE announces, as its BGP speaker watches it.
     announcers: BTreeMap<CustomerLink, tokio::sync::watch::Sender<Announced>>,
+    /// When (on the engine's clock) the tables, an advertisement or a session's state last
+    /// changed: the lab has settled when its sessions are up and this is a while ago.
+    routing_changed: Duration,
 }
 
 impl LiveLab {
@@ -60,6 +63,7 @@ impl LiveLab {
             epoch: Instant::now(),
             sessions: BTreeMap::new(),
             announcers: BTreeMap::new(),
+            routing_changed: Duration::ZERO,
         }
     }
 
@@ -153,6 +157,7 @@ impl LiveLab {
             }
             Request::Stats { circuit } => Reply::Stats(Box::new(self.stats(&circuit)?)),
             Request::Export => Reply::Export(self.export()),
+            Request::Settle => Reply::Settle(self.settle()),
             Request::Path { from, to } => Reply::Path(Box::new(self.path(&from, &to)?)),
             Request::WebServe { listen, control } => match &self.web {
                 Some(start) => Reply::Web(start(&listen, control)?),
@@ -203,6 +208,12 @@ impl LiveLab {
     /// Carries out the plane's effects, the one place that does: on the engine, the
     /// namespaces and the routers' sessions.
     fn carry_out(&mut self, effects: Vec<Effect>) {
+        if effects
+            .iter()
+            .any(|e| matches!(e, Effect::Tables(_) | Effect::Advertise { .. }))
+        {
+            self.routing_changed = self.now();
+        }
         for effect in effects {
             match effect {
                 Effect::Tables(t) => self

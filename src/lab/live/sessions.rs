@@ -80,6 +80,31 @@ impl LiveLab {
             .collect()
     }
 
+    /// Whether the lab has settled: how many router sessions there are and are Established,
+    /// and how long the MSEEs' tables and advertisements have been unchanged.
+    pub(super) fn settle(&self) -> crate::control::proto::SettleState {
+        // Sessions on a failed link are expected down.
+        let topo = self.plane.topology();
+        let links: Vec<[bool; 2]> = {
+            let e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            (0..topo.circuit.len()).map(|i| e.links(i)).collect()
+        };
+        let sessions: Vec<SessionMetrics> = self
+            .bgp_sessions()
+            .into_iter()
+            .filter(|s| {
+                let c = topo.circuit.iter().position(|c| c.name == s.circuit);
+                let path = usize::from(s.link == "secondary");
+                c.is_some_and(|c| links[c][path])
+            })
+            .collect();
+        crate::control::proto::SettleState {
+            sessions: sessions.len(),
+            established: sessions.iter().filter(|s| s.established).count(),
+            quiet_ms: self.now().saturating_sub(self.routing_changed).as_millis() as u64,
+        }
+    }
+
     /// Every BGP session with a site's router, for the metrics.
     pub fn bgp_sessions(&self) -> Vec<SessionMetrics> {
         let topo = self.plane.topology();
@@ -171,6 +196,8 @@ impl LiveLab {
         let s = self.sessions.entry((site, circuit, path)).or_default();
         if s.state != state {
             s.since = Some(now);
+            // A session coming up or going down is routing about to change.
+            self.routing_changed = now;
         }
         s.state = state;
         if last_error.is_some() {
