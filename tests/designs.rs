@@ -1,13 +1,11 @@
 //! The designs engineers build on ExpressRoute, in real namespaces (with FRR where a real
 //! router is involved): overlapping prefixes resolved by longest match and best path. Needs
-//! root and FRR (skipped loudly without root).
+//! root and FRR (skipped loudly without root). Each design's topology is a file under
+//! tests/topologies/designs/ (`Lab::design`), one you can also `reachlab up` by hand.
 
 mod common;
 
 use common::{bfd_up, established, root_or_skip, within, Lab};
-
-/// Two Standard circuits in the United States, er-sv (Silicon Valley) and er-la (Los
-/// Angeles): most designs here put a DC, DR site or VNets on them.
 
 /// Adds `addr`/32 to the loopback of `endpoint`'s namespace (a host behind the site).
 fn add_host(lab: &Lab, endpoint: &str, addr: &str) {
