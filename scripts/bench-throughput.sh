@@ -2,6 +2,7 @@
 # reachlab against the kernel's own forwarding, measured in the same run on this machine.
 #
 #   scripts/bench-throughput.sh [ROUNDS]      (as root; default 3 rounds)
+#   REACHLAB=/path/to/reachlab scripts/bench-throughput.sh   (another build, e.g. before a change)
 #
 # Sets up (1) the kernel baseline: host A - veth - router namespace (ip_forward=1) - veth -
 # host B, and (2) a reachlab lab (topologies/bench-unshaped.toml: SF <-> London over Global
@@ -21,8 +22,10 @@ SECS=${BENCH_SECS:-10}
 require_root bench-throughput.sh
 require_rust
 scripts/install-deps.sh
-as_builder cargo build --release --quiet
-R=$PWD/target/release/reachlab
+if [ -z "${REACHLAB:-}" ]; then
+  as_builder cargo build --release --quiet
+fi
+R=${REACHLAB:-$PWD/target/release/reachlab}
 
 TAG="rlb$$"
 KA="$TAG-a"; KR="$TAG-r"; KB="$TAG-b"
