@@ -102,16 +102,7 @@ fn circuit(ids: &Ids, ci: usize, c: &Circuit) -> (Value, Option<Value>) {
     let Value::Object(m) = &mut x else {
         return (json, None);
     };
-    for k in [
-        "name",
-        "peering_location",
-        "sku",
-        "family",
-        "provider",
-        "subscription",
-        "peering_prefix",
-        "shared_key",
-    ] {
+    for k in super::AZURE_CIRCUIT_KEYS {
         m.remove(k);
     }
     if mbps.is_some_and(|m| super::import::OFFERED_MBPS.contains(&m)) {

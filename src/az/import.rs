@@ -587,17 +587,7 @@ fn map_circuit(
     table_lines(
         o,
         extra.as_ref(),
-        &[
-            "bandwidth",
-            "name",
-            "peering_location",
-            "sku",
-            "family",
-            "provider",
-            "subscription",
-            "peering_prefix",
-            "shared_key",
-        ],
+        &[&["bandwidth"][..], &super::AZURE_CIRCUIT_KEYS[..]].concat(),
         &format!("reachlab block: circuit {name}"),
     );
     estate.names.push(name.to_string());

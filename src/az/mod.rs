@@ -10,6 +10,20 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A circuit's topology keys that Azure's own fields carry (the rest of a circuit travels in
+/// the `reachlab` block): `export` leaves them out of the block, `import` does not read them
+/// from it.
+pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 8] = [
+    "name",
+    "peering_location",
+    "sku",
+    "family",
+    "provider",
+    "subscription",
+    "peering_prefix",
+    "shared_key",
+];
+
 use crate::catalogue::catalogue;
 use crate::control::proto::{CircuitInfo, CircuitStatsInfo, GrRow, RouteSummary, RouteTable};
 

@@ -72,17 +72,12 @@ impl Lab {
             .join("tests/topologies/designs")
             .join(format!("{tag}.toml"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let mut keys = String::new();
-        let mut in_lab = false;
-        for line in text.lines() {
-            let l = line.trim();
-            if l.starts_with('[') {
-                in_lab = l == "[lab]";
-            } else if in_lab && !l.is_empty() && !l.starts_with("name") {
-                keys.push_str(line);
-                keys.push('\n');
-            }
-        }
+        let (lab, _) = split_lab_table(&text);
+        let keys: String = lab
+            .lines()
+            .filter(|l| !l.trim().starts_with("name"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         Lab::new_with(tag, &text, &keys)
     }
 
@@ -260,19 +255,26 @@ pub fn list_namespaces(prefix: &str) -> Vec<String> {
 }
 
 fn strip_lab_table(t: &str) -> String {
-    let mut out = String::new();
+    split_lab_table(t).1
+}
+
+/// A topology's `[lab]` table's lines (without its header) and the rest.
+fn split_lab_table(t: &str) -> (String, String) {
+    let (mut lab, mut rest) = (String::new(), String::new());
     let mut in_lab = false;
     for line in t.lines() {
         let l = line.trim();
         if l.starts_with('[') {
             in_lab = l == "[lab]";
+            if in_lab {
+                continue;
+            }
         }
-        if !in_lab {
-            out.push_str(line);
-            out.push('\n');
-        }
+        let to = if in_lab { &mut lab } else { &mut rest };
+        to.push_str(line);
+        to.push('\n');
     }
-    out
+    (lab, rest)
 }
 
 impl Lab {
