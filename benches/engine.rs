@@ -1,6 +1,7 @@
 //! criterion benches of the pure core: engine ns/packet (parse, lookup, rewrite) for IPv4 and
 //! IPv6, LPM lookups with 10k- and 1M-prefix tables, and the time to apply a Global Reach
-//! change (validate + rebuild + swap) to 10k-prefix tables.
+//! change (validate + rebuild + swap) to 10k-prefix tables, and one router UPDATE in a
+//! 64-site Global Reach mesh.
 //!
 //! `cargo bench --bench engine`; scripts/bench-throughput.sh measures the whole data path.
 
@@ -14,6 +15,8 @@ use reachlab::diag::SourceFile;
 use reachlab::engine::table::{Lpm, NextHop};
 use reachlab::engine::timing::XorShift64 as Rng;
 use reachlab::engine::{Engine, Verdict};
+use reachlab::plane::route::Attributes;
+use reachlab::plane::{Announced, CustomerLink, Plane};
 use reachlab::topology::{GlobalReach, Topology};
 
 /// Forwarding only: no delay lines, no shapers (they would queue every packet).
@@ -151,5 +154,57 @@ fn apply_change(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine_per_packet, lpm, apply_change);
+/// One router's routes changing in a converged 64-circuit Global Reach mesh with a router at
+/// every site (`scripts/mesh.sh 64`, 1,975 connections): what the plane does for each UPDATE
+/// a router sends (Adj-RIB-In, the Loc-RIBs it touches, tables, every Adj-RIB-Out).
+fn router_update(c: &mut Criterion) {
+    let mesh = std::process::Command::new("bash")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mesh.sh"),
+            "64",
+        ])
+        .output()
+        .expect("scripts/mesh.sh runs");
+    let t = topo(std::str::from_utf8(&mesh.stdout).expect("text"));
+    let announce = |site: usize, extra: bool| -> Announced {
+        let mut a = Announced::new();
+        let attrs = Attributes {
+            as_path: vec![65001 + site as u32],
+            ..Default::default()
+        };
+        a.insert(t.site[site].prefixes[0], attrs.clone());
+        if extra {
+            a.insert(format!("10.200.{site}.0/24").parse().unwrap(), attrs);
+        }
+        a
+    };
+    let mut plane = Plane::new(t.clone());
+    for site in 0..t.site.len() {
+        for link in 0..2 {
+            let l = CustomerLink {
+                site,
+                circuit: site,
+                link,
+            };
+            plane.set_customer(l, announce(site, false));
+        }
+    }
+    let mut g = c.benchmark_group("live_change");
+    g.sample_size(20);
+    let mut extra = false;
+    g.bench_function("router_update_64_site_mesh", |b| {
+        b.iter(|| {
+            extra = !extra;
+            let l = CustomerLink {
+                site: 7,
+                circuit: 7,
+                link: 0,
+            };
+            black_box(plane.set_customer(l, announce(7, extra)));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, engine_per_packet, lpm, apply_change, router_update);
 criterion_main!(benches);

@@ -252,7 +252,7 @@ fn the_page_in_chromium_shows_the_lab_live_and_its_switches_work() {
     if !root_or_skip("browser_seed") || !chromium_or_skip("browser_seed") {
         return;
     }
-    let lab = Lab::from_file("brw", "topologies/global-reach.toml");
+    let lab = Lab::for_screenshots("brw", "topologies/global-reach.toml");
     lab.up_with(&["--web", "127.0.0.1:0", "--web-control"]);
     let origin = format!("http://{}/", lab.web_addr());
     let c = Chromium::launch("seed");
@@ -422,7 +422,7 @@ fn four_circuits_in_chromium() {
     if !root_or_skip("browser_four") || !chromium_or_skip("browser_four") {
         return;
     }
-    let lab = Lab::from_file("brw4", "topologies/four-circuits.toml");
+    let lab = Lab::for_screenshots("brw4", "topologies/four-circuits.toml");
     lab.up_with(&["--web", "127.0.0.1:0"]);
     let origin = format!("http://{}/", lab.web_addr());
     let c = Chromium::launch("four");

@@ -225,13 +225,41 @@ fn local_rib(t: &Topology, adj_rib_in: &AdjRibIn, c: usize, link: usize) -> LocR
     local
 }
 
-/// The circuits a Global Reach connection joins, as indices.
-fn gr_ends(t: &Topology, g: usize) -> (usize, usize) {
-    let conn = &t.global_reach[g];
-    (
-        circuit_index(t, &conn.circuits[0]),
-        circuit_index(t, &conn.circuits[1]),
-    )
+/// Each circuit's Global Reach connections as (connection, peer circuit), in the topology's
+/// order: names matched once per computation, not once per lookup (a 64-circuit mesh has
+/// 1,975 connections, and every MSEE RIB reads its own).
+struct GrIndex {
+    peers: Vec<Vec<(usize, usize)>>,
+}
+
+impl GrIndex {
+    fn new(t: &Topology) -> GrIndex {
+        let index: std::collections::HashMap<&str, usize> = t
+            .circuit
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
+        let at = |n: &String| {
+            *index
+                .get(n.as_str())
+                .expect("validated topology: circuit exists")
+        };
+        let mut peers = vec![Vec::new(); t.circuit.len()];
+        for (g, conn) in t.global_reach.iter().enumerate() {
+            let (a, b) = (at(&conn.circuits[0]), at(&conn.circuits[1]));
+            if a != b {
+                peers[a].push((g, b));
+                peers[b].push((g, a));
+            }
+        }
+        GrIndex { peers }
+    }
+
+    /// The circuits joined to `c` by Global Reach.
+    fn peers_of(&self, c: usize) -> impl Iterator<Item = usize> + '_ {
+        self.peers[c].iter().map(|&(_, p)| p)
+    }
 }
 
 fn circuit_index(t: &Topology, name: &str) -> usize {
@@ -246,19 +274,15 @@ fn circuit_index(t: &Topology, name: &str) -> usize {
 /// circuit's local RIB.
 fn msee_rib<'a>(
     t: &Topology,
+    grs: &GrIndex,
     c: usize,
     link: usize,
     local: &dyn Fn(usize) -> &'a LocRib,
 ) -> LocRib {
     let mut rib = local(c).clone();
     // Over Global Reach: each peer's best local routes, to this MSEE.
-    for (g, conn) in t.global_reach.iter().enumerate() {
-        let (a, b) = gr_ends(t, g);
-        let from = match (a == c, b == c) {
-            (true, false) => b,
-            (false, true) => a,
-            _ => continue,
-        };
+    for &(g, from) in &grs.peers[c] {
+        let conn = &t.global_reach[g];
         for r in local(from).best() {
             let v6 = matches!(r.prefix, IpNet::V6(_));
             if v6 && conn.ipv6_address_prefix.is_none() {
@@ -276,17 +300,6 @@ fn msee_rib<'a>(
     }
     rib.sort(route::msee_order);
     rib
-}
-
-/// The circuits joined to `c` by Global Reach.
-pub fn gr_peers(t: &Topology, c: usize) -> Vec<usize> {
-    (0..t.global_reach.len())
-        .filter_map(|g| match gr_ends(t, g) {
-            (a, b) if a == c && b != c => Some(b),
-            (a, b) if b == c && a != c => Some(a),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The gateway RIB of VNet `j`: what it learns from the MSEEs of its circuits (the primary
@@ -330,8 +343,9 @@ pub fn routing(t: &Topology, adj_rib_in: &AdjRibIn) -> Routing {
     let local: Vec<[LocRib; 2]> = (0..n)
         .map(|c| [0, 1].map(|link| local_rib(t, adj_rib_in, c, link)))
         .collect();
+    let grs = GrIndex::new(t);
     let msee: Vec<[LocRib; 2]> = (0..n)
-        .map(|c| [0, 1].map(|link| msee_rib(t, c, link, &|x| &local[x][link])))
+        .map(|c| [0, 1].map(|link| msee_rib(t, &grs, c, link, &|x| &local[x][link])))
         .collect();
     let gateway = (0..t.vnet.len())
         .map(|j| gateway_rib(t, &msee, j))
@@ -350,21 +364,22 @@ pub fn update_routing(
     c: usize,
     link: usize,
 ) -> Vec<usize> {
+    let grs = GrIndex::new(t);
     let mut touched = vec![c];
-    touched.extend(gr_peers(t, c));
+    touched.extend(grs.peers_of(c));
     touched.sort_unstable();
     touched.dedup();
     // The local RIBs those MSEEs read: their own and their peers'.
     let mut local: BTreeMap<usize, LocRib> = BTreeMap::new();
     for &x in &touched {
-        for y in std::iter::once(x).chain(gr_peers(t, x)) {
+        for y in std::iter::once(x).chain(grs.peers_of(x)) {
             local
                 .entry(y)
                 .or_insert_with(|| local_rib(t, adj_rib_in, y, link));
         }
     }
     for &x in &touched {
-        routing.msee[x][link] = msee_rib(t, x, link, &|y| &local[&y]);
+        routing.msee[x][link] = msee_rib(t, &grs, x, link, &|y| &local[&y]);
     }
     for (j, v) in t.vnet.iter().enumerate() {
         if v.circuits

@@ -65,6 +65,29 @@ impl Lab {
         Lab::new(tag, &std::fs::read_to_string(p).unwrap())
     }
 
+    /// A shipped topology for the README's screenshots: under its own lab name when
+    /// REACHLAB_SCREENSHOTS is set (so the pictures' titles read `global-reach`, not a test's
+    /// name; a retake is run by hand, with no lab of that name up), else as `from_file`.
+    pub fn for_screenshots(tag: &str, path: &str) -> Lab {
+        let mut lab = Lab::from_file(tag, path);
+        if std::env::var_os("REACHLAB_SCREENSHOTS").is_none() {
+            return lab;
+        }
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+        let (table, _) = split_lab_table(&text);
+        let name = table
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = \""))
+            .and_then(|n| n.strip_suffix('"'))
+            .expect("a shipped topology names its lab")
+            .to_string();
+        let body = std::fs::read_to_string(&lab.file).unwrap();
+        std::fs::write(&lab.file, body.replacen(&lab.name, &name, 1)).unwrap();
+        lab.name = name;
+        lab
+    }
+
     /// A design of tests/designs.rs from tests/topologies/designs/TAG.toml, under a unique
     /// name: its `[lab]` keys kept but the name.
     pub fn design(tag: &str) -> Lab {
