@@ -84,23 +84,22 @@ impl LiveLab {
     /// and how long the MSEEs' tables and advertisements have been unchanged.
     pub(super) fn settle(&self) -> crate::control::proto::SettleState {
         // Sessions on a failed link are expected down.
-        let topo = self.plane.topology();
-        let links: Vec<[bool; 2]> = {
+        let up: Vec<bool> = {
             let e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            (0..topo.circuit.len()).map(|i| e.links(i)).collect()
+            self.plane
+                .router_links()
+                .into_iter()
+                .filter(|l| e.links(l.circuit)[l.link])
+                .map(|l| {
+                    self.sessions
+                        .get(&(l.site, l.circuit, l.link))
+                        .is_some_and(|s| s.state == "Established")
+                })
+                .collect()
         };
-        let sessions: Vec<SessionMetrics> = self
-            .bgp_sessions()
-            .into_iter()
-            .filter(|s| {
-                let c = topo.circuit.iter().position(|c| c.name == s.circuit);
-                let path = usize::from(s.link == "secondary");
-                c.is_some_and(|c| links[c][path])
-            })
-            .collect();
         crate::control::proto::SettleState {
-            sessions: sessions.len(),
-            established: sessions.iter().filter(|s| s.established).count(),
+            sessions: up.len(),
+            established: up.iter().filter(|&&u| u).count(),
             quiet_ms: self.now().saturating_sub(self.routing_changed).as_millis() as u64,
         }
     }
