@@ -2,10 +2,13 @@
 //! to the engine and writes what the engine returns straight to the TUN it names (no channel
 //! hop, no hand-off between threads). Plumbing only; every decision is the engine's.
 //!
-//! Waiting: after a packet the loop keeps reading (non-blocking) every TUN, so a reply that
-//! the destination namespace produced while we wrote the request (its stack runs inside our
-//! write) is forwarded without a wake-up; it spins for a short window after the last packet,
-//! then sleeps until any TUN is readable. `Poll::Busy` never sleeps.
+//! Waiting: the lab's TUNs sit in one epoll set, and each pass reads only those that hold
+//! packets. After a packet the loop polls the set again at once, so a reply that the
+//! destination namespace produced while we wrote the request (its stack runs inside our
+//! write) is forwarded without a wake-up. While traffic is dense it spins for a short window
+//! after the last packet; a window that finds nothing turns spinning off until packets are
+//! dense again, so an idle lab's trickle of BFD and keepalives costs one wake-up per packet.
+//! Then it sleeps on the set. `Poll::Busy` never sleeps.
 //!
 //! With offload the TUNs carry a virtio-net header before each packet and the kernel hands
 //! over GSO super-packets of up to 64 KB: the engine looks each up and rewrites it once, and
@@ -13,13 +16,12 @@
 //! it as one GSO packet (segmented, or not, by the kernel as it needs). Replies the engine
 //! originates get a zeroed header (no GSO, checksums complete).
 
-use std::future::Future;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::task::Poll as TaskPoll;
 use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -101,6 +103,10 @@ impl Plumbing {
 /// process's timer slack is set to 1 ns), since tokio's timer has 1 ms granularity.
 struct DueTimer {
     fd: tokio::io::unix::AsyncFd<TimerFd>,
+    /// How late a wake-up comes after the timer fires, learned (a moving average of what
+    /// each wake-up measured): the timer is set this much early and the loop polls the rest,
+    /// so a deadline is met to within microseconds without a fixed spin per packet.
+    late: Duration,
 }
 
 /// A timerfd that tokio can register (nix's type has `AsFd`; `AsyncFd` wants `AsRawFd`).
@@ -128,7 +134,22 @@ impl DueTimer {
             tokio::io::unix::AsyncFd::register_with_interest(t, tokio::io::Interest::READABLE)
         }
         .map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(DueTimer { fd })
+        Ok(DueTimer { fd, late: SPIN })
+    }
+
+    /// How close a deadline must be for the loop to poll until it rather than sleep.
+    fn margin(&self) -> Duration {
+        self.late + MARGIN_GUARD
+    }
+
+    /// Completes a wake-up's latency before `due` from now (`margin`), and learns how late
+    /// the wake-up came.
+    async fn sleep_until_near(&mut self, due: Duration) {
+        let after = due.saturating_sub(self.margin());
+        let start = Instant::now();
+        self.sleep(after).await;
+        let late = start.elapsed().saturating_sub(after).min(SPIN * 4);
+        self.late = (self.late * 7 + late) / 8;
     }
 
     /// Completes `after` from now.
@@ -168,6 +189,10 @@ const BATCH: usize = 64;
 /// How long the loop keeps polling after the last packet before it sleeps: back-to-back
 /// packets of a flow then cost no wake-up. Measured: see scripts/bench-throughput.sh.
 const SPIN: Duration = Duration::from_micros(50);
+/// Added to the learned wake-up latency when the timer is set early (its jitter).
+const MARGIN_GUARD: Duration = Duration::from_micros(5);
+/// A sleep shorter than this means packets are dense: the loop spins after the next one.
+const DENSE: Duration = Duration::from_micros(200);
 /// Packets between yields to the runtime (control socket, stop signal) while busy.
 const YIELD_EVERY: usize = 256;
 
@@ -256,6 +281,13 @@ async fn forward(
     mut stop: watch::Receiver<bool>,
 ) {
     let fds: Vec<RawFd> = devices.iter().map(|d| d.as_raw_fd()).collect();
+    let mut ready = match ReadySet::new(&fds) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "no epoll set for the lab's TUNs; nothing is forwarded");
+            return;
+        }
+    };
     let mut p = Plumbing {
         engine,
         devices,
@@ -267,7 +299,7 @@ async fn forward(
         out: Vec::with_capacity(1500),
         epoch,
     };
-    let timer = match DueTimer::new() {
+    let mut timer = match DueTimer::new() {
         Ok(t) => Some(t),
         Err(e) => {
             warn!(error = %e, "no timerfd; delayed packets wake on tokio's 1 ms timer");
@@ -275,14 +307,14 @@ async fn forward(
         }
     };
     let mut buf = vec![0u8; BUF_SIZE];
-    let mut warned = vec![false; fds.len()];
-    let mut last_packet = Instant::now();
+    let mut spin = Spin::default();
     let mut since_yield = 0usize;
     loop {
         let mut moved = 0usize;
-        for (port, &fd) in fds.iter().enumerate() {
+        for i in 0..ready.poll() {
+            let port = ready.port(i);
             for _ in 0..BATCH {
-                match read_now(fd, &mut buf) {
+                match read_now(fds[port], &mut buf) {
                     Ok(Some(n)) => {
                         moved += 1;
                         p.process(port, &mut buf[..n]).await;
@@ -293,10 +325,8 @@ async fn forward(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        if !warned[port] {
-                            warn!(port, error = %e, "reading from TUN failed");
-                            warned[port] = true;
-                        }
+                        warn!(port, error = %e, "reading from TUN failed; no longer read");
+                        ready.forget(fds[port]);
                         break;
                     }
                 }
@@ -307,7 +337,7 @@ async fn forward(
             break;
         }
         if moved > 0 {
-            last_packet = Instant::now();
+            spin.moved();
             since_yield += moved;
             if since_yield >= YIELD_EVERY {
                 since_yield = 0;
@@ -321,60 +351,153 @@ async fn forward(
                 tokio::task::yield_now().await;
                 continue;
             }
-            Poll::Sleep if last_packet.elapsed() < SPIN => {
+            Poll::Sleep if spin.keep_spinning() => {
                 std::hint::spin_loop();
                 continue;
             }
             // A deadline closer than a wake-up takes: poll until it.
-            Poll::Sleep if due.is_some_and(|d| d < SPIN) => {
+            Poll::Sleep if due.is_some_and(|d| d < timer.as_ref().map_or(SPIN, |t| t.margin())) => {
                 std::hint::spin_loop();
                 continue;
             }
             Poll::Sleep => {}
         }
-        // Sleep until some TUN is readable. The reads above bypass tokio, so its readiness
-        // may be stale: clear it through tokio's own read first, forwarding any packet that
-        // arrived in between.
-        let mut got = false;
-        for port in 0..fds.len() {
-            if let Ok(n) = p.devices[port].try_recv(&mut buf) {
-                got = true;
-                p.process(port, &mut buf[..n]).await;
+        let wake = async {
+            match (due, &mut timer) {
+                // Wake a wake-up's latency early and poll the rest: the deadline is met to
+                // within microseconds rather than a wake-up's latency late.
+                (Some(d), Some(t)) => t.sleep_until_near(d).await,
+                (Some(d), None) => tokio::time::sleep(d).await,
+                (None, _) => std::future::pending::<()>().await,
             }
+        };
+        let slept = Instant::now();
+        tokio::select! {
+            _ = ready.wait() => {}
+            _ = wake => {}
+            _ = stop.changed() => break,
         }
-        if !got {
-            let wake = async {
-                match (due, &timer) {
-                    // Wake a little early and spin the rest: the deadline is met to within
-                    // microseconds rather than a wake-up's latency late.
-                    (Some(d), Some(t)) => t.sleep(d.saturating_sub(SPIN)).await,
-                    (Some(d), None) => tokio::time::sleep(d).await,
-                    (None, _) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = any_readable(&p.devices) => {}
-                _ = wake => {}
-                _ = stop.changed() => break,
-            }
-        }
-        last_packet = Instant::now();
+        spin.woke(slept.elapsed());
     }
 }
 
-/// Completes when any of the devices is readable.
-async fn any_readable(devices: &[AsyncDevice]) {
-    let mut futs: Vec<Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>>> = devices
-        .iter()
-        .map(|d| Box::pin(d.readable()) as _)
-        .collect();
-    std::future::poll_fn(|cx| {
-        for f in futs.iter_mut() {
-            if f.as_mut().poll(cx).is_ready() {
-                return TaskPoll::Ready(());
-            }
+/// The lab's TUNs in one level-triggered epoll set, itself registered with tokio: a pass
+/// reads only the TUNs that hold packets, not every TUN of the lab, and the loop sleeps on
+/// this one descriptor.
+struct ReadySet {
+    fd: tokio::io::unix::AsyncFd<EpollFd>,
+    events: Vec<EpollEvent>,
+}
+
+/// An epoll set that tokio can register (nix's type has `AsFd`; `AsyncFd` wants `AsRawFd`).
+struct EpollFd(Epoll);
+
+impl AsRawFd for EpollFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0 .0.as_raw_fd()
+    }
+}
+
+impl ReadySet {
+    /// A set over `fds`; port `i` is `fds[i]`.
+    fn new(fds: &[RawFd]) -> io::Result<ReadySet> {
+        let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        for (port, &fd) in fds.iter().enumerate() {
+            // SAFETY: `fd` belongs to an `AsyncDevice` that the forwarding loop owns and
+            // keeps open for as long as this set lives.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            ep.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, port as u64))?;
         }
-        TaskPoll::Pending
-    })
-    .await
+        // SAFETY: the epoll descriptor is owned by the `EpollFd` that the AsyncFd owns for its
+        // whole life; `as_raw_fd` always returns that same open descriptor.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                EpollFd(ep),
+                tokio::io::Interest::READABLE,
+            )
+        }
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(ReadySet {
+            fd,
+            events: vec![EpollEvent::empty(); fds.len().max(1)],
+        })
+    }
+
+    /// How many TUNs hold packets now (without waiting); `port(i)` names them.
+    fn poll(&mut self) -> usize {
+        self.fd
+            .get_ref()
+            .0
+            .wait(&mut self.events, EpollTimeout::ZERO)
+            .unwrap_or(0)
+    }
+
+    fn port(&self, i: usize) -> PortId {
+        self.events[i].data() as PortId
+    }
+
+    /// Stops watching a TUN that can no longer be read (it would be reported ready forever).
+    fn forget(&self, fd: RawFd) {
+        // SAFETY: as in `new`; the descriptor is still open.
+        let _ = self
+            .fd
+            .get_ref()
+            .0
+            .delete(unsafe { BorrowedFd::borrow_raw(fd) });
+    }
+
+    /// Completes when some TUN may hold a packet. Readiness is cleared here and the set is
+    /// polled again at once: level-triggered, it still reports any packet that is waiting,
+    /// and one that arrives later makes the set readable anew.
+    async fn wait(&self) {
+        if let Ok(mut guard) = self.fd.readable().await {
+            guard.clear_ready();
+        }
+    }
+}
+
+/// Whether the loop keeps polling after traffic before it sleeps. It does while that pays (a
+/// packet came during the window, or a sleep ended almost as soon as it began: packets are
+/// dense) and stops after a window that found nothing, so a trickle of control packets (BFD,
+/// keepalives) costs one wake-up each and no spinning.
+#[derive(Debug, Default)]
+struct Spin {
+    on: bool,
+    /// The last pass found nothing and the loop went on polling.
+    spinning: bool,
+    last_packet: Option<Instant>,
+}
+
+impl Spin {
+    /// A pass moved packets.
+    fn moved(&mut self) {
+        if self.spinning {
+            self.on = true;
+        }
+        self.spinning = false;
+        self.last_packet = Some(Instant::now());
+    }
+
+    /// A pass found nothing: keep polling (true) or sleep.
+    fn keep_spinning(&mut self) -> bool {
+        let within = self.last_packet.is_some_and(|t| t.elapsed() < SPIN);
+        if self.on && within {
+            self.spinning = true;
+            return true;
+        }
+        if self.spinning {
+            // A whole window without a packet: spinning did not pay.
+            self.on = false;
+        }
+        self.spinning = false;
+        false
+    }
+
+    /// The loop slept for `slept` and woke.
+    fn woke(&mut self, slept: Duration) {
+        if slept < DENSE {
+            self.on = true;
+        }
+        self.last_packet = Some(Instant::now());
+    }
 }
