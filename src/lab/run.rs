@@ -337,7 +337,7 @@ async fn forward(
             break;
         }
         if moved > 0 {
-            spin.moved();
+            spin.moved(Instant::now());
             since_yield += moved;
             if since_yield >= YIELD_EVERY {
                 since_yield = 0;
@@ -351,7 +351,7 @@ async fn forward(
                 tokio::task::yield_now().await;
                 continue;
             }
-            Poll::Sleep if spin.keep_spinning() => {
+            Poll::Sleep if spin.keep_spinning(Instant::now()) => {
                 std::hint::spin_loop();
                 continue;
             }
@@ -377,7 +377,8 @@ async fn forward(
             _ = wake => {}
             _ = stop.changed() => break,
         }
-        spin.woke(slept.elapsed());
+        let now = Instant::now();
+        spin.woke(now, now - slept);
     }
 }
 
@@ -469,18 +470,18 @@ struct Spin {
 }
 
 impl Spin {
-    /// A pass moved packets.
-    fn moved(&mut self) {
+    /// A pass moved packets at `now`.
+    fn moved(&mut self, now: Instant) {
         if self.spinning {
             self.on = true;
         }
         self.spinning = false;
-        self.last_packet = Some(Instant::now());
+        self.last_packet = Some(now);
     }
 
     /// A pass found nothing: keep polling (true) or sleep.
-    fn keep_spinning(&mut self) -> bool {
-        let within = self.last_packet.is_some_and(|t| t.elapsed() < SPIN);
+    fn keep_spinning(&mut self, now: Instant) -> bool {
+        let within = self.last_packet.is_some_and(|t| now - t < SPIN);
         if self.on && within {
             self.spinning = true;
             return true;
@@ -493,11 +494,45 @@ impl Spin {
         false
     }
 
-    /// The loop slept for `slept` and woke.
-    fn woke(&mut self, slept: Duration) {
+    /// The loop slept for `slept` and woke at `now`.
+    fn woke(&mut self, now: Instant, slept: Duration) {
         if slept < DENSE {
             self.on = true;
         }
-        self.last_packet = Some(Instant::now());
+        self.last_packet = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn a_trickle_of_packets_costs_no_spinning_and_dense_traffic_spins() {
+        let t0 = Instant::now();
+        let mut s = Spin::default();
+        // A BFD packet every few milliseconds: each is read, the loop sleeps at once.
+        for i in 0..5u32 {
+            let t = t0 + 3000 * US * i;
+            s.woke(t, 3000 * US);
+            s.moved(t);
+            assert!(!s.keep_spinning(t + US), "spun after a lone packet {i}");
+        }
+        // A sleep that ends almost at once: packets are dense, so the loop spins after them.
+        let t = t0 + 20_000 * US;
+        s.woke(t, 30 * US);
+        s.moved(t);
+        assert!(s.keep_spinning(t + 10 * US));
+        // A packet during the window keeps spinning on.
+        s.moved(t + 20 * US);
+        assert!(s.keep_spinning(t + 60 * US));
+        // A whole window with nothing turns it off, also for the next packet.
+        assert!(!s.keep_spinning(t + 20 * US + SPIN));
+        let t = t + 5000 * US;
+        s.woke(t, 4900 * US);
+        s.moved(t);
+        assert!(!s.keep_spinning(t + US));
     }
 }
