@@ -356,27 +356,47 @@ async fn follow_reports(
     mut reports: mpsc::UnboundedReceiver<speaker::Report>,
     bgp_up_tx: watch::Sender<bool>,
 ) {
-    while let Some(r) = reports.recv().await {
-        let mut lv = lock(&live_r);
-        match &r.event {
-            Event::Established => {
-                info!(msee = %l.msee, "BGP session established");
-                lv.set_session(l.site, l.circuit, l.path, "Established", None);
-                bgp_up_tx.send_replace(true);
-            }
-            Event::Down { reason, .. } => {
-                warn!(msee = %l.msee, %reason, "BGP session down");
-                lv.set_session(l.site, l.circuit, l.path, "Idle", Some(reason.clone()));
-                bgp_up_tx.send_replace(false);
-            }
-            Event::PrefixWarning { count, limit, .. } => {
-                warn!(msee = %l.msee, count, limit, "80% of the prefix limit reached");
-            }
-            Event::Routes => {
-                tracing::debug!(msee = %l.msee, prefixes = r.received.len(), "routes received");
-            }
+    while let Some(first) = reports.recv().await {
+        // Reports that queued up while the lab was busy (an UPDATE burst) are taken
+        // together: their events in order, and the routes of the last, which hold everything
+        // the session has accepted. The RIBs are then computed once, not once per UPDATE.
+        let mut batch = vec![first];
+        while let Ok(r) = reports.try_recv() {
+            batch.push(r);
         }
-        lv.set_customer(l.site, l.circuit, l.path, r.received);
+        let mut lv = lock(&live_r);
+        for r in &batch {
+            note_event(&l, &mut lv, r, &bgp_up_tx);
+        }
+        let received = batch.pop().map(|r| r.received).unwrap_or_default();
+        lv.set_customer(l.site, l.circuit, l.path, received);
+    }
+}
+
+/// One report's event into the lab's session book (and the BFD task's view of BGP).
+fn note_event(
+    l: &RouterLink,
+    lv: &mut LiveLab,
+    r: &speaker::Report,
+    bgp_up_tx: &watch::Sender<bool>,
+) {
+    match &r.event {
+        Event::Established => {
+            info!(msee = %l.msee, "BGP session established");
+            lv.set_session(l.site, l.circuit, l.path, "Established", None);
+            bgp_up_tx.send_replace(true);
+        }
+        Event::Down { reason, .. } => {
+            warn!(msee = %l.msee, %reason, "BGP session down");
+            lv.set_session(l.site, l.circuit, l.path, "Idle", Some(reason.clone()));
+            bgp_up_tx.send_replace(false);
+        }
+        Event::PrefixWarning { count, limit, .. } => {
+            warn!(msee = %l.msee, count, limit, "80% of the prefix limit reached");
+        }
+        Event::Routes => {
+            tracing::debug!(msee = %l.msee, prefixes = r.received.len(), "routes received");
+        }
     }
 }
 
