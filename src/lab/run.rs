@@ -102,21 +102,34 @@ impl Plumbing {
 /// Wakes the loop when a queued packet is due: a timerfd (ns resolution, no slack once the
 /// process's timer slack is set to 1 ns), since tokio's timer has 1 ms granularity.
 struct DueTimer {
-    fd: tokio::io::unix::AsyncFd<TimerFd>,
+    fd: tokio::io::unix::AsyncFd<Registered<nix::sys::timerfd::TimerFd>>,
     /// How late a wake-up comes after the timer fires, learned (a moving average of what
     /// each wake-up measured): the timer is set this much early and the loop polls the rest,
     /// so a deadline is met to within microseconds without a fixed spin per packet.
     late: Duration,
 }
 
-/// A timerfd that tokio can register (nix's type has `AsFd`; `AsyncFd` wants `AsRawFd`).
-struct TimerFd(nix::sys::timerfd::TimerFd);
+/// A descriptor-owning value (a nix timerfd, an epoll set) as tokio registers it: `AsyncFd`
+/// wants `AsRawFd`, which nix's types do not implement.
+struct Registered<T>(T, RawFd);
 
-impl AsRawFd for TimerFd {
+impl<T> AsRawFd for Registered<T> {
     fn as_raw_fd(&self) -> RawFd {
-        use std::os::fd::AsFd;
-        self.0.as_fd().as_raw_fd()
+        self.1
     }
+}
+
+/// Registers `owner`, whose open descriptor is `fd`, with tokio for reading.
+fn register<T>(owner: T, fd: RawFd) -> io::Result<tokio::io::unix::AsyncFd<Registered<T>>> {
+    // SAFETY: `fd` is owned by `owner`, which the AsyncFd owns for its whole life, so the
+    // descriptor stays open and the same while it is registered.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            Registered(owner, fd),
+            tokio::io::Interest::READABLE,
+        )
+    }
+    .map_err(|e| io::Error::other(e.to_string()))
 }
 
 impl DueTimer {
@@ -124,16 +137,12 @@ impl DueTimer {
         use nix::sys::timerfd::{ClockId, TimerFlags};
         // Wake-ups at the deadline, not up to 50 us later (the default slack).
         let _ = nix::sys::prctl::set_timerslack(1);
-        let t = TimerFd(nix::sys::timerfd::TimerFd::new(
+        let t = nix::sys::timerfd::TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-        )?);
-        // SAFETY: the timerfd is owned by `t`, which the AsyncFd owns for its whole life;
-        // `as_raw_fd` always returns that same open descriptor.
-        let fd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(t, tokio::io::Interest::READABLE)
-        }
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        )?;
+        let raw = std::os::fd::AsFd::as_fd(&t).as_raw_fd();
+        let fd = register(t, raw)?;
         Ok(DueTimer { fd, late: SPIN })
     }
 
@@ -386,17 +395,8 @@ async fn forward(
 /// reads only the TUNs that hold packets, not every TUN of the lab, and the loop sleeps on
 /// this one descriptor.
 struct ReadySet {
-    fd: tokio::io::unix::AsyncFd<EpollFd>,
+    fd: tokio::io::unix::AsyncFd<Registered<Epoll>>,
     events: Vec<EpollEvent>,
-}
-
-/// An epoll set that tokio can register (nix's type has `AsFd`; `AsyncFd` wants `AsRawFd`).
-struct EpollFd(Epoll);
-
-impl AsRawFd for EpollFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0 .0.as_raw_fd()
-    }
 }
 
 impl ReadySet {
@@ -409,15 +409,8 @@ impl ReadySet {
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
             ep.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, port as u64))?;
         }
-        // SAFETY: the epoll descriptor is owned by the `EpollFd` that the AsyncFd owns for its
-        // whole life; `as_raw_fd` always returns that same open descriptor.
-        let fd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(
-                EpollFd(ep),
-                tokio::io::Interest::READABLE,
-            )
-        }
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        let raw = ep.0.as_raw_fd();
+        let fd = register(ep, raw)?;
         Ok(ReadySet {
             fd,
             events: vec![EpollEvent::empty(); fds.len().max(1)],
