@@ -54,6 +54,16 @@ impl<T: Copy> Lpm<T> {
             }
         }
     }
+    pub fn remove(&mut self, p: &IpNet) {
+        match p {
+            IpNet::V4(p) => {
+                self.v4.remove(p);
+            }
+            IpNet::V6(p) => {
+                self.v6.remove(p);
+            }
+        }
+    }
     pub fn lookup_v4(&self, a: Ipv4Addr) -> Option<T> {
         self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, t)| *t)
     }

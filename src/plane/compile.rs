@@ -42,12 +42,7 @@ pub fn compile(
         // One table per MSEE pair: each prefix by the better of the two links' best paths
         // (the engine hashes flows over whichever links are up).
         for r in super::pair_best(&routing.msee[c]) {
-            let target = match r.origin {
-                Origin::Customer { site } => NextHop::Site(site),
-                Origin::Gateway { vnet } => NextHop::Vnet(nsites + vnet),
-                Origin::GlobalReach { peer, gr } => NextHop::Peer { circuit: peer, gr },
-            };
-            fib.table.insert(r.prefix, target);
+            fib.table.insert(r.prefix, next_hop(r, nsites));
         }
     }
     // Sites with a real router get two link ports per circuit and share the MSEEs' port,
@@ -75,16 +70,86 @@ pub fn compile(
         seed: t.lab.seed.unwrap_or(DEFAULT_SEED),
         msee_port,
     };
-    // Default queue: two round trips' worth at the rate (two bandwidth-delay products of
-    // the longest path the circuit serves). One BDP keeps a flow's pipe full after a loss,
-    // but CUBIC's slow start overshoots it: measured at 100 Mbit/s x 141 ms, one BDP cost
-    // ~2,300 retransmits per iperf3 run, two cost none (scripts/bench-circuits.sh).
-    for (i, c) in t.circuit.iter().enumerate() {
-        if c.queue.is_none() {
-            tables.circuits[i].timing.queue = (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
-        }
+    for i in 0..t.circuit.len() {
+        default_queue(&mut tables, t, i);
     }
     tables
+}
+
+/// Brings `tables`, which `compile` made from this topology, up to date after what site
+/// `site`'s router announces on a link changed for `prefixes` (and no other prefix), and the
+/// MSEE RIBs of the circuits `touched` with it: the tables `compile` would give, rebuilding
+/// only what such a change can reach (those prefixes in those circuits' FIBs, the ports that
+/// read them, those circuits' default queues).
+#[allow(clippy::too_many_arguments)]
+pub fn update(
+    tables: &mut Tables,
+    t: &Topology,
+    routing: &super::Routing,
+    customers: &super::AdjRibIn,
+    maintenance: &std::collections::BTreeSet<(usize, usize)>,
+    site: usize,
+    touched: &[usize],
+    prefixes: &std::collections::BTreeSet<IpNet>,
+) {
+    let nsites = t.site.len();
+    for &c in touched {
+        let table = &mut tables.circuits[c].table;
+        for p in prefixes {
+            match super::pair_best_for(&routing.msee[c], p) {
+                Some(r) => table.insert(*p, next_hop(r, nsites)),
+                None => table.remove(p),
+            }
+        }
+    }
+    let on_touched = |names: &[String]| names.iter().any(|n| touched.contains(&cidx(t, n)));
+    for (i, s) in t.site.iter().enumerate() {
+        // The site's sources; a built-in router on several circuits reads their MSEEs.
+        if i == site || (s.circuits.len() > 1 && !s.router.is_real() && on_touched(&s.circuits)) {
+            tables.ports[i] = site_port(t, routing, customers, maintenance, i);
+        }
+    }
+    for (j, v) in t.vnet.iter().enumerate() {
+        if on_touched(&v.circuits) {
+            tables.ports[nsites + j] = vnet_port(t, routing, j);
+        }
+    }
+    for p in tables.ports.iter_mut() {
+        if let PortKind::Link {
+            site: i,
+            circuit,
+            path,
+        } = p.kind
+        {
+            if i == site {
+                let ce = tables.circuits[circuit].link_v4[path].0;
+                p.prefixes = link_prefixes(customers, i, ce);
+            }
+        }
+    }
+    for &c in touched {
+        default_queue(tables, t, c);
+    }
+}
+
+/// What the engine does with a best path: to a site, a VNet, or a Global Reach peer.
+fn next_hop(r: &super::Route, nsites: usize) -> NextHop {
+    match r.origin {
+        Origin::Customer { site } => NextHop::Site(site),
+        Origin::Gateway { vnet } => NextHop::Vnet(nsites + vnet),
+        Origin::GlobalReach { peer, gr } => NextHop::Peer { circuit: peer, gr },
+    }
+}
+
+/// Circuit `i`'s queue when the topology sets none: two round trips' worth at the rate (two
+/// bandwidth-delay products of the longest path the circuit serves). One BDP keeps a flow's
+/// pipe full after a loss, but CUBIC's slow start overshoots it: measured at 100 Mbit/s x
+/// 141 ms, one BDP cost ~2,300 retransmits per iperf3 run, two cost none
+/// (scripts/bench-circuits.sh).
+fn default_queue(tables: &mut Tables, t: &Topology, i: usize) {
+    if t.circuit[i].queue.is_none() {
+        tables.circuits[i].timing.queue = (tables.longest_rtt(i) * 2).max(MIN_DEFAULT_QUEUE);
+    }
 }
 
 /// A circuit's index by name.
@@ -260,13 +325,7 @@ fn router_ports(
                     path,
                 },
             );
-            for a in customers.accepted(i) {
-                p.prefixes.insert(a, ());
-            }
-            p.prefixes.insert(
-                IpNet::V4(ipnet::Ipv4Net::new(ce, 30).expect("valid").trunc()),
-                (),
-            );
+            p.prefixes = link_prefixes(customers, i, ce);
             ports.push(p);
         }
     }
@@ -280,6 +339,20 @@ fn router_ports(
         ports.push(p);
         ports.len() - 1
     })
+}
+
+/// What a router site's link port may carry from: the sources its MSEEs accepted from site
+/// `i`, and the link's /30 (CE address `ce`).
+fn link_prefixes(customers: &super::AdjRibIn, i: usize, ce: Ipv4Addr) -> Lpm<()> {
+    let mut prefixes = Lpm::new();
+    for a in customers.accepted(i) {
+        prefixes.insert(a, ());
+    }
+    prefixes.insert(
+        IpNet::V4(ipnet::Ipv4Net::new(ce, 30).expect("valid").trunc()),
+        (),
+    );
+    prefixes
 }
 
 /// The modelled one-way delays: between every two circuits' MSEEs over the backbone, and

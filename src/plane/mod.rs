@@ -29,7 +29,7 @@ pub mod route;
 pub mod speakers;
 pub mod state;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
@@ -51,6 +51,12 @@ pub struct LocRib {
 impl LocRib {
     fn add(&mut self, r: Route) {
         self.paths.entry(r.prefix).or_default().push(r);
+    }
+
+    fn extend(&mut self, routes: impl IntoIterator<Item = Route>) {
+        for r in routes {
+            self.add(r);
+        }
     }
 
     fn sort(&mut self, order: fn(&Route, &Route) -> std::cmp::Ordering) {
@@ -118,6 +124,9 @@ pub struct Routing {
     pub msee: Vec<[LocRib; 2]>,
     /// Per VNet (topology order): its gateway's RIB.
     pub gateway: Vec<GatewayRib>,
+    /// Per circuit, per link: what its MSEE learns from its own customers and gateways, kept
+    /// so that a change reads its Global Reach peers' without computing them again.
+    local: Vec<[LocRib; 2]>,
 }
 
 /// The best path per prefix of a circuit's MSEE pair: the better of the primary's and the
@@ -138,6 +147,14 @@ pub fn pair_best(pair: &[LocRib; 2]) -> Vec<&Route> {
         .into_values()
         .partition(|r| matches!(r.prefix, IpNet::V4(_)));
     v4.into_iter().chain(v6).collect()
+}
+
+/// One prefix of what `pair_best` gives: the better of the two links' best paths to it.
+pub fn pair_best_for<'a>(pair: &'a [LocRib; 2], prefix: &IpNet) -> Option<&'a Route> {
+    match (pair[0].get(prefix).first(), pair[1].get(prefix).first()) {
+        (Some(a), Some(b)) if route::msee_order(b, a) == std::cmp::Ordering::Less => Some(b),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The address `n` hosts into `net` (its network address + n).
@@ -282,24 +299,49 @@ fn msee_rib<'a>(
     let mut rib = local(c).clone();
     // Over Global Reach: each peer's best local routes, to this MSEE.
     for &(g, from) in &grs.peers[c] {
-        let conn = &t.global_reach[g];
         for r in local(from).best() {
-            let v6 = matches!(r.prefix, IpNet::V6(_));
-            if v6 && conn.ipv6_address_prefix.is_none() {
-                continue;
-            }
-            let mut communities = r.communities.clone();
-            communities.push(GLOBAL_REACH_COMMUNITY);
-            rib.add(Route {
-                next_hop: gr_address(t, g, from, link, v6),
-                origin: Origin::GlobalReach { peer: from, gr: g },
-                communities,
-                ..r.clone()
-            });
+            rib.extend(over_global_reach(t, g, from, link, r));
         }
     }
     rib.sort(route::msee_order);
     rib
+}
+
+/// One prefix of what `msee_rib` gives: the same paths in the same order.
+fn msee_paths<'a>(
+    t: &Topology,
+    grs: &GrIndex,
+    c: usize,
+    link: usize,
+    prefix: &IpNet,
+    local: &dyn Fn(usize) -> &'a LocRib,
+) -> Vec<Route> {
+    let mut paths = local(c).get(prefix).to_vec();
+    for &(g, from) in &grs.peers[c] {
+        if let Some(r) = local(from).get(prefix).first() {
+            paths.extend(over_global_reach(t, g, from, link, r));
+        }
+    }
+    // Stable, as `LocRib::sort`: the same order as a full computation.
+    paths.sort_by(route::msee_order);
+    paths
+}
+
+/// Peer `from`'s best local route `r` as the other MSEE of Global Reach connection `g` learns
+/// it on `link`; none for IPv6 over a connection without an IPv6 /125.
+fn over_global_reach(t: &Topology, g: usize, from: usize, link: usize, r: &Route) -> Option<Route> {
+    let v6 = matches!(r.prefix, IpNet::V6(_));
+    if v6 && t.global_reach[g].ipv6_address_prefix.is_none() {
+        return None;
+    }
+    let mut communities = r.communities.clone();
+    communities.push(GLOBAL_REACH_COMMUNITY);
+    Some(Route {
+        next_hop: gr_address(t, g, from, link, v6),
+        origin: Origin::GlobalReach { peer: from, gr: g },
+        communities,
+        ..r.clone()
+    })
 }
 
 /// The gateway RIB of VNet `j`: what it learns from the MSEEs of its circuits (the primary
@@ -350,36 +392,43 @@ pub fn routing(t: &Topology, adj_rib_in: &AdjRibIn) -> Routing {
     let gateway = (0..t.vnet.len())
         .map(|j| gateway_rib(t, &msee, j))
         .collect();
-    Routing { msee, gateway }
+    Routing {
+        msee,
+        gateway,
+        local,
+    }
 }
 
-/// Brings `routing` up to date after what circuit `c`'s customers announce on `link` changed:
-/// only the RIBs that change can touch (the MSEEs of `c` and of its Global Reach peers on that
-/// link, and the gateways of the VNets linked to any of them). Returns the circuits whose
-/// MSEE RIB on `link` was recomputed.
+/// Brings `routing` up to date after what circuit `c`'s customers announce on `link` changed
+/// for `prefixes` (and for no other prefix): only the RIBs that change can touch (the MSEEs
+/// of `c` and of its Global Reach peers on that link, each only for those prefixes, and the
+/// gateways of the VNets linked to any of them). Returns the circuits whose MSEE RIB on
+/// `link` was brought up to date.
 pub fn update_routing(
     t: &Topology,
     adj_rib_in: &AdjRibIn,
     routing: &mut Routing,
     c: usize,
     link: usize,
+    prefixes: &BTreeSet<IpNet>,
 ) -> Vec<usize> {
     let grs = GrIndex::new(t);
+    routing.local[c][link] = local_rib(t, adj_rib_in, c, link);
     let mut touched = vec![c];
     touched.extend(grs.peers_of(c));
     touched.sort_unstable();
     touched.dedup();
-    // The local RIBs those MSEEs read: their own and their peers'.
-    let mut local: BTreeMap<usize, LocRib> = BTreeMap::new();
+    let Routing { msee, local, .. } = routing;
     for &x in &touched {
-        for y in std::iter::once(x).chain(grs.peers_of(x)) {
-            local
-                .entry(y)
-                .or_insert_with(|| local_rib(t, adj_rib_in, y, link));
+        let rib = &mut msee[x][link];
+        for p in prefixes {
+            let paths = msee_paths(t, &grs, x, link, p, &|y| &local[y][link]);
+            if paths.is_empty() {
+                rib.paths.remove(p);
+            } else {
+                rib.paths.insert(*p, paths);
+            }
         }
-    }
-    for &x in &touched {
-        routing.msee[x][link] = msee_rib(t, &grs, x, link, &|y| &local[&y]);
     }
     for (j, v) in t.vnet.iter().enumerate() {
         if v.circuits

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::route::{remove_private_as, Attributes, Origin, MICROSOFT_ASN};
+use super::route::{remove_private_as, Attributes, Origin, Route, MICROSOFT_ASN};
 use super::{msee_address, Routing};
 use crate::topology::Topology;
 
@@ -128,22 +128,60 @@ pub fn adj_rib_out(
         .best()
         .filter(|r| r.origin != (Origin::Customer { site }))
         .map(|r| {
-            let mut as_path = vec![MICROSOFT_ASN];
-            if maintenance {
-                as_path.push(MICROSOFT_ASN);
-            }
-            as_path.extend(remove_private_as(&r.as_path, neighbour));
-            (
-                r.prefix,
-                Attributes {
-                    origin: 0,
-                    as_path,
-                    next_hop: Some(IpAddr::V4(msee_address(t, circuit, link))),
-                    med: None,
-                    local_pref: None,
-                    communities: r.communities.clone(),
-                },
-            )
+            let a = toward_customer(t, r, circuit, link, neighbour, maintenance);
+            (r.prefix, a)
         })
         .collect()
+}
+
+/// Brings `out`, the Adj-RIB-Out `adj_rib_out` gave, up to date for `prefixes` after only
+/// their routes changed: the same result, without reading the other prefixes.
+pub fn update_adj_rib_out<'p>(
+    out: &mut Announced,
+    t: &Topology,
+    routing: &Routing,
+    link: CustomerLink,
+    maintenance: bool,
+    prefixes: impl IntoIterator<Item = &'p IpNet>,
+) {
+    let neighbour = t.site[link.site].asn.unwrap_or(0);
+    for p in prefixes {
+        let best = routing.msee[link.circuit][link.link]
+            .get(p)
+            .first()
+            .filter(|r| r.origin != (Origin::Customer { site: link.site }));
+        match best {
+            Some(r) => {
+                let a = toward_customer(t, r, link.circuit, link.link, neighbour, maintenance);
+                out.insert(*p, a);
+            }
+            None => {
+                out.remove(p);
+            }
+        }
+    }
+}
+
+/// The attributes an MSEE sends its customer's router (AS `neighbour`) for its best route `r`.
+fn toward_customer(
+    t: &Topology,
+    r: &Route,
+    circuit: usize,
+    link: usize,
+    neighbour: u32,
+    maintenance: bool,
+) -> Attributes {
+    let mut as_path = vec![MICROSOFT_ASN];
+    if maintenance {
+        as_path.push(MICROSOFT_ASN);
+    }
+    as_path.extend(remove_private_as(&r.as_path, neighbour));
+    Attributes {
+        origin: 0,
+        as_path,
+        next_hop: Some(IpAddr::V4(msee_address(t, circuit, link))),
+        med: None,
+        local_pref: None,
+        communities: r.communities.clone(),
+    }
 }

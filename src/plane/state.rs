@@ -8,9 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::changes::{Authorization, Effect};
+use super::speakers::update_adj_rib_out;
 use super::{adj_rib_out, AdjRibIn, Announced, CustomerLink, Routing};
 use crate::engine::Tables;
 use crate::topology::Topology;
+use ipnet::IpNet;
 
 /// The routing state of a running lab.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct Plane {
     loc_rib: Routing,
     /// What each MSEE announces to each real router (sites with `router` other than static).
     adj_rib_out: BTreeMap<CustomerLink, Announced>,
+    /// The engine's tables as last compiled: a router's change updates them in place.
+    tables: Tables,
 }
 
 impl Plane {
@@ -32,6 +36,7 @@ impl Plane {
     pub fn new(topo: Topology) -> Plane {
         let adj_rib_in = AdjRibIn::static_routers(&topo);
         let loc_rib = super::routing(&topo, &adj_rib_in);
+        let tables = super::compile::compile(&topo, &loc_rib, &adj_rib_in, &Default::default());
         let mut plane = Plane {
             topo,
             auth: Vec::new(),
@@ -39,6 +44,7 @@ impl Plane {
             maintenance: Default::default(),
             loc_rib,
             adj_rib_out: BTreeMap::new(),
+            tables,
         };
         plane.readvertise(|_| true);
         plane
@@ -102,7 +108,24 @@ impl Plane {
     /// routes): the RIBs it touches follow, then the engine's tables and what the MSEEs
     /// concerned announce to their routers. Nothing when it announces what it did.
     pub fn set_customer(&mut self, link: CustomerLink, routes: Announced) -> Vec<Effect> {
-        if self.adj_rib_in.get(link.site, link.circuit, link.link) == Some(&routes) {
+        let old = self
+            .adj_rib_in
+            .get(link.site, link.circuit, link.link)
+            .cloned()
+            .unwrap_or_default();
+        // The prefixes whose announcement changed; only their routes can change anywhere.
+        let changed: BTreeSet<IpNet> = old
+            .keys()
+            .chain(routes.keys())
+            .filter(|p| old.get(p) != routes.get(p))
+            .copied()
+            .collect();
+        if changed.is_empty()
+            && self
+                .adj_rib_in
+                .get(link.site, link.circuit, link.link)
+                .is_some()
+        {
             return Vec::new();
         }
         self.adj_rib_in
@@ -113,14 +136,60 @@ impl Plane {
             &mut self.loc_rib,
             link.circuit,
             link.link,
+            &changed,
         );
-        let mut effects = vec![Effect::Tables(Box::new(self.compile(&self.topo)))];
-        effects.extend(self.readvertise(|l| l.link == link.link && touched.contains(&l.circuit)));
+        super::compile::update(
+            &mut self.tables,
+            &self.topo,
+            &self.loc_rib,
+            &self.adj_rib_in,
+            &self.maintenance,
+            link.site,
+            &touched,
+            &changed,
+        );
+        let mut effects = vec![Effect::Tables(Box::new(self.tables.clone()))];
+        for l in self.router_links() {
+            if l.link != link.link || !touched.contains(&l.circuit) {
+                continue;
+            }
+            let Some(mut out) = self.adj_rib_out.get(&l).cloned() else {
+                continue;
+            };
+            let maintenance = self.maintenance.contains(&(l.circuit, l.link));
+            update_adj_rib_out(
+                &mut out,
+                &self.topo,
+                &self.loc_rib,
+                l,
+                maintenance,
+                &changed,
+            );
+            if self.adj_rib_out.get(&l) != Some(&out) {
+                self.adj_rib_out.insert(l, out.clone());
+                effects.push(Effect::Advertise {
+                    link: l,
+                    routes: out,
+                });
+            }
+        }
         effects
     }
 
-    pub(super) fn compile(&self, t: &Topology) -> Tables {
-        super::compile::compile(t, &self.loc_rib, &self.adj_rib_in, &self.maintenance)
+    /// The engine's tables compiled whole from the lab as it stands, kept for the next change.
+    pub(super) fn compile(&mut self) -> Tables {
+        self.tables = super::compile::compile(
+            &self.topo,
+            &self.loc_rib,
+            &self.adj_rib_in,
+            &self.maintenance,
+        );
+        self.tables.clone()
+    }
+
+    /// The engine's tables as they stand.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
     }
 
     /// Makes `new` (validated, defaults resolved) the lab's configuration: every RIB is
@@ -134,7 +203,7 @@ impl Plane {
     /// After a change that leaves the RIBs as they are but not what is made of them
     /// (maintenance): the tables and every router's Adj-RIB-Out again.
     pub(super) fn refresh(&mut self) -> Vec<Effect> {
-        let mut effects = vec![Effect::Tables(Box::new(self.compile(&self.topo)))];
+        let mut effects = vec![Effect::Tables(Box::new(self.compile()))];
         effects.extend(self.readvertise(|_| true));
         effects
     }

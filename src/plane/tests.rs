@@ -484,3 +484,125 @@ fn the_ribs_a_router_change_touches_are_those_a_full_recompute_gives() {
         );
     }
 }
+
+/// What the engine forwards by, in a canonical form: every table's entries, every port's
+/// sources and routing table, every circuit's queue.
+fn forwarding(t: &crate::engine::Tables) -> Vec<String> {
+    use crate::engine::table::PortKind;
+    let mut v: Vec<String> = t
+        .circuits
+        .iter()
+        .map(|c| format!("{} {:?} {:?}", c.name, c.table.entries(), c.timing))
+        .collect();
+    for p in &t.ports {
+        let table = match &p.kind {
+            PortKind::Site { ce: Some(ce), .. } => format!("{:?}", ce.entries()),
+            PortKind::Vnet { gateway } => format!("{:?}", gateway.entries()),
+            _ => String::new(),
+        };
+        v.push(format!("{} {:?} {table}", p.name, p.prefixes.entries()));
+    }
+    v
+}
+
+#[test]
+fn an_update_in_a_router_mesh_changes_the_ribs_and_adj_ribs_out_as_a_full_recompute_does() {
+    // scripts/mesh.sh 5: five circuits in a full Global Reach mesh, FRR at every site.
+    let mesh = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mesh.sh"))
+        .arg("5")
+        .output()
+        .expect("scripts/mesh.sh runs");
+    // With a VNet on two of the circuits and a built-in router on two others: the ports that
+    // read the MSEEs' RIBs.
+    let extra = r#"
+[[circuit]]
+name = "er-5"
+peering_location = "London"
+bandwidth = "1Gbps"
+sku = "Premium"
+peering_prefix = "172.16.1.0/29"
+
+[[circuit]]
+name = "er-6"
+peering_location = "Amsterdam"
+bandwidth = "1Gbps"
+sku = "Premium"
+peering_prefix = "172.16.1.8/29"
+
+[[site]]
+name = "hq"
+circuits = ["er-5", "er-6"]
+prefixes = ["10.50.0.0/24"]
+
+[[vnet]]
+name = "v"
+region = "West US"
+prefixes = ["10.60.0.0/24"]
+circuits = ["er-0", "er-1"]
+
+[[global_reach]]
+circuits = ["er-5", "er-0"]
+address_prefix = "100.64.1.0/29"
+
+[[global_reach]]
+circuits = ["er-6", "er-1"]
+address_prefix = "100.64.1.8/29"
+"#;
+    let text = format!("{}{extra}", std::str::from_utf8(&mesh.stdout).unwrap());
+    let t = lab(&text);
+    assert_eq!(t.global_reach.len(), 12);
+    let mut plane = Plane::new(t);
+    let check = |plane: &Plane, step: &str| {
+        let full = routing(plane.topology(), plane.adj_rib_in());
+        assert_eq!(plane.routing(), &full, "after {step}");
+        let whole = compile::compile(
+            plane.topology(),
+            &full,
+            plane.adj_rib_in(),
+            plane.maintenance(),
+        );
+        assert_eq!(
+            forwarding(plane.tables()),
+            forwarding(&whole),
+            "after {step}"
+        );
+        for l in plane.router_links() {
+            let m = plane.maintenance().contains(&(l.circuit, l.link));
+            let want = adj_rib_out(plane.topology(), &full, l.circuit, l.link, l.site, m);
+            assert_eq!(plane.advertised(l), want, "{l:?} after {step}");
+        }
+    };
+    let at = |site: usize, link: usize| CustomerLink {
+        site,
+        circuit: site,
+        link,
+    };
+    let one = |p: &str, path: &[u32]| -> Announced { [(p.parse().unwrap(), attrs(path))].into() };
+    // Announce, announce more, change a path, announce what another site does, withdraw.
+    let steps: Vec<(usize, usize, Announced)> = vec![
+        (0, 0, one("10.1.0.0/24", &[65001])),
+        (0, 1, one("10.1.0.0/24", &[65001])),
+        (1, 0, one("10.1.1.0/24", &[65002])),
+        (2, 0, one("10.1.0.0/24", &[65003])),
+        (0, 0, one("10.1.0.0/24", &[65001, 65001, 65001])),
+        (3, 1, {
+            let mut a = one("10.1.3.0/24", &[65004]);
+            a.insert("10.9.0.0/16".parse().unwrap(), attrs(&[65004, 64512]));
+            a
+        }),
+        (2, 0, Announced::new()),
+        (0, 0, Announced::new()),
+        (3, 1, one("10.9.0.0/16", &[65004])),
+    ];
+    let mut told = 0;
+    for (i, (site, link, routes)) in steps.into_iter().enumerate() {
+        let effects = plane.set_customer(at(site, link), routes);
+        told += effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Advertise { .. }))
+            .count();
+        check(&plane, &format!("step {i}"));
+    }
+    assert!(told > 10, "routers were told of the changes: {told}");
+}
