@@ -51,6 +51,12 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         let _ = writeln!(c, "ip protocol bgp route-map reachlab-lan-source");
         let _ = writeln!(c, "!");
     }
+    // What the site announces to the MSEEs: its own routes only (an empty AS path), as CE
+    // routers on ExpressRoute are set up. Without it the router passes what it learned from
+    // one MSEE to the other, which accepts it (allowas-in 2): the site becomes a transit
+    // between the Global Reach peers, and a mesh of sites carries every route twice.
+    let _ = writeln!(c, "bgp as-path access-list reachlab-own permit ^$");
+    let _ = writeln!(c, "!");
     // BFD as Microsoft runs it on the MSEEs: 300 ms x 3.
     let _ = writeln!(c, "bfd");
     let _ = writeln!(c, " profile msee");
@@ -93,10 +99,11 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         for p in nets {
             let _ = writeln!(c, "  network {p}");
         }
-        if v6 {
-            for n in &r.neighbors {
+        for n in &r.neighbors {
+            if v6 {
                 let _ = writeln!(c, "  neighbor {n} activate");
             }
+            let _ = writeln!(c, "  neighbor {n} filter-list reachlab-own out");
         }
         // Every link used at once, as Microsoft runs them (active-active).
         let _ = writeln!(c, "  maximum-paths {}", r.neighbors.len().max(1));
@@ -251,7 +258,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_site_config_peers_with_both_msees_and_announces_its_prefixes() {
+    fn a_site_config_peers_with_both_msees_and_announces_its_own_prefixes_only() {
         let r = SiteRouter {
             hostname: "sf".into(),
             asn: 65001,
@@ -285,6 +292,8 @@ mod tests {
             "  network 10.0.1.0/24",
             "  network fd00:1::/64",
             "  neighbor 192.168.100.2 activate",
+            "bgp as-path access-list reachlab-own permit ^$",
+            "  neighbor 192.168.100.6 filter-list reachlab-own out",
             "  maximum-paths 2",
             " set src 10.0.1.1",
             "ip protocol bgp route-map reachlab-lan-source",

@@ -314,7 +314,8 @@ async fn make(
     };
     let engine = Engine::new(tables).with_frame_prefix(prefix);
     info!(offload, poll = ?io.poll, "forwarding");
-    Ok(run::Forwarder::spawn(engine, devices, offload, io.poll))
+    run::Forwarder::spawn(engine, devices, offload, io.poll)
+        .map_err(io_err("starting the forwarding thread"))
 }
 
 /// A site or VNet to make: its name, kind ("site" or "vnet"), prefixes and MTU.

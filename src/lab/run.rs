@@ -1,6 +1,7 @@
-//! The tokio forwarding loop: one task drains every TUN of the lab in turn, hands each packet
-//! to the engine and writes what the engine returns straight to the TUN it names (no channel
-//! hop, no hand-off between threads). Plumbing only; every decision is the engine's.
+//! The forwarding loop: one task, on a thread and runtime of its own (the control plane runs
+//! beside it, not in its way), drains every TUN of the lab in turn, hands each packet to the
+//! engine and writes what the engine returns straight to the TUN it names (no channel hop, no
+//! hand-off between threads). Plumbing only; every decision is the engine's.
 //!
 //! Waiting: the lab's TUNs sit in one epoll set, and each pass reads only those that hold
 //! packets. After a packet the loop polls the set again at once, so a reply that the
@@ -23,8 +24,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, trace, warn};
 use tun_rs::AsyncDevice;
 
@@ -222,46 +222,53 @@ pub struct IoOptions {
     pub offload: bool,
 }
 
-/// The running forwarding task of one lab.
+/// The running forwarding loop of one lab, on a thread of its own.
 pub struct Forwarder {
     pub engine: Arc<Mutex<Engine>>,
     /// The engine's clock: its `now` is the time since this instant.
     pub epoch: Instant,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// Told when the loop has ended and dropped the devices.
+    done: oneshot::Receiver<()>,
 }
 
 impl Forwarder {
-    /// Starts forwarding; `devices[i]` is port `i` of the engine.
+    /// Starts forwarding on a thread of its own (its own single-threaded runtime), so the
+    /// control plane's work (RIBs, BGP, BFD, the control socket) never holds a packet up and
+    /// a packet burst never holds up a BFD timer; `devices[i]` is port `i` of the engine.
     pub fn spawn(
         engine: Engine,
         devices: Vec<AsyncDevice>,
         offload: bool,
         poll: Poll,
-    ) -> Forwarder {
+    ) -> io::Result<Forwarder> {
         let engine = Arc::new(Mutex::new(engine));
         let (stop, rx) = watch::channel(false);
+        let (done_tx, done) = oneshot::channel();
         let epoch = Instant::now();
-        let task = tokio::spawn(forward(
-            Arc::clone(&engine),
-            devices,
-            offload,
-            poll,
-            epoch,
-            rx,
-        ));
-        Forwarder {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let shared = Arc::clone(&engine);
+        std::thread::Builder::new()
+            .name("reachlab-fwd".into())
+            .spawn(move || {
+                rt.block_on(forward(shared, devices, offload, poll, epoch, rx));
+                let _ = done_tx.send(());
+            })?;
+        Ok(Forwarder {
             engine,
             epoch,
             stop,
-            task,
-        }
+            done,
+        })
     }
 
     /// Stops forwarding and waits for it; the devices are closed when this returns.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        // An error: the thread is gone already (it panicked), and its devices with it.
+        let _ = self.done.await;
     }
 }
 
