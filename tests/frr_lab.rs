@@ -103,6 +103,18 @@ fn frr_sites_peer_with_the_msees_and_routes_follow_bgp() {
     eprintln!("sf reaches London {crossed:?} after London learned sf");
     let (rx, out) = lab.ping("sf", "10.0.2.1", 3);
     assert_eq!(rx, 3, "{out}");
+    // sf's router announces its own prefix only: what it learned from one MSEE (London, the
+    // VNets) is not passed to the other, which would accept it (allowas-in 2).
+    for msee in ["192.168.100.2", "192.168.100.6"] {
+        let adv = lab.vtysh(
+            "sf",
+            &format!("show ip bgp neighbors {msee} advertised-routes"),
+        );
+        assert!(adv.contains("10.0.1.0/24"), "{msee}: {adv}");
+        for learned in ["10.0.2.0/24", "10.0.3.0/24"] {
+            assert!(!adv.contains(learned), "{msee} is sent {learned}: {adv}");
+        }
+    }
 
     // Routes come from the router: a /32 sf's FRR announces (not in the file) reaches the
     // MSEE, is reachable from a VNet and over Global Reach, and goes when withdrawn.
