@@ -4,7 +4,7 @@
 use clap::Subcommand;
 
 use super::{call, decode, print_az, print_table, resolve, LiveArgs, Output};
-use crate::control::proto::{GrRow, Request};
+use crate::control::proto::{GlobalReachAdd, GrRow, Request};
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
@@ -57,13 +57,13 @@ pub fn run(cmd: Cmd) -> i32 {
             authorization_key,
             to,
         } => (
-            Request::GlobalReachAdd {
+            Request::GlobalReachAdd(GlobalReachAdd {
                 circuit,
                 peer,
                 address_prefix,
                 ipv6_address_prefix,
                 authorization_key,
-            },
+            }),
             to,
         ),
         Cmd::Remove { circuit, peer, to } => (Request::GlobalReachRemove { circuit, peer }, to),

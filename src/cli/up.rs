@@ -167,9 +167,10 @@ pub fn run(file: &Path, opts: Options) -> i32 {
 
 fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
     let notify_ready = opts.notify_ready;
-    // One thread forwards: measured on 2 cores, it matches two workers on TCP and does ~15%
-    // better on small packets (no hand-off between workers); the machine's other core is left
-    // to the traffic's senders and receivers.
+    // The control plane (BGP, BFD, the RIBs, the control socket) runs on this thread; the
+    // forwarding loop runs on one thread of its own (lab::run), so neither holds the other up.
+    // One forwarding thread: measured on 2 cores, it matched two workers on TCP and did ~15%
+    // better on small packets (no hand-off between workers).
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::topology::GlobalReachAdd;
+
 /// Largest request accepted, in bytes (one line).
 pub const MAX_REQUEST: usize = 64 * 1024;
 
@@ -88,15 +90,7 @@ pub struct WebServing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
-    GlobalReachAdd {
-        circuit: String,
-        peer: String,
-        address_prefix: String,
-        #[serde(default)]
-        ipv6_address_prefix: Option<String>,
-        #[serde(default)]
-        authorization_key: Option<String>,
-    },
+    GlobalReachAdd(GlobalReachAdd),
     GlobalReachRemove {
         circuit: String,
         peer: String,
@@ -319,6 +313,35 @@ mod tests {
         );
         let (resp, _) = decode(br#"{"v":3,"verb":"export"}"#).unwrap_err();
         assert!(resp.error.unwrap().contains("protocol 3"));
+    }
+
+    #[test]
+    fn a_global_reach_add_is_its_fields_beside_the_verb_and_nothing_else() {
+        let req = Request::GlobalReachAdd(GlobalReachAdd {
+            circuit: "er-sv".into(),
+            peer: "er-london".into(),
+            address_prefix: "192.168.8.0/29".into(),
+            ipv6_address_prefix: None,
+            authorization_key: Some("k".into()),
+        });
+        let line = encode(&req);
+        let text = String::from_utf8_lossy(&line);
+        assert!(text.contains(r#""verb":"global-reach-add""#), "{text}");
+        assert!(text.contains(r#""circuit":"er-sv""#), "{text}");
+        assert_eq!(decode(&line).unwrap(), req);
+        let v = format!(r#"{{"v":{PROTOCOL},"verb":"global-reach-add""#);
+        let minimal = format!(r#"{v},"circuit":"a","peer":"b","address_prefix":"p"}}"#);
+        assert!(matches!(
+            decode(minimal.as_bytes()),
+            Ok(Request::GlobalReachAdd(GlobalReachAdd {
+                ipv6_address_prefix: None,
+                authorization_key: None,
+                ..
+            }))
+        ));
+        let unknown = format!(r#"{v},"circuit":"a","peer":"b","address_prefix":"p","x":1}}"#);
+        let (resp, _) = decode(unknown.as_bytes()).unwrap_err();
+        assert!(resp.error.unwrap().contains("unknown field `x`"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 
 use super::{Announced, CustomerLink, Plane};
 use crate::engine::Tables;
+pub use crate::topology::GlobalReachAdd;
 use crate::topology::{as_v4, as_v6, parse_prefix, rules, GlobalReach, Topology};
 
 /// An authorization key created on a circuit; it serves one connection at a time.
@@ -19,16 +20,6 @@ pub struct Authorization {
     pub key: String,
     /// The connection (configured circuit, peer) using it.
     pub used_by: Option<(String, String)>,
-}
-
-/// A Global Reach connection asked for, with the user's input as typed (prefixes as strings).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GlobalReachAdd {
-    pub circuit: String,
-    pub peer: String,
-    pub address_prefix: String,
-    pub ipv6_address_prefix: Option<String>,
-    pub authorization_key: Option<String>,
 }
 
 /// A live change, with the user's input as typed (prefixes as strings): errors read as

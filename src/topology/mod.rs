@@ -485,6 +485,21 @@ pub struct GlobalReach {
     pub ipv6_address_prefix: Option<Ipv6Net>,
 }
 
+/// A Global Reach connection asked of a running lab (`global-reach add`, the control socket,
+/// the live view), with the user's input as typed (prefixes as strings): the lab validates it
+/// as `check` would and answers with `check`'s errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalReachAdd {
+    pub circuit: String,
+    pub peer: String,
+    pub address_prefix: String,
+    #[serde(default)]
+    pub ipv6_address_prefix: Option<String>,
+    #[serde(default)]
+    pub authorization_key: Option<String>,
+}
+
 /// A whole lab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Topology {

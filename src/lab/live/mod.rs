@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::control::proto::*;
 use crate::engine::Engine;
-use crate::plane::{Announced, Change, CustomerLink, Effect, GlobalReachAdd, Plane};
+use crate::plane::{Announced, Change, CustomerLink, Effect, Plane};
 use crate::topology::Topology;
 
 use super::netns;
@@ -98,20 +98,9 @@ impl LiveLab {
     /// web's business).
     pub fn answer(&mut self, req: Request) -> Result<Reply, String> {
         Ok(match req {
-            Request::GlobalReachAdd {
-                circuit,
-                peer,
-                address_prefix,
-                ipv6_address_prefix,
-                authorization_key,
-            } => {
-                self.change(Change::GlobalReachAdd(GlobalReachAdd {
-                    circuit: circuit.clone(),
-                    peer: peer.clone(),
-                    address_prefix,
-                    ipv6_address_prefix,
-                    authorization_key,
-                }))?;
+            Request::GlobalReachAdd(add) => {
+                let (circuit, peer) = (add.circuit.clone(), add.peer.clone());
+                self.change(Change::GlobalReachAdd(add))?;
                 info!(%circuit, %peer, "global reach connection added");
                 Reply::GlobalReach(self.gr_row(self.plane.topology().global_reach.len() - 1))
             }

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::live::LiveLab;
-use crate::control::proto::{Path, Request};
+use crate::control::proto::{GlobalReachAdd, Path, Request};
 use crate::topology::GlobalReach;
 use rates::{CircuitReading, DirReading, LinkReading, Rates, Reading};
 
@@ -109,16 +109,6 @@ fn bad(status: u16, reason: impl Into<String>) -> BadRequest {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GrAdd {
-    circuit: String,
-    peer: String,
-    address_prefix: String,
-    #[serde(default)]
-    ipv6_address_prefix: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GrRemove {
     circuit: String,
     peer: String,
@@ -157,7 +147,7 @@ pub fn parse_write(
         })
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let json = |body: &[u8]| -> Result<GrAdd, BadRequest> {
+    let json = |body: &[u8]| -> Result<GlobalReachAdd, BadRequest> {
         serde_json::from_slice(body).map_err(|e| {
             bad(
                 if body.first().is_none_or(|b| b.is_ascii_whitespace() || *b == b'{') {
@@ -182,14 +172,7 @@ pub fn parse_write(
     match segs.as_slice() {
         ["global-reach"] => match method {
             "POST" => {
-                let b = json(body)?;
-                Ok(Request::GlobalReachAdd {
-                    circuit: b.circuit,
-                    peer: b.peer,
-                    address_prefix: b.address_prefix,
-                    ipv6_address_prefix: b.ipv6_address_prefix,
-                    authorization_key: None,
-                })
+                Ok(Request::GlobalReachAdd(json(body)?))
             }
             "DELETE" => {
                 let q: GrRemove = serde_urlencoded::from_str(query)
@@ -611,13 +594,13 @@ mod tests {
                 "",
                 br#"{"circuit":"er-sv","peer":"er-london","address_prefix":"192.168.8.0/29"}"#
             ),
-            Ok(Request::GlobalReachAdd {
+            Ok(Request::GlobalReachAdd(GlobalReachAdd {
                 circuit: "er-sv".into(),
                 peer: "er-london".into(),
                 address_prefix: "192.168.8.0/29".into(),
                 ipv6_address_prefix: None,
                 authorization_key: None,
-            })
+            }))
         );
         assert_eq!(
             parse_write(
