@@ -18,7 +18,7 @@
 //! originates get a zeroed header (no GSO, checksums complete).
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,9 @@ use crate::engine::{Engine, PortId, Verdict};
 /// buffer.
 struct Plumbing {
     engine: Arc<Mutex<Engine>>,
-    devices: Vec<AsyncDevice>,
+    /// The TUNs, port `i` at `i`: written here with plain `write`s (a TUN's write does not
+    /// wait: the packet goes straight up the receiving namespace's stack).
+    devices: Vec<OwnedFd>,
     /// virtio-net header length in front of each packet (0 without offload).
     hdr: usize,
     out: Vec<u8>,
@@ -45,7 +47,7 @@ struct Plumbing {
 impl Plumbing {
     /// Hands `pkt` (as read from `port`'s TUN, header included) to the engine and writes what
     /// it returns.
-    async fn process(&mut self, port: PortId, pkt: &mut [u8]) {
+    fn process(&mut self, port: PortId, pkt: &mut [u8]) {
         let hdr = self.hdr;
         if pkt.len() < hdr {
             return;
@@ -61,13 +63,13 @@ impl Plumbing {
         };
         trace!(port, len = pkt.len(), ?verdict, "packet");
         let sent = match verdict {
-            Verdict::Forward { port: to, len } => self.devices[to].send(&pkt[..hdr + len]).await,
+            Verdict::Forward { port: to, len } => write_now(&self.devices[to], &pkt[..hdr + len]),
             Verdict::Reply { port: to } if hdr > 0 => {
                 let zero_hdr = [0u8; tun_rs::VIRTIO_NET_HDR_LEN];
                 let parts = [IoSlice::new(&zero_hdr), IoSlice::new(&self.out)];
-                self.devices[to].send_vectored(&parts).await
+                nix::sys::uio::writev(&self.devices[to], &parts).map_err(io::Error::from)
             }
-            Verdict::Reply { port: to } => self.devices[to].send(&self.out).await,
+            Verdict::Reply { port: to } => write_now(&self.devices[to], &self.out),
             Verdict::Queued | Verdict::Drop(_) => Ok(0),
         };
         if let Err(e) = sent {
@@ -76,7 +78,7 @@ impl Plumbing {
     }
 
     /// Writes every queued packet that is due; returns how many.
-    async fn transmit_due(&mut self) -> usize {
+    fn transmit_due(&mut self) -> usize {
         let mut n = 0;
         loop {
             let next = {
@@ -85,7 +87,7 @@ impl Plumbing {
             };
             let Some((port, frame)) = next else { return n };
             n += 1;
-            if let Err(e) = self.devices[port].send(&frame).await {
+            if let Err(e) = write_now(&self.devices[port], &frame) {
                 debug!(port, error = %e, "writing to TUN failed");
             }
         }
@@ -249,6 +251,18 @@ impl Forwarder {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        // Out of the runtime that made them: its reactor would otherwise wake this thread
+        // on every packet that arrives, for nothing (the loop watches the TUNs itself).
+        let devices = devices
+            .into_iter()
+            .map(|d| {
+                d.into_fd().map(|fd| {
+                    // SAFETY: `into_fd` hands over the descriptor it owned; nothing else
+                    // holds or closes it.
+                    unsafe { OwnedFd::from_raw_fd(fd) }
+                })
+            })
+            .collect::<io::Result<Vec<OwnedFd>>>()?;
         let shared = Arc::clone(&engine);
         std::thread::Builder::new()
             .name("reachlab-fwd".into())
@@ -272,6 +286,11 @@ impl Forwarder {
     }
 }
 
+/// Writes one packet to a TUN.
+fn write_now(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
+    nix::unistd::write(fd, buf).map_err(io::Error::from)
+}
+
 /// Reads one packet without waiting; `Ok(None)` when the TUN is empty.
 fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is an open TUN descriptor
@@ -290,7 +309,7 @@ fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
 
 async fn forward(
     engine: Arc<Mutex<Engine>>,
-    devices: Vec<AsyncDevice>,
+    devices: Vec<OwnedFd>,
     offload: bool,
     poll: Poll,
     epoch: Instant,
@@ -333,10 +352,10 @@ async fn forward(
                 match read_now(fds[port], &mut buf) {
                     Ok(Some(n)) => {
                         moved += 1;
-                        p.process(port, &mut buf[..n]).await;
+                        p.process(port, &mut buf[..n]);
                         // Keep deadlines while a batch is being read.
                         if moved % 8 == 0 {
-                            moved += p.transmit_due().await;
+                            moved += p.transmit_due();
                         }
                     }
                     Ok(None) => break,
@@ -348,7 +367,7 @@ async fn forward(
                 }
             }
         }
-        moved += p.transmit_due().await;
+        moved += p.transmit_due();
         if stop.has_changed().unwrap_or(true) {
             break;
         }
