@@ -3,7 +3,8 @@
 //! gateways' RIBs (kept computed, not recomputed on every read), and the Adj-RIB-Out toward
 //! every real router. Changes (`changes`) go in; out come the `Effect`s the lab carries out,
 //! among them `Effect::Advertise` whenever what an MSEE sends a router changes. A change to
-//! what one router announces recomputes only the RIBs it can touch. Pure: no IO, no clock.
+//! what one router announces recomputes only the RIBs it can touch, and in them only the
+//! prefixes it changed; the engine's tables are kept and updated in place the same way. Pure: no IO, no clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 
