@@ -138,7 +138,7 @@ fn private_peering(ids: &Ids, ci: usize, c: &Circuit) -> Value {
         "resourceGroup": rg,
         "state": "Enabled",
         "type": "Microsoft.Network/expressRouteCircuits/peerings",
-        "vlanId": 100 + ci,
+        "vlanId": c.az_vlan_id(ci),
     });
     if pp.prefix_len() <= 29 {
         peering["secondaryPeerAddressPrefix"] = json!(slash30(4));
@@ -274,9 +274,14 @@ mod tests {
         v
     }
 
-    /// The lab as `check` reads it, its Global Reach links in a canonical order.
+    /// The lab as `check` reads it, its Global Reach links in a canonical order, each
+    /// circuit's VLAN ID as az shows it (Azure gives every peering one, so an exported file
+    /// without `vlan_id` comes back with the one export wrote).
     fn canonical(mut t: Topology) -> Topology {
         t.resolve_defaults();
+        for (i, c) in t.circuit.iter_mut().enumerate() {
+            c.vlan_id = Some(c.az_vlan_id(i));
+        }
         for g in &mut t.global_reach {
             if g.circuits[0] > g.circuits[1] {
                 g.circuits.swap(0, 1);

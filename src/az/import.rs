@@ -612,6 +612,22 @@ fn map_private_peering(
     {
         estate.peer_asn.insert(name.to_string(), asn as u32);
     }
+    match p.get("vlanId") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_u64().filter(|id| (1..=4094).contains(id)) {
+            Some(id) => line(
+                o,
+                "vlan_id",
+                id.to_string(),
+                &format!("{from}: AzurePrivatePeering vlanId"),
+            ),
+            None => cx.problem(
+                f,
+                &format!("{ppath}.vlanId"),
+                format!("vlanId {v}: an 802.1Q VLAN ID is 1 to 4094"),
+            ),
+        },
+    }
     let prim = s(p, "primaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv4Net>().ok());
     let sec = s(p, "secondaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv4Net>().ok());
     match (prim, sec) {
@@ -1231,6 +1247,11 @@ mod tests {
         assert_eq!(t.circuit.len(), 2);
         assert_eq!(t.circuit[0].peering_location, "Silicon Valley");
         assert_eq!(t.circuit[0].sku, crate::topology::Sku::Premium);
+        // The private peerings' vlanId.
+        assert_eq!(
+            (t.circuit[0].vlan_id, t.circuit[1].vlan_id),
+            (Some(100), Some(200))
+        );
         assert_eq!(t.site[1].asn, Some(65002));
         assert_eq!(
             t.global_reach.len(),

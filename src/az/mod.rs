@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// A circuit's topology keys that Azure's own fields carry (the rest of a circuit travels in
 /// the `reachlab` block): `export` leaves them out of the block, `import` does not read them
 /// from it.
-pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 8] = [
+pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 9] = [
     "name",
     "peering_location",
     "sku",
@@ -22,6 +22,7 @@ pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 8] = [
     "subscription",
     "peering_prefix",
     "shared_key",
+    "vlan_id",
 ];
 
 use crate::catalogue::catalogue;
@@ -330,6 +331,8 @@ pub struct Peering {
     #[serde(rename = "secondaryPeerAddressPrefix")]
     pub secondary_peer_address_prefix: Option<String>,
     pub state: String,
+    #[serde(rename = "vlanId")]
+    pub vlan_id: u16,
     #[serde(flatten)]
     pub resource: Resource,
 }
@@ -400,6 +403,7 @@ pub fn circuit(scope: &Scope, c: &CircuitInfo) -> Circuit {
             primary_peer_address_prefix: c.primary.prefix.clone(),
             secondary_peer_address_prefix: c.secondary.as_ref().map(|s| s.prefix.clone()),
             state: "Enabled".into(),
+            vlan_id: c.vlan_id,
         }],
         service_provider_properties: ServiceProviderProperties {
             bandwidth_in_mbps: bandwidth,
@@ -608,6 +612,7 @@ mod tests {
             },
             maintenance: vec![],
             vnet_weights: Default::default(),
+            vlan_id: 101,
         };
         let v = serde_json::to_value(circuit(
             &Scope {
@@ -659,8 +664,10 @@ mod tests {
                 "secondaryPeerAddressPrefix",
                 "state",
                 "type",
+                "vlanId",
             ],
         );
+        assert_eq!(p["vlanId"], 101);
         assert_eq!(p["azureASN"], 12076);
         assert_eq!(p["peerASN"], 65002);
         // Configured on er-sv: er-london sees it as peered.

@@ -448,6 +448,9 @@ pub struct CircuitInfo {
     /// The routing weight of each VNet connection that has one (VNet -> weight).
     #[serde(default)]
     pub vnet_weights: std::collections::BTreeMap<String, u16>,
+    /// The private peering's 802.1Q VLAN ID as az shows it.
+    #[serde(default)]
+    pub vlan_id: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -294,6 +294,10 @@ pub struct Circuit {
     /// lab-internal range when the file leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peering_prefix: Option<Ipv4Net>,
+    /// The private peering's 802.1Q VLAN ID (az: the peering's `vlanId`), the same on both
+    /// links; none: untagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_id: Option<u16>,
     /// One-way site <-> MSEE delay on this circuit (default: the lab's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_delay: Option<Span>,
@@ -316,6 +320,13 @@ pub struct Circuit {
 impl Circuit {
     pub fn mtu(&self) -> u16 {
         self.mtu.unwrap_or(DEFAULT_MTU)
+    }
+
+    /// The private peering's VLAN ID as az shows it (Azure sets one on every peering): the
+    /// file's, else 100 + the circuit's index.
+    pub fn az_vlan_id(&self, index: usize) -> u16 {
+        self.vlan_id
+            .unwrap_or_else(|| 100u16.saturating_add(u16::try_from(index).unwrap_or(u16::MAX)))
     }
 }
 

@@ -130,6 +130,11 @@ struct RawCircuit {
     #[serde(default)]
     #[schemars(schema_with = "schema::ipv4_prefix")]
     peering_prefix: Option<S<String>>,
+    /// The private peering's 802.1Q VLAN ID, 1 to 4094 (az: `vlanId`), the same on both
+    /// links; leave it out for untagged.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::vlan_id")]
+    vlan_id: Option<S<i64>>,
     /// One-way site <-> MSEE delay on this circuit (default: the lab's).
     #[serde(default)]
     #[schemars(schema_with = "schema::duration")]
@@ -556,9 +561,26 @@ impl Ctx {
                 }
             }
         });
+        let vlan_id = c.vlan_id.and_then(|v| {
+            self.note(e, "vlan_id", 0, &v);
+            match u16::try_from(*v.get_ref()) {
+                Ok(id) if (1..=4094).contains(&id) => Some(id),
+                _ => {
+                    self.err(
+                        v.span(),
+                        format!(
+                            "vlan_id {} is out of range; allowed: 1 .. 4094 (the 802.1Q VLAN ID; leave it out for untagged)",
+                            v.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
         let jitter = c.jitter.and_then(|d| self.span(e, "jitter", d));
         let loss = c.loss.and_then(|v| self.loss(e, v));
         Circuit {
+            vlan_id,
             jitter,
             loss,
             reorder: c.reorder.unwrap_or(false),

@@ -149,6 +149,10 @@ pub(super) fn mtu(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "integer", "minimum": 1280, "maximum": 9000 })
 }
 
+pub(super) fn vlan_id(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "integer", "minimum": 1, "maximum": 4094 })
+}
+
 pub(super) fn asn(_: &mut SchemaGenerator) -> Schema {
     let reserved: Vec<u32> = std::iter::once(MICROSOFT_ASN)
         .chain(RESERVED_ASNS)

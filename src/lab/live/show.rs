@@ -364,6 +364,7 @@ impl LiveLab {
             .map(|g| self.gr_row(g))
             .collect();
         Ok(CircuitInfo {
+            vlan_id: c.az_vlan_id(i),
             name: c.name.clone(),
             peering_location: c.peering_location.clone(),
             geopolitical_region: region,
