@@ -23,6 +23,7 @@
 //! tables (compiled by `crate::plane`). This module is the pipeline that joins them.
 
 pub mod capture;
+pub mod ether;
 pub mod icmp;
 pub mod stats;
 pub mod table;
