@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs reachlab's cargo-fuzz targets (engine, topology, control, bgp, import; see fuzz/) and reports the
+# Runs reachlab's cargo-fuzz targets (engine, topology, control, bgp, import, ether; see fuzz/) and reports the
 # executions and crashes of each.
 #
 #   scripts/fuzz.sh [SECONDS]   each target for SECONDS (default 60), two at a time
@@ -25,7 +25,7 @@ echo "== building the fuzz targets"
 (cd fuzz && cargo fuzz build "${flags[@]}")
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 
-mkdir -p fuzz/corpus/{engine,topology,control,bgp,import} fuzz/artifacts/{engine,topology,control,bgp,import}
+mkdir -p fuzz/corpus/{engine,topology,control,bgp,import,ether} fuzz/artifacts/{engine,topology,control,bgp,import,ether}
 cp topologies/*.toml tests/topologies/good/*.toml tests/topologies/bad/*.toml fuzz/corpus/topology/
 cp tests/fixtures/az/*.json fuzz/corpus/import/
 
@@ -37,7 +37,7 @@ run() { # target
     "$bin/$t" "fuzz/corpus/$t" "${dict[@]}" -artifact_prefix="fuzz/artifacts/$t/" \
         -max_total_time="$secs" -print_final_stats=1 -close_fd_mask=3 >"$logs/$t.log" 2>&1
 }
-echo "== fuzzing: engine, topology, control, bgp, import, ${secs} s each, two at a time"
+echo "== fuzzing: engine, topology, control, bgp, import, ether, ${secs} s each, two at a time"
 status=0
 run engine & a=$!
 run topology & b=$!
@@ -48,12 +48,14 @@ run bgp & d=$!
 wait $c || status=1
 run import & e=$!
 wait $d || status=1
+run ether & f=$!
 wait $e || status=1
+wait $f || status=1
 
 total=0
 crashes=0
 printf '%-10s %14s %8s %8s\n' target executions exec/s crashes
-for t in engine topology control bgp import; do
+for t in engine topology control bgp import ether; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$logs/$t.log" | tail -1)
     n=$(find "fuzz/artifacts/$t" -type f | wc -l)
