@@ -330,6 +330,33 @@ impl Ctx {
         parsed
     }
 
+    /// An integer key within `range`; else an error naming the range, then `note`.
+    fn int_in(
+        &mut self,
+        e: Entity,
+        field: &'static str,
+        v: S<i64>,
+        range: std::ops::RangeInclusive<u16>,
+        note: &str,
+    ) -> Option<u16> {
+        self.note(e, field, 0, &v);
+        let n = u16::try_from(*v.get_ref())
+            .ok()
+            .filter(|n| range.contains(n));
+        if n.is_none() {
+            self.err(
+                v.span(),
+                format!(
+                    "{field} {} is out of range; allowed: {} .. {} {note}",
+                    v.get_ref(),
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+        n
+    }
+
     fn span(&mut self, e: Entity, field: &'static str, v: S<String>) -> Option<Span> {
         self.note(e, field, 0, &v);
         let parsed = Span::parse(v.get_ref());
@@ -545,37 +572,12 @@ impl Ctx {
             .and_then(|p| self.prefix_v4(e, "peering_prefix", p));
         let access_delay = c.access_delay.and_then(|d| self.span(e, "access_delay", d));
         let queue = c.queue.and_then(|d| self.span(e, "queue", d));
-        let mtu = c.mtu.and_then(|m| {
-            self.note(e, "mtu", 0, &m);
-            match u16::try_from(*m.get_ref()) {
-                Ok(v) if (1280..=9000).contains(&v) => Some(v),
-                _ => {
-                    self.err(
-                        m.span(),
-                        format!(
-                            "mtu {} is out of range; allowed: 1280 .. 9000 (default 1400)",
-                            m.get_ref()
-                        ),
-                    );
-                    None
-                }
-            }
-        });
+        let mtu = c
+            .mtu
+            .and_then(|m| self.int_in(e, "mtu", m, 1280..=9000, "(default 1400)"));
         let vlan_id = c.vlan_id.and_then(|v| {
-            self.note(e, "vlan_id", 0, &v);
-            match u16::try_from(*v.get_ref()) {
-                Ok(id) if (1..=4094).contains(&id) => Some(id),
-                _ => {
-                    self.err(
-                        v.span(),
-                        format!(
-                            "vlan_id {} is out of range; allowed: 1 .. 4094 (the 802.1Q VLAN ID; leave it out for untagged)",
-                            v.get_ref()
-                        ),
-                    );
-                    None
-                }
-            }
+            let why = "(the 802.1Q VLAN ID; leave it out for untagged)";
+            self.int_in(e, "vlan_id", v, 1..=4094, why)
         });
         let jitter = c.jitter.and_then(|d| self.span(e, "jitter", d));
         let loss = c.loss.and_then(|v| self.loss(e, v));
