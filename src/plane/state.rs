@@ -109,26 +109,19 @@ impl Plane {
     /// routes): the RIBs it touches follow, then the engine's tables and what the MSEEs
     /// concerned announce to their routers. Nothing when it announces what it did.
     pub fn set_customer(&mut self, link: CustomerLink, routes: Announced) -> Vec<Effect> {
-        let old = self
-            .adj_rib_in
-            .get(link.site, link.circuit, link.link)
-            .cloned()
-            .unwrap_or_default();
+        let old = self.adj_rib_in.get(link.site, link.circuit, link.link);
+        if old == Some(&routes) {
+            return Vec::new();
+        }
         // The prefixes whose announcement changed; only their routes can change anywhere.
+        let none = Announced::new();
+        let old = old.unwrap_or(&none);
         let changed: BTreeSet<IpNet> = old
             .keys()
             .chain(routes.keys())
             .filter(|p| old.get(p) != routes.get(p))
             .copied()
             .collect();
-        if changed.is_empty()
-            && self
-                .adj_rib_in
-                .get(link.site, link.circuit, link.link)
-                .is_some()
-        {
-            return Vec::new();
-        }
         self.adj_rib_in
             .set(link.site, link.circuit, link.link, routes);
         let touched = super::update_routing(
