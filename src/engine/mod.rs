@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capture::{Captured, TapId, TapPoint, Taps};
+use ether::EtherPort;
 use icmp::IcmpError;
 pub use stats::{CircuitStats, Count, DropReason, Lateness, PortStats, Verdict, Wire};
 pub use table::{CircuitId, NextHop, PortId, Tables};
@@ -56,6 +57,20 @@ pub struct Engine {
     links: Vec<[bool; 2]>,
     lateness: Lateness,
     taps: Taps,
+    /// Per port, its link layer when it is an Ethernet port (frames, not IP packets).
+    ether: Vec<Option<EtherPort>>,
+}
+
+/// What a frame read from an Ethernet port comes to (`Engine::frame_in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameIn {
+    /// The frame prefix and the IP packet now start at `start`: hand `frame[start..]` to
+    /// `handle_at`.
+    Ip { start: usize },
+    /// Write the link-layer reply in `out` (an ARP reply, without frame prefix) to the port.
+    Reply,
+    /// Not taken; counted.
+    Drop(DropReason),
 }
 
 impl Engine {
@@ -73,7 +88,71 @@ impl Engine {
             links,
             lateness: Lateness::default(),
             taps: Taps::default(),
+            ether: Vec::new(),
         }
+    }
+
+    /// Makes `port` an Ethernet port: frames in and out, through `link`.
+    pub fn set_ether(&mut self, port: PortId, link: EtherPort) {
+        if port >= self.ports.len() {
+            return;
+        }
+        if self.ether.len() < self.ports.len() {
+            self.ether.resize(self.ports.len(), None);
+        }
+        self.ether[port] = Some(link);
+    }
+
+    /// Whether `port` carries Ethernet frames rather than IP packets.
+    pub fn is_ether(&self, port: PortId) -> bool {
+        self.ether.get(port).is_some_and(Option::is_some)
+    }
+
+    /// The link layer of a frame read from Ethernet port `port` (`prefix` bytes, then the
+    /// Ethernet frame): where its IP packet starts, once the frame prefix has been moved in
+    /// front of it (and its offsets made the IP packet's); or an ARP reply to send; or a
+    /// drop, counted on the port and on its circuit.
+    pub fn frame_in(&mut self, port: PortId, frame: &mut [u8], out: &mut Vec<u8>) -> FrameIn {
+        let prefix = self.prefix;
+        let Some(Some(link)) = self.ether.get_mut(port) else {
+            return FrameIn::Ip { start: 0 };
+        };
+        if frame.len() < prefix {
+            return self.frame_drop(port, DropReason::Link(ether::LinkDrop::Malformed));
+        }
+        match link.ingress(&frame[prefix..], out) {
+            ether::Ingress::Ip { offset } => {
+                if prefix > 0 && !wire::virtio::shift(&mut frame[..prefix], -(offset as isize)) {
+                    return self.frame_drop(port, DropReason::Link(ether::LinkDrop::Malformed));
+                }
+                frame.copy_within(..prefix, offset);
+                FrameIn::Ip { start: offset }
+            }
+            ether::Ingress::Reply => FrameIn::Reply,
+            ether::Ingress::Drop(why) => self.frame_drop(port, DropReason::Link(why)),
+        }
+    }
+
+    fn frame_drop(&mut self, port: PortId, reason: DropReason) -> FrameIn {
+        let circuit = match self.tables.ports.get(port).map(|p| &p.kind) {
+            Some(table::PortKind::Link { circuit, .. }) => Some(*circuit),
+            _ => None,
+        };
+        self.count_drop(port, circuit, reason);
+        FrameIn::Drop(reason)
+    }
+
+    /// For IP packet `ip` leaving by Ethernet port `port`: its link header into `l2` (the
+    /// packet follows it), `Some(true)`; `Some(false)`: the CE's MAC is not known yet, an
+    /// ARP request for it is in `l2` instead and the packet is dropped (counted); `None`:
+    /// not an Ethernet port, send `ip` as it is.
+    pub fn frame_out(&mut self, port: PortId, ip: &[u8], l2: &mut Vec<u8>) -> Option<bool> {
+        let link = self.ether.get(port)?.as_ref()?;
+        let framed = link.egress(ip, l2);
+        if !framed {
+            self.frame_drop(port, DropReason::Unresolved);
+        }
+        Some(framed)
     }
 
     /// Frames handed to `handle_at` carry `prefix` bytes before the IP packet (the virtio-net

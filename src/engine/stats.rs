@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::ether::LinkDrop;
 use super::table::PortId;
 use super::wire;
 
@@ -30,10 +31,14 @@ pub enum DropReason {
     MtuExceeded,
     /// Lost on an access link by the circuit's loss model.
     Lost,
+    /// An Ethernet port's frame, not taken by its link layer (see `ether::LinkDrop`).
+    Link(LinkDrop),
+    /// For an Ethernet port's CE while its MAC is not known yet (an ARP request went instead).
+    Unresolved,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::NotIp,
         DropReason::Malformed,
         DropReason::NotRoutable,
@@ -44,6 +49,13 @@ impl DropReason {
         DropReason::QueueFull,
         DropReason::MtuExceeded,
         DropReason::Lost,
+        DropReason::Link(LinkDrop::Malformed),
+        DropReason::Link(LinkDrop::Untagged),
+        DropReason::Link(LinkDrop::WrongVlan),
+        DropReason::Link(LinkDrop::OtherType),
+        DropReason::Link(LinkDrop::ArpNotForUs),
+        DropReason::Link(LinkDrop::NotForUs),
+        DropReason::Unresolved,
     ];
 
     /// Stable name, as shown by the CLI.
@@ -59,11 +71,27 @@ impl DropReason {
             DropReason::QueueFull => "queue-full",
             DropReason::MtuExceeded => "mtu-exceeded",
             DropReason::Lost => "lost",
+            DropReason::Link(l) => l.name(),
+            DropReason::Unresolved => "ce-mac-unknown",
         }
     }
 
-    pub(super) fn index(self) -> usize {
-        self as usize
+    /// Its place in `ALL` (and in the counter arrays).
+    pub fn index(self) -> usize {
+        match self {
+            DropReason::NotIp => 0,
+            DropReason::Malformed => 1,
+            DropReason::NotRoutable => 2,
+            DropReason::Spoofed => 3,
+            DropReason::NoRoute => 4,
+            DropReason::TtlExpired => 5,
+            DropReason::ForRouter => 6,
+            DropReason::QueueFull => 7,
+            DropReason::MtuExceeded => 8,
+            DropReason::Lost => 9,
+            DropReason::Link(l) => 10 + l as usize,
+            DropReason::Unresolved => 16,
+        }
     }
 }
 

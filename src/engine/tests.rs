@@ -97,7 +97,7 @@ fn traceroute_hops_answer_from_their_addresses() {
         let quoted = Ipv4Packet::new_checked(&out[28..]).unwrap();
         assert_eq!(quoted.dst(), Ipv4Addr::new(10, 0, 2, 1));
     }
-    assert_eq!(e.port_stats()[sf].drops[DropReason::TtlExpired as usize], 4);
+    assert_eq!(e.port_stats()[sf].drops[DropReason::TtlExpired.index()], 4);
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn without_global_reach_london_is_net_unreachable_from_the_msee() {
         Verdict::Reply { port: sf }
     );
     assert_eq!(icmp_of(&out), (Ipv4Addr::new(192, 168, 100, 2), 3, 0));
-    assert_eq!(e.circuit_stats()[0].drops[DropReason::NoRoute as usize], 1);
+    assert_eq!(e.circuit_stats()[0].drops[DropReason::NoRoute.index()], 1);
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn bad_input_is_dropped_and_counted_by_reason() {
             "{reason:?}: {v:?}"
         );
         assert!(
-            e.port_stats()[sf].drops[reason as usize] >= 1,
+            e.port_stats()[sf].drops[reason.index()] >= 1,
             "{reason:?} counted"
         );
     }
@@ -491,10 +491,7 @@ fn timing_shaper_paces_a_burst_at_the_circuit_rate_and_drops_beyond_the_queue() 
             "packet {i}"
         );
     }
-    assert_eq!(
-        e.circuit_stats()[0].drops[DropReason::QueueFull as usize],
-        9
-    );
+    assert_eq!(e.circuit_stats()[0].drops[DropReason::QueueFull.index()], 9);
     // Per link and direction: all at er-sv's shaper towards Microsoft (up), none down.
     let sum = |dir: usize| -> u64 { (0..2).map(|p| e.link_drops(0, p, dir)[0]).sum() };
     assert_eq!((sum(0), sum(1)), (9, 0));
@@ -528,7 +525,7 @@ fn over_the_circuit_mtu_with_df_gets_fragmentation_needed_from_the_gateway() {
     assert_eq!((src, ty, code), (Ipv4Addr::new(10, 0, 3, 254), 3, 4));
     assert_eq!(u16::from_be_bytes([out[26], out[27]]), 1400, "next-hop MTU");
     assert_eq!(
-        e.port_stats()[uswest].drops[DropReason::MtuExceeded as usize],
+        e.port_stats()[uswest].drops[DropReason::MtuExceeded.index()],
         1
     );
 }
@@ -695,7 +692,7 @@ fn timing_loss_drops_about_its_rate_and_counts_it() {
     let lost: u64 = e
         .circuit_stats()
         .iter()
-        .map(|c| c.drops[DropReason::Lost as usize])
+        .map(|c| c.drops[DropReason::Lost.index()])
         .sum();
     assert_eq!(lost as usize, 2000 - delivered);
     // The same losses, per circuit, link and direction: up on er-sv, down on er-london.

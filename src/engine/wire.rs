@@ -506,6 +506,29 @@ pub mod virtio {
         VirtioNetHdr::decode(hdr).is_ok_and(|h| h.flags & NEEDS_CSUM != 0)
     }
 
+    /// Moves the header's offsets (checksum start, header length) by `by` bytes: they count
+    /// from the IP header on a TUN and from the Ethernet header on a packet socket. False
+    /// when they would point before the packet (the frame is not taken).
+    pub fn shift(hdr: &mut [u8], by: isize) -> bool {
+        let Ok(mut h) = VirtioNetHdr::decode(hdr) else {
+            return false;
+        };
+        let moved = |v: u16| u16::try_from(v as isize + by).ok();
+        // Only offsets in use are moved (a zero hdr_len is "not given").
+        if h.flags & NEEDS_CSUM != 0 {
+            let Some(c) = moved(h.csum_start) else {
+                return false;
+            };
+            h.csum_start = c;
+        } else {
+            h.csum_start = 0;
+        }
+        if h.hdr_len != 0 {
+            h.hdr_len = moved(h.hdr_len).unwrap_or(0);
+        }
+        h.encode(hdr).is_ok()
+    }
+
     /// Marks the packet as no longer GSO; the partial checksum stays.
     pub fn clear_gso(hdr: &mut [u8]) {
         if let Ok(mut h) = VirtioNetHdr::decode(hdr) {

@@ -147,7 +147,7 @@ fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration) {
                 o,
                 "reachlab_circuit_drops_total{{lab=\"{lab}\",circuit=\"{name}\",reason=\"{}\"}} {}",
                 r.name(),
-                c.drops[r as usize]
+                c.drops[r.index()]
             );
         }
     }
@@ -199,7 +199,7 @@ fn endpoints(o: &mut String, lab: &str, e: &Engine) {
             );
         }
         for r in DropReason::ALL {
-            let n = s.drops[r as usize];
+            let n = s.drops[r.index()];
             if n > 0 {
                 let _ = writeln!(
                     o,

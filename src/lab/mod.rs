@@ -10,11 +10,13 @@ pub mod metrics;
 pub mod names;
 pub mod netns;
 pub mod pingall;
+pub mod port;
 pub mod run;
 pub mod state;
 pub mod web;
 
 use std::future::Future;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
@@ -41,6 +43,8 @@ pub enum LabError {
     WhichLab(String),
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    #[error(transparent)]
+    Port(#[from] port::PortError),
     #[error("{0}; everything made so far was removed")]
     SetupFailed(Box<LabError>),
     #[error("{what}: {source}")]
@@ -246,6 +250,27 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         }
     }
     let pid = std::process::id();
+    // Ports of another lab: one interface attaches one link.
+    let theirs: Vec<(String, state::PortState)> = state::list_labs()
+        .into_iter()
+        .filter(|l| *l != lab)
+        .filter_map(|l| LabState::load(&l).ok())
+        .filter(LabState::alive)
+        .flat_map(|st| st.ports.into_iter().map(move |p| (st.lab.clone(), p)))
+        .collect();
+    for p in ports(topo)? {
+        if let Some((other, _)) = theirs
+            .iter()
+            .find(|(_, q)| q.netns == p.netns && q.interface == p.interface)
+        {
+            return Err(port::PortError::Busy {
+                port: p.link,
+                name: p.interface,
+                lab: other.clone(),
+            }
+            .into());
+        }
+    }
     let st = LabState {
         lab: lab.clone(),
         pid,
@@ -256,6 +281,8 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         endpoints: Vec::new(),
         etc_netns: Vec::new(),
         frr: Vec::new(),
+        // VXLAN ports are recorded once made (`make`).
+        ports: ports(topo)?.into_iter().filter(|p| !p.made).collect(),
         metrics: None,
         web: None,
         web_control: false,
@@ -266,6 +293,39 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         state::lab_dir(&lab).display()
     )))?;
     Ok(st)
+}
+
+/// The Ethernet ports of external sites, each checked (its interface there, Ethernet, up).
+fn ports(topo: &Topology) -> Result<Vec<state::PortState>, LabError> {
+    let mut out = Vec::new();
+    for s in &topo.site {
+        for c in &s.circuits {
+            for (path, link) in ["primary", "secondary"].iter().enumerate() {
+                match s.port(c, path) {
+                    Some(spec @ crate::topology::PortSpec::Interface { netns, name }) => {
+                        port::find(spec)?;
+                        out.push(state::PortState {
+                            link: format!("{c}/{link}"),
+                            netns: netns.clone(),
+                            interface: name.clone(),
+                            made: false,
+                        });
+                    }
+                    Some(spec @ crate::topology::PortSpec::Vxlan { netns, vni, .. }) => {
+                        port::vxlan_check(spec)?;
+                        out.push(state::PortState {
+                            link: format!("{c}/{link}"),
+                            netns: netns.clone(),
+                            interface: port::vxlan_name(*vni),
+                            made: true,
+                        });
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Makes every namespace and TUN, then starts forwarding.
@@ -281,14 +341,24 @@ async fn make(
     let mut devices = Vec::new();
     let mut offload = offload_choice(topo, io);
     for endpoint in endpoints(topo) {
-        devices.push(make_endpoint(
+        // A site whose router is behind Ethernet ports has its LAN elsewhere.
+        if topo
+            .site
+            .iter()
+            .any(|s| s.name == endpoint.name && s.has_ports())
+        {
+            devices.push(run::Device::Absent);
+            progress(st.endpoints.len(), total);
+            continue;
+        }
+        devices.push(run::Device::Tun(make_endpoint(
             topo,
             st,
             &endpoint,
             &all,
             &hosts,
             &mut offload,
-        )?);
+        )?));
         progress(st.endpoints.len(), total);
         fail_point(st.endpoints.len())?;
     }
@@ -296,10 +366,10 @@ async fn make(
     // Sites with a real router: each circuit link's customer end as an interface in the site's
     // namespace; the MSEEs' own addresses in a namespace of the lab's.
     let tables = crate::plane::tables(topo);
-    let (links, msee_addrs) = make_router_links(topo, st, &tables, offload)?;
+    let (links, ether, msee_addrs) = make_router_links(topo, st, &tables, offload)?;
     devices.extend(links);
     if tables.msee_port.is_some() {
-        devices.push(make_msee(st, offload, &msee_addrs)?);
+        devices.push(run::Device::Tun(make_msee(st, offload, &msee_addrs)?));
         // Each site's FRR, once its links exist (it connects to the MSEEs, retrying).
         for (i, s) in topo.site.iter().enumerate() {
             if s.router == crate::topology::Router::Frr {
@@ -312,7 +382,10 @@ async fn make(
     } else {
         0
     };
-    let engine = Engine::new(tables).with_frame_prefix(prefix);
+    let mut engine = Engine::new(tables).with_frame_prefix(prefix);
+    for (port, link) in ether {
+        engine.set_ether(port, link);
+    }
     info!(offload, poll = ?io.poll, "forwarding");
     run::Forwarder::spawn(engine, devices, offload, io.poll)
         .map_err(io_err("starting the forwarding thread"))
@@ -474,37 +547,109 @@ fn make_endpoint(
     Ok(dev)
 }
 
-/// Each circuit link's customer end, a TUN in its router site's namespace; and the MSEE
-/// addresses (`a.b.c.d/30`) the lab's MSEE namespace is to hold.
+/// Attaches a port: opens a packet socket on its interface, making the interface first for
+/// a VXLAN port (recorded before it is made: `down` after a crash removes it).
+fn attach(
+    st: &mut LabState,
+    spec: &crate::topology::PortSpec,
+    link: String,
+    offload: bool,
+) -> Result<OwnedFd, LabError> {
+    let ns = spec.netns().map(String::from);
+    let name = match spec {
+        crate::topology::PortSpec::Interface { name, .. } => name.clone(),
+        crate::topology::PortSpec::Vxlan { vni, .. } => {
+            let name = port::vxlan_name(*vni);
+            st.ports.push(state::PortState {
+                link,
+                netns: ns.clone(),
+                interface: name.clone(),
+                made: true,
+            });
+            st.save().map_err(io_err("recording the lab state"))?;
+            port::vxlan_make(spec)?;
+            name
+        }
+    };
+    let found = port::find(&crate::topology::PortSpec::Interface {
+        netns: ns.clone(),
+        name,
+    })?;
+    Ok(
+        port::open(ns.as_deref(), found.ifindex, offload).map_err(|source| {
+            port::PortError::Io {
+                port: spec.to_string(),
+                what: "opening a packet socket".into(),
+                source,
+            }
+        })?,
+    )
+}
+
+/// Each circuit link's customer end: a TUN in its router site's namespace, or the Ethernet
+/// port the topology names (with its link layer, for the engine); and the MSEE addresses
+/// (`a.b.c.d/30`) the lab's MSEE namespace is to hold.
+#[allow(clippy::type_complexity)]
 fn make_router_links(
     topo: &Topology,
-    st: &LabState,
+    st: &mut LabState,
     tables: &crate::engine::Tables,
     offload: bool,
-) -> Result<(Vec<tun_rs::AsyncDevice>, Vec<String>), LabError> {
+) -> Result<
+    (
+        Vec<run::Device>,
+        Vec<(crate::engine::PortId, crate::engine::ether::EtherPort)>,
+        Vec<String>,
+    ),
+    LabError,
+> {
     let mut devices = Vec::new();
+    let mut ether = Vec::new();
     let mut msee_addrs = Vec::new();
-    for p in &tables.ports {
+    for (id, p) in tables.ports.iter().enumerate() {
         if let crate::engine::table::PortKind::Link {
             site,
             circuit,
             path,
         } = p.kind
         {
-            let ns = names::netns_name(&st.lab, &topo.site[site].name);
-            let name = topo.site[site].link_interface(&topo.circuit[circuit].name, path);
-            let name = name.as_str();
+            let s = &topo.site[site];
+            let c = &topo.circuit[circuit];
             let (ce, msee) = tables.circuits[circuit].link_v4[path];
+            msee_addrs.push(format!("{msee}/30"));
+            if s.has_ports() {
+                let link = format!("{}/{}", c.name, ["primary", "secondary"][path & 1]);
+                devices.push(match s.port(&c.name, path) {
+                    Some(spec) => {
+                        let fd = attach(st, spec, link.clone(), offload)?;
+                        ether.push((
+                            id,
+                            crate::engine::ether::EtherPort::new(
+                                port::msee_mac(&st.lab, &c.name, path),
+                                c.vlan_id,
+                                vec![msee],
+                                ce,
+                            ),
+                        ));
+                        info!(%link, port = %spec, "Ethernet port attached");
+                        run::Device::Packet(fd)
+                    }
+                    // Not wired to anything here: the link stays dark.
+                    _ => run::Device::Absent,
+                });
+                continue;
+            }
+            let ns = names::netns_name(&st.lab, &s.name);
+            let name = s.link_interface(&c.name, path);
+            let name = name.as_str();
             let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
             netns::configure_link(&ns, name, &format!("{ce}/30"))?;
-            devices.push(
-                tun_rs::AsyncDevice::new(dev)
-                    .map_err(io_err(format!("registering TUN {name} of {ns} with tokio")))?,
-            );
-            msee_addrs.push(format!("{msee}/30"));
+            devices.push(run::Device::Tun(tun_rs::AsyncDevice::new(dev).map_err(
+                io_err(format!("registering TUN {name} of {ns} with tokio")),
+            )?));
         }
     }
-    Ok((devices, msee_addrs))
+    Ok((devices, ether, msee_addrs))
 }
 
 /// The lab's MSEE namespace, with a TUN holding every MSEE address.
@@ -609,6 +754,13 @@ pub fn teardown(st: &LabState) -> bool {
     // The routers first: they run inside the namespaces.
     for dir in &st.frr {
         frr::stop(std::path::Path::new(dir));
+    }
+    // The VXLAN interfaces the lab made; the interfaces it was given are left as they are.
+    for p in st.ports.iter().filter(|p| p.made) {
+        if let Err(e) = port::vxlan_remove(p.netns.as_deref(), &p.interface) {
+            eprintln!("reachlab: removing VXLAN interface {}: {e}", p.interface);
+            clean = false;
+        }
     }
     for ns in &st.namespaces {
         if let Err(e) = netns::del(ns) {

@@ -28,52 +28,145 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, trace, warn};
 use tun_rs::AsyncDevice;
 
-use crate::engine::{Engine, PortId, Verdict};
+use crate::engine::{Engine, FrameIn, PortId, Verdict};
 
 /// What the loop needs to move one packet: the engine, the devices, the clock and the reply
-/// buffer.
+/// buffers.
 struct Plumbing {
     engine: Arc<Mutex<Engine>>,
-    /// The TUNs, port `i` at `i`: written here with plain `write`s (a TUN's write does not
-    /// wait: the packet goes straight up the receiving namespace's stack).
-    devices: Vec<OwnedFd>,
+    /// Port `i`'s descriptor at `i`: a TUN (IP packets), or a packet socket bound to an
+    /// Ethernet interface (frames; the engine's link layer frames and unframes them); none
+    /// for a port with nothing behind it on this host (an external router's LAN). Written
+    /// with plain `write`s: a write does not wait, the packet goes straight up the receiving
+    /// namespace's stack.
+    devices: Vec<Option<OwnedFd>>,
     /// virtio-net header length in front of each packet (0 without offload).
     hdr: usize,
     out: Vec<u8>,
+    /// The link header (or ARP request) for a packet leaving by an Ethernet port.
+    l2: Vec<u8>,
     /// The engine's clock: time since this instant.
     epoch: Instant,
 }
 
+/// How a packet leaves: as it is, behind the link header in `Plumbing::l2`, or not at all
+/// (the CE's MAC is not known: the ARP request in `l2` goes instead).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Ip,
+    Ether,
+    Arp,
+}
+
+impl Framing {
+    fn of(framed: Option<bool>) -> Framing {
+        match framed {
+            None => Framing::Ip,
+            Some(true) => Framing::Ether,
+            Some(false) => Framing::Arp,
+        }
+    }
+}
+
 impl Plumbing {
-    /// Hands `pkt` (as read from `port`'s TUN, header included) to the engine and writes what
-    /// it returns.
+    /// Hands `pkt` (as read from `port`, header included) to the engine and writes what it
+    /// returns.
     fn process(&mut self, port: PortId, pkt: &mut [u8]) {
         let hdr = self.hdr;
         if pkt.len() < hdr {
             return;
         }
-        let gso_size = if hdr > 0 {
-            crate::engine::wire::virtio::gso_size(&pkt[..hdr])
-        } else {
-            0
-        };
-        let verdict = {
+        let (verdict, start, framing) = {
             let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            e.handle_at(self.epoch.elapsed(), port, pkt, gso_size, &mut self.out)
+            let start = match e.frame_in(port, pkt, &mut self.out) {
+                FrameIn::Ip { start } => start,
+                FrameIn::Reply => {
+                    drop(e);
+                    self.emit(port, None, Framing::Ip, Body::Out);
+                    return;
+                }
+                FrameIn::Drop(_) => return,
+            };
+            let pkt = &mut pkt[start..];
+            let gso_size = if hdr > 0 {
+                crate::engine::wire::virtio::gso_size(&pkt[..hdr])
+            } else {
+                0
+            };
+            let verdict = e.handle_at(self.epoch.elapsed(), port, pkt, gso_size, &mut self.out);
+            let framed = match verdict {
+                Verdict::Forward { port: to, len } => {
+                    e.frame_out(to, &pkt[hdr..hdr + len], &mut self.l2)
+                }
+                Verdict::Reply { port: to } => e.frame_out(to, &self.out, &mut self.l2),
+                Verdict::Queued | Verdict::Drop(_) => None,
+            };
+            (verdict, start, Framing::of(framed))
         };
         trace!(port, len = pkt.len(), ?verdict, "packet");
-        let sent = match verdict {
-            Verdict::Forward { port: to, len } => write_now(&self.devices[to], &pkt[..hdr + len]),
-            Verdict::Reply { port: to } if hdr > 0 => {
-                let zero_hdr = [0u8; tun_rs::VIRTIO_NET_HDR_LEN];
-                let parts = [IoSlice::new(&zero_hdr), IoSlice::new(&self.out)];
-                nix::sys::uio::writev(&self.devices[to], &parts).map_err(io::Error::from)
+        let pkt = &pkt[start..];
+        match verdict {
+            // The common case, a packet between TUNs: one write, headers and all.
+            Verdict::Forward { port: to, len } if framing == Framing::Ip => {
+                self.write_whole(to, &pkt[..hdr + len]);
             }
-            Verdict::Reply { port: to } => write_now(&self.devices[to], &self.out),
-            Verdict::Queued | Verdict::Drop(_) => Ok(0),
+            Verdict::Forward { port: to, len } => self.emit(
+                to,
+                Some(&pkt[..hdr]),
+                framing,
+                Body::Packet(&pkt[hdr..hdr + len]),
+            ),
+            Verdict::Reply { port: to } => self.emit(to, None, framing, Body::Out),
+            Verdict::Queued | Verdict::Drop(_) => {}
+        }
+    }
+
+    /// Writes one packet to port `to`: `header` (the virtio-net header it came with; None:
+    /// one the engine originated, zeroed), the link header when `framing` says, then the
+    /// body. A packet socket's header offsets count from the Ethernet header, a TUN's from
+    /// the IP header: they are moved by the link header's length.
+    fn emit(&self, to: PortId, header: Option<&[u8]>, framing: Framing, body: Body) {
+        let Some(Some(fd)) = self.devices.get(to) else {
+            return;
         };
-        if let Err(e) = sent {
-            debug!(port, error = %e, "writing to TUN failed");
+        let body = match (framing, body) {
+            (Framing::Arp, _) => &[][..],
+            (_, Body::Packet(b)) => b,
+            (_, Body::Out) => &self.out[..],
+        };
+        let mut vhdr = [0u8; tun_rs::VIRTIO_NET_HDR_LEN];
+        let mut parts = [IoSlice::new(&[]); 3];
+        let mut n = 0;
+        if self.hdr > 0 {
+            if let Some(h) = header {
+                vhdr.copy_from_slice(&h[..self.hdr]);
+                if framing == Framing::Ether
+                    && !crate::engine::wire::virtio::shift(&mut vhdr, self.l2.len() as isize)
+                {
+                    return;
+                }
+            }
+            parts[n] = IoSlice::new(&vhdr);
+            n += 1;
+        }
+        if framing != Framing::Ip {
+            parts[n] = IoSlice::new(&self.l2);
+            n += 1;
+        }
+        parts[n] = IoSlice::new(body);
+        n += 1;
+        if let Err(e) = nix::sys::uio::writev(fd, &parts[..n]) {
+            debug!(port = to, error = %e, "writing to the port failed");
+        }
+    }
+
+    /// Writes a frame to port `to` as it is (its virtio-net header, when there is one, in
+    /// front).
+    fn write_whole(&self, to: PortId, frame: &[u8]) {
+        if let Some(Some(fd)) = self.devices.get(to) {
+            if let Err(e) = nix::unistd::write(fd, frame) {
+                debug!(port = to, error = %e, "writing to the port failed");
+            }
         }
     }
 
@@ -81,14 +174,24 @@ impl Plumbing {
     fn transmit_due(&mut self) -> usize {
         let mut n = 0;
         loop {
-            let next = {
+            let (next, framing) = {
                 let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-                e.poll_transmit(self.epoch.elapsed())
+                let next = e.poll_transmit(self.epoch.elapsed());
+                let framed = match &next {
+                    Some((port, frame)) if frame.len() >= self.hdr => {
+                        e.frame_out(*port, &frame[self.hdr..], &mut self.l2)
+                    }
+                    _ => None,
+                };
+                (next, Framing::of(framed))
             };
             let Some((port, frame)) = next else { return n };
             n += 1;
-            if let Err(e) = write_now(&self.devices[port], &frame) {
-                debug!(port, error = %e, "writing to TUN failed");
+            if framing == Framing::Ip {
+                self.write_whole(port, &frame);
+            } else if frame.len() >= self.hdr {
+                let (h, body) = frame.split_at(self.hdr);
+                self.emit(port, Some(h), framing, Body::Packet(body));
             }
         }
     }
@@ -99,6 +202,12 @@ impl Plumbing {
         e.poll_timeout()
             .map(|d| d.saturating_sub(self.epoch.elapsed()))
     }
+}
+
+/// What `emit` writes after the headers: a packet, or the engine's reply in `Plumbing::out`.
+enum Body<'a> {
+    Packet(&'a [u8]),
+    Out,
 }
 
 /// Wakes the loop when a queued packet is due: a timerfd (ns resolution, no slack once the
@@ -193,8 +302,9 @@ impl DueTimer {
     }
 }
 
-/// Largest read from a TUN: a 64 KB GSO super-packet and its virtio-net header.
-const BUF_SIZE: usize = 65536 + tun_rs::VIRTIO_NET_HDR_LEN;
+/// Largest read: a 64 KB GSO super-packet, its virtio-net header, and on a port its
+/// Ethernet header with a tag.
+const BUF_SIZE: usize = 65536 + tun_rs::VIRTIO_NET_HDR_LEN + 18 + super::port::TAG_ROOM;
 /// Packets taken from one TUN before moving to the next (fairness between ports).
 const BATCH: usize = 64;
 /// How long the loop keeps polling after the last packet before it sleeps: back-to-back
@@ -224,6 +334,16 @@ pub struct IoOptions {
     pub offload: bool,
 }
 
+/// What is behind one port of the engine.
+pub enum Device {
+    /// A TUN in an endpoint's namespace: IP packets.
+    Tun(AsyncDevice),
+    /// A packet socket bound to an Ethernet interface (non-blocking): frames.
+    Packet(OwnedFd),
+    /// Nothing on this host: the port is never read and what the engine sends it is dropped.
+    Absent,
+}
+
 /// The running forwarding loop of one lab, on a thread of its own.
 pub struct Forwarder {
     pub engine: Arc<Mutex<Engine>>,
@@ -240,7 +360,7 @@ impl Forwarder {
     /// a packet burst never holds up a BFD timer; `devices[i]` is port `i` of the engine.
     pub fn spawn(
         engine: Engine,
-        devices: Vec<AsyncDevice>,
+        devices: Vec<Device>,
         offload: bool,
         poll: Poll,
     ) -> io::Result<Forwarder> {
@@ -253,21 +373,27 @@ impl Forwarder {
             .build()?;
         // Out of the runtime that made them: its reactor would otherwise wake this thread
         // on every packet that arrives, for nothing (the loop watches the TUNs itself).
+        let frames: Vec<bool> = devices
+            .iter()
+            .map(|d| matches!(d, Device::Packet(_)))
+            .collect();
         let devices = devices
             .into_iter()
-            .map(|d| {
-                d.into_fd().map(|fd| {
+            .map(|d| match d {
+                Device::Tun(d) => d.into_fd().map(|fd| {
                     // SAFETY: `into_fd` hands over the descriptor it owned; nothing else
                     // holds or closes it.
-                    unsafe { OwnedFd::from_raw_fd(fd) }
-                })
+                    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+                }),
+                Device::Packet(fd) => Ok(Some(fd)),
+                Device::Absent => Ok(None),
             })
-            .collect::<io::Result<Vec<OwnedFd>>>()?;
+            .collect::<io::Result<Vec<Option<OwnedFd>>>>()?;
         let shared = Arc::clone(&engine);
         std::thread::Builder::new()
             .name("reachlab-fwd".into())
             .spawn(move || {
-                rt.block_on(forward(shared, devices, offload, poll, epoch, rx));
+                rt.block_on(forward(shared, devices, frames, offload, poll, epoch, rx));
                 let _ = done_tx.send(());
             })?;
         Ok(Forwarder {
@@ -286,11 +412,6 @@ impl Forwarder {
     }
 }
 
-/// Writes one packet to a TUN.
-fn write_now(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
-    nix::unistd::write(fd, buf).map_err(io::Error::from)
-}
-
 /// Reads one packet without waiting; `Ok(None)` when the TUN is empty.
 fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is an open TUN descriptor
@@ -307,15 +428,20 @@ fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     }
 }
 
+/// The loop. `frames[i]`: port `i` is a packet socket (frames, 802.1Q tags in metadata).
 async fn forward(
     engine: Arc<Mutex<Engine>>,
-    devices: Vec<OwnedFd>,
+    devices: Vec<Option<OwnedFd>>,
+    frames: Vec<bool>,
     offload: bool,
     poll: Poll,
     epoch: Instant,
     mut stop: watch::Receiver<bool>,
 ) {
-    let fds: Vec<RawFd> = devices.iter().map(|d| d.as_raw_fd()).collect();
+    let fds: Vec<Option<RawFd>> = devices
+        .iter()
+        .map(|d| d.as_ref().map(|d| d.as_raw_fd()))
+        .collect();
     let mut ready = match ReadySet::new(&fds) {
         Ok(r) => r,
         Err(e) => {
@@ -332,6 +458,7 @@ async fn forward(
             0
         },
         out: Vec::with_capacity(1500),
+        l2: Vec::with_capacity(64),
         epoch,
     };
     let mut timer = match DueTimer::new() {
@@ -348,11 +475,19 @@ async fn forward(
         let mut moved = 0usize;
         for i in 0..ready.poll() {
             let port = ready.port(i);
+            let Some(fd) = fds.get(port).copied().flatten() else {
+                continue;
+            };
             for _ in 0..BATCH {
-                match read_now(fds[port], &mut buf) {
-                    Ok(Some(n)) => {
+                let read = if frames[port] {
+                    super::port::recv(fd, &mut buf, p.hdr)
+                } else {
+                    read_now(fd, &mut buf).map(|n| n.map(|n| (0, n)))
+                };
+                match read {
+                    Ok(Some((start, n))) => {
                         moved += 1;
-                        p.process(port, &mut buf[..n]);
+                        p.process(port, &mut buf[start..start + n]);
                         // Keep deadlines while a batch is being read.
                         if moved % 8 == 0 {
                             moved += p.transmit_due();
@@ -360,8 +495,8 @@ async fn forward(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        warn!(port, error = %e, "reading from TUN failed; no longer read");
-                        ready.forget(fds[port]);
+                        warn!(port, error = %e, "reading from the port failed; no longer read");
+                        ready.forget(fd);
                         break;
                     }
                 }
@@ -426,10 +561,11 @@ struct ReadySet {
 }
 
 impl ReadySet {
-    /// A set over `fds`; port `i` is `fds[i]`.
-    fn new(fds: &[RawFd]) -> io::Result<ReadySet> {
+    /// A set over `fds`; port `i` is `fds[i]` (none: nothing to read).
+    fn new(fds: &[Option<RawFd>]) -> io::Result<ReadySet> {
         let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        for (port, &fd) in fds.iter().enumerate() {
+        for (port, fd) in fds.iter().enumerate() {
+            let Some(fd) = *fd else { continue };
             // SAFETY: `fd` belongs to an `AsyncDevice` that the forwarding loop owns and
             // keeps open for as long as this set lives.
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };

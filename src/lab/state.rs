@@ -21,6 +21,20 @@ pub struct EndpointState {
     pub addresses: Vec<String>,
 }
 
+/// One Ethernet port of a lab: a circuit link's interface.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PortState {
+    /// "er-sv/primary".
+    pub link: String,
+    /// Its namespace (none: reachlab's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    pub interface: String,
+    /// Made by the lab (a VXLAN port), so removed by it; else never touched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub made: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LabState {
     pub lab: String,
@@ -41,6 +55,9 @@ pub struct LabState {
     /// Namespaces whose /etc/netns/NS (the hosts file) this lab made, recorded before each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub etc_netns: Vec<String>,
+    /// The interfaces the lab's Ethernet ports use (never changed by the lab).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortState>,
     /// Where the lab serves Prometheus metrics, if asked to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,

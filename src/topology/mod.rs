@@ -380,6 +380,170 @@ pub struct Site {
     /// circuit ("er-la") or link ("er-la/secondary") (absent: none).
     #[serde(default)]
     pub prepend: std::collections::BTreeMap<String, u8>,
+    /// With `router = "external"`: the Ethernet interface each link's router is behind, by
+    /// link ("primary", "secondary" on the site's first circuit; "CIRCUIT/primary" on any).
+    /// A site with ports has no namespace of its own: its router and LAN are elsewhere.
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<String, PortSpec>,
+}
+
+/// Where an external router's link attaches: an Ethernet interface of this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSpec {
+    /// An interface that exists already, left as it is: in namespace `netns`, or in the
+    /// one reachlab runs in.
+    Interface { netns: Option<String>, name: String },
+    /// A kernel VXLAN interface that reachlab makes (and removes), in `netns` (the one that
+    /// holds the underlay) or reachlab's own.
+    Vxlan {
+        netns: Option<String>,
+        remote: std::net::IpAddr,
+        vni: u32,
+        dst_port: u16,
+    },
+}
+
+/// The longest Linux interface name (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+
+impl PortSpec {
+    /// "IFNAME" or "NETNS/IFNAME", checked as Linux takes them; the error says what is
+    /// allowed.
+    pub fn parse_name(text: &str) -> Result<PortSpec, String> {
+        let (netns, name) = match text.split_once('/') {
+            Some((n, i)) => (Some(n), i),
+            None => (None, text),
+        };
+        let ifname_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= MAX_IFNAME
+                && n != "."
+                && n != ".."
+                && n.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+        };
+        if !ifname_ok(name) {
+            return Err(format!(
+                "\"{text}\" does not name an interface; write IFNAME or NETNS/IFNAME, where IFNAME is 1 .. {MAX_IFNAME} characters without spaces, '/' or ':' (e.g. \"er-sv-p\" or \"hostb/vx-sf\")"
+            ));
+        }
+        if let Some(n) = netns {
+            let ok = !n.is_empty()
+                && n != "."
+                && n != ".."
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(format!(
+                    "\"{n}\" in \"{text}\" is not a namespace name; allowed: letters, digits, '-', '_', '.' (as `ip netns` names them)"
+                ));
+            }
+        }
+        Ok(PortSpec::Interface {
+            netns: netns.map(String::from),
+            name: name.to_string(),
+        })
+    }
+
+    /// The namespace the interface is in (None: reachlab's own).
+    pub fn netns(&self) -> Option<&str> {
+        match self {
+            PortSpec::Interface { netns, .. } | PortSpec::Vxlan { netns, .. } => netns.as_deref(),
+        }
+    }
+}
+
+impl fmt::Display for PortSpec {
+    /// As a person names it: "NETNS/IFNAME", "IFNAME", "vxlan vni 1001 to 198.51.100.2:4789".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortSpec::Interface {
+                netns: Some(n),
+                name,
+            } => write!(f, "{n}/{name}"),
+            PortSpec::Interface { netns: None, name } => write!(f, "{name}"),
+            PortSpec::Vxlan {
+                netns,
+                remote,
+                vni,
+                dst_port,
+            } => {
+                write!(f, "vxlan vni {vni} to {remote} port {dst_port}")?;
+                if let Some(n) = netns {
+                    write!(f, " in {n}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PortSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct V {
+            remote: std::net::IpAddr,
+            vni: u32,
+            dst_port: u16,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Name(String),
+            Vxlan {
+                vxlan: V,
+                #[serde(default)]
+                netns: Option<String>,
+            },
+        }
+        match Repr::deserialize(de)? {
+            Repr::Name(n) => PortSpec::parse_name(&n).map_err(serde::de::Error::custom),
+            Repr::Vxlan { vxlan, netns } => Ok(PortSpec::Vxlan {
+                netns,
+                remote: vxlan.remote,
+                vni: vxlan.vni,
+                dst_port: vxlan.dst_port,
+            }),
+        }
+    }
+}
+
+impl Serialize for PortSpec {
+    /// As the file writes it: "NETNS/IFNAME" or "IFNAME"; { vxlan = {...}, netns = "..." }.
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PortSpec::Interface { .. } => ser.collect_str(self),
+            PortSpec::Vxlan {
+                netns,
+                remote,
+                vni,
+                dst_port,
+            } => {
+                #[derive(Serialize)]
+                struct V<'a> {
+                    remote: &'a std::net::IpAddr,
+                    vni: u32,
+                    dst_port: u16,
+                }
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    vxlan: V<'a>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    netns: Option<&'a str>,
+                }
+                Out {
+                    vxlan: V {
+                        remote,
+                        vni: *vni,
+                        dst_port: *dst_port,
+                    },
+                    netns: netns.as_deref(),
+                }
+                .serialize(ser)
+            }
+        }
+    }
 }
 
 /// The most a static site prepends its ASN (beyond the one it always sends).
@@ -397,6 +561,21 @@ impl Site {
         let path = if link == 0 { "primary" } else { "secondary" };
         let get = |k: &str| self.prepend.get(k).copied().unwrap_or(0);
         get(circuit).saturating_add(get(&format!("{circuit}/{path}")))
+    }
+
+    /// The port link `path` (0 primary, 1 secondary) of `circuit` attaches to, if any.
+    pub fn port(&self, circuit: &str, path: usize) -> Option<&PortSpec> {
+        let link = if path == 0 { "primary" } else { "secondary" };
+        self.ports.get(&format!("{circuit}/{link}")).or_else(|| {
+            (self.circuits.first().map(String::as_str) == Some(circuit))
+                .then(|| self.ports.get(link))
+                .flatten()
+        })
+    }
+
+    /// Whether the site's router is outside the lab, behind Ethernet ports (no namespace).
+    pub fn has_ports(&self) -> bool {
+        !self.ports.is_empty()
     }
 
     /// The interface name, in a router site's namespace, of link `path` (0 primary, 1
@@ -435,6 +614,8 @@ impl Serialize for Site {
             default_route: bool,
             #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
             prepend: &'a std::collections::BTreeMap<String, u8>,
+            #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+            ports: &'a std::collections::BTreeMap<String, PortSpec>,
         }
         let one = self.circuits.len() == 1;
         Out {
@@ -447,6 +628,7 @@ impl Serialize for Site {
             router_config: self.router_config.as_deref(),
             default_route: self.default_route,
             prepend: &self.prepend,
+            ports: &self.ports,
         }
         .serialize(ser)
     }

@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::schema;
 use super::{
-    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, Router, Site, Sku,
-    Span, Spans, Topology, Vnet,
+    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, PortSpec, Router,
+    Site, Sku, Span, Spans, Topology, Vnet,
 };
 use crate::diag::Diagnostic;
 
@@ -204,6 +204,13 @@ struct RawSite {
     #[serde(default)]
     #[schemars(with = "Option<bool>")]
     default_route: Option<S<bool>>,
+    /// With router = "external": the Ethernet interface behind which each link's router is,
+    /// { primary = "er-sv-p", secondary = "NETNS/IFNAME" }, or a VXLAN reachlab makes:
+    /// { primary = { vxlan = { remote = "198.51.100.2", vni = 1001, dst_port = 4789 } } }.
+    /// Keys: primary, secondary (the site's first circuit) or CIRCUIT/primary, CIRCUIT/secondary.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::ports")]
+    ports: Option<S<std::collections::BTreeMap<S<String>, S<toml::Value>>>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -442,6 +449,133 @@ impl Ctx {
             self.spans.insert(e, field, 0, first.span());
         }
         list
+    }
+
+    /// Site `i`'s `ports`: each key a link of one of its circuits, each value an interface
+    /// name or a VXLAN; only with router = "external".
+    fn ports(
+        &mut self,
+        i: usize,
+        circuits: &[String],
+        router: Router,
+        v: S<std::collections::BTreeMap<S<String>, S<toml::Value>>>,
+    ) -> std::collections::BTreeMap<String, PortSpec> {
+        let e = Entity::Site(i);
+        self.note(e, "ports", 0, &v);
+        if router != Router::External {
+            self.err(
+                v.span(),
+                "ports attach a router that runs outside the lab; they need router = \"external\"",
+            );
+        }
+        let mut out = std::collections::BTreeMap::new();
+        let mut links: Vec<(String, &'static str)> = Vec::new();
+        for (j, (key, val)) in v.into_inner().into_iter().enumerate() {
+            self.spans.insert(e, "ports", j, val.span());
+            let span = key.span();
+            let key = key.into_inner();
+            let (circuit, link) = match key.split_once('/') {
+                Some((c, l)) => (c.to_string(), l),
+                None => (circuits.first().cloned().unwrap_or_default(), key.as_str()),
+            };
+            let link: &'static str = match link {
+                "primary" => "primary",
+                "secondary" => "secondary",
+                _ => {
+                    self.err(
+                        span,
+                        format!("ports key \"{key}\" is not a link; write primary, secondary, CIRCUIT/primary or CIRCUIT/secondary"),
+                    );
+                    continue;
+                }
+            };
+            if !circuits.contains(&circuit) {
+                self.err(
+                    span,
+                    format!(
+                        "ports key \"{key}\": the site is not on circuit {circuit}; its circuits: {}",
+                        circuits.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if links.contains(&(circuit.clone(), link)) {
+                self.err(span, format!("a port for {circuit}/{link} is given twice"));
+                continue;
+            }
+            links.push((circuit, link));
+            if let Some(p) = self.port(val) {
+                out.insert(key, p);
+            }
+        }
+        out
+    }
+
+    /// One port: "IFNAME", "NETNS/IFNAME", or { vxlan = { remote, vni, dst_port }, netns }.
+    fn port(&mut self, v: S<toml::Value>) -> Option<PortSpec> {
+        let span = v.span();
+        let allowed = "write \"IFNAME\", \"NETNS/IFNAME\" or { vxlan = { remote = \"ADDRESS\", vni = 1 .. 16777215, dst_port = 1 .. 65535 }, netns = \"NETNS\" } (netns optional)";
+        let fail = |me: &mut Self, what: String| {
+            me.err(span.clone(), what);
+            None
+        };
+        match v.into_inner() {
+            toml::Value::String(t) => PortSpec::parse_name(&t)
+                .map_err(|m| self.err(span.clone(), m))
+                .ok(),
+            toml::Value::Table(t) => {
+                if let Some(k) = t.keys().find(|k| !matches!(k.as_str(), "vxlan" | "netns")) {
+                    return fail(self, format!("unknown key \"{k}\" in a port; {allowed}"));
+                }
+                let netns = match t.get("netns") {
+                    None => None,
+                    Some(toml::Value::String(n)) => match PortSpec::parse_name(&format!("{n}/x")) {
+                        Ok(_) => Some(n.clone()),
+                        Err(m) => return fail(self, m),
+                    },
+                    Some(_) => return fail(self, format!("netns is a namespace name; {allowed}")),
+                };
+                let Some(toml::Value::Table(x)) = t.get("vxlan") else {
+                    return fail(
+                        self,
+                        format!("a port table needs vxlan = {{ ... }}; {allowed}"),
+                    );
+                };
+                if let Some(k) = x
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "remote" | "vni" | "dst_port"))
+                {
+                    return fail(self, format!("unknown key \"{k}\" in vxlan; {allowed}"));
+                }
+                let remote = x
+                    .get("remote")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.parse::<std::net::IpAddr>().ok());
+                let vni = x
+                    .get("vni")
+                    .and_then(|n| n.as_integer())
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| (1..=0xff_ffff).contains(n));
+                // No default: containerlab's own is 14789, IANA's 4789; the user's must match.
+                let dst_port = x
+                    .get("dst_port")
+                    .and_then(|n| n.as_integer())
+                    .and_then(|n| u16::try_from(n).ok())
+                    .filter(|n| *n > 0);
+                match (remote, vni, dst_port) {
+                    (Some(remote), Some(vni), Some(dst_port)) => Some(PortSpec::Vxlan {
+                        netns,
+                        remote,
+                        vni,
+                        dst_port,
+                    }),
+                    (None, ..) => fail(self, format!("vxlan needs remote, the other host's underlay address; {allowed}")),
+                    (_, None, _) => fail(self, format!("vxlan needs vni, 1 .. 16777215, as on the other end; {allowed}")),
+                    (.., None) => fail(self, format!("vxlan needs dst_port, 1 .. 65535, the other end's UDP port (containerlab's default is 14789, Linux's 8472, IANA's 4789); {allowed}")),
+                }
+            }
+            _ => fail(self, format!("a port is not understood; {allowed}")),
+        }
     }
 
     fn names(&mut self, e: Entity, field: &'static str, v: S<Vec<S<String>>>) -> Vec<String> {
@@ -688,9 +822,14 @@ impl Ctx {
                 out
             })
             .unwrap_or_default();
+        let ports = s
+            .ports
+            .map(|p| self.ports(i, &circuits, router, p))
+            .unwrap_or_default();
         Site {
             default_route,
             prepend,
+            ports,
             name: self.string(e, "name", s.name),
             circuits,
             prefixes: self.prefixes(e, "prefixes", s.prefixes),

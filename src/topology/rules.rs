@@ -225,6 +225,7 @@ impl Rules<'_> {
         for i in 0..self.t.site.len() {
             self.site(i);
         }
+        self.ports_unique();
         for i in 0..self.t.vnet.len() {
             self.vnet(i);
         }
@@ -282,6 +283,30 @@ impl Rules<'_> {
                             s.name
                         ),
                     );
+            }
+        }
+    }
+
+    /// No interface (or VXLAN) attaches two links: each link is its own wire.
+    fn ports_unique(&mut self) {
+        let mut seen: Vec<(String, &str, &str)> = Vec::new();
+        for (i, s) in self.t.site.iter().enumerate() {
+            for (j, (key, p)) in s.ports.iter().enumerate() {
+                let id = match p {
+                    super::PortSpec::Interface { .. } => p.to_string(),
+                    super::PortSpec::Vxlan { netns, vni, .. } => {
+                        format!("vxlan {vni} in {}", netns.as_deref().unwrap_or("-"))
+                    }
+                };
+                if let Some((_, site, k)) = seen.iter().find(|(x, ..)| *x == id) {
+                    let msg = format!(
+                        "site {}: port {key} ({p}) is already site {site}'s {k}; each link needs an interface (or VNI) of its own",
+                        s.name
+                    );
+                    self.err(Entity::Site(i), "ports", j, msg);
+                } else {
+                    seen.push((id, &s.name, key));
+                }
             }
         }
     }

@@ -190,6 +190,41 @@ pub(super) fn prefixes(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// An external site's ports: by link, an interface name or a VXLAN reachlab makes.
+pub(super) fn ports(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "propertyNames": { "pattern": "^(?:[^/]+/)?(?:primary|secondary)$" },
+        "additionalProperties": {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "description": "IFNAME (in reachlab's namespace) or NETNS/IFNAME",
+                    "pattern": "^(?:[A-Za-z0-9_.-]+/)?[!-.0-9;-~]{1,15}$",
+                },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["vxlan"],
+                    "properties": {
+                        "netns": { "type": "string", "description": "the namespace that holds the underlay" },
+                        "vxlan": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["remote", "vni", "dst_port"],
+                            "properties": {
+                                "remote": { "type": "string", "description": "the other host's underlay address" },
+                                "vni": { "type": "integer", "minimum": 1, "maximum": 16777215 },
+                                "dst_port": { "type": "integer", "minimum": 1, "maximum": 65535, "description": "UDP port, as on the other end (containerlab: 14789)" },
+                            },
+                        },
+                    },
+                },
+            ],
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -542,7 +542,7 @@ impl LiveLab {
         let s = &engine.circuit_stats()[ci];
         let drops: BTreeMap<String, u64> = DropReason::ALL
             .iter()
-            .map(|r| (r.name().to_string(), s.drops[*r as usize]))
+            .map(|r| (r.name().to_string(), s.drops[r.index()]))
             .collect();
         let links = engine.links(ci);
         Ok(CircuitStatsInfo {

@@ -365,7 +365,7 @@ fn read(live: &LiveLab) -> Reading {
                 links: [link(0), link(1)],
                 drops: crate::engine::DropReason::ALL
                     .iter()
-                    .map(|r| (r.name().to_string(), s.drops[*r as usize]))
+                    .map(|r| (r.name().to_string(), s.drops[r.index()]))
                     .collect(),
             }
         })

@@ -1,0 +1,617 @@
+//! Ethernet circuit ports (`router = "external"` with `ports`): a namespace plays a
+//! containerlab node (its links made as containerlab makes them: `ip link add HOST type veth
+//! peer name eth1`, eth1 moved into the node), FRR runs in it as the CE, and the lab takes the
+//! host ends of the veths. Untagged, and tagged through a userspace 802.1Q sub-interface
+//! (this kernel has no 8021q: the harness tags what a TAP `eth1.100` sends onto eth1 and
+//! untags what comes back). Needs root and FRR (skipped loudly without root).
+
+mod common;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{established, root_or_skip, within, Lab};
+
+fn ip(args: &[&str]) -> std::process::Output {
+    Command::new("ip").args(args).output().unwrap()
+}
+
+fn ip_ok(args: &[&str]) {
+    let out = ip(args);
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A containerlab-style node: namespace `ns` holding eth1 and eth2, whose peers `host[0]`,
+/// `host[1]` are in the root namespace (as containerlab's host links leave them), and FRR as
+/// the CE of circuit er-sv. Everything removed on drop.
+struct Node {
+    ns: String,
+    host: [String; 2],
+    /// With VXLAN links: the two "hosts" (namespaces joined by a veth underlay).
+    hosts: Option<[String; 2]>,
+    frr: Option<reachlab::lab::frr::Daemons>,
+    dir: PathBuf,
+    tagger: Option<Tagger>,
+}
+
+impl Node {
+    /// The node and its links. With `vlan`, the CE's addresses sit on TAP sub-interfaces
+    /// eth1.V / eth2.V that the harness tags with `tag` (the VLAN it puts on the wire).
+    fn new(tag: &str, vlan: Option<(u16, u16)>) -> Node {
+        let n = std::process::id() % 10_000;
+        let ns = format!("rlt-{n}-{tag}");
+        let host = [format!("rp{n}{tag}p"), format!("rp{n}{tag}s")];
+        let dir = std::env::temp_dir().join(format!("reachlab-test-{ns}"));
+        let mut node = Node {
+            ns,
+            host,
+            hosts: None,
+            frr: None,
+            dir,
+            tagger: None,
+        };
+        ip_ok(&["netns", "add", &node.ns]);
+        ip_ok(&["-n", &node.ns, "link", "set", "lo", "up"]);
+        // The CE's LAN address on lo (no dummy interfaces here).
+        ip_ok(&["-n", &node.ns, "addr", "add", "10.0.1.1/24", "dev", "lo"]);
+        for (i, host) in node.host.iter().enumerate() {
+            let eth = format!("eth{}", i + 1);
+            // As containerlab does, with the node's end made in its namespace at once (two
+            // tests at a time would both make an eth1 in ours).
+            ip_ok(&[
+                "link", "add", host, "type", "veth", "peer", "name", &eth, "netns", &node.ns,
+            ]);
+            ip_ok(&["link", "set", host, "up"]);
+            ip_ok(&["-n", &node.ns, "link", "set", &eth, "up"]);
+        }
+        let addrs = ["192.168.100.1/30", "192.168.100.5/30"];
+        match vlan {
+            None => {
+                for (i, a) in addrs.iter().enumerate() {
+                    ip_ok(&[
+                        "-n",
+                        &node.ns,
+                        "addr",
+                        "add",
+                        a,
+                        "dev",
+                        &format!("eth{}", i + 1),
+                    ]);
+                }
+            }
+            Some((v, wire)) => {
+                node.tagger = Some(Tagger::start(&node.ns, v, wire));
+                for (i, a) in addrs.iter().enumerate() {
+                    let sub = format!("eth{}.{v}", i + 1);
+                    ip_ok(&["-n", &node.ns, "addr", "add", a, "dev", &sub]);
+                    ip_ok(&["-n", &node.ns, "link", "set", &sub, "up"]);
+                }
+            }
+        }
+        node
+    }
+
+    /// A node on "host B" whose links are VXLAN (VNIs 1001, 1002, UDP port 14789 as
+    /// containerlab's default) to "host A", each host a namespace, joined by a veth underlay
+    /// 198.51.100.1 (A) - 198.51.100.2 (B). As containerlab makes a vxlan link: the VXLAN
+    /// device made on the host, then moved into the node as eth1/eth2.
+    fn over_vxlan(tag: &str) -> Node {
+        let n = std::process::id() % 10_000;
+        let ns = format!("rlt-{n}-{tag}");
+        let hosts = [format!("rlt-{n}-{tag}a"), format!("rlt-{n}-{tag}b")];
+        let dir = std::env::temp_dir().join(format!("reachlab-test-{ns}"));
+        let node = Node {
+            ns,
+            host: [String::new(), String::new()],
+            hosts: Some(hosts.clone()),
+            frr: None,
+            dir,
+            tagger: None,
+        };
+        for h in [&node.ns, &hosts[0], &hosts[1]] {
+            ip_ok(&["netns", "add", h]);
+            ip_ok(&["-n", h, "link", "set", "lo", "up"]);
+        }
+        ip_ok(&[
+            "-n", &hosts[0], "link", "add", "underlay", "type", "veth", "peer", "name", "underlay",
+            "netns", &hosts[1],
+        ]);
+        for (h, a) in [
+            (&hosts[0], "198.51.100.1/24"),
+            (&hosts[1], "198.51.100.2/24"),
+        ] {
+            ip_ok(&["-n", h, "addr", "add", a, "dev", "underlay"]);
+            ip_ok(&["-n", h, "link", "set", "underlay", "up"]);
+        }
+        ip_ok(&["-n", &node.ns, "addr", "add", "10.0.1.1/24", "dev", "lo"]);
+        for (i, a) in ["192.168.100.1/30", "192.168.100.5/30"].iter().enumerate() {
+            let vx = format!("vx{}", i + 1);
+            let eth = format!("eth{}", i + 1);
+            let vni = (1001 + i).to_string();
+            ip_ok(&[
+                "-n",
+                &hosts[1],
+                "link",
+                "add",
+                &vx,
+                "type",
+                "vxlan",
+                "id",
+                &vni,
+                "remote",
+                "198.51.100.1",
+                "dstport",
+                "14789",
+            ]);
+            ip_ok(&["-n", &hosts[1], "link", "set", &vx, "netns", &node.ns]);
+            ip_ok(&["-n", &node.ns, "link", "set", &vx, "name", &eth]);
+            ip_ok(&["-n", &node.ns, "addr", "add", a, "dev", &eth]);
+            ip_ok(&["-n", &node.ns, "link", "set", &eth, "up"]);
+        }
+        node
+    }
+
+    /// The CE's FRR, configured as reachlab configures its own (both MSEEs, BFD, own routes
+    /// only).
+    fn start_frr(&mut self) {
+        let r = reachlab::lab::frr::SiteRouter {
+            hostname: "ce".into(),
+            asn: 65001,
+            router_id: "192.168.100.1".parse().unwrap(),
+            neighbors: vec![
+                "192.168.100.2".parse().unwrap(),
+                "192.168.100.6".parse().unwrap(),
+            ],
+            networks: vec!["10.0.1.0/24".parse().unwrap()],
+            connect_retry: 2,
+            lan_source: Some("10.0.1.1".parse().unwrap()),
+            passwords: Default::default(),
+        };
+        let conf = reachlab::lab::frr::config(&r, &self.dir.join("frr.log"));
+        self.frr = Some(reachlab::lab::frr::Daemons::start(&self.ns, &self.dir, &conf).unwrap());
+    }
+
+    fn vtysh(&self, cmd: &str) -> String {
+        self.frr
+            .as_ref()
+            .map(|f| f.vtysh(&[cmd]))
+            .unwrap_or_default()
+    }
+
+    /// `ping` from the CE's LAN address: (received, output).
+    fn ping(&self, to: &str, count: u32) -> (u32, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "ping", "-n", "-I", "10.0.1.1"])
+            .args(["-c", &count.to_string(), "-i", "0.2", "-W", "1", to])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rx = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .and_then(|l| l.split(", ").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        (rx, text)
+    }
+
+    /// What `ip -d -j link show` says about a host end (ifindex, MTU, state, addresses).
+    fn host_end(&self, i: usize) -> serde_json::Value {
+        let out = ip(&["-j", "addr", "show", "dev", &self.host[i]]);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        // Counters and the IPv6 link-local address the kernel may add are not ours.
+        if let Some(o) = v[0].as_object_mut() {
+            o.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "ifindex" | "ifname" | "mtu" | "flags" | "operstate" | "address"
+                )
+            });
+        }
+        let addrs: Vec<String> = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|a| a[0]["addr_info"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a["scope"] != "link")
+            .map(|a| a["local"].to_string())
+            .collect();
+        v[0]["addresses"] = serde_json::json!(addrs);
+        v[0].clone()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(t) = self.tagger.take() {
+            t.stop();
+        }
+        if let Some(f) = &self.frr {
+            f.stop();
+        }
+        for h in self.host.iter().filter(|h| !h.is_empty()) {
+            let _ = ip(&["link", "del", h]);
+        }
+        let _ = ip(&["netns", "del", &self.ns]);
+        for h in self.hosts.iter().flatten() {
+            let _ = ip(&["netns", "del", h]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The userspace 802.1Q sub-interfaces: a TAP `ethN.V` per link in the node, its frames
+/// tagged with `wire` onto ethN, and frames on ethN tagged `wire` untagged onto the TAP.
+struct Tagger {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Tagger {
+    fn start(ns: &str, v: u16, wire: u16) -> Tagger {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for i in 1..=2 {
+            let eth = format!("eth{i}");
+            let sub = format!("eth{i}.{v}");
+            let (tap, sock) = in_netns(ns, move || {
+                let tap = tun_rs::DeviceBuilder::new()
+                    .name(&sub)
+                    .layer(tun_rs::Layer::L2)
+                    .offload(true)
+                    .mtu(1500)
+                    .build_sync()
+                    .unwrap();
+                let name = std::ffi::CString::new(eth).unwrap();
+                // SAFETY: a valid NUL-terminated name.
+                let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+                assert!(idx > 0, "no {}", name.to_string_lossy());
+                let sock = reachlab::lab::port::open(None, idx, true).unwrap();
+                (tap, sock)
+            });
+            let tap = Arc::new(tap);
+            let sock = Arc::new(sock);
+            for dir in 0..2 {
+                let (tap, sock, stop) = (Arc::clone(&tap), Arc::clone(&sock), Arc::clone(&stop));
+                threads.push(std::thread::spawn(move || {
+                    pump(dir == 0, &tap, &sock, wire, &stop)
+                }));
+            }
+        }
+        Tagger { stop, threads }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `f` on a thread inside namespace `ns`.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Moves frames one way between the TAP and the wire: `out` tags what the TAP sends, else
+/// untags what the wire carries with VLAN `wire` (other frames are not the sub-interface's).
+/// Both carry a virtio-net header (checksums may be partial, as between namespaces): its
+/// offsets move with the tag.
+fn pump(out: bool, tap: &tun_rs::SyncDevice, sock: &OwnedFd, wire: u16, stop: &AtomicBool) {
+    use reachlab::engine::wire::virtio;
+    const H: usize = virtio::LEN;
+    let mut buf = vec![0u8; 70000];
+    let sock_fd = sock.as_raw_fd();
+    while !stop.load(Ordering::Relaxed) {
+        let fd = if out { tap.as_raw_fd() } else { sock_fd };
+        let mut pfd = [nix::poll::PollFd::new(
+            // SAFETY: the descriptor outlives this call (owned by the caller's Arcs).
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut pfd, 100u16).unwrap_or(0) == 0 {
+            continue;
+        }
+        if out {
+            let Ok(n) = tap.recv(&mut buf) else { continue };
+            if n < H + 14 {
+                continue;
+            }
+            let mut f = Vec::with_capacity(n + 4);
+            f.extend_from_slice(&buf[..H + 12]);
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&wire.to_be_bytes());
+            f.extend_from_slice(&buf[H + 12..n]);
+            virtio::shift(&mut f[..H], 4);
+            let _ = nix::unistd::write(sock, &f);
+        } else {
+            // As on the wire: the kernel's tag put back.
+            let Ok(Some((start, n))) = reachlab::lab::port::recv(sock_fd, &mut buf, H) else {
+                continue;
+            };
+            let frame = &buf[start..start + n];
+            if n < H + 18 || frame[H + 12..H + 14] != [0x81, 0x00] {
+                continue;
+            }
+            if u16::from_be_bytes([frame[H + 14], frame[H + 15]]) & 0x0fff != wire {
+                continue;
+            }
+            let mut f = Vec::with_capacity(n - 4);
+            f.extend_from_slice(&frame[..H + 12]);
+            f.extend_from_slice(&frame[H + 16..]);
+            virtio::shift(&mut f[..H], -4);
+            let _ = tap.send(&f);
+        }
+    }
+}
+
+/// The seed with FRR in London and, for San Francisco, the node's router behind the host
+/// ends of its links.
+fn topology(node: &Node, vlan: Option<u16>) -> String {
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach-frr.toml"),
+    )
+    .unwrap();
+    let vlan_line = vlan.map(|v| format!("vlan_id = {v}\n")).unwrap_or_default();
+    seed.replacen(
+        "provider = \"Equinix\"\n",
+        &format!("provider = \"Equinix\"\n{vlan_line}"),
+        1,
+    )
+    .replacen(
+        "prefixes = [\"10.0.1.0/24\"]\nrouter = \"frr\"",
+        &format!(
+            "prefixes = [\"10.0.1.0/24\"]\nrouter = \"external\"\nports = {{ primary = \"{}\", secondary = \"{}\" }}",
+            node.host[0], node.host[1]
+        ),
+        1,
+    )
+}
+
+fn stats_drops(lab: &Lab, circuit: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["stats", circuit, "--output", "json"])).unwrap();
+    v["drops"].clone()
+}
+
+fn attach_and_cross(tag: &str, vlan: Option<u16>) {
+    let mut node = Node::new(tag, vlan.map(|v| (v, v)));
+    let before = [node.host_end(0), node.host_end(1)];
+    let lab = Lab::new(tag, &topology(&node, vlan));
+    let out = lab.try_up(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.start_frr();
+    let up = within(20, || established(&lab, &["er-sv", "er-london"]) == 4).unwrap_or_else(|| {
+        panic!(
+            "4 sessions: {}\ndrops {}\nCE: {}",
+            lab.ok(&["routes", "er-sv", "--summary"]),
+            stats_drops(&lab, "er-sv"),
+            node.vtysh("show bgp summary")
+        )
+    });
+    eprintln!("the CE's sessions and London's: Established {up:?} after up");
+    let bfd = within(5, || {
+        node.vtysh("show bfd peers brief").matches(" up ").count() == 2
+    });
+    assert!(bfd.is_some(), "{}", node.vtysh("show bfd peers"));
+    // Over Global Reach: London's FRR learns the CE's LAN, the CE's LAN reaches London.
+    within(5, || {
+        lab.vtysh("london", "show ip bgp").contains("10.0.1.0/24")
+    })
+    .unwrap_or_else(|| panic!("{}", lab.vtysh("london", "show ip bgp")));
+    within(5, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
+    let (rx, text) = node.ping("10.0.2.1", 5);
+    assert_eq!(rx, 5, "{text}");
+    // The modelled round trip Silicon Valley - London is well over 100 ms.
+    let avg: f64 = text
+        .lines()
+        .find(|l| l.contains("min/avg/max"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let expected = lab_rtt_ms(&lab);
+    assert!(
+        (avg - expected).abs() < 0.1 * expected + 2.0,
+        "ping avg {avg} ms, modelled {expected} ms"
+    );
+    // Traceroute from the CE's LAN: the MSEE hops, then London.
+    let tr = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &node.ns,
+            "traceroute",
+            "-n",
+            "-w",
+            "1",
+            "-q",
+            "1",
+        ])
+        .args(["-s", "10.0.1.1", "10.0.2.1"])
+        .output()
+        .unwrap();
+    let tr = String::from_utf8_lossy(&tr.stdout).into_owned();
+    assert!(
+        tr.lines().last().is_some_and(|l| l.contains("10.0.2.1")),
+        "{tr}"
+    );
+    // Nothing was dropped for another VLAN (eth1's own untagged IPv6 router solicitations
+    // are, on a tagged port: `untagged`).
+    let drops = stats_drops(&lab, "er-sv");
+    assert_eq!(drops["wrong-vlan"], 0, "{drops}");
+
+    // `down` leaves the interfaces exactly as it found them.
+    let out = lab.down();
+    assert!(out.status.success());
+    assert_eq!([node.host_end(0), node.host_end(1)], before);
+    drop(node);
+}
+
+/// The round trip from er-sv's site to London as the lab models it (`circuit show`).
+fn lab_rtt_ms(lab: &Lab) -> f64 {
+    let text = lab.ok(&["circuit", "show", "er-sv"]);
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some("london"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no modelled RTT to london in\n{text}"))
+}
+
+#[test]
+fn a_containerlab_node_attaches_untagged_and_crosses_global_reach() {
+    if !root_or_skip("a_containerlab_node_attaches_untagged") {
+        return;
+    }
+    attach_and_cross("cu", None);
+}
+
+#[test]
+fn a_containerlab_node_attaches_on_the_peerings_vlan() {
+    if !root_or_skip("a_containerlab_node_attaches_on_the_peerings_vlan") {
+        return;
+    }
+    attach_and_cross("ct", Some(100));
+}
+
+#[test]
+fn a_ce_on_the_wrong_vlan_stays_down_and_the_drops_say_why() {
+    if !root_or_skip("a_ce_on_the_wrong_vlan_stays_down") {
+        return;
+    }
+    let mut node = Node::new("cw", Some((100, 200)));
+    let lab = Lab::new("cw", &topology(&node, Some(100)));
+    let out = lab.try_up(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.start_frr();
+    let dropped = within(10, || {
+        stats_drops(&lab, "er-sv")["wrong-vlan"]
+            .as_u64()
+            .is_some_and(|n| n >= 4)
+    });
+    assert!(dropped.is_some(), "{}", stats_drops(&lab, "er-sv"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(established(&lab, &["er-sv"]), 0);
+    assert!(!node.vtysh("show bgp summary").contains("Established"));
+}
+
+#[test]
+fn a_missing_or_busy_interface_is_refused_and_nothing_is_made() {
+    if !root_or_skip("a_missing_or_busy_interface_is_refused") {
+        return;
+    }
+    let node = Node::new("cm", None);
+    let mut topo = topology(&node, None);
+    topo = topo.replace(&node.host[1], "rpnosuchif");
+    let lab = Lab::new("cm", &topo);
+    let out = lab.try_up(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("there is no interface rpnosuchif"), "{err}");
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    // One lab has the ports: a second lab naming them is refused.
+    let first = Lab::new("cb1", &topology(&node, None));
+    let out = first.try_up(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut second = Lab::new("cb2", &topology(&node, None));
+    // Labs find each other in the run directory they share.
+    second.run_dir = first.run_dir.clone();
+    let out = second.try_up(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("is lab {}'s port already", first.name)),
+        "{err}"
+    );
+    assert!(second.namespaces().is_empty());
+}
+
+#[test]
+fn a_node_on_another_host_attaches_over_vxlan_and_down_removes_only_the_vxlan() {
+    if !root_or_skip("a_node_on_another_host_attaches_over_vxlan") {
+        return;
+    }
+    let mut node = Node::over_vxlan("cx");
+    let hosta = node.hosts.as_ref().unwrap()[0].clone();
+    let links = |ns: &str| -> Vec<String> {
+        let out = ip(&["-n", ns, "-br", "link"]);
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = links(&hosta);
+    let topo = topology(&node, None).replacen(
+        &format!(
+            "ports = {{ primary = \"{}\", secondary = \"{}\" }}",
+            node.host[0], node.host[1]
+        ),
+        &format!(
+            "ports = {{ primary = {{ vxlan = {{ remote = \"198.51.100.2\", vni = 1001, dst_port = 14789 }}, netns = \"{hosta}\" }}, secondary = {{ vxlan = {{ remote = \"198.51.100.2\", vni = 1002, dst_port = 14789 }}, netns = \"{hosta}\" }} }}"
+        ),
+        1,
+    );
+    let lab = Lab::new("cx", &topo);
+    let out = lab.try_up(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        links(&hosta).contains(&"rlvx1001".to_string()),
+        "{:?}",
+        links(&hosta)
+    );
+    node.start_frr();
+    within(20, || established(&lab, &["er-sv", "er-london"]) == 4).unwrap_or_else(|| {
+        panic!(
+            "4 sessions: {}\nCE: {}",
+            lab.ok(&["routes", "er-sv", "--summary"]),
+            node.vtysh("show bgp summary")
+        )
+    });
+    within(5, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
+    let (rx, text) = node.ping("10.0.2.1", 3);
+    assert_eq!(rx, 3, "{text}");
+    let out = lab.down();
+    assert!(out.status.success());
+    assert_eq!(
+        links(&hosta),
+        before,
+        "down removes the VXLAN interfaces and nothing else"
+    );
+}
