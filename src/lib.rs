@@ -34,6 +34,7 @@ pub mod az;
 pub mod bfd;
 pub mod bgp;
 pub mod catalogue;
+pub mod clab;
 pub mod cli;
 pub mod control;
 pub mod diag;

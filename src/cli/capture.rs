@@ -1,5 +1,6 @@
 //! `reachlab capture POINT -w FILE`: the packets passing a site, a VNet, a circuit link or a
-//! Global Reach connection, written as pcap (raw IP, link type 101) to a file or to stdout for
+//! Global Reach connection, written as pcap (raw IP, link type 101; an Ethernet port's frames,
+//! link type 1) to a file or to stdout for
 //! `| tcpdump -r -` or `| wireshark -k -i -`. Each packet is flushed as it arrives.
 
 use std::cell::RefCell;
@@ -84,16 +85,8 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
         Err(e) => return fail(format!("cannot write {}: {e}", a.write.display())),
     };
     let buf = Shared::default();
-    let header = PcapHeader {
-        datalink: DataLink::RAW,
-        snaplen: 262_144,
-        endianness: Endianness::native(),
-        ..Default::default()
-    };
-    let mut pcap = match PcapWriter::with_header(buf.clone(), header) {
-        Ok(w) => w,
-        Err(e) => return fail(format!("pcap: {e}")),
-    };
+    // Made once the lab says what it copies (raw IP, or an Ethernet port's frames).
+    let pcap: RefCell<Option<PcapWriter<Shared>>> = RefCell::new(None);
     let req = proto::Request::Capture {
         point: a.point.clone(),
         path: a.path,
@@ -128,9 +121,27 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
                     }
                 });
             }
+            let (datalink, what) = match start.link_type {
+                1 => (DataLink::ETHERNET, "Ethernet"),
+                _ => (DataLink::RAW, "raw IP"),
+            };
+            let header = PcapHeader {
+                datalink,
+                snaplen: 262_144,
+                endianness: Endianness::native(),
+                ..Default::default()
+            };
+            match PcapWriter::with_header(buf.clone(), header) {
+                Ok(w) => *pcap.borrow_mut() = Some(w),
+                Err(e) => {
+                    write_err
+                        .borrow_mut()
+                        .get_or_insert(std::io::Error::other(format!("pcap: {e}")));
+                }
+            }
             if !quiet {
                 eprintln!(
-                    "reachlab: capturing on {} in lab {lab}, raw IP (pcap link type {})",
+                    "reachlab: capturing on {} in lab {lab}, {what} (pcap link type {})",
                     start.point, start.link_type
                 );
             }
@@ -140,8 +151,10 @@ pub fn run(a: CaptureArgs, quiet: bool) -> i32 {
         },
         |at, data| {
             let pkt = PcapPacket::new(at, data.len() as u32, data);
-            pcap.write_packet(&pkt)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            if let Some(p) = pcap.borrow_mut().as_mut() {
+                p.write_packet(&pkt)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            }
             drain().inspect_err(|e| {
                 write_err
                     .borrow_mut()

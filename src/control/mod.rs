@@ -32,4 +32,6 @@ pub struct Capture {
     pub point: String,
     /// The wall-clock time of the engine's zero (packets are stamped with wall time).
     pub wall0: SystemTime,
+    /// pcap link type of what is copied: 101 raw IP, 1 Ethernet (an Ethernet port's frames).
+    pub link_type: u32,
 }

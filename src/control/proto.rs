@@ -176,7 +176,7 @@ pub enum Request {
 
 /// The reply that starts a capture. After its line the connection carries binary records
 /// until the capture ends: `P`, then the packet's time (ns since the Unix epoch, u64 big
-/// endian), its length (u32 BE) and the IP packet; finally `E`, then the packets sent (u64 BE)
+/// endian), its length (u32 BE) and the packet (of `link_type`); finally `E`, then the packets sent (u64 BE)
 /// and the packets the lab dropped because the reader was too slow (u64 BE). Closing the
 /// connection ends the capture early.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +184,8 @@ pub struct CaptureStart {
     /// The point, described (e.g. "circuit er-sv, primary link (CE 192.168.100.1 <-> MSEE
     /// 192.168.100.2)").
     pub point: String,
-    /// pcap link type of the packets: 101, raw IP.
+    /// pcap link type of the packets: 101, raw IP; 1, Ethernet (a circuit link that is an
+    /// Ethernet port: its frames as on the wire).
     pub link_type: u32,
 }
 

@@ -113,8 +113,8 @@ async fn capture<T: Handler>(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .start_capture(point, path);
-    let (id, engine, desc, wall0) = match started {
-        Ok(c) => (c.tap, c.engine, c.point, c.wall0),
+    let (id, engine, desc, wall0, link_type) = match started {
+        Ok(c) => (c.tap, c.engine, c.point, c.wall0, c.link_type),
         Err(e) => {
             let _ = write_line(wr, &Response::err(e)).await;
             return;
@@ -122,7 +122,7 @@ async fn capture<T: Handler>(
     };
     let start = Response::ok(CaptureStart {
         point: desc,
-        link_type: 101,
+        link_type,
     });
     let deadline = limits.duration.map(|d| Instant::now() + d);
     let mut sent = 0u64;

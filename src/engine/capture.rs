@@ -25,6 +25,9 @@ pub enum TapPoint {
     Link { circuit: CircuitId, path: u8 },
     /// The Global Reach connection between two circuits' MSEEs (`a < b`), both directions.
     GlobalReach { a: CircuitId, b: CircuitId },
+    /// An Ethernet port's frames as on the wire (MACs, 802.1Q tag, ARP), both directions:
+    /// a circuit link that is an Ethernet port is captured here, not at its shaper.
+    Frames(PortId),
 }
 
 impl TapPoint {
@@ -37,7 +40,8 @@ impl TapPoint {
     }
 }
 
-/// One copied packet (IP, without any frame prefix) and when it passed the tap.
+/// One copied packet (IP, or an Ethernet frame at a `Frames` point; without any frame
+/// prefix) and when it passed the tap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Captured {
     pub at: Duration,

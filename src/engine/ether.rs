@@ -74,6 +74,9 @@ pub struct EtherPort {
     pub ce: Ipv4Addr,
     /// The CE's MAC, once a frame from it was seen.
     pub ce_mac: Option<Mac>,
+    /// The tag (0: none) of the last ARP or IPv4 frame dropped for its VLAN, to say why a
+    /// CE gets no session.
+    pub last_wrong_vlan: Option<u16>,
 }
 
 impl EtherPort {
@@ -84,6 +87,7 @@ impl EtherPort {
             addresses,
             ce,
             ce_mac: None,
+            last_wrong_vlan: None,
         }
     }
 
@@ -103,9 +107,21 @@ impl EtherPort {
         } else {
             None
         };
+        // What a CE on the wrong VLAN sends to reach the MSEE (not its IPv6 chatter).
+        let to_msee = matches!(ether_type, EtherType::ARP | EtherType::IPV4);
         match (self.vlan, tag) {
-            (Some(_), None) => return Ingress::Drop(LinkDrop::Untagged),
-            (want, got) if want != got => return Ingress::Drop(LinkDrop::WrongVlan),
+            (Some(_), None) => {
+                if to_msee {
+                    self.last_wrong_vlan = Some(0);
+                }
+                return Ingress::Drop(LinkDrop::Untagged);
+            }
+            (want, got) if want != got => {
+                if to_msee {
+                    self.last_wrong_vlan = got;
+                }
+                return Ingress::Drop(LinkDrop::WrongVlan);
+            }
             _ => {}
         }
         let dst = eth.destination();

@@ -53,8 +53,13 @@ pub struct Engine {
     sched: timing::Scheduler,
     /// Bytes in front of each IP packet in a frame (the TUN's virtio-net header).
     prefix: usize,
-    /// Per circuit, whether its primary and secondary links are up.
+    /// Per circuit, whether its primary and secondary links are up: not failed by
+    /// `set_link` and, for an Ethernet port, its interface there (`set_attached`).
     links: Vec<[bool; 2]>,
+    /// Per circuit, the links `set_link` failed.
+    failed: Vec<[bool; 2]>,
+    /// Per circuit, the links whose Ethernet port lost its interface.
+    detached: Vec<[bool; 2]>,
     lateness: Lateness,
     taps: Taps,
     /// Per port, its link layer when it is an Ethernet port (frames, not IP packets).
@@ -79,6 +84,8 @@ impl Engine {
         let circuits = vec![CircuitStats::default(); tables.circuits.len()];
         let sched = timing::Scheduler::new(circuits.len());
         let links = vec![[true, true]; circuits.len()];
+        let failed = vec![[false, false]; circuits.len()];
+        let detached = failed.clone();
         Engine {
             tables: Arc::new(tables),
             ports,
@@ -86,10 +93,17 @@ impl Engine {
             sched,
             prefix: 0,
             links,
+            failed,
+            detached,
             lateness: Lateness::default(),
             taps: Taps::default(),
             ether: Vec::new(),
         }
+    }
+
+    /// Bytes in front of each IP packet (or Ethernet frame) handed in and out.
+    pub fn frame_prefix(&self) -> usize {
+        self.prefix
     }
 
     /// Makes `port` an Ethernet port: frames in and out, through `link`.
@@ -103,6 +117,11 @@ impl Engine {
         self.ether[port] = Some(link);
     }
 
+    /// `port`'s link layer, when it is an Ethernet port.
+    pub fn ether(&self, port: PortId) -> Option<&EtherPort> {
+        self.ether.get(port)?.as_ref()
+    }
+
     /// Whether `port` carries Ethernet frames rather than IP packets.
     pub fn is_ether(&self, port: PortId) -> bool {
         self.ether.get(port).is_some_and(Option::is_some)
@@ -112,7 +131,13 @@ impl Engine {
     /// Ethernet frame): where its IP packet starts, once the frame prefix has been moved in
     /// front of it (and its offsets made the IP packet's); or an ARP reply to send; or a
     /// drop, counted on the port and on its circuit.
-    pub fn frame_in(&mut self, port: PortId, frame: &mut [u8], out: &mut Vec<u8>) -> FrameIn {
+    pub fn frame_in(
+        &mut self,
+        now: Duration,
+        port: PortId,
+        frame: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> FrameIn {
         let prefix = self.prefix;
         let Some(Some(link)) = self.ether.get_mut(port) else {
             return FrameIn::Ip { start: 0 };
@@ -120,7 +145,15 @@ impl Engine {
         if frame.len() < prefix {
             return self.frame_drop(port, DropReason::Link(ether::LinkDrop::Malformed));
         }
-        match link.ingress(&frame[prefix..], out) {
+        let ingress = link.ingress(&frame[prefix..], out);
+        if self.taps.watching(TapPoint::Frames(port)) {
+            self.taps
+                .record(TapPoint::Frames(port), now, &frame[prefix..], 0);
+            if ingress == ether::Ingress::Reply {
+                self.taps.record(TapPoint::Frames(port), now, out, 0);
+            }
+        }
+        match ingress {
             ether::Ingress::Ip { offset } => {
                 if prefix > 0 && !wire::virtio::shift(&mut frame[..prefix], -(offset as isize)) {
                     return self.frame_drop(port, DropReason::Link(ether::LinkDrop::Malformed));
@@ -146,13 +179,33 @@ impl Engine {
     /// packet follows it), `Some(true)`; `Some(false)`: the CE's MAC is not known yet, an
     /// ARP request for it is in `l2` instead and the packet is dropped (counted); `None`:
     /// not an Ethernet port, send `ip` as it is.
-    pub fn frame_out(&mut self, port: PortId, ip: &[u8], l2: &mut Vec<u8>) -> Option<bool> {
+    pub fn frame_out(
+        &mut self,
+        now: Duration,
+        port: PortId,
+        ip: &[u8],
+        l2: &mut Vec<u8>,
+    ) -> Option<bool> {
         let link = self.ether.get(port)?.as_ref()?;
         let framed = link.egress(ip, l2);
+        if self.taps.watching(TapPoint::Frames(port)) {
+            let mut f = l2.clone();
+            if framed {
+                f.extend_from_slice(ip);
+            }
+            self.taps.record(TapPoint::Frames(port), now, &f, 0);
+        }
         if !framed {
             self.frame_drop(port, DropReason::Unresolved);
         }
         Some(framed)
+    }
+
+    /// The engine port of a circuit's link, when that link is an Ethernet port.
+    pub fn ether_port(&self, circuit: CircuitId, path: usize) -> Option<PortId> {
+        self.tables.ports.iter().position(|p| {
+            matches!(p.kind, table::PortKind::Link { circuit: c, path: q, .. } if c == circuit && q == path)
+        }).filter(|&p| self.is_ether(p))
     }
 
     /// Frames handed to `handle_at` carry `prefix` bytes before the IP packet (the virtio-net
@@ -208,12 +261,41 @@ impl Engine {
     /// Takes a circuit's primary (0) or secondary (1) link down or brings it back. Flows on it
     /// move to the other link at once; with both down the circuit carries nothing.
     pub fn set_link(&mut self, circuit: CircuitId, path: usize, up: bool) {
-        if let Some(l) = self.links.get_mut(circuit) {
-            l[path & 1] = up;
+        if let Some(f) = self.failed.get_mut(circuit) {
+            f[path & 1] = !up;
+            self.link_state(circuit, path);
         }
     }
 
-    /// Whether a circuit's primary and secondary links are up.
+    /// An Ethernet port's interface went away (`false`: the link is down, as if cut) or is
+    /// back.
+    pub fn set_attached(&mut self, port: PortId, attached: bool) {
+        if let Some(table::PortKind::Link { circuit, path, .. }) =
+            self.tables.ports.get(port).map(|p| &p.kind)
+        {
+            let (circuit, path) = (*circuit, *path);
+            if let Some(d) = self.detached.get_mut(circuit) {
+                d[path & 1] = !attached;
+                self.link_state(circuit, path);
+            }
+        }
+    }
+
+    /// Whether a circuit's links have their Ethernet port's interface (true where there is
+    /// no port).
+    pub fn attached(&self, circuit: CircuitId) -> [bool; 2] {
+        self.detached
+            .get(circuit)
+            .map_or([true, true], |d| [!d[0], !d[1]])
+    }
+
+    fn link_state(&mut self, circuit: CircuitId, path: usize) {
+        let p = path & 1;
+        self.links[circuit][p] = !self.failed[circuit][p] && !self.detached[circuit][p];
+    }
+
+    /// Whether a circuit's primary and secondary links are up (neither failed nor without
+    /// their port's interface).
     pub fn links(&self, circuit: CircuitId) -> [bool; 2] {
         self.links.get(circuit).copied().unwrap_or([false, false])
     }

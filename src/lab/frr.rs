@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
+use crate::engine::Tables;
+use crate::topology::Topology;
+
 /// Where the distribution installs FRR's daemons.
 pub const FRR_DIR: &str = "/usr/lib/frr";
 /// The daemons a site runs, in starting order (bgpd and bfdd talk through zebra).
@@ -37,6 +40,47 @@ pub struct SiteRouter {
 }
 
 /// The site's FRR configuration (integrated frr.conf).
+impl SiteRouter {
+    /// Site `i`'s router as reachlab sets it up: eBGP to both MSEEs of each of its circuits
+    /// (keyed as the circuit says), its prefixes announced, its first link's address as
+    /// router ID, its LAN address as the source of what it routes.
+    pub fn of(topo: &Topology, tables: &Tables, i: usize) -> SiteRouter {
+        let s = &topo.site[i];
+        let mut neighbors = Vec::new();
+        let mut passwords = std::collections::BTreeMap::new();
+        let index = |name: &str| topo.circuit.iter().position(|c| c.name == name);
+        for c in s.circuits.iter().filter_map(|n| index(n)) {
+            for (_, msee) in tables.circuits[c].link_v4 {
+                neighbors.push(msee);
+                if let Some(k) = &topo.circuit[c].shared_key {
+                    passwords.insert(msee, k.clone());
+                }
+            }
+        }
+        let router_id = s
+            .circuits
+            .first()
+            .and_then(|n| index(n))
+            .map_or(Ipv4Addr::UNSPECIFIED, |c| tables.circuits[c].link_v4[0].0);
+        SiteRouter {
+            hostname: s.name.clone(),
+            asn: s.asn.unwrap_or(65001 + i as u32),
+            router_id,
+            neighbors,
+            networks: s.prefixes.clone(),
+            connect_retry: 2,
+            lan_source: s
+                .prefixes
+                .iter()
+                .find_map(|p| match topo.host_address(&s.name, p) {
+                    std::net::IpAddr::V4(a) => Some(a),
+                    std::net::IpAddr::V6(_) => None,
+                }),
+            passwords,
+        }
+    }
+}
+
 pub fn config(r: &SiteRouter, log: &Path) -> String {
     let mut c = String::new();
     let _ = writeln!(c, "! Written by reachlab for site {}.", r.hostname);

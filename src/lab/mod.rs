@@ -181,6 +181,23 @@ async fn start(
         )))
         .map_err(setup)?;
     running.tasks.push(server);
+    // Ethernet ports whose interface goes away are attached again when it is back.
+    if let Some(detached) = running.forwarder.detached.take() {
+        let (tables, vnet) = {
+            let e = running.forwarder.engine.lock().unwrap_or_else(|p| p.into_inner());
+            (e.tables().clone(), e.frame_prefix() > 0)
+        };
+        let watch = port_interfaces(topo, &tables);
+        if !watch.is_empty() {
+            running.tasks.push(tokio::spawn(reattach(
+                detached,
+                watch,
+                running.forwarder.attach.clone(),
+                vnet,
+            )));
+        }
+    }
+    let forwarder = &running.forwarder;
     // The MSEEs' BGP sessions with the sites that have a router.
     let sessions = bgp::spawn(&live, &st.lab, forwarder.epoch)
         .map_err(io_err("listening for BGP in the MSEEs' namespace"))
@@ -206,6 +223,72 @@ async fn start(
     }
     st.ready = true;
     st.save().map_err(io_err("recording the lab state"))
+}
+
+/// Each Ethernet port's engine port and interface (namespace, name).
+fn port_interfaces(
+    topo: &Topology,
+    tables: &crate::engine::Tables,
+) -> std::collections::BTreeMap<crate::engine::PortId, (Option<String>, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for (id, p) in tables.ports.iter().enumerate() {
+        if let crate::engine::table::PortKind::Link {
+            site,
+            circuit,
+            path,
+        } = p.kind
+        {
+            let name = match topo.site[site].port(&topo.circuit[circuit].name, path) {
+                Some(crate::topology::PortSpec::Interface { name, .. }) => name.clone(),
+                Some(crate::topology::PortSpec::Vxlan { vni, .. }) => port::vxlan_name(*vni),
+                None => continue,
+            };
+            let spec = topo.site[site].port(&topo.circuit[circuit].name, path);
+            out.insert(id, (spec.and_then(|s| s.netns()).map(String::from), name));
+        }
+    }
+    out
+}
+
+/// Attaches again, every half second until it is back, each Ethernet port whose interface
+/// went away (a containerlab node redeployed makes its veth anew under the same name).
+async fn reattach(
+    mut detached: tokio::sync::mpsc::UnboundedReceiver<crate::engine::PortId>,
+    watch: std::collections::BTreeMap<crate::engine::PortId, (Option<String>, String)>,
+    attach: tokio::sync::mpsc::UnboundedSender<(crate::engine::PortId, OwnedFd)>,
+    vnet: bool,
+) {
+    let mut pending = std::collections::BTreeSet::new();
+    loop {
+        tokio::select! {
+            p = detached.recv() => match p {
+                Some(p) => {
+                    pending.insert(p);
+                }
+                None => return,
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)), if !pending.is_empty() => {
+                pending.retain(|port| {
+                    let Some((ns, name)) = watch.get(port) else { return false };
+                    let spec = crate::topology::PortSpec::Interface {
+                        netns: ns.clone(),
+                        name: name.clone(),
+                    };
+                    let Ok(found) = port::find(&spec) else { return true };
+                    match port::open(ns.as_deref(), found.ifindex, vnet) {
+                        Ok(fd) => {
+                            info!(port = %spec, "interface back; attaching the port again");
+                            attach.send((*port, fd)).is_err()
+                        }
+                        Err(e) => {
+                            warn!(port = %spec, error = %e, "interface back but not attached");
+                            true
+                        }
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// Checks nothing is in the way and records the lab (with no namespaces yet).
@@ -682,43 +765,7 @@ fn start_frr(
     let dir = state::lab_dir(&st.lab).join("frr").join(&s.name);
     st.frr.push(dir.display().to_string());
     st.save().map_err(io_err("recording the lab state"))?;
-    // Both MSEEs of each of its circuits, keyed as the circuit says.
-    let mut neighbors = Vec::new();
-    let mut passwords = std::collections::BTreeMap::new();
-    for name in &s.circuits {
-        let c = topo
-            .circuit
-            .iter()
-            .position(|c| &c.name == name)
-            .expect("validated");
-        for (_, msee) in tables.circuits[c].link_v4 {
-            neighbors.push(msee);
-            if let Some(k) = &topo.circuit[c].shared_key {
-                passwords.insert(msee, k.clone());
-            }
-        }
-    }
-    let first = topo
-        .circuit
-        .iter()
-        .position(|c| c.name == s.circuits[0])
-        .expect("validated");
-    let router = frr::SiteRouter {
-        hostname: s.name.clone(),
-        asn: s.asn.unwrap_or(65001 + i as u32),
-        router_id: tables.circuits[first].link_v4[0].0,
-        neighbors,
-        networks: s.prefixes.clone(),
-        connect_retry: 2,
-        lan_source: s
-            .prefixes
-            .iter()
-            .find_map(|p| match topo.host_address(&s.name, p) {
-                std::net::IpAddr::V4(a) => Some(a),
-                std::net::IpAddr::V6(_) => None,
-            }),
-        passwords,
-    };
+    let router = frr::SiteRouter::of(topo, tables, i);
     let conf = match &s.router_config {
         // The user's own configuration, as written.
         Some(path) => std::fs::read_to_string(path).map_err(io_err(format!(

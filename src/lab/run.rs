@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
-use tokio::sync::{oneshot, watch};
-use tracing::{debug, trace, warn};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, trace, warn};
 use tun_rs::AsyncDevice;
 
 use crate::engine::{Engine, FrameIn, PortId, Verdict};
@@ -78,7 +78,8 @@ impl Plumbing {
         }
         let (verdict, start, framing) = {
             let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            let start = match e.frame_in(port, pkt, &mut self.out) {
+            let now = self.epoch.elapsed();
+            let start = match e.frame_in(now, port, pkt, &mut self.out) {
                 FrameIn::Ip { start } => start,
                 FrameIn::Reply => {
                     drop(e);
@@ -93,12 +94,12 @@ impl Plumbing {
             } else {
                 0
             };
-            let verdict = e.handle_at(self.epoch.elapsed(), port, pkt, gso_size, &mut self.out);
+            let verdict = e.handle_at(now, port, pkt, gso_size, &mut self.out);
             let framed = match verdict {
                 Verdict::Forward { port: to, len } => {
-                    e.frame_out(to, &pkt[hdr..hdr + len], &mut self.l2)
+                    e.frame_out(now, to, &pkt[hdr..hdr + len], &mut self.l2)
                 }
-                Verdict::Reply { port: to } => e.frame_out(to, &self.out, &mut self.l2),
+                Verdict::Reply { port: to } => e.frame_out(now, to, &self.out, &mut self.l2),
                 Verdict::Queued | Verdict::Drop(_) => None,
             };
             (verdict, start, Framing::of(framed))
@@ -176,10 +177,11 @@ impl Plumbing {
         loop {
             let (next, framing) = {
                 let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-                let next = e.poll_transmit(self.epoch.elapsed());
+                let now = self.epoch.elapsed();
+                let next = e.poll_transmit(now);
                 let framed = match &next {
                     Some((port, frame)) if frame.len() >= self.hdr => {
-                        e.frame_out(*port, &frame[self.hdr..], &mut self.l2)
+                        e.frame_out(now, *port, &frame[self.hdr..], &mut self.l2)
                     }
                     _ => None,
                 };
@@ -352,6 +354,10 @@ pub struct Forwarder {
     stop: watch::Sender<bool>,
     /// Told when the loop has ended and dropped the devices.
     done: oneshot::Receiver<()>,
+    /// Hands the loop a packet socket for a port whose interface came back.
+    pub attach: mpsc::UnboundedSender<(PortId, OwnedFd)>,
+    /// Ports whose interface went away (the loop closed their socket); `None` once taken.
+    pub detached: Option<mpsc::UnboundedReceiver<PortId>>,
 }
 
 impl Forwarder {
@@ -390,10 +396,18 @@ impl Forwarder {
             })
             .collect::<io::Result<Vec<Option<OwnedFd>>>>()?;
         let shared = Arc::clone(&engine);
+        let (attach, attach_rx) = mpsc::unbounded_channel();
+        let (detach_tx, detached) = mpsc::unbounded_channel();
+        let ports = Ports {
+            devices,
+            frames,
+            attach: attach_rx,
+            detached: detach_tx,
+        };
         std::thread::Builder::new()
             .name("reachlab-fwd".into())
             .spawn(move || {
-                rt.block_on(forward(shared, devices, frames, offload, poll, epoch, rx));
+                rt.block_on(forward(shared, ports, offload, poll, epoch, rx));
                 let _ = done_tx.send(());
             })?;
         Ok(Forwarder {
@@ -401,6 +415,8 @@ impl Forwarder {
             epoch,
             stop,
             done,
+            attach,
+            detached: Some(detached),
         })
     }
 
@@ -428,17 +444,33 @@ fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     }
 }
 
-/// The loop. `frames[i]`: port `i` is a packet socket (frames, 802.1Q tags in metadata).
+/// What the loop reads and writes, and how Ethernet ports come and go.
+struct Ports {
+    devices: Vec<Option<OwnedFd>>,
+    /// `frames[i]`: port `i` is a packet socket (frames, 802.1Q tags in metadata).
+    frames: Vec<bool>,
+    /// Sockets for ports whose interface came back.
+    attach: mpsc::UnboundedReceiver<(PortId, OwnedFd)>,
+    /// Told of a port whose interface went away.
+    detached: mpsc::UnboundedSender<PortId>,
+}
+
+/// The loop.
 async fn forward(
     engine: Arc<Mutex<Engine>>,
-    devices: Vec<Option<OwnedFd>>,
-    frames: Vec<bool>,
+    ports: Ports,
     offload: bool,
     poll: Poll,
     epoch: Instant,
     mut stop: watch::Receiver<bool>,
 ) {
-    let fds: Vec<Option<RawFd>> = devices
+    let Ports {
+        devices,
+        frames,
+        attach: mut attached,
+        detached,
+    } = ports;
+    let mut fds: Vec<Option<RawFd>> = devices
         .iter()
         .map(|d| d.as_ref().map(|d| d.as_raw_fd()))
         .collect();
@@ -471,6 +503,8 @@ async fn forward(
     let mut buf = vec![0u8; BUF_SIZE];
     let mut spin = Spin::default();
     let mut since_yield = 0usize;
+    let mut incoming: Option<(PortId, OwnedFd)> = None;
+    let mut attach_closed = false;
     loop {
         let mut moved = 0usize;
         for i in 0..ready.poll() {
@@ -494,6 +528,20 @@ async fn forward(
                         }
                     }
                     Ok(None) => break,
+                    Err(e) if frames[port] => {
+                        // Its interface is gone (a container stopped): the link is down
+                        // until an interface of that name is back and attached anew.
+                        warn!(port, error = %e, "an Ethernet port lost its interface; its link is down until it returns");
+                        ready.forget(fd);
+                        fds[port] = None;
+                        p.devices[port] = None;
+                        p.engine
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .set_attached(port, false);
+                        let _ = detached.send(port);
+                        break;
+                    }
                     Err(e) => {
                         warn!(port, error = %e, "reading from the port failed; no longer read");
                         ready.forget(fd);
@@ -505,6 +553,17 @@ async fn forward(
         moved += p.transmit_due();
         if stop.has_changed().unwrap_or(true) {
             break;
+        }
+        while let Some((port, fd)) = incoming.take().or_else(|| attached.try_recv().ok()) {
+            if port < fds.len() && ready.add(fd.as_raw_fd(), port).is_ok() {
+                info!(port, "an Ethernet port has its interface again");
+                fds[port] = Some(fd.as_raw_fd());
+                p.devices[port] = Some(fd);
+                p.engine
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_attached(port, true);
+            }
         }
         if moved > 0 {
             spin.moved(Instant::now());
@@ -544,6 +603,11 @@ async fn forward(
         let slept = Instant::now();
         tokio::select! {
             _ = ready.wait() => {}
+            // A port to attach: attached below.
+            a = attached.recv(), if !attach_closed => {
+                attach_closed = a.is_none();
+                incoming = a;
+            }
             _ = wake => {}
             _ = stop.changed() => break,
         }
@@ -577,6 +641,17 @@ impl ReadySet {
             fd,
             events: vec![EpollEvent::empty(); fds.len().max(1)],
         })
+    }
+
+    /// Watches one more descriptor, as port `port`.
+    fn add(&self, fd: RawFd, port: PortId) -> io::Result<()> {
+        // SAFETY: the descriptor is open and owned by the loop's devices while watched.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        self.fd
+            .get_ref()
+            .0
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, port as u64))
+            .map_err(io::Error::from)
     }
 
     /// How many TUNs hold packets now (without waiting); `port(i)` names them.

@@ -365,6 +365,11 @@ impl crate::control::Handler for LiveLab {
         path: Option<Path>,
     ) -> Result<crate::control::Capture, String> {
         let (tap, point) = self.capture_point(point, path)?;
+        let link_type = if matches!(tap, crate::engine::capture::TapPoint::Frames(_)) {
+            1
+        } else {
+            101
+        };
         let id = self
             .engine
             .lock()
@@ -375,6 +380,7 @@ impl crate::control::Handler for LiveLab {
             tap: id,
             point,
             wall0: self.wall_time(Duration::ZERO),
+            link_type,
         })
     }
 }

@@ -81,6 +81,15 @@ impl LiveLab {
         }
         if let Some(c) = circuit_id(name) {
             let path = path.unwrap_or_default();
+            if let Some(port) = engine.ether_port(c, path as usize) {
+                return Ok((
+                    TapPoint::Frames(port),
+                    format!(
+                        "circuit {name}, {} link: its Ethernet port, frames as on the wire (802.1Q tag included)",
+                        path_name(path)
+                    ),
+                ));
+            }
             let link = self
                 .plane
                 .topology()
