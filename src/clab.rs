@@ -267,13 +267,16 @@ pub fn export(topo: &Topology, opts: &Options, source: &str) -> Result<Bundle, S
     };
     let yml = serde_yaml_ng::to_string(&clab).map_err(|e| e.to_string())?;
     let how = match &opts.vxlan {
-        None => format!("containerlab deploy -t {name}.clab.yml, then sudo reachlab up {name}.toml (same host)"),
+        None => format!(
+            "containerlab deploy -t {name}.clab.yml, then sudo reachlab up {name}.toml (same host)"
+        ),
         Some(v) => format!(
             "containerlab deploy -t {name}.clab.yml on {}, then sudo reachlab up {name}.toml on {}",
             v.node_host, v.remote
         ),
     };
-    let header = format!("# Written by `reachlab export -o containerlab` from {source}.\n# {how}\n");
+    let header =
+        format!("# Written by `reachlab export -o containerlab` from {source}.\n# {how}\n");
     let mut toml_text = toml::to_string(&out).map_err(|e| e.to_string())?;
     toml_text.insert_str(0, &header);
     // What is written must load: the same checks as `reachlab check`.

@@ -11,7 +11,8 @@ use common::reachlab;
 fn clab_validator() -> jsonschema::Validator {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/containerlab/clab.schema.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/containerlab/clab.schema.json"),
         )
         .unwrap(),
     )
@@ -48,7 +49,13 @@ impl Drop for Dir {
 
 fn export(dir: &Dir, extra: &[&str]) -> std::process::Output {
     reachlab()
-        .args(["export", "topologies/global-reach-frr.toml", "-o", "containerlab", "--dir"])
+        .args([
+            "export",
+            "topologies/global-reach-frr.toml",
+            "-o",
+            "containerlab",
+            "--dir",
+        ])
         .arg(&dir.0)
         .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -62,15 +69,23 @@ fn the_validator_takes_containerlabs_example_and_refuses_a_broken_link() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/containerlab");
     let mut doc = yaml(&dir.join("frr01.clab.yml"));
     assert!(errors(&v, &doc).is_empty(), "{:?}", errors(&v, &doc));
-    doc["topology"]["links"][0] = serde_json::json!({"type": "host", "endpoint": {"node": "router1", "interface": "eth1"}});
-    assert!(!errors(&v, &doc).is_empty(), "a host link without host-interface");
+    doc["topology"]["links"][0] =
+        serde_json::json!({"type": "host", "endpoint": {"node": "router1", "interface": "eth1"}});
+    assert!(
+        !errors(&v, &doc).is_empty(),
+        "a host link without host-interface"
+    );
 }
 
 #[test]
 fn the_frr_seed_exports_as_a_containerlab_lab_whose_links_are_the_ports() {
     let dir = Dir::new("host");
     let out = export(&dir, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let clab_file = dir.0.join("global-reach-frr.clab.yml");
     let doc = yaml(&clab_file);
     let v = clab_validator();
@@ -85,7 +100,10 @@ fn the_frr_seed_exports_as_a_containerlab_lab_whose_links_are_the_ports() {
             assert!(dir.0.join(site).join(f).is_file(), "{site}/{f}");
         }
         let conf = std::fs::read_to_string(dir.0.join(site).join("frr.conf")).unwrap();
-        assert!(conf.contains("remote-as 12076") && conf.contains("bfd profile msee"), "{conf}");
+        assert!(
+            conf.contains("remote-as 12076") && conf.contains("bfd profile msee"),
+            "{conf}"
+        );
     }
     assert!(nodes["sf"]["exec"]
         .as_array()
@@ -94,13 +112,20 @@ fn the_frr_seed_exports_as_a_containerlab_lab_whose_links_are_the_ports() {
     // The reachlab topology: both sites external, their ports the links' host interfaces.
     let toml_file = dir.0.join("global-reach-frr.toml");
     let check = reachlab().arg("check").arg(&toml_file).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let topo: toml::Value = toml::from_str(&std::fs::read_to_string(&toml_file).unwrap()).unwrap();
     let mut ports: Vec<(String, String)> = Vec::new();
     for s in topo["site"].as_array().unwrap() {
         assert_eq!(s["router"].as_str(), Some("external"));
         for (key, p) in s["ports"].as_table().unwrap() {
-            ports.push((format!("{}:{key}", s["name"].as_str().unwrap()), p.as_str().unwrap().to_string()));
+            ports.push((
+                format!("{}:{key}", s["name"].as_str().unwrap()),
+                p.as_str().unwrap().to_string(),
+            ));
         }
     }
     let mut links: Vec<(String, String)> = doc["topology"]["links"]
@@ -139,9 +164,20 @@ fn with_remote_the_links_are_vxlan_and_match_the_ports() {
     let dir = Dir::new("vxlan");
     let out = export(
         &dir,
-        &["--remote", "198.51.100.1", "--node-host", "198.51.100.2", "--vni", "5000"],
+        &[
+            "--remote",
+            "198.51.100.1",
+            "--node-host",
+            "198.51.100.2",
+            "--vni",
+            "5000",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = yaml(&dir.0.join("global-reach-frr.clab.yml"));
     let v = clab_validator();
     assert!(errors(&v, &doc).is_empty(), "{:?}", errors(&v, &doc));
@@ -182,7 +218,11 @@ fn a_tagged_circuit_gets_the_vlan_sub_interface_on_the_node() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach-frr.toml"),
     )
     .unwrap()
-    .replacen("provider = \"Equinix\"\n", "provider = \"Equinix\"\nvlan_id = 100\n", 1);
+    .replacen(
+        "provider = \"Equinix\"\n",
+        "provider = \"Equinix\"\nvlan_id = 100\n",
+        1,
+    );
     let file = src.0.join("tagged.toml");
     std::fs::write(&file, seed).unwrap();
     let out = reachlab()
@@ -192,7 +232,11 @@ fn a_tagged_circuit_gets_the_vlan_sub_interface_on_the_node() {
         .arg(&dir.0)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = yaml(&dir.0.join("global-reach-frr.clab.yml"));
     let exec: Vec<&str> = doc["topology"]["nodes"]["sf"]["exec"]
         .as_array()
@@ -215,5 +259,8 @@ fn a_tagged_circuit_gets_the_vlan_sub_interface_on_the_node() {
         .iter()
         .filter_map(|e| e.as_str())
         .collect();
-    assert!(london.iter().any(|l| l.ends_with("/30 dev eth1")), "{london:?}");
+    assert!(
+        london.iter().any(|l| l.ends_with("/30 dev eth1")),
+        "{london:?}"
+    );
 }

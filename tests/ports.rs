@@ -519,6 +519,17 @@ fn a_ce_on_the_wrong_vlan_stays_down_and_the_drops_say_why() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(established(&lab, &["er-sv"]), 0);
     assert!(!node.vtysh("show bgp summary").contains("Established"));
+    // `routes --summary` says why.
+    let why = within(5, || {
+        lab.ok(&["routes", "er-sv", "--summary"]).contains(
+            "the router's frames arrive on VLAN 200; the circuit's private peering is VLAN 100",
+        )
+    });
+    assert!(
+        why.is_some(),
+        "{}",
+        lab.ok(&["routes", "er-sv", "--summary"])
+    );
 }
 
 #[test]
@@ -613,5 +624,141 @@ fn a_node_on_another_host_attaches_over_vxlan_and_down_removes_only_the_vxlan() 
         links(&hosta),
         before,
         "down removes the VXLAN interfaces and nothing else"
+    );
+}
+
+/// Pings from the CE's LAN to London every 100 ms for `secs` while `act` runs once the pings
+/// have started; how many of them were lost.
+fn lost_while(node: &Node, secs: u32, act: impl FnOnce()) -> u32 {
+    let n = secs * 10;
+    let child = Command::new("ip")
+        .args([
+            "netns", "exec", &node.ns, "ping", "-n", "-I", "10.0.1.1", "-i", "0.1",
+        ])
+        .args(["-W", "1", "-c", &n.to_string(), "10.0.2.1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    act();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rx: u32 = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    n - rx
+}
+
+#[test]
+fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
+    if !root_or_skip("a_port_fails_over_captures_its_tag") {
+        return;
+    }
+    let mut node = Node::new("cr", Some((100, 100)));
+    let lab = Lab::new("cr", &topology(&node, Some(100)));
+    let out = lab.try_up(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.start_frr();
+    within(20, || established(&lab, &["er-sv", "er-london"]) == 4).expect("4 sessions");
+    within(5, || {
+        node.vtysh("show bfd peers brief").matches(" up ").count() == 2
+    })
+    .expect("BFD");
+    within(5, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
+
+    // `capture` on the tagged port: Ethernet frames with the 802.1Q tag.
+    let pcap = std::env::temp_dir().join(format!("reachlab-test-{}-cr.pcap", std::process::id()));
+    let cap = lab
+        .cmd()
+        .args([
+            "capture",
+            "er-sv",
+            "--path",
+            "primary",
+            "--duration",
+            "2",
+            "-w",
+        ])
+        .arg(&pcap)
+        .args(["--lab", &lab.name])
+        .spawn()
+        .unwrap();
+    node.ping("10.0.2.1", 5);
+    let status = cap.wait_with_output().unwrap();
+    assert!(status.status.success());
+    let bytes = std::fs::read(&pcap).unwrap();
+    let _ = std::fs::remove_file(&pcap);
+    // pcap global header: link type 1 (Ethernet) at offset 20; the first frame's tag.
+    assert!(bytes.len() > 24 + 16 + 18, "{} bytes", bytes.len());
+    assert_eq!(u32::from_ne_bytes(bytes[20..24].try_into().unwrap()), 1);
+    let frame = &bytes[24 + 16..];
+    assert_eq!(&frame[12..14], &[0x81, 0x00], "802.1Q");
+    assert_eq!(u16::from_be_bytes([frame[14], frame[15]]) & 0x0fff, 100);
+
+    // Each link fails in turn: BFD moves the traffic to the other within 1.5 s. (The ping
+    // hashes onto one link each way; failing the other loses nothing.)
+    let mut losses = Vec::new();
+    for path in ["primary", "secondary"] {
+        let lost = lost_while(&node, 4, || {
+            lab.ok(&["circuit", "fail", "er-sv", path]);
+        });
+        eprintln!("circuit fail er-sv {path}: {lost} pings lost, 100 ms apart");
+        assert!(lost <= 15, "{path}: {lost} pings lost (100 ms apart)");
+        losses.push(lost);
+        lab.ok(&["circuit", "restore", "er-sv", path]);
+        within(20, || established(&lab, &["er-sv"]) == 2).expect("the link back");
+        within(5, || {
+            node.vtysh("show bfd peers brief").matches(" up ").count() == 2
+        })
+        .expect("BFD back");
+    }
+    assert!(
+        losses.iter().any(|&l| l > 0),
+        "a failed link carried the ping: {losses:?}"
+    );
+
+    // The node goes away (its container stopped): the links are down, the lab runs on.
+    let tagged = node.tagger.is_some();
+    drop(node);
+    let stats = |lab: &Lab| -> serde_json::Value {
+        serde_json::from_str(&lab.ok(&["stats", "er-sv", "--output", "json"])).unwrap()
+    };
+    within(5, || stats(&lab)["primaryState"] == "Down")
+        .unwrap_or_else(|| panic!("the link is down without its interface: {}", stats(&lab)));
+    let pid = nix::unistd::Pid::from_raw(lab.pid().unwrap());
+    assert!(nix::sys::signal::kill(pid, None).is_ok(), "the lab runs on");
+    // Redeployed under the same names: attached again within 5 s, sessions back.
+    let mut node = Node::new("cr", tagged.then_some((100, 100)));
+    let back = within(5, || stats(&lab)["primaryState"] == "Up")
+        .unwrap_or_else(|| panic!("not attached again: {}", stats(&lab)));
+    eprintln!("ports attached again {back:?} after the node came back");
+    node.start_frr();
+    within(20, || established(&lab, &["er-sv"]) == 2).expect("sessions back");
+    within(5, || node.ping("10.0.2.1", 1).0 == 1).expect("London again");
+
+    // kill -9, then `down`: the interfaces are as the node made them.
+    let before = [node.host_end(0), node.host_end(1)];
+    let pid = lab.pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab.down().status.success());
+    assert_eq!([node.host_end(0), node.host_end(1)], before);
+    let promisc = ip(&["-d", "link", "show", "dev", &node.host[0]]);
+    assert!(
+        String::from_utf8_lossy(&promisc.stdout).contains("promiscuity 0"),
+        "{}",
+        String::from_utf8_lossy(&promisc.stdout)
     );
 }

@@ -114,12 +114,15 @@ fn containerlab(topo: &Topology, a: &ExportArgs, source: &str) -> i32 {
     let opts = crate::clab::Options {
         image: a.ce_image.clone(),
         kind: a.ce_kind.clone(),
-        vxlan: a.remote.zip(a.node_host).map(|(remote, node_host)| crate::clab::Vxlan {
-            remote,
-            node_host,
-            vni: a.vni,
-            dst_port: a.dst_port,
-        }),
+        vxlan: a
+            .remote
+            .zip(a.node_host)
+            .map(|(remote, node_host)| crate::clab::Vxlan {
+                remote,
+                node_host,
+                vni: a.vni,
+                dst_port: a.dst_port,
+            }),
     };
     let bundle = match crate::clab::export(topo, &opts, source) {
         Ok(b) => b,

@@ -184,7 +184,11 @@ async fn start(
     // Ethernet ports whose interface goes away are attached again when it is back.
     if let Some(detached) = running.forwarder.detached.take() {
         let (tables, vnet) = {
-            let e = running.forwarder.engine.lock().unwrap_or_else(|p| p.into_inner());
+            let e = running
+                .forwarder
+                .engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             (e.tables().clone(), e.frame_prefix() > 0)
         };
         let watch = port_interfaces(topo, &tables);

@@ -279,6 +279,23 @@ pub fn spawn(
             }
         }));
     }
+    if lock(live).has_ether_ports() {
+        // Why a CE on an Ethernet port gets no session when it sends on another VLAN: its
+        // frames never reach the MSEE, and only the port's drop counters tell.
+        let live_v = Arc::clone(live);
+        handles.push(tokio::spawn(async move {
+            let mut seen = std::collections::HashMap::new();
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let mut lv = lock(&live_v);
+                for (l, reason) in lv.vlan_reasons(&mut seen) {
+                    if lv.session_down_because(l.site, l.circuit, l.path, &reason) {
+                        warn!(msee = %l.msee, reason, "BGP session cannot connect");
+                    }
+                }
+            }
+        }));
+    }
     Ok(handles)
 }
 

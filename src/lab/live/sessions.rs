@@ -167,6 +167,56 @@ impl LiveLab {
     }
 
     /// Gives a session that is not Established the reason it stays down; whether it did.
+    /// Whether any router link is an Ethernet port.
+    pub fn has_ether_ports(&self) -> bool {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        self.router_links()
+            .iter()
+            .any(|l| engine.ether_port(l.circuit, l.path).is_some())
+    }
+
+    /// Why each router link on an Ethernet port gets no session when its CE's frames come
+    /// on another VLAN than the peering's (counted since the last call, in `seen`): the
+    /// reason for `routes --summary`.
+    pub fn vlan_reasons(
+        &self,
+        seen: &mut std::collections::HashMap<crate::engine::PortId, u64>,
+    ) -> Vec<(RouterLink, String)> {
+        use crate::engine::{ether::LinkDrop, DropReason};
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for l in self.router_links() {
+            let Some(port) = engine.ether_port(l.circuit, l.path) else {
+                continue;
+            };
+            let drops = &engine.port_stats()[port].drops;
+            let n = drops[DropReason::Link(LinkDrop::WrongVlan).index()]
+                + drops[DropReason::Link(LinkDrop::Untagged).index()];
+            let before = seen.insert(port, n).unwrap_or(0);
+            let Some(link) = engine.ether(port) else {
+                continue;
+            };
+            let (Some(got), true) = (link.last_wrong_vlan, n > before) else {
+                continue;
+            };
+            let want = link
+                .vlan
+                .map_or("untagged".to_string(), |v| format!("VLAN {v}"));
+            let seen_on = if got == 0 {
+                "untagged".to_string()
+            } else {
+                format!("on VLAN {got}")
+            };
+            out.push((
+                l,
+                format!(
+                    "the router's frames arrive {seen_on}; the circuit's private peering is {want} (vlan_id): they are dropped (stats: wrong-vlan, untagged)"
+                ),
+            ));
+        }
+        out
+    }
+
     pub fn session_down_because(
         &mut self,
         site: usize,
