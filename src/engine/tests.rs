@@ -888,3 +888,158 @@ fn a_site_router_sends_onto_its_links_and_talks_to_the_msee_directly() {
         Verdict::Drop(DropReason::Spoofed)
     );
 }
+
+/// The FRR seed with San Francisco's router behind Ethernet ports on VLAN 100, its primary
+/// link an Ethernet port: (engine, that port, the MSEEs' port).
+fn ether_engine(prefix: usize) -> (Engine, PortId, PortId) {
+    let text = include_str!("../../topologies/global-reach-frr.toml")
+        .replacen(
+            "provider = \"Equinix\"\n",
+            "provider = \"Equinix\"\nvlan_id = 100\n",
+            1,
+        )
+        .replacen(
+            "router = \"frr\"",
+            "router = \"external\"\nports = { primary = \"er-sv-p\" }",
+            1,
+        );
+    let mut t = topo(&text);
+    t.lab.latency = LatencyModel::None;
+    for c in &mut t.circuit {
+        c.bandwidth = Bandwidth::UNLIMITED;
+    }
+    let tables = crate::plane::tables(&t);
+    let link = tables
+        .ports
+        .iter()
+        .position(|p| {
+            matches!(
+                p.kind,
+                table::PortKind::Link {
+                    site: 0,
+                    circuit: 0,
+                    path: 0
+                }
+            )
+        })
+        .unwrap();
+    let msee = tables.msee_port.unwrap();
+    let mut e = Engine::new(tables).with_frame_prefix(prefix);
+    e.set_ether(
+        link,
+        EtherPort::new(
+            MSEE_MAC,
+            Some(100),
+            vec![Ipv4Addr::new(192, 168, 100, 2)],
+            Ipv4Addr::new(192, 168, 100, 1),
+        ),
+    );
+    (e, link, msee)
+}
+
+const MSEE_MAC: ether::Mac = [0x02, 0x12, 0, 0, 0, 1];
+const CE_MAC: ether::Mac = [0x02, 0xce, 0, 0, 0, 1];
+
+/// A frame from the CE to the MSEE's MAC on VLAN `vlan`, carrying `ether_type` and `body`.
+fn ce_frame(vlan: u16, ether_type: [u8; 2], body: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&MSEE_MAC);
+    f.extend_from_slice(&CE_MAC);
+    f.extend_from_slice(&[0x81, 0x00]);
+    f.extend_from_slice(&vlan.to_be_bytes());
+    f.extend_from_slice(&ether_type);
+    f.extend_from_slice(body);
+    f
+}
+
+#[test]
+fn an_ethernet_port_unframes_to_the_msee_frames_back_and_counts_other_vlans() {
+    let (mut e, link, msee) = ether_engine(0);
+    let tap = e.capture_start(TapPoint::Frames(link));
+    let mut out = Vec::new();
+    // The CE pings the MSEE on VLAN 100: the IP packet starts after the tag and goes to the
+    // MSEEs' namespace, as from a TUN link.
+    let ip = echo([192, 168, 100, 1], [192, 168, 100, 2], 64);
+    let mut f = ce_frame(100, [0x08, 0x00], &ip);
+    let FrameIn::Ip { start } = e.frame_in(Duration::ZERO, link, &mut f, &mut out) else {
+        panic!("not taken");
+    };
+    assert_eq!(start, 18);
+    let v = e.handle_at(Duration::ZERO, link, &mut f[start..], 0, &mut out);
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            port: msee,
+            len: ip.len()
+        }
+    );
+    // Back to the CE: framed to its learned MAC, tagged 100; the packet follows unchanged.
+    let mut l2 = Vec::new();
+    assert_eq!(e.frame_out(Duration::ZERO, link, &ip, &mut l2), Some(true));
+    assert_eq!(&l2[..6], &CE_MAC);
+    assert_eq!(&l2[6..12], &MSEE_MAC);
+    assert_eq!(&l2[12..18], &[0x81, 0x00, 0x00, 100, 0x08, 0x00]);
+    // A TUN port is not framed.
+    assert_eq!(e.frame_out(Duration::ZERO, msee, &ip, &mut l2), None);
+    // VLAN 200: dropped, counted on the port and on the circuit by reason.
+    let mut f = ce_frame(200, [0x08, 0x00], &ip);
+    assert_eq!(
+        e.frame_in(Duration::ZERO, link, &mut f, &mut out),
+        FrameIn::Drop(DropReason::Link(ether::LinkDrop::WrongVlan))
+    );
+    let why = DropReason::Link(ether::LinkDrop::WrongVlan).index();
+    assert_eq!(e.port_stats()[link].drops[why], 1);
+    assert_eq!(e.circuit_stats()[0].drops[why], 1);
+    assert_eq!(e.ether(link).unwrap().last_wrong_vlan, Some(200));
+    // The port's capture has the frames as on the wire, tags and all: in, out, dropped in.
+    let (frames, _) = e.capture_take(tap).unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(&frames[0].data[12..16], &[0x81, 0x00, 0x00, 100]);
+    assert_eq!(&frames[1].data[..6], &CE_MAC);
+    assert_eq!(&frames[1].data[18..], &ip[..]);
+    assert_eq!(&frames[2].data[14..16], &[0x00, 200]);
+}
+
+#[test]
+fn an_ethernet_ports_offload_header_counts_from_the_ip_packet_once_unframed() {
+    use wire::virtio;
+    let (mut e, link, msee) = ether_engine(virtio::LEN);
+    let ip = echo([192, 168, 100, 1], [192, 168, 100, 2], 64);
+    // A partial checksum starting at the ICMP header: 18 + 20 bytes into the frame.
+    let hdr = tun_rs::VirtioNetHdr {
+        flags: 1,
+        gso_type: 0,
+        hdr_len: 0,
+        gso_size: 0,
+        csum_start: 38,
+        csum_offset: 2,
+    };
+    let mut h = [0u8; virtio::LEN];
+    hdr.encode(&mut h).unwrap();
+    let mut f = h.to_vec();
+    f.extend_from_slice(&ce_frame(100, [0x08, 0x00], &ip));
+    let mut out = Vec::new();
+    let FrameIn::Ip { start } = e.frame_in(Duration::ZERO, link, &mut f, &mut out) else {
+        panic!("not taken");
+    };
+    let moved = tun_rs::VirtioNetHdr::decode(&f[start..start + virtio::LEN]).unwrap();
+    assert_eq!(moved.csum_start, 20, "from the IP header now");
+    assert_eq!(&f[start + virtio::LEN..], &ip[..]);
+    let v = e.handle_at(Duration::ZERO, link, &mut f[start..], 0, &mut out);
+    assert!(
+        matches!(v, Verdict::Forward { port, .. } if port == msee),
+        "{v:?}"
+    );
+    // A checksum start inside the Ethernet header cannot be: the frame is not taken.
+    let bad = tun_rs::VirtioNetHdr {
+        csum_start: 4,
+        ..hdr
+    };
+    bad.encode(&mut h).unwrap();
+    let mut f = h.to_vec();
+    f.extend_from_slice(&ce_frame(100, [0x08, 0x00], &ip));
+    assert_eq!(
+        e.frame_in(Duration::ZERO, link, &mut f, &mut out),
+        FrameIn::Drop(DropReason::Link(ether::LinkDrop::Malformed))
+    );
+}
