@@ -4,7 +4,7 @@
 //! ...) are its circuit links, joined to this host by containerlab `host` links (a veth whose
 //! host end reachlab's `ports` name) or, with `remote`, `vxlan` links (reachlab makes the
 //! other end). The node's FRR gets the configuration reachlab runs in its own namespaces
-//! (`lab::frr`), and its links the CE's addresses, on the private peering's 802.1Q
+//! (`ce`), and its links the CE's addresses, on the private peering's 802.1Q
 //! sub-interface when the circuit has a `vlan_id`. Pure: text in, files out; the CLI writes
 //! them.
 
@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::lab::frr;
+use crate::ce;
 use crate::topology::{PortSpec, Router, Topology};
 
 /// containerlab's FRR image, as its own FRR example uses.
@@ -220,8 +220,8 @@ pub fn export(topo: &Topology, opts: &Options, source: &str) -> Result<Bundle, S
                 }
             }
         }
-        let conf = frr::config(
-            &frr::SiteRouter::of(topo, &tables, i),
+        let conf = ce::config(
+            &ce::SiteRouter::of(topo, &tables, i),
             std::path::Path::new("/tmp/frr.log"),
         );
         let (binds, exec) = if linux {

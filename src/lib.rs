@@ -13,9 +13,10 @@
 //!    socket: dispatch and effects carried out in `live`, reads in `live::show`, the session
 //!    book in `live::sessions`), `bgp` (the MSEEs' BGP and BFD sessions, and `bgp::speaker`,
 //!    the tokio shell around one session), `web` (the live view), `metrics`, `pingall`, `frr`.
-//! 3. [`az`] (az CLI's JSON shapes, import and export) and [`graph`] (SVG, DOT, Mermaid).
+//! 3. [`az`] (az CLI's JSON shapes, import and export), [`clab`] (`export -o containerlab`)
+//!    and [`graph`] (SVG, DOT, Mermaid).
 //! 4. [`bgp`]: BGP's wire format and session state machine, pure (bytes and time in, bytes
-//!    and events out).
+//!    and events out); [`ce`]: the customer edge's configuration (FRR's), from the topology.
 //! 5. [`control`]: the control socket: protocol (one JSON message per line, typed replies),
 //!    server (over the `control::Handler` interface the running lab implements), client.
 //! 6. [`plane`]: the Microsoft side's routing, pure: Adj-RIB-In from the customers, one
@@ -34,6 +35,7 @@ pub mod az;
 pub mod bfd;
 pub mod bgp;
 pub mod catalogue;
+pub mod ce;
 pub mod clab;
 pub mod cli;
 pub mod control;
