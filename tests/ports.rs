@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{established, root_or_skip, within, Lab};
+use common::{established, ping_received, root_or_skip, within, Lab};
 
 fn ip(args: &[&str]) -> std::process::Output {
     Command::new("ip").args(args).output().unwrap()
@@ -194,14 +194,7 @@ impl Node {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let rx = text
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .and_then(|l| l.split(", ").nth(1))
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        (rx, text)
+        (ping_received(&text), text)
     }
 
     /// What `ip -d -j link show` says about a host end (ifindex, MTU, state, addresses).
@@ -386,6 +379,21 @@ fn topology(node: &Node, vlan: Option<u16>) -> String {
     )
 }
 
+/// A node (its CE sending on `wire` for a circuit on `vlan`), the lab up with its ports, and
+/// the CE's FRR started.
+fn up_with_node(tag: &str, vlan: Option<u16>, wire: Option<u16>) -> (Node, Lab) {
+    let mut node = Node::new(tag, vlan.zip(wire));
+    let lab = Lab::new(tag, &topology(&node, vlan));
+    let out = lab.try_up(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.start_frr();
+    (node, lab)
+}
+
 fn stats_drops(lab: &Lab, circuit: &str) -> serde_json::Value {
     let v: serde_json::Value =
         serde_json::from_str(&lab.ok(&["stats", circuit, "--output", "json"])).unwrap();
@@ -501,15 +509,7 @@ fn a_ce_on_the_wrong_vlan_stays_down_and_the_drops_say_why() {
     if !root_or_skip("a_ce_on_the_wrong_vlan_stays_down") {
         return;
     }
-    let mut node = Node::new("cw", Some((100, 200)));
-    let lab = Lab::new("cw", &topology(&node, Some(100)));
-    let out = lab.try_up(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    node.start_frr();
+    let (node, lab) = up_with_node("cw", Some(100), Some(200));
     let dropped = within(10, || {
         stats_drops(&lab, "er-sv")["wrong-vlan"]
             .as_u64()
@@ -544,7 +544,12 @@ fn a_missing_or_busy_interface_is_refused_and_nothing_is_made() {
     let out = lab.try_up(&[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("there is no interface rpnosuchif"), "{err}");
+    assert!(
+        err.contains(
+            "site sf, link er-sv/secondary: port rpnosuchif: there is no interface rpnosuchif"
+        ),
+        "{err}"
+    );
     assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
     // One lab has the ports: a second lab naming them is refused.
     let first = Lab::new("cb1", &topology(&node, None));
@@ -642,15 +647,7 @@ fn lost_while(node: &Node, secs: u32, act: impl FnOnce()) -> u32 {
     std::thread::sleep(Duration::from_millis(500));
     act();
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rx: u32 = text
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .and_then(|l| l.split(", ").nth(1))
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    n - rx
+    n - ping_received(&String::from_utf8_lossy(&out.stdout))
 }
 
 #[test]
@@ -658,15 +655,7 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
     if !root_or_skip("a_port_fails_over_captures_its_tag") {
         return;
     }
-    let mut node = Node::new("cr", Some((100, 100)));
-    let lab = Lab::new("cr", &topology(&node, Some(100)));
-    let out = lab.try_up(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    node.start_frr();
+    let (node, lab) = up_with_node("cr", Some(100), Some(100));
     within(20, || established(&lab, &["er-sv", "er-london"]) == 4).expect("4 sessions");
     within(5, || {
         node.vtysh("show bfd peers brief").matches(" up ").count() == 2

@@ -256,6 +256,15 @@ pub(crate) fn endpoint<'a>(
 ) -> Result<&'a lab::state::EndpointState, i32> {
     st.endpoints.iter().find(|e| e.name == name).ok_or_else(|| {
         let known: Vec<&str> = st.endpoints.iter().map(|e| e.name.as_str()).collect();
+        if let Some(p) = st.ports.iter().find(|p| p.site == name) {
+            return fail(format!(
+                "site {name} of lab {} has its router outside the lab (behind port {}{}); run commands where that router runs. Sites and VNets here: {}",
+                st.lab,
+                p.netns.as_deref().map(|n| format!("{n}/")).unwrap_or_default(),
+                p.interface,
+                known.join(", ")
+            ));
+        }
         fail(format!(
             "lab {} has no site or VNet named {name}; it has: {}",
             st.lab,

@@ -99,4 +99,24 @@ pub(super) fn print_endpoints(st: &LabState) {
             e.addresses.join(", ")
         );
     }
+    if !st.ports.is_empty() {
+        println!("  Ethernet ports (routers outside the lab):");
+        for p in &st.ports {
+            println!(
+                "  {:w$}  {}  {}{}{}",
+                p.site,
+                p.link,
+                p.netns
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                p.interface,
+                if p.made {
+                    " (VXLAN made by the lab)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
 }

@@ -45,6 +45,13 @@ pub enum LabError {
     Netns(#[from] NetnsError),
     #[error(transparent)]
     Port(#[from] port::PortError),
+    #[error("site {site}, link {link}: {source}")]
+    PortOf {
+        site: String,
+        link: String,
+        #[source]
+        source: Box<port::PortError>,
+    },
     #[error("{0}; everything made so far was removed")]
     SetupFailed(Box<LabError>),
     #[error("{what}: {source}")]
@@ -235,23 +242,34 @@ fn port_interfaces(
     tables: &crate::engine::Tables,
 ) -> std::collections::BTreeMap<crate::engine::PortId, (Option<String>, String)> {
     let mut out = std::collections::BTreeMap::new();
-    for (id, p) in tables.ports.iter().enumerate() {
-        if let crate::engine::table::PortKind::Link {
-            site,
-            circuit,
-            path,
-        } = p.kind
-        {
-            let name = match topo.site[site].port(&topo.circuit[circuit].name, path) {
-                Some(crate::topology::PortSpec::Interface { name, .. }) => name.clone(),
-                Some(crate::topology::PortSpec::Vxlan { vni, .. }) => port::vxlan_name(*vni),
-                None => continue,
-            };
-            let spec = topo.site[site].port(&topo.circuit[circuit].name, path);
-            out.insert(id, (spec.and_then(|s| s.netns()).map(String::from), name));
-        }
+    for (id, site, circuit, path) in link_ports(tables) {
+        let spec = topo.site[site].port(&topo.circuit[circuit].name, path);
+        let name = match spec {
+            Some(crate::topology::PortSpec::Interface { name, .. }) => name.clone(),
+            Some(crate::topology::PortSpec::Vxlan { vni, .. }) => port::vxlan_name(*vni),
+            None => continue,
+        };
+        out.insert(id, (spec.and_then(|s| s.netns()).map(String::from), name));
     }
     out
+}
+
+/// The engine's circuit-link ports: (port, site, circuit, path).
+fn link_ports(
+    tables: &crate::engine::Tables,
+) -> impl Iterator<Item = (crate::engine::PortId, usize, usize, usize)> + '_ {
+    tables
+        .ports
+        .iter()
+        .enumerate()
+        .filter_map(|(id, p)| match p.kind {
+            crate::engine::table::PortKind::Link {
+                site,
+                circuit,
+                path,
+            } => Some((id, site, circuit, path)),
+            _ => None,
+        })
 }
 
 /// Attaches again, every half second until it is back, each Ethernet port whose interface
@@ -390,8 +408,13 @@ fn ports(topo: &Topology) -> Result<Vec<state::PortState>, LabError> {
             for (path, link) in ["primary", "secondary"].iter().enumerate() {
                 match s.port(c, path) {
                     Some(spec @ crate::topology::PortSpec::Interface { netns, name }) => {
-                        port::find(spec)?;
+                        port::find(spec).map_err(|e| LabError::PortOf {
+                            site: s.name.clone(),
+                            link: format!("{c}/{link}"),
+                            source: Box::new(e),
+                        })?;
                         out.push(state::PortState {
+                            site: s.name.clone(),
                             link: format!("{c}/{link}"),
                             netns: netns.clone(),
                             interface: name.clone(),
@@ -399,8 +422,13 @@ fn ports(topo: &Topology) -> Result<Vec<state::PortState>, LabError> {
                         });
                     }
                     Some(spec @ crate::topology::PortSpec::Vxlan { netns, vni, .. }) => {
-                        port::vxlan_check(spec)?;
+                        port::vxlan_check(spec).map_err(|e| LabError::PortOf {
+                            site: s.name.clone(),
+                            link: format!("{c}/{link}"),
+                            source: Box::new(e),
+                        })?;
                         out.push(state::PortState {
+                            site: s.name.clone(),
                             link: format!("{c}/{link}"),
                             netns: netns.clone(),
                             interface: port::vxlan_name(*vni),
@@ -638,6 +666,7 @@ fn make_endpoint(
 /// a VXLAN port (recorded before it is made: `down` after a crash removes it).
 fn attach(
     st: &mut LabState,
+    site: &str,
     spec: &crate::topology::PortSpec,
     link: String,
     offload: bool,
@@ -648,6 +677,7 @@ fn attach(
         crate::topology::PortSpec::Vxlan { vni, .. } => {
             let name = port::vxlan_name(*vni);
             st.ports.push(state::PortState {
+                site: site.to_string(),
                 link,
                 netns: ns.clone(),
                 interface: name.clone(),
@@ -693,48 +723,41 @@ fn make_router_links(
     let mut devices = Vec::new();
     let mut ether = Vec::new();
     let mut msee_addrs = Vec::new();
-    for (id, p) in tables.ports.iter().enumerate() {
-        if let crate::engine::table::PortKind::Link {
-            site,
-            circuit,
-            path,
-        } = p.kind
-        {
-            let s = &topo.site[site];
-            let c = &topo.circuit[circuit];
-            let (ce, msee) = tables.circuits[circuit].link_v4[path];
-            msee_addrs.push(format!("{msee}/30"));
-            if s.has_ports() {
-                let link = format!("{}/{}", c.name, ["primary", "secondary"][path & 1]);
-                devices.push(match s.port(&c.name, path) {
-                    Some(spec) => {
-                        let fd = attach(st, spec, link.clone(), offload)?;
-                        ether.push((
-                            id,
-                            crate::engine::ether::EtherPort::new(
-                                port::msee_mac(&st.lab, &c.name, path),
-                                c.vlan_id,
-                                vec![msee],
-                                ce,
-                            ),
-                        ));
-                        info!(%link, port = %spec, "Ethernet port attached");
-                        run::Device::Packet(fd)
-                    }
-                    // Not wired to anything here: the link stays dark.
-                    _ => run::Device::Absent,
-                });
-                continue;
-            }
-            let ns = names::netns_name(&st.lab, &s.name);
-            let name = s.link_interface(&c.name, path);
-            let name = name.as_str();
-            let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
-            netns::configure_link(&ns, name, &format!("{ce}/30"))?;
-            devices.push(run::Device::Tun(tun_rs::AsyncDevice::new(dev).map_err(
-                io_err(format!("registering TUN {name} of {ns} with tokio")),
-            )?));
+    for (id, site, circuit, path) in link_ports(tables) {
+        let s = &topo.site[site];
+        let c = &topo.circuit[circuit];
+        let (ce, msee) = tables.circuits[circuit].link_v4[path];
+        msee_addrs.push(format!("{msee}/30"));
+        if s.has_ports() {
+            let link = format!("{}/{}", c.name, ["primary", "secondary"][path & 1]);
+            devices.push(match s.port(&c.name, path) {
+                Some(spec) => {
+                    let fd = attach(st, &s.name, spec, link.clone(), offload)?;
+                    ether.push((
+                        id,
+                        crate::engine::ether::EtherPort::new(
+                            port::msee_mac(&st.lab, &c.name, path),
+                            c.vlan_id,
+                            vec![msee],
+                            ce,
+                        ),
+                    ));
+                    info!(%link, port = %spec, "Ethernet port attached");
+                    run::Device::Packet(fd)
+                }
+                // Not wired to anything here: the link stays dark.
+                _ => run::Device::Absent,
+            });
+            continue;
         }
+        let ns = names::netns_name(&st.lab, &s.name);
+        let name = s.link_interface(&c.name, path);
+        let name = name.as_str();
+        let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
+        netns::configure_link(&ns, name, &format!("{ce}/30"))?;
+        devices.push(run::Device::Tun(tun_rs::AsyncDevice::new(dev).map_err(
+            io_err(format!("registering TUN {name} of {ns} with tokio")),
+        )?));
     }
     Ok((devices, ether, msee_addrs))
 }

@@ -274,6 +274,19 @@ fn socket(ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {
         }
         // The kernel takes an 802.1Q tag off a received frame into metadata: ask for it.
         set(libc::PACKET_AUXDATA, 1)?;
+        // Room for bursts both ways, as a TUN's queue has (a veth has no backpressure: what
+        // does not fit is dropped). FORCE: root may exceed the sysctl limits; without it,
+        // the defaults stay.
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+            let v: libc::c_int = SOCKET_BUFFER;
+            libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
         // What this host sends out of the interface is not the CE's.
         set(PACKET_IGNORE_OUTGOING, 1)?;
         let mut addr: libc::sockaddr_ll = std::mem::zeroed();
@@ -373,6 +386,10 @@ pub fn recv(fd: RawFd, buf: &mut [u8], prefix: usize) -> io::Result<Option<(usiz
     }
     Ok(Some((0, n + TAG_ROOM)))
 }
+
+/// Receive and send buffer of a port's socket, in bytes (the kernel doubles it for its
+/// bookkeeping).
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
 
 /// PACKET_IGNORE_OUTGOING (Linux 4.20), not in every libc release.
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;

@@ -24,6 +24,9 @@ pub struct EndpointState {
 /// One Ethernet port of a lab: a circuit link's interface.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PortState {
+    /// The site whose router is behind it.
+    #[serde(default)]
+    pub site: String,
     /// "er-sv/primary".
     pub link: String,
     /// Its namespace (none: reachlab's own).

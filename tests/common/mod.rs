@@ -204,14 +204,7 @@ impl Lab {
             ],
         );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let received = text
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .and_then(|l| l.split(", ").nth(1))
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        (received, text)
+        (ping_received(&text), text)
     }
 
     pub fn namespaces(&self) -> Vec<String> {
@@ -396,6 +389,16 @@ pub fn scrape(addr: &str, path: &str) -> (String, String) {
     s.read_to_string(&mut text).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// How many replies a ping's summary says it received (0 without a summary).
+pub fn ping_received(text: &str) -> u32 {
+    text.lines()
+        .find(|l| l.contains("packets transmitted"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Waits up to `secs` for `ok`; how long it took.
