@@ -149,6 +149,13 @@ fn private_peering(ids: &Ids, ci: usize, c: &Circuit) -> Value {
     if let Some(k) = &c.shared_key {
         peering["sharedKey"] = json!(k);
     }
+    if let Some(v6) = &c.peering_prefix_v6 {
+        peering["ipv6PeeringConfig"] = json!({
+            "primaryPeerAddressPrefix": v6.primary.to_string(),
+            "secondaryPeerAddressPrefix": v6.secondary.to_string(),
+            "state": "Enabled",
+        });
+    }
     peering
 }
 
@@ -271,6 +278,11 @@ mod tests {
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect();
         v.sort();
+        // An IPv6 private peering, both ways of writing it.
+        v.push(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/topologies/good/dual-stack-peering.toml"),
+        );
         v
     }
 

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::{Map, Value};
 
 use crate::catalogue::catalogue;
@@ -659,6 +659,44 @@ fn map_private_peering(
                 b.map_or("(none)".into(), |x| x.to_string())
             ),
         ),
+    }
+    if let Some(v6) = p.get("ipv6PeeringConfig").filter(|v| !v.is_null()) {
+        let prim = s(v6, "primaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv6Net>().ok());
+        let sec = s(v6, "secondaryPeerAddressPrefix").and_then(|x| x.parse::<Ipv6Net>().ok());
+        match (prim, sec) {
+            (Some(a), Some(b))
+                if a.prefix_len() == 126
+                    && b.prefix_len() == 126
+                    && a.trunc() == a
+                    && b.trunc() == b =>
+            {
+                let both = crate::topology::PeeringV6 {
+                    primary: a,
+                    secondary: b,
+                };
+                let value = match both.as_125() {
+                    Some(p) => quote(&p.to_string()),
+                    None => format!("[{}, {}]", quote(&a.to_string()), quote(&b.to_string())),
+                };
+                line(
+                    o,
+                    "peering_prefix_v6",
+                    value,
+                    &format!(
+                        "{from}: AzurePrivatePeering ipv6PeeringConfig primary {a} + secondary {b}"
+                    ),
+                );
+            }
+            (a, b) => cx.problem(
+                f,
+                &format!("{ppath}.ipv6PeeringConfig.primaryPeerAddressPrefix"),
+                format!(
+                    "IPv6 primary {} and secondary {}: reachlab takes two /126s",
+                    a.map_or("(none)".into(), |x| x.to_string()),
+                    b.map_or("(none)".into(), |x| x.to_string())
+                ),
+            ),
+        }
     }
     if let Some(k) = s(p, "sharedKey").filter(|k| !k.is_empty()) {
         line(

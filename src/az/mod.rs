@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// A circuit's topology keys that Azure's own fields carry (the rest of a circuit travels in
 /// the `reachlab` block): `export` leaves them out of the block, `import` does not read them
 /// from it.
-pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 9] = [
+pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 10] = [
     "name",
     "peering_location",
     "sku",
@@ -21,6 +21,7 @@ pub(crate) const AZURE_CIRCUIT_KEYS: [&str; 9] = [
     "provider",
     "subscription",
     "peering_prefix",
+    "peering_prefix_v6",
     "shared_key",
     "vlan_id",
 ];

@@ -294,6 +294,10 @@ pub struct Circuit {
     /// lab-internal range when the file leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peering_prefix: Option<Ipv4Net>,
+    /// The private peering's IPv6 links (az: `ipv6PeeringConfig`): the primary and secondary
+    /// /126s, the customer on the first usable address of each, the MSEE on the second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peering_prefix_v6: Option<PeeringV6>,
     /// The private peering's 802.1Q VLAN ID (az: the peering's `vlanId`), the same on both
     /// links; none: untagged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -315,6 +319,76 @@ pub struct Circuit {
     /// Let jitter reorder packets (default: a packet never overtakes an earlier one).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reorder: bool,
+}
+
+/// A circuit's IPv6 peering: the /126 of each link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeeringV6 {
+    pub primary: Ipv6Net,
+    pub secondary: Ipv6Net,
+}
+
+impl PeeringV6 {
+    /// The /126 of link `path` (0 primary, 1 secondary).
+    pub fn link(&self, path: usize) -> Ipv6Net {
+        if path == 0 {
+            self.primary
+        } else {
+            self.secondary
+        }
+    }
+
+    /// (customer, MSEE) addresses on link `path`: the first and second usable of its /126.
+    pub fn addresses(&self, path: usize) -> (std::net::Ipv6Addr, std::net::Ipv6Addr) {
+        let base = u128::from(self.link(path).network());
+        ((base + 1).into(), (base + 2).into())
+    }
+
+    /// The /125 both links make, when they are its two halves.
+    pub fn as_125(&self) -> Option<Ipv6Net> {
+        let whole = Ipv6Net::new(self.primary.network(), 125).ok()?.trunc();
+        let halves: Vec<Ipv6Net> = whole.subnets(126).ok()?.collect();
+        (whole.network() == self.primary.network() && halves == [self.primary, self.secondary])
+            .then_some(whole)
+    }
+
+    /// From a /125: its two /126s.
+    pub fn from_125(p: Ipv6Net) -> Option<PeeringV6> {
+        let halves: Vec<Ipv6Net> = p.trunc().subnets(126).ok()?.collect();
+        match (p.prefix_len(), halves.as_slice()) {
+            (125, [a, b]) => Some(PeeringV6 {
+                primary: *a,
+                secondary: *b,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for PeeringV6 {
+    /// As the file writes it: "PREFIX/125" when the links are its halves, else the two /126s.
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self.as_125() {
+            Some(p) => p.serialize(ser),
+            None => [self.primary, self.secondary].serialize(ser),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PeeringV6 {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            One(Ipv6Net),
+            Two([Ipv6Net; 2]),
+        }
+        match Repr::deserialize(de)? {
+            Repr::One(p) => PeeringV6::from_125(p)
+                .ok_or_else(|| serde::de::Error::custom(format!("{p} is not a /125"))),
+            Repr::Two([primary, secondary]) => Ok(PeeringV6 { primary, secondary }),
+        }
+    }
 }
 
 impl Circuit {

@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::schema;
 use super::{
-    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, PortSpec, Router,
-    Site, Sku, Span, Spans, Topology, Vnet,
+    Bandwidth, Circuit, Entity, Family, GlobalReach, Lab, LatencyModel, Loss, PeeringV6, PortSpec,
+    Router, Site, Sku, Span, Spans, Topology, Vnet,
 };
 use crate::diag::Diagnostic;
 
@@ -130,6 +130,11 @@ struct RawCircuit {
     #[serde(default)]
     #[schemars(schema_with = "schema::ipv4_prefix")]
     peering_prefix: Option<S<String>>,
+    /// The IPv6 private peering (az: `ipv6PeeringConfig`): a /125, split into the primary and
+    /// secondary /126s, or the two /126s ["P/126", "S/126"]; needs peering_prefix.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::peering_v6")]
+    peering_prefix_v6: Option<S<toml::Value>>,
     /// The private peering's 802.1Q VLAN ID, 1 to 4094 (az: `vlanId`), the same on both
     /// links; leave it out for untagged.
     #[serde(default)]
@@ -451,6 +456,59 @@ impl Ctx {
         list
     }
 
+    /// `peering_prefix_v6`: a /125 (split in two) or two /126s.
+    fn peering_v6(&mut self, e: Entity, v: S<toml::Value>) -> Option<PeeringV6> {
+        self.note(e, "peering_prefix_v6", 0, &v);
+        let span = v.span();
+        let allowed = "write a /125 (split into the primary and secondary /126s) or the two /126s, e.g. \"fd00:100::/125\" or [\"fd00:100::/126\", \"fd00:100::8/126\"]";
+        let v6 = |t: &str| {
+            parse_prefix("peering_prefix_v6", t)
+                .ok()
+                .and_then(|p| match p {
+                    IpNet::V6(p) => Some(p),
+                    IpNet::V4(_) => None,
+                })
+        };
+        let parsed = match v.get_ref() {
+            toml::Value::String(t) => match v6(t) {
+                Some(p) if p.prefix_len() == 125 => PeeringV6::from_125(p),
+                Some(p) if p.trunc() != p => {
+                    self.err(
+                        span,
+                        format!("peering_prefix_v6 {p} has host bits set; {allowed}"),
+                    );
+                    return None;
+                }
+                _ => None,
+            },
+            toml::Value::Array(a) => match a.as_slice() {
+                [toml::Value::String(x), toml::Value::String(y)] => match (v6(x), v6(y)) {
+                    (Some(a), Some(b))
+                        if a.prefix_len() == 126
+                            && b.prefix_len() == 126
+                            && a.trunc() == a
+                            && b.trunc() == b =>
+                    {
+                        Some(PeeringV6 {
+                            primary: a,
+                            secondary: b,
+                        })
+                    }
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.err(
+                span,
+                format!("peering_prefix_v6 is not an IPv6 peering; {allowed}"),
+            );
+        }
+        parsed
+    }
+
     /// Site `i`'s `ports`: each key a link of one of its circuits, each value an interface
     /// name or a VXLAN; only with router = "external".
     fn ports(
@@ -704,6 +762,7 @@ impl Ctx {
             .peering_prefix
             .as_ref()
             .and_then(|p| self.prefix_v4(e, "peering_prefix", p));
+        let peering_prefix_v6 = c.peering_prefix_v6.and_then(|v| self.peering_v6(e, v));
         let access_delay = c.access_delay.and_then(|d| self.span(e, "access_delay", d));
         let queue = c.queue.and_then(|d| self.span(e, "queue", d));
         let mtu = c
@@ -737,6 +796,7 @@ impl Ctx {
             subscription: c.subscription.map(|p| self.string(e, "subscription", p)),
             shared_key: c.shared_key.map(|p| self.string(e, "shared_key", p)),
             peering_prefix,
+            peering_prefix_v6,
         }
     }
 

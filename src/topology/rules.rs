@@ -181,6 +181,14 @@ impl Rules<'_> {
                     );
                 }
             }
+            if c.peering_prefix_v6.is_some() && c.peering_prefix.is_none() {
+                self.err(
+                    e,
+                    "peering_prefix_v6",
+                    0,
+                    "peering_prefix_v6 needs peering_prefix: an IPv6 private peering is added to the IPv4 one (give peering_prefix = \"A.B.C.D/29\" too)".to_string(),
+                );
+            }
             if let Some(p) = c.peering_prefix {
                 if !(29..=30).contains(&p.prefix_len()) {
                     self.err(
@@ -537,6 +545,20 @@ impl Rules<'_> {
                     );
                 }
             }
+            for p in c
+                .peering_prefix_v6
+                .iter()
+                .flat_map(|v| [v.primary, v.secondary])
+            {
+                if let Some(why) = not_unicast(&IpNet::V6(p)) {
+                    self.err(
+                        Entity::Circuit(i),
+                        "peering_prefix_v6",
+                        0,
+                        format!("peering_prefix_v6 {p} is {why}"),
+                    );
+                }
+            }
         }
     }
 
@@ -575,6 +597,20 @@ impl Rules<'_> {
                     format!("the peering prefix of circuit {}", c.name),
                     Entity::Circuit(i),
                     "peering_prefix",
+                    0,
+                    Owner::Link,
+                ));
+            }
+            for p in c
+                .peering_prefix_v6
+                .iter()
+                .flat_map(|v| [v.primary, v.secondary])
+            {
+                all.push((
+                    IpNet::V6(p),
+                    format!("the IPv6 peering prefix of circuit {}", c.name),
+                    Entity::Circuit(i),
+                    "peering_prefix_v6",
                     0,
                     Owner::Link,
                 ));

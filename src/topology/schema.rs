@@ -181,6 +181,17 @@ pub(super) fn ipv6_prefix(_: &mut SchemaGenerator) -> Schema {
     Schema::try_from(prefix_schema(Some(V6))).expect("an object")
 }
 
+/// A circuit's IPv6 peering: a /125, or the two /126s.
+pub(super) fn peering_v6(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "The IPv6 private peering: a /125 (split into the primary and secondary /126s) or the two /126s.",
+        "anyOf": [
+            prefix_schema(Some(V6)),
+            { "type": "array", "minItems": 2, "maxItems": 2, "items": prefix_schema(Some(V6)) },
+        ],
+    })
+}
+
 pub(super) fn prefixes(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "array",
