@@ -72,29 +72,23 @@ impl Node {
             ip_ok(&["link", "set", host, "up"]);
             ip_ok(&["-n", &node.ns, "link", "set", &eth, "up"]);
         }
-        let addrs = ["192.168.100.1/30", "192.168.100.5/30"];
-        match vlan {
-            None => {
-                for (i, a) in addrs.iter().enumerate() {
-                    ip_ok(&[
-                        "-n",
-                        &node.ns,
-                        "addr",
-                        "add",
-                        a,
-                        "dev",
-                        &format!("eth{}", i + 1),
-                    ]);
-                }
+        // The CE's addresses on each link, IPv4 and IPv6 (the circuit's IPv6 peering).
+        let addrs = [
+            ["192.168.100.1/30", "fd00:100::1/126"],
+            ["192.168.100.5/30", "fd00:100::5/126"],
+        ];
+        if let Some((v, wire)) = vlan {
+            node.tagger = Some(Tagger::start(&node.ns, v, wire));
+        }
+        for (i, pair) in addrs.iter().enumerate() {
+            let dev = match vlan {
+                None => format!("eth{}", i + 1),
+                Some((v, _)) => format!("eth{}.{v}", i + 1),
+            };
+            for a in pair {
+                ip_ok(&["-n", &node.ns, "addr", "add", a, "dev", &dev, "nodad"]);
             }
-            Some((v, wire)) => {
-                node.tagger = Some(Tagger::start(&node.ns, v, wire));
-                for (i, a) in addrs.iter().enumerate() {
-                    let sub = format!("eth{}.{v}", i + 1);
-                    ip_ok(&["-n", &node.ns, "addr", "add", a, "dev", &sub]);
-                    ip_ok(&["-n", &node.ns, "link", "set", &sub, "up"]);
-                }
-            }
+            ip_ok(&["-n", &node.ns, "link", "set", &dev, "up"]);
         }
         node
     }
@@ -369,6 +363,17 @@ fn topology(node: &Node, vlan: Option<u16>) -> String {
         &format!("provider = \"Equinix\"\n{vlan_line}"),
         1,
     )
+    // IPv6 private peerings on both circuits.
+    .replacen(
+        "name = \"er-sv\"\n",
+        "name = \"er-sv\"\npeering_prefix = \"192.168.100.0/29\"\npeering_prefix_v6 = \"fd00:100::/125\"\n",
+        1,
+    )
+    .replacen(
+        "name = \"er-london\"\n",
+        "name = \"er-london\"\npeering_prefix = \"192.168.100.8/29\"\npeering_prefix_v6 = \"fd00:200::/125\"\n",
+        1,
+    )
     .replacen(
         "prefixes = [\"10.0.1.0/24\"]\nrouter = \"frr\"",
         &format!(
@@ -444,6 +449,38 @@ fn attach_and_cross(tag: &str, vlan: Option<u16>) {
     assert!(
         (avg - expected).abs() < 0.1 * expected + 2.0,
         "ping avg {avg} ms, modelled {expected} ms"
+    );
+    // The IPv6 peering: the CE reaches each MSEE's link address (neighbour discovery on the
+    // port), and London's router its MSEE's over its TUN link.
+    for msee in ["fd00:100::2", "fd00:100::6"] {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &node.ns, "ping", "-6", "-n", "-c", "2", "-W", "1", msee,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let neigh = ip(&["-n", &node.ns, "-6", "neigh"]);
+        let addr = ip(&["-n", &node.ns, "-6", "addr"]);
+        assert_eq!(
+            ping_received(&text),
+            2,
+            "{msee}: {text}{}\nneighbours: {}\n{}\ndrops: {}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&neigh.stdout),
+            String::from_utf8_lossy(&addr.stdout),
+            stats_drops(&lab, "er-sv")
+        );
+    }
+    let out = lab.exec(
+        "london",
+        &["ping", "-6", "-n", "-c", "2", "-W", "1", "fd00:200::2"],
+    );
+    assert_eq!(
+        ping_received(&String::from_utf8_lossy(&out.stdout)),
+        2,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     // Traceroute from the CE's LAN: the MSEE hops, then London.
     let tr = Command::new("ip")

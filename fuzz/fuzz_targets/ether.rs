@@ -1,8 +1,8 @@
 //! Arbitrary frames into an Ethernet circuit port's link layer (`engine::ether`), tagged and
 //! untagged ports: nothing panics; an IP packet is handed on only from a frame on the
-//! peering's VLAN addressed to the MSEE (or broadcast); a reply is an ARP reply from the
-//! MSEE's MAC for one of its addresses, on the peering's VLAN; framing back to the CE never
-//! panics either.
+//! peering's VLAN addressed to the MSEE (or broadcast, or its solicited-node multicast); a
+//! reply is an ARP reply or a neighbour advertisement from the MSEE's MAC for one of its
+//! addresses, on the peering's VLAN; framing back to the CE never panics either.
 
 #![no_main]
 
@@ -21,7 +21,8 @@ fuzz_target!(|data: &[u8]| {
         vlan,
         vec!["192.168.100.2".parse().unwrap()],
         "192.168.100.1".parse().unwrap(),
-    );
+    )
+    .with_v6(vec!["fd00:100::2".parse().unwrap()]);
     let mut out = Vec::new();
     // The tag the frame carries, as the port reads it.
     let tag = (frame.len() >= 18 && frame[12..14] == [0x81, 0x00])
@@ -33,11 +34,23 @@ fuzz_target!(|data: &[u8]| {
             assert!(offset <= frame.len());
         }
         Ingress::Reply => {
-            assert_eq!(tag, vlan, "ARP answered on another VLAN");
+            assert_eq!(tag, vlan, "answered on another VLAN");
             assert_eq!(&out[6..12], &MSEE);
-            let arp = &out[out.len() - 28..];
-            assert_eq!(&arp[6..8], &[0, 2], "an ARP reply");
-            assert_eq!(&arp[14..18], &[192, 168, 100, 2], "for the MSEE's address");
+            let ty = if vlan.is_some() { &out[16..18] } else { &out[12..14] };
+            if ty == [0x08, 0x06] {
+                let arp = &out[out.len() - 28..];
+                assert_eq!(&arp[6..8], &[0, 2], "an ARP reply");
+                assert_eq!(&arp[14..18], &[192, 168, 100, 2], "for the MSEE's address");
+            } else {
+                assert_eq!(ty, [0x86, 0xdd], "ARP or IPv6");
+                let ip = &out[out.len() - 72..];
+                assert_eq!(ip[40], 136, "a neighbour advertisement");
+                assert_eq!(
+                    &ip[48..64],
+                    &"fd00:100::2".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+                    "for the MSEE's address"
+                );
+            }
         }
         Ingress::Drop(_) => {}
     }

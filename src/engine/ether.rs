@@ -6,11 +6,12 @@
 //! ARP request for the CE while its MAC is not known yet. Wire formats are etherparse's; no
 //! IO here (the shell owns the socket).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType, Ethernet2Header,
-    Ethernet2HeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice, VlanId, VlanPcp,
+    icmpv6::NeighborAdvertisementHeader, ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType,
+    Ethernet2Header, Ethernet2HeaderSlice, Icmpv6Type, Ipv6HeaderSlice, PacketBuilder,
+    SingleVlanHeader, SingleVlanHeaderSlice, VlanId, VlanPcp,
 };
 
 /// A MAC address.
@@ -70,6 +71,8 @@ pub struct EtherPort {
     pub vlan: Option<u16>,
     /// The MSEE's addresses on this port (answered in ARP).
     pub addresses: Vec<Ipv4Addr>,
+    /// The MSEE's IPv6 addresses on this port (answered in neighbour discovery).
+    pub addresses_v6: Vec<Ipv6Addr>,
     /// The CE's address on the link (asked for in ARP until its MAC is known).
     pub ce: Ipv4Addr,
     /// The CE's MAC, once a frame from it was seen.
@@ -88,7 +91,23 @@ impl EtherPort {
             ce,
             ce_mac: None,
             last_wrong_vlan: None,
+            addresses_v6: Vec::new(),
         }
+    }
+
+    /// With the MSEE's IPv6 addresses on this port (an IPv6 private peering).
+    pub fn with_v6(mut self, addresses: Vec<Ipv6Addr>) -> Self {
+        self.addresses_v6 = addresses;
+        self
+    }
+
+    /// Whether `mac` is the solicited-node multicast MAC of one of the MSEE's IPv6 addresses
+    /// (where a neighbour solicitation for it is sent).
+    fn solicited(&self, mac: Mac) -> bool {
+        self.addresses_v6.iter().any(|a| {
+            let o = a.octets();
+            mac == [0x33, 0x33, 0xff, o[13], o[14], o[15]]
+        })
     }
 
     /// Takes a frame read from the port; an ARP reply, when there is one, goes to `out`.
@@ -125,10 +144,17 @@ impl EtherPort {
             _ => {}
         }
         let dst = eth.destination();
-        if dst != self.mac && dst != BROADCAST {
+        let solicited = ether_type == EtherType::IPV6 && self.solicited(dst);
+        if dst != self.mac && dst != BROADCAST && !solicited {
             return Ingress::Drop(LinkDrop::NotForUs);
         }
         match ether_type {
+            EtherType::IPV6 if self.neighbour(eth.source(), &frame[offset..], out) => {
+                self.ce_mac = Some(eth.source());
+                Ingress::Reply
+            }
+            // A solicitation for another address, or other multicast: not the MSEE's.
+            EtherType::IPV6 if solicited => Ingress::Drop(LinkDrop::NotForUs),
             EtherType::IPV4 | EtherType::IPV6 => {
                 self.ce_mac = Some(eth.source());
                 Ingress::Ip { offset }
@@ -136,6 +162,60 @@ impl EtherPort {
             EtherType::ARP => self.arp(&frame[offset..], out),
             _ => Ingress::Drop(LinkDrop::OtherType),
         }
+    }
+
+    /// A neighbour solicitation (RFC 4861) for one of the MSEE's IPv6 addresses, from `src`:
+    /// the advertisement that answers it goes to `out` (true).
+    fn neighbour(&self, src: Mac, ip: &[u8], out: &mut Vec<u8>) -> bool {
+        let Ok(h) = Ipv6HeaderSlice::from_slice(ip) else {
+            return false;
+        };
+        let body = &ip[h.slice().len()..];
+        // ICMPv6, neighbour solicitation (135), code 0, hop limit 255, the target after the
+        // 4 reserved bytes.
+        if h.next_header() != etherparse::IpNumber::IPV6_ICMP
+            || h.hop_limit() != 255
+            || body.len() < 24
+            || body[0] != 135
+            || body[1] != 0
+        {
+            return false;
+        }
+        let target = Ipv6Addr::from(<[u8; 16]>::try_from(&body[8..24]).expect("16 bytes"));
+        if !self.addresses_v6.contains(&target) {
+            return false;
+        }
+        let from = h.source_addr();
+        // From the unspecified address (duplicate address detection): to all nodes.
+        let (to, solicited) = if from.is_unspecified() {
+            (Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), false)
+        } else {
+            (from, true)
+        };
+        let mut payload = target.octets().to_vec();
+        // Target link-layer address option: type 2, 1 unit of 8 bytes, the MSEE's MAC.
+        payload.extend_from_slice(&[2, 1]);
+        payload.extend_from_slice(&self.mac);
+        out.clear();
+        self.header(
+            if solicited {
+                src
+            } else {
+                [0x33, 0x33, 0, 0, 0, 1]
+            },
+            EtherType::IPV6,
+            out,
+        );
+        PacketBuilder::ipv6(target.octets(), to.octets(), 255)
+            .icmpv6(Icmpv6Type::NeighborAdvertisement(
+                NeighborAdvertisementHeader {
+                    router: true,
+                    solicited,
+                    r#override: true,
+                },
+            ))
+            .write(out, &payload)
+            .is_ok()
     }
 
     fn arp(&mut self, body: &[u8], out: &mut Vec<u8>) -> Ingress {
@@ -346,6 +426,76 @@ mod tests {
         assert_eq!(
             tagged.ingress(&f[..10], &mut out),
             Ingress::Drop(LinkDrop::Malformed)
+        );
+    }
+
+    /// A neighbour solicitation from the CE's fd00:100::1 for `target`, as a frame to its
+    /// solicited-node multicast MAC on VLAN 100.
+    fn solicit(target: &str) -> Vec<u8> {
+        let t: Ipv6Addr = target.parse().unwrap();
+        let o = t.octets();
+        let mut body = vec![0u8; 4];
+        body.extend_from_slice(&o);
+        body.extend_from_slice(&[1, 1]);
+        body.extend_from_slice(&CE);
+        let mut ip = Vec::new();
+        PacketBuilder::ipv6(
+            "fd00:100::1".parse::<Ipv6Addr>().unwrap().octets(),
+            [
+                0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+            ],
+            255,
+        )
+        .icmpv6(Icmpv6Type::Unknown {
+            type_u8: 135,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        })
+        .write(&mut ip, &body[4..])
+        .unwrap();
+        frame(
+            [0x33, 0x33, 0xff, o[13], o[14], o[15]],
+            Some(100),
+            EtherType::IPV6,
+            &ip,
+        )
+    }
+
+    #[test]
+    fn a_neighbour_solicitation_for_the_msee_is_advertised_with_its_mac() {
+        let mut p = port(Some(100)).with_v6(vec!["fd00:100::2".parse().unwrap()]);
+        let mut out = Vec::new();
+        assert_eq!(p.ingress(&solicit("fd00:100::2"), &mut out), Ingress::Reply);
+        assert_eq!(p.ce_mac, Some(CE));
+        // To the CE, tagged, IPv6 from the MSEE's address to the CE's.
+        assert_eq!(&out[..6], &CE);
+        assert_eq!(&out[6..12], &MSEE);
+        assert_eq!(&out[12..18], &[0x81, 0x00, 0x00, 100, 0x86, 0xdd]);
+        let ip = &out[18..];
+        let h = Ipv6HeaderSlice::from_slice(ip).unwrap();
+        assert_eq!(h.hop_limit(), 255);
+        assert_eq!(h.source_addr(), "fd00:100::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            h.destination_addr(),
+            "fd00:100::1".parse::<Ipv6Addr>().unwrap()
+        );
+        let icmp = &ip[40..];
+        assert_eq!(icmp[0], 136, "neighbour advertisement");
+        assert_eq!(icmp[4], 0xe0, "router, solicited, override");
+        assert_eq!(&icmp[8..24], &h.source_addr().octets());
+        assert_eq!(&icmp[24..26], &[2, 1], "target link-layer address");
+        assert_eq!(&icmp[26..32], &MSEE);
+        // The checksum covers the pseudo-header: the sum over it and the message is zero.
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&ip[8..40]);
+        pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, 58]);
+        pseudo.extend_from_slice(icmp);
+        assert_eq!(crate::engine::wire::checksum(&pseudo), 0);
+        // For another address: not the MSEE's to answer.
+        assert_eq!(
+            p.ingress(&solicit("fd00:100::3"), &mut out),
+            Ingress::Drop(LinkDrop::NotForUs)
         );
     }
 

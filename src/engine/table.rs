@@ -113,6 +113,8 @@ pub struct CircuitFib {
     pub msee_v6: Ipv6Addr,
     /// Each link's (customer, MSEE) addresses: the first and second host of its /30.
     pub link_v4: [(Ipv4Addr, Ipv4Addr); 2],
+    /// With an IPv6 private peering: each link's (customer, MSEE) addresses in its /126.
+    pub link_v6: Option<[(Ipv6Addr, Ipv6Addr); 2]>,
     /// Links under maintenance: used only while the other link is down.
     pub drained: [bool; 2],
     /// With a real router at the customer end: its two link ports (primary, secondary), where

@@ -1043,3 +1043,57 @@ fn an_ethernet_ports_offload_header_counts_from_the_ip_packet_once_unframed() {
         FrameIn::Drop(DropReason::Link(ether::LinkDrop::Malformed))
     );
 }
+
+#[test]
+fn a_router_links_ipv6_addresses_reach_the_msees_and_back() {
+    let text = include_str!("../../topologies/global-reach-frr.toml").replacen(
+        "provider = \"Equinix\"\n",
+        "provider = \"Equinix\"\npeering_prefix = \"192.168.100.0/29\"\npeering_prefix_v6 = \"fd00:100::/125\"\n",
+        1,
+    );
+    let mut t = topo(&text);
+    t.lab.latency = LatencyModel::None;
+    for c in &mut t.circuit {
+        c.bandwidth = Bandwidth::UNLIMITED;
+    }
+    let mut e = Engine::new(crate::plane::tables(&t));
+    let links: Vec<PortId> = (0..2)
+        .map(|path| {
+            e.tables()
+                .ports
+                .iter()
+                .position(|p| {
+                    matches!(p.kind, table::PortKind::Link { site: 0, circuit: 0, path: q } if q == path)
+                })
+                .unwrap()
+        })
+        .collect();
+    let msee = e.tables().msee_port.unwrap();
+    let mut out = Vec::new();
+    // Each link: the CE's address (first of its /126) to the MSEE's (second), and back.
+    for (path, (ce, ms)) in [
+        ("fd00:100::1", "fd00:100::2"),
+        ("fd00:100::5", "fd00:100::6"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut up = echo6(ce, ms, 64);
+        let v = e.handle(links[path], &mut up, &mut out);
+        assert!(
+            matches!(v, Verdict::Forward { port, .. } if port == msee),
+            "link {path} up: {v:?}"
+        );
+        let mut down = echo6(ms, ce, 64);
+        let v = e.handle(msee, &mut down, &mut out);
+        assert!(
+            matches!(v, Verdict::Forward { port, .. } if port == links[path]),
+            "link {path} down: {v:?}"
+        );
+    }
+    // The MSEE answers traceroute from its primary link address.
+    assert_eq!(
+        e.tables().circuits[0].msee_v6,
+        "fd00:100::2".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+}

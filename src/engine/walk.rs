@@ -286,9 +286,14 @@ impl Walker<'_, '_> {
                 }
                 self.circuits[circuit].input[path].add(wire);
                 self.link.cross(self.plan, t, circuit, path, Dir::Up, 0);
-                let msee = t.circuits[circuit].link_v4[path].1;
+                let c = &t.circuits[circuit];
+                let msee_v4 = c.link_v4[path].1;
+                let msee_v6 = c.link_v6.map(|l| l[path].1);
                 match (t.msee_port, dst) {
-                    (Some(port), IpAddr::V4(d)) if d == msee => {
+                    (Some(port), IpAddr::V4(d)) if d == msee_v4 => {
+                        Err(Walk::Deliver { port, hops: 0 })
+                    }
+                    (Some(port), IpAddr::V6(d)) if Some(d) == msee_v6 => {
                         Err(Walk::Deliver { port, hops: 0 })
                     }
                     _ => Ok(Hop::Msee { circuit, via: None }),
@@ -302,7 +307,10 @@ impl Walker<'_, '_> {
                     .enumerate()
                     .find_map(|(port, p)| match p.kind {
                         PortKind::Link { circuit, path, .. }
-                            if dst == IpAddr::V4(t.circuits[circuit].link_v4[path].0) =>
+                            if dst == IpAddr::V4(t.circuits[circuit].link_v4[path].0)
+                                || t.circuits[circuit]
+                                    .link_v6
+                                    .is_some_and(|l| dst == IpAddr::V6(l[path].0)) =>
                         {
                             Some((port, circuit, path))
                         }

@@ -728,6 +728,10 @@ fn make_router_links(
         let c = &topo.circuit[circuit];
         let (ce, msee) = tables.circuits[circuit].link_v4[path];
         msee_addrs.push(format!("{msee}/30"));
+        let link_v6 = tables.circuits[circuit].link_v6.map(|l| l[path]);
+        if let Some((_, msee6)) = link_v6 {
+            msee_addrs.push(format!("{msee6}/126"));
+        }
         if s.has_ports() {
             let link = format!("{}/{}", c.name, ["primary", "secondary"][path & 1]);
             devices.push(match s.port(&c.name, path) {
@@ -740,7 +744,8 @@ fn make_router_links(
                             c.vlan_id,
                             vec![msee],
                             ce,
-                        ),
+                        )
+                        .with_v6(link_v6.map(|(_, m)| vec![m]).unwrap_or_default()),
                     ));
                     info!(%link, port = %spec, "Ethernet port attached");
                     run::Device::Packet(fd)
@@ -755,6 +760,9 @@ fn make_router_links(
         let name = name.as_str();
         let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
         netns::configure_link(&ns, name, &format!("{ce}/30"))?;
+        if let Some((ce6, _)) = link_v6 {
+            netns::configure_link(&ns, name, &format!("{ce6}/126"))?;
+        }
         devices.push(run::Device::Tun(tun_rs::AsyncDevice::new(dev).map_err(
             io_err(format!("registering TUN {name} of {ns} with tokio")),
         )?));

@@ -178,13 +178,15 @@ pub fn configure(
 }
 
 /// Puts `addr` (with its length, e.g. 192.168.100.1/30) on a TUN in a namespace and brings
-/// it (and `lo`) up, without IPv6 autoconfiguration.
+/// it (and `lo`) up, without IPv6 autoconfiguration (and, for an IPv6 address, without
+/// duplicate address detection: the link is ours alone).
 pub fn configure_link(ns: &str, tun: &str, addr: &str) -> Result<(), NetnsError> {
+    let nodad = if addr.contains(':') { " nodad" } else { "" };
     run(
         &format!("configuring {tun} in namespace {ns}"),
         Command::new("ip").args(["-n", ns, "-batch", "-"]),
         Some(&format!(
-            "link set lo up\nlink set {tun} addrgenmode none\naddr add {addr} dev {tun}\nlink set {tun} up\n"
+            "link set lo up\nlink set {tun} addrgenmode none\naddr add {addr} dev {tun}{nodad}\nlink set {tun} up\n"
         )),
     )
 }

@@ -122,8 +122,7 @@ pub fn update(
         } = p.kind
         {
             if i == site {
-                let ce = tables.circuits[circuit].link_v4[path].0;
-                p.prefixes = link_prefixes(customers, i, ce);
+                p.prefixes = link_prefixes(customers, i, &tables.circuits[circuit], path);
             }
         }
     }
@@ -195,11 +194,18 @@ fn circuit_fib(
             loss: c.loss.or(t.lab.loss),
         },
         msee_v4: Ipv4Addr::from(u32::from(pp.network()) + 2),
-        msee_v6: Ipv6Addr::from(base + 2),
+        // With an IPv6 peering the MSEE answers from its primary link address, as in IPv4;
+        // without, from reachlab's internal range.
+        msee_v6: c
+            .peering_prefix_v6
+            .map_or(Ipv6Addr::from(base + 2), |v6| v6.addresses(0).1),
         link_v4: [0u32, 4].map(|o| {
             let n = u32::from(pp.network()) + o;
             (Ipv4Addr::from(n + 1), Ipv4Addr::from(n + 2))
         }),
+        link_v6: c
+            .peering_prefix_v6
+            .map(|v6| [v6.addresses(0), v6.addresses(1)]),
         // Under maintenance, or the link a static site prepends more on: used only
         // while the other is down (the static router keeps to its preferred link).
         drained: [0, 1].map(|l| {
@@ -315,7 +321,6 @@ fn router_ports(
     for &(i, c) in router_circuits {
         let s = &t.site[i];
         for path in 0..2 {
-            let (ce, _) = circuits[c].link_v4[path];
             let mut p = port(
                 &format!("{}/{}", s.name, s.link_interface(&t.circuit[c].name, path)),
                 &[],
@@ -325,7 +330,7 @@ fn router_ports(
                     path,
                 },
             );
-            p.prefixes = link_prefixes(customers, i, ce);
+            p.prefixes = link_prefixes(customers, i, &circuits[c], path);
             ports.push(p);
         }
     }
@@ -335,6 +340,9 @@ fn router_ports(
             for (_, msee) in circuits[c].link_v4 {
                 p.prefixes.insert(IpNet::V4(msee.into()), ());
             }
+            for (_, msee) in circuits[c].link_v6.into_iter().flatten() {
+                p.prefixes.insert(IpNet::V6(msee.into()), ());
+            }
         }
         ports.push(p);
         ports.len() - 1
@@ -342,16 +350,30 @@ fn router_ports(
 }
 
 /// What a router site's link port may carry from: the sources its MSEEs accepted from site
-/// `i`, and the link's /30 (CE address `ce`).
-fn link_prefixes(customers: &super::AdjRibIn, i: usize, ce: Ipv4Addr) -> Lpm<()> {
+/// `i`, and link `path` of `circuit`'s own prefixes (its /30, and its /126 with an IPv6
+/// peering).
+fn link_prefixes(
+    customers: &super::AdjRibIn,
+    i: usize,
+    circuit: &CircuitFib,
+    path: usize,
+) -> Lpm<()> {
     let mut prefixes = Lpm::new();
     for a in customers.accepted(i) {
         prefixes.insert(a, ());
     }
+    let ce = circuit.link_v4[path].0;
     prefixes.insert(
         IpNet::V4(ipnet::Ipv4Net::new(ce, 30).expect("valid").trunc()),
         (),
     );
+    if let Some(l) = circuit.link_v6 {
+        let ce6 = l[path].0;
+        prefixes.insert(
+            IpNet::V6(ipnet::Ipv6Net::new(ce6, 126).expect("valid").trunc()),
+            (),
+        );
+    }
     prefixes
 }
 
