@@ -154,6 +154,10 @@ fn refused_changes_say_why_and_change_nothing() {
     );
     let before = json(&lab, &["global-reach", "list"]);
     assert_eq!(before.as_array().unwrap().len(), 1);
+    // Without an IPv6 /125 the connection carries IPv4 only, and the list says so.
+    let table = ok(&lab, &["global-reach", "list"]);
+    let row = table.lines().find(|l| l.starts_with("er-sv")).unwrap();
+    assert!(row.trim_end().ends_with("IPv4 only"), "{table}");
     let cases: &[(&[&str], &str)] = &[
         (
             &[

@@ -1,6 +1,7 @@
 //! BGP bytes into an MSEE's session: whatever arrives, nothing panics; a session that ends
 //! because of what it read says why with a NOTIFICATION it sent (or one it received); a
-//! second session beside it is untouched. Also feeds the message decoder directly, and BFD
+//! second session beside it is untouched (IPv4 and IPv6: MP_REACH / MP_UNREACH, with a
+//! dictionary in fuzz/dicts/bgp.dict). Also feeds the message decoder directly, and BFD
 //! datagrams to an MSEE's BFD session that is Up (a discarded one changes nothing).
 
 #![no_main]

@@ -126,6 +126,12 @@ pub(super) fn print_gr(rows: &[GrRow]) {
                 r.address_prefix.clone(),
                 r.ipv6_address_prefix.clone().unwrap_or_else(|| "-".into()),
                 r.state.clone(),
+                // IPv6 site routes cross only with an IPv6 /125 on the connection.
+                if r.ipv6_address_prefix.is_some() {
+                    "IPv4, IPv6".into()
+                } else {
+                    "IPv4 only".into()
+                },
             ]
         })
         .collect();
@@ -136,6 +142,7 @@ pub(super) fn print_gr(rows: &[GrRow]) {
             "AddressPrefix",
             "Ipv6AddressPrefix",
             "State",
+            "Carries",
         ],
         &table,
     );
