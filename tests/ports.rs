@@ -581,10 +581,13 @@ fn a_missing_or_busy_interface_is_refused_and_nothing_is_made() {
     let out = lab.try_up(&[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
+    // Pointed at in the file: FILE:LINE:COL, the site and its port.
+    let file = lab.file.display().to_string();
     assert!(
-        err.contains(
-            "site sf, link er-sv/secondary: port rpnosuchif: there is no interface rpnosuchif"
-        ),
+        err.lines().any(|l| l.starts_with(&format!("{file}:"))
+            && l.contains(
+                "site sf, port secondary: port rpnosuchif: there is no interface rpnosuchif"
+            )),
         "{err}"
     );
     assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());

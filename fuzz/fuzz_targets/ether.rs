@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
         Ingress::Reply => {
             assert_eq!(tag, vlan, "answered on another VLAN");
             assert_eq!(&out[6..12], &MSEE);
-            let ty = if vlan.is_some() { &out[16..18] } else { &out[12..14] };
+            let ty = if vlan.is_some() {
+                &out[16..18]
+            } else {
+                &out[12..14]
+            };
             if ty == [0x08, 0x06] {
                 let arp = &out[out.len() - 28..];
                 assert_eq!(&arp[6..8], &[0, 2], "an ARP reply");
@@ -47,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(ip[40], 136, "a neighbour advertisement");
                 assert_eq!(
                     &ip[48..64],
-                    &"fd00:100::2".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+                    &"fd00:100::2"
+                        .parse::<std::net::Ipv6Addr>()
+                        .unwrap()
+                        .octets(),
                     "for the MSEE's address"
                 );
             }

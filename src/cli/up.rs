@@ -159,10 +159,57 @@ pub fn run(file: &Path, opts: Options) -> i32 {
     if !lab::is_root() {
         return super::fail(lab::LabError::NotRoot);
     }
+    if let Err(code) = check_ports(file, &topo) {
+        return code;
+    }
     if opts.detach {
         return detach_run(file, &topo, opts);
     }
     foreground(file, &topo, opts)
+}
+
+/// The external sites' ports, checked on this host before anything is made: an interface
+/// that is not there (or not Ethernet, or down, or another lab's), or a VXLAN that cannot be
+/// made, is reported at its place in the file.
+fn check_ports(file: &Path, topo: &Topology) -> Result<(), i32> {
+    use crate::topology::{Entity, PortSpec};
+    for (i, s) in topo.site.iter().enumerate() {
+        for (j, (key, spec)) in s.ports.iter().enumerate() {
+            let found = match spec {
+                PortSpec::Interface { netns, name } => lab::port::find(spec)
+                    .map(|_| lab::port_holder(&topo.lab.name, netns.as_deref(), name)),
+                PortSpec::Vxlan { netns, vni, .. } => lab::port::vxlan_check(spec).map(|()| {
+                    lab::port_holder(
+                        &topo.lab.name,
+                        netns.as_deref(),
+                        &lab::port::vxlan_name(*vni),
+                    )
+                }),
+            };
+            let problem = match found {
+                Ok(None) => continue,
+                Ok(Some(other)) => {
+                    format!("{spec} is lab {other}'s port already; one interface attaches one link")
+                }
+                Err(e) => e.to_string(),
+            };
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let span = Topology::span_of(&text, Entity::Site(i), "ports", j);
+            let source = crate::diag::SourceFile::new(file.display().to_string(), text);
+            eprintln!(
+                "{}",
+                source.render(&crate::diag::Diagnostic::new(
+                    span,
+                    format!("site {}, port {key}: {problem}", s.name)
+                ))
+            );
+            return Err(super::fail(format!(
+                "{} names a port this host cannot give; nothing was made",
+                file.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {

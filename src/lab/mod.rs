@@ -356,22 +356,12 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
     }
     let pid = std::process::id();
     // Ports of another lab: one interface attaches one link.
-    let theirs: Vec<(String, state::PortState)> = state::list_labs()
-        .into_iter()
-        .filter(|l| *l != lab)
-        .filter_map(|l| LabState::load(&l).ok())
-        .filter(LabState::alive)
-        .flat_map(|st| st.ports.into_iter().map(move |p| (st.lab.clone(), p)))
-        .collect();
     for p in ports(topo)? {
-        if let Some((other, _)) = theirs
-            .iter()
-            .find(|(_, q)| q.netns == p.netns && q.interface == p.interface)
-        {
+        if let Some(other) = port_holder(&lab, p.netns.as_deref(), &p.interface) {
             return Err(port::PortError::Busy {
                 port: p.link,
                 name: p.interface,
-                lab: other.clone(),
+                lab: other,
             }
             .into());
         }
@@ -398,6 +388,21 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         state::lab_dir(&lab).display()
     )))?;
     Ok(st)
+}
+
+/// The running lab other than `lab` whose port is interface `name` (in namespace `netns`).
+pub fn port_holder(lab: &str, netns: Option<&str>, name: &str) -> Option<String> {
+    state::list_labs()
+        .into_iter()
+        .filter(|l| l != lab)
+        .filter_map(|l| LabState::load(&l).ok())
+        .filter(LabState::alive)
+        .find(|st| {
+            st.ports
+                .iter()
+                .any(|q| q.netns.as_deref() == netns && q.interface == name)
+        })
+        .map(|st| st.lab)
 }
 
 /// The Ethernet ports of external sites, each checked (its interface there, Ethernet, up).

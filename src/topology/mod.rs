@@ -868,6 +868,20 @@ impl Topology {
         Ok(t)
     }
 
+    /// Where a key of the file stands (its `index`th value of `field` of `entity`), to point
+    /// at it in a message about something found later, outside the file (an interface that is
+    /// not there). None when the text does not parse.
+    pub fn span_of(
+        text: &str,
+        entity: Entity,
+        field: &'static str,
+        index: usize,
+    ) -> Option<Range<usize>> {
+        parse::parse(text, "lab")
+            .ok()
+            .and_then(|(_, spans)| spans.get(entity, field, index))
+    }
+
     /// Parses and validates topology text; `default_name` names the lab when `[lab]` does not.
     pub fn from_source(source: SourceFile, default_name: &str) -> Result<Topology, LoadError> {
         match parse::parse(&source.text, default_name) {

@@ -369,7 +369,7 @@ impl Rules<'_> {
                 "router",
                 0,
                 format!(
-                    "site {}: sites with a router are IPv4-only for now (the MSEEs have no IPv6 link addresses yet); give IPv4 prefixes, or use router = \"static\"",
+                    "site {}: sites with a router are IPv4-only for now: the MSEEs speak no IPv6 BGP session yet (a circuit's peering_prefix_v6 gives the links IPv6 addresses, not routes); give IPv4 prefixes, or use router = \"static\"",
                     s.name
                 ),
             );
