@@ -172,20 +172,11 @@ pub fn run(file: &Path, opts: Options) -> i32 {
 /// that is not there (or not Ethernet, or down, or another lab's), or a VXLAN that cannot be
 /// made, is reported at its place in the file.
 fn check_ports(file: &Path, topo: &Topology) -> Result<(), i32> {
-    use crate::topology::{Entity, PortSpec};
+    use crate::topology::Entity;
     for (i, s) in topo.site.iter().enumerate() {
         for (j, (key, spec)) in s.ports.iter().enumerate() {
-            let found = match spec {
-                PortSpec::Interface { netns, name } => lab::port::find(spec)
-                    .map(|_| lab::port_holder(&topo.lab.name, netns.as_deref(), name)),
-                PortSpec::Vxlan { netns, vni, .. } => lab::port::vxlan_check(spec).map(|()| {
-                    lab::port_holder(
-                        &topo.lab.name,
-                        netns.as_deref(),
-                        &lab::port::vxlan_name(*vni),
-                    )
-                }),
-            };
+            let found = lab::port::check(spec)
+                .map(|(name, _)| lab::port_holder(&topo.lab.name, spec.netns(), &name));
             let problem = match found {
                 Ok(None) => continue,
                 Ok(Some(other)) => {

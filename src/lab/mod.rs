@@ -405,43 +405,29 @@ pub fn port_holder(lab: &str, netns: Option<&str>, name: &str) -> Option<String>
         .map(|st| st.lab)
 }
 
-/// The Ethernet ports of external sites, each checked (its interface there, Ethernet, up).
+/// The Ethernet ports of external sites, each checked (its interface there, Ethernet, up;
+/// a VXLAN's name free).
 fn ports(topo: &Topology) -> Result<Vec<state::PortState>, LabError> {
     let mut out = Vec::new();
     for s in &topo.site {
         for c in &s.circuits {
             for (path, link) in ["primary", "secondary"].iter().enumerate() {
-                match s.port(c, path) {
-                    Some(spec @ crate::topology::PortSpec::Interface { netns, name }) => {
-                        port::find(spec).map_err(|e| LabError::PortOf {
-                            site: s.name.clone(),
-                            link: format!("{c}/{link}"),
-                            source: Box::new(e),
-                        })?;
-                        out.push(state::PortState {
-                            site: s.name.clone(),
-                            link: format!("{c}/{link}"),
-                            netns: netns.clone(),
-                            interface: name.clone(),
-                            made: false,
-                        });
-                    }
-                    Some(spec @ crate::topology::PortSpec::Vxlan { netns, vni, .. }) => {
-                        port::vxlan_check(spec).map_err(|e| LabError::PortOf {
-                            site: s.name.clone(),
-                            link: format!("{c}/{link}"),
-                            source: Box::new(e),
-                        })?;
-                        out.push(state::PortState {
-                            site: s.name.clone(),
-                            link: format!("{c}/{link}"),
-                            netns: netns.clone(),
-                            interface: port::vxlan_name(*vni),
-                            made: true,
-                        });
-                    }
-                    None => {}
-                }
+                let Some(spec) = s.port(c, path) else {
+                    continue;
+                };
+                let link = format!("{c}/{link}");
+                let (interface, made) = port::check(spec).map_err(|e| LabError::PortOf {
+                    site: s.name.clone(),
+                    link: link.clone(),
+                    source: Box::new(e),
+                })?;
+                out.push(state::PortState {
+                    site: s.name.clone(),
+                    link,
+                    netns: spec.netns().map(String::from),
+                    interface,
+                    made,
+                });
             }
         }
     }

@@ -128,6 +128,16 @@ pub fn find(spec: &PortSpec) -> Result<Found, PortError> {
     })
 }
 
+/// Checks a port on this host before `up` makes anything: an existing interface must be
+/// there, Ethernet and up; a VXLAN's name must be free. Returns the interface's name and
+/// whether the lab makes it (a VXLAN).
+pub fn check(spec: &PortSpec) -> Result<(String, bool), PortError> {
+    match spec {
+        PortSpec::Interface { name, .. } => find(spec).map(|_| (name.clone(), false)),
+        PortSpec::Vxlan { vni, .. } => vxlan_check(spec).map(|()| (vxlan_name(*vni), true)),
+    }
+}
+
 /// The name of the VXLAN interface reachlab makes for a port with VNI `vni`.
 pub fn vxlan_name(vni: u32) -> String {
     format!("rlvx{vni}")
