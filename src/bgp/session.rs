@@ -60,6 +60,14 @@ impl Config {
             allowas_in: 2,
         }
     }
+
+    /// This configuration for one family only: the MSEE's IPv4 and IPv6 sessions are
+    /// separate, each over its own family's transport, and neither carries the other's routes.
+    pub fn only(mut self, ipv6: bool) -> Config {
+        self.ipv4 = !ipv6;
+        self.ipv6 = ipv6;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +135,8 @@ pub struct Session {
     /// What the peer said in its OPEN.
     peer: Option<Open>,
     asn4: bool,
-    ipv6: bool,
+    /// The families both sides said they carry (IPv4, IPv6): only these are sent or accepted.
+    families: [bool; 2],
     hold: Duration,
     keepalive: Duration,
     hold_deadline: Option<Duration>,
@@ -154,7 +163,7 @@ impl Session {
             close: false,
             peer: None,
             asn4: false,
-            ipv6: false,
+            families: [false; 2],
             hold: Duration::ZERO,
             keepalive: Duration::ZERO,
             hold_deadline: None,
@@ -422,7 +431,10 @@ impl Session {
         self.hold = Duration::from_secs(u64::from(hold));
         self.keepalive = self.hold / 3;
         self.asn4 = o.four_octet_as;
-        self.ipv6 = self.cfg.ipv6 && o.ipv6_unicast;
+        self.families = [
+            self.cfg.ipv4 && o.ipv4_unicast,
+            self.cfg.ipv6 && o.ipv6_unicast,
+        ];
         self.peer = Some(o);
         self.send(&Message::Keepalive);
         self.state = State::OpenConfirm;
@@ -452,7 +464,9 @@ impl Session {
                 .filter(|x| **x == self.cfg.local_asn)
                 .count();
             for p in &u.announced {
-                if matches!(p, IpNet::V6(_)) && !self.ipv6 {
+                if !self.carries(p) {
+                    // A family the session does not carry (an IPv4 session never takes IPv6
+                    // routes, and the other way round): ignored, as FRR and the MSEE do.
                     continue;
                 }
                 if own > self.cfg.allowas_in {
@@ -506,12 +520,21 @@ impl Session {
         }
     }
 
+    /// Whether the session carries `p`'s family (negotiated in the OPENs).
+    fn carries(&self, p: &IpNet) -> bool {
+        self.families[usize::from(matches!(p, IpNet::V6(_)))]
+    }
+
+    /// The families the session carries (IPv4, IPv6), once the OPENs are exchanged.
+    pub fn families(&self) -> [bool; 2] {
+        self.families
+    }
+
     fn send_updates(&mut self) {
-        let ipv6 = self.ipv6;
         let want: BTreeMap<IpNet, Attributes> = self
             .advertised
             .iter()
-            .filter(|(p, _)| ipv6 || matches!(p, IpNet::V4(_)))
+            .filter(|(p, _)| self.carries(p))
             .map(|(p, a)| (*p, a.clone()))
             .collect();
         let withdrawn: Vec<IpNet> = self

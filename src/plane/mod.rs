@@ -178,6 +178,44 @@ pub fn msee_address(t: &Topology, circuit: usize, link: usize) -> Ipv4Addr {
     nth(pp, 4 * link as u32 + 2)
 }
 
+/// The (CE, MSEE) addresses of a circuit link in one family: IPv4 always (`peering_prefix`),
+/// IPv6 when the circuit has an IPv6 peering (`peering_prefix_v6`).
+pub fn link_addresses(
+    t: &Topology,
+    circuit: usize,
+    link: usize,
+    v6: bool,
+) -> Option<(IpAddr, IpAddr)> {
+    if !v6 {
+        return Some((
+            IpAddr::V4(ce_address(t, circuit, link)),
+            IpAddr::V4(msee_address(t, circuit, link)),
+        ));
+    }
+    let (ce, msee) = t.circuit[circuit].peering_prefix_v6?.addresses(link);
+    Some((IpAddr::V6(ce), IpAddr::V6(msee)))
+}
+
+/// The next hop an MSEE gives a route to `prefix` on a circuit link: the CE's (`msee` false)
+/// or its own address in the prefix's family, the IPv4 one when the link has no IPv6.
+pub fn link_next_hop(
+    t: &Topology,
+    circuit: usize,
+    link: usize,
+    prefix: &IpNet,
+    msee: bool,
+) -> IpAddr {
+    let v6 = matches!(prefix, IpNet::V6(_));
+    let (ce, own) = link_addresses(t, circuit, link, v6)
+        .or_else(|| link_addresses(t, circuit, link, false))
+        .expect("IPv4 always");
+    if msee {
+        own
+    } else {
+        ce
+    }
+}
+
 /// `circuit`'s MSEE address on Global Reach connection `gr`, for link `link` (IPv4: the
 /// first circuit's MSEE .1 / .2 on the primary, .5 / .6 on the secondary; IPv6: ::1 / ::2).
 pub fn gr_address(t: &Topology, gr: usize, circuit: usize, link: usize, v6: bool) -> IpAddr {
@@ -202,7 +240,7 @@ fn local_rib(t: &Topology, adj_rib_in: &AdjRibIn, c: usize, link: usize) -> LocR
             for (p, a) in adj_rib_in.get(i, c, link).into_iter().flatten() {
                 local.add(Route {
                     prefix: *p,
-                    next_hop: IpAddr::V4(ce_address(t, c, link)),
+                    next_hop: link_next_hop(t, c, link, p, false),
                     as_path: a.as_path.clone(),
                     local_pref: None,
                     weight: 0,
@@ -363,7 +401,7 @@ fn gateway_rib(t: &Topology, msee: &[[LocRib; 2]], j: usize) -> GatewayRib {
             g.paths.entry(r.prefix).or_default().push((
                 c,
                 Route {
-                    next_hop: IpAddr::V4(msee_address(t, c, 0)),
+                    next_hop: link_next_hop(t, c, 0, &r.prefix, true),
                     as_path,
                     // The connection's routing weight.
                     weight: u32::from(v.weight(cname)),

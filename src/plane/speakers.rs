@@ -5,12 +5,11 @@
 //! session with a real router; both feed the Loc-RIBs through this one place.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::route::{remove_private_as, Attributes, Origin, Route, MICROSOFT_ASN};
-use super::{msee_address, Routing};
+use super::Routing;
 use crate::topology::Topology;
 
 /// Routes one speaker announces on one link: prefix -> path attributes.
@@ -179,7 +178,7 @@ fn toward_customer(
     Attributes {
         origin: 0,
         as_path,
-        next_hop: Some(IpAddr::V4(msee_address(t, circuit, link))),
+        next_hop: Some(super::link_next_hop(t, circuit, link, &r.prefix, true)),
         med: None,
         local_pref: None,
         communities: r.communities.clone(),

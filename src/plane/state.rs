@@ -105,6 +105,28 @@ impl Plane {
         self.adj_rib_out.get(&link).cloned().unwrap_or_default()
     }
 
+    /// What site `link.site`'s router now announces on the link in one family (`v6`): that
+    /// family's session's accepted routes. The other family's routes on the link, from its own
+    /// session, stay as they are; routes of the other family in `routes` are left out.
+    pub fn set_customer_family(
+        &mut self,
+        link: CustomerLink,
+        v6: bool,
+        routes: Announced,
+    ) -> Vec<Effect> {
+        let is_v6 = |p: &IpNet| matches!(p, IpNet::V6(_));
+        let mut all: Announced = self
+            .adj_rib_in
+            .get(link.site, link.circuit, link.link)
+            .into_iter()
+            .flatten()
+            .filter(|(p, _)| is_v6(p) != v6)
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        all.extend(routes.into_iter().filter(|(p, _)| is_v6(p) == v6));
+        self.set_customer(link, all)
+    }
+
     /// What site `link.site`'s router now announces on the link (a BGP session's accepted
     /// routes): the RIBs it touches follow, then the engine's tables and what the MSEEs
     /// concerned announce to their routers. Nothing when it announces what it did.

@@ -606,3 +606,55 @@ address_prefix = "100.64.1.8/29"
     }
     assert!(told > 10, "routers were told of the changes: {told}");
 }
+
+fn frr_dual_stack() -> Topology {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies/global-reach-frr-dual-stack.toml"),
+    )
+    .unwrap();
+    lab(&text)
+}
+
+#[test]
+fn each_familys_session_sets_its_own_routes_and_next_hops_are_in_the_family() {
+    let mut plane = Plane::new(frr_dual_stack());
+    let london = CustomerLink {
+        site: 1,
+        circuit: 1,
+        link: 0,
+    };
+    let v4: Announced = [("10.0.2.0/24".parse().unwrap(), attrs(&[65002]))].into();
+    let v6: Announced = [("fd00:2::/64".parse().unwrap(), attrs(&[65002]))].into();
+    plane.set_customer_family(london, false, v4.clone());
+    // The IPv6 session's routes join the IPv4 session's; an IPv4 route it carried is ignored.
+    let mut with_stray = v6.clone();
+    with_stray.insert("10.0.99.0/24".parse().unwrap(), attrs(&[65002]));
+    plane.set_customer_family(london, true, with_stray);
+    let keys = |p: &Plane| -> Vec<String> {
+        p.adj_rib_in()
+            .get(1, 1, 0)
+            .unwrap()
+            .keys()
+            .map(|p| p.to_string())
+            .collect()
+    };
+    assert_eq!(keys(&plane), ["10.0.2.0/24", "fd00:2::/64"]);
+    // The IPv6 session going down takes only IPv6 routes with it.
+    plane.set_customer_family(london, true, Announced::new());
+    assert_eq!(keys(&plane), ["10.0.2.0/24"]);
+    plane.set_customer_family(london, true, v6);
+    // At er-london's MSEE, London's IPv6 route points at London's IPv6 link address; what
+    // sf's MSEE announces to sf over Global Reach has the MSEE's own IPv6 address as next hop.
+    let r = plane.routing();
+    let at_london = r.msee[1][0].get(&"fd00:2::/64".parse().unwrap());
+    assert_eq!(at_london[0].next_hop.to_string(), "fd00:200::1");
+    let at_london = r.msee[1][0].get(&"10.0.2.0/24".parse().unwrap());
+    assert_eq!(at_london[0].next_hop.to_string(), "192.168.100.9");
+    let to_sf = plane.advertised(on(0));
+    let a = &to_sf[&"fd00:2::/64".parse().unwrap()];
+    assert_eq!(a.next_hop.unwrap().to_string(), "fd00:100::2");
+    assert_eq!(a.as_path, [12076]);
+    let a = &to_sf[&"10.0.2.0/24".parse().unwrap()];
+    assert_eq!(a.next_hop.unwrap().to_string(), "192.168.100.2");
+}

@@ -359,18 +359,31 @@ impl Rules<'_> {
         }
     }
 
-    /// Site `i` with a real router: IPv4 only, a /29 per circuit, each circuit to itself.
+    /// Site `i` with a real router: IPv6 prefixes only when every circuit it is on has an
+    /// IPv6 private peering (its routers' IPv6 sessions run over it), a /29 per circuit, each
+    /// circuit to itself.
     fn router_site(&mut self, i: usize) {
         let t = self.t;
         let s = &t.site[i];
-        if s.prefixes.iter().any(|p| matches!(p, ipnet::IpNet::V6(_))) {
+        let without_v6: Vec<&str> = s
+            .circuits
+            .iter()
+            .filter(|c| t.circuit(c).is_some_and(|c| c.peering_prefix_v6.is_none()))
+            .map(String::as_str)
+            .collect();
+        if let (Some(j), Some(c)) = (
+            s.prefixes
+                .iter()
+                .position(|p| matches!(p, ipnet::IpNet::V6(_))),
+            without_v6.first(),
+        ) {
             self.err(
                 Entity::Site(i),
-                "router",
-                0,
+                "prefixes",
+                j,
                 format!(
-                    "site {}: sites with a router are IPv4-only for now: the MSEEs speak no IPv6 BGP session yet (a circuit's peering_prefix_v6 gives the links IPv6 addresses, not routes); give IPv4 prefixes, or use router = \"static\"",
-                    s.name
+                    "site {}: IPv6 prefix {} needs an IPv6 BGP session, and circuit {c} has no IPv6 private peering: add peering_prefix_v6 to circuit {c} (a /125, or two /126s), or give this site IPv4 prefixes only",
+                    s.name, s.prefixes[j]
                 ),
             );
         }
