@@ -1,11 +1,13 @@
 //! The customer edge as reachlab configures it: what a site's router is told (eBGP to both
-//! MSEEs of each of its circuits as AS 12076, BFD at 300 ms x 3, MD5 when the circuit has a
-//! key, the site's own prefixes announced and nothing it learned, multipath over both links)
+//! MSEEs of each of its circuits as AS 12076, over IPv4 and, on circuits with an IPv6 peering,
+//! in a separate IPv6 session to each MSEE's IPv6 address; BFD at 300 ms x 3, MD5 when the
+//! circuit has a key, the site's own prefixes announced and nothing it learned, multipath over
+//! both links)
 //! and FRR's configuration for it. Pure text: the lab runs it in a site's namespace
 //! (`lab::frr`), `export -o containerlab` writes it for a node (`clab`).
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use ipnet::IpNet;
@@ -19,8 +21,10 @@ pub struct SiteRouter {
     pub hostname: String,
     pub asn: u32,
     pub router_id: Ipv4Addr,
-    /// The MSEEs' addresses on the circuit's links (primary, then secondary).
-    pub neighbors: Vec<Ipv4Addr>,
+    /// The MSEEs' addresses on the circuits' links (primary, then secondary): IPv4, then the
+    /// IPv6 ones of circuits with an IPv6 peering. Each is its own session, carrying its own
+    /// family only, from the CE's address on that link (the one before the MSEE's).
+    pub neighbors: Vec<IpAddr>,
     /// The site's prefixes, announced.
     pub networks: Vec<IpNet>,
     /// Seconds between connection attempts (FRR's default of 120 is long for a lab).
@@ -28,8 +32,10 @@ pub struct SiteRouter {
     /// The site's LAN address: BGP routes installed in the kernel take it as their source, so
     /// traffic from the site leaves from its prefix, not from a link's /30.
     pub lan_source: Option<Ipv4Addr>,
+    /// The same for IPv6: the site's IPv6 LAN address.
+    pub lan_source_v6: Option<Ipv6Addr>,
     /// The MD5 shared key of each neighbour whose circuit has one.
-    pub passwords: std::collections::BTreeMap<Ipv4Addr, String>,
+    pub passwords: std::collections::BTreeMap<IpAddr, String>,
 }
 
 /// The site's FRR configuration (integrated frr.conf).
@@ -42,12 +48,20 @@ impl SiteRouter {
         let mut neighbors = Vec::new();
         let mut passwords = std::collections::BTreeMap::new();
         let index = |name: &str| topo.circuit.iter().position(|c| c.name == name);
-        for c in s.circuits.iter().filter_map(|n| index(n)) {
-            for (_, msee) in tables.circuits[c].link_v4 {
-                neighbors.push(msee);
-                if let Some(k) = &topo.circuit[c].shared_key {
-                    passwords.insert(msee, k.clone());
-                }
+        let circuits: Vec<usize> = s.circuits.iter().filter_map(|n| index(n)).collect();
+        let v4 = circuits.iter().flat_map(|c| {
+            let l = tables.circuits[*c].link_v4;
+            l.map(|(_, msee)| (*c, IpAddr::V4(msee)))
+        });
+        let v6 = circuits.iter().flat_map(|c| {
+            let l = tables.circuits[*c].link_v6;
+            l.into_iter()
+                .flat_map(move |l| l.map(|(_, msee)| (*c, IpAddr::V6(msee))))
+        });
+        for (c, msee) in v4.chain(v6) {
+            neighbors.push(msee);
+            if let Some(k) = &topo.circuit[c].shared_key {
+                passwords.insert(msee, k.clone());
             }
         }
         let router_id = s
@@ -66,14 +80,30 @@ impl SiteRouter {
                 .prefixes
                 .iter()
                 .find_map(|p| match topo.host_address(&s.name, p) {
-                    std::net::IpAddr::V4(a) => Some(a),
-                    std::net::IpAddr::V6(_) => None,
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                }),
+            lan_source_v6: s
+                .prefixes
+                .iter()
+                .find_map(|p| match topo.host_address(&s.name, p) {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
                 }),
             passwords,
         }
     }
 }
 
+/// The CE's address on the link whose MSEE is `msee` (the address before it).
+fn ce_of(msee: IpAddr) -> IpAddr {
+    match msee {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) - 1)),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) - 1)),
+    }
+}
+
+/// FRR's integrated configuration for `r`, logging to `log`.
 pub fn config(r: &SiteRouter, log: &Path) -> String {
     let mut c = String::new();
     let _ = writeln!(c, "! Written by reachlab for site {}.", r.hostname);
@@ -86,6 +116,13 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         let _ = writeln!(c, " set src {src}");
         let _ = writeln!(c, "exit");
         let _ = writeln!(c, "ip protocol bgp route-map reachlab-lan-source");
+        let _ = writeln!(c, "!");
+    }
+    if let Some(src) = r.lan_source_v6 {
+        let _ = writeln!(c, "route-map reachlab-lan-source-v6 permit 10");
+        let _ = writeln!(c, " set src {src}");
+        let _ = writeln!(c, "exit");
+        let _ = writeln!(c, "ipv6 protocol bgp route-map reachlab-lan-source-v6");
         let _ = writeln!(c, "!");
     }
     // What the site announces to the MSEEs: its own routes only (an empty AS path), as CE
@@ -112,13 +149,9 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         let _ = writeln!(c, " neighbor {n} remote-as 12076");
         let _ = writeln!(c, " neighbor {n} timers connect {}", r.connect_retry);
         let _ = writeln!(c, " neighbor {n} bfd profile msee");
-        // From the customer's address on that /30 (the MSEE's is the next one), so BFD knows
-        // its source from the start.
-        let _ = writeln!(
-            c,
-            " neighbor {n} update-source {}",
-            Ipv4Addr::from(u32::from(*n) - 1)
-        );
+        // From the customer's address on that /30 or /126 (the MSEE's is the next one), so
+        // BFD knows its source from the start.
+        let _ = writeln!(c, " neighbor {n} update-source {}", ce_of(*n));
         if let Some(key) = r.passwords.get(n) {
             let _ = writeln!(c, " neighbor {n} password {key}");
         }
@@ -136,14 +169,25 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
         for p in nets {
             let _ = writeln!(c, "  network {p}");
         }
+        // Each session carries its own family (as the MSEE's do): IPv4 neighbours in IPv4
+        // unicast only, IPv6 neighbours in IPv6 unicast only. `traditional` activates every
+        // neighbour in IPv4 unicast, so IPv6 ones are deactivated there.
+        let mut paths = 0;
         for n in &r.neighbors {
+            if n.is_ipv6() != v6 {
+                if n.is_ipv6() {
+                    let _ = writeln!(c, "  no neighbor {n} activate");
+                }
+                continue;
+            }
+            paths += 1;
             if v6 {
                 let _ = writeln!(c, "  neighbor {n} activate");
             }
             let _ = writeln!(c, "  neighbor {n} filter-list reachlab-own out");
         }
         // Every link used at once, as Microsoft runs them (active-active).
-        let _ = writeln!(c, "  maximum-paths {}", r.neighbors.len().max(1));
+        let _ = writeln!(c, "  maximum-paths {}", paths.max(1));
         let _ = writeln!(c, " exit-address-family");
     }
     c

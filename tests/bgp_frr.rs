@@ -66,6 +66,7 @@ impl Pair {
             ],
             connect_retry: 1,
             lan_source: None,
+            lan_source_v6: None,
             passwords: Default::default(),
         };
         let conf = frr::config(&router, &dir.join("frr.log"));

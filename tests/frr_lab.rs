@@ -317,6 +317,7 @@ address_prefix = "192.168.8.8/29"
         networks: vec!["10.0.5.0/24".parse().unwrap()],
         connect_retry: 1,
         lan_source: Some("10.0.5.1".parse().unwrap()),
+        lan_source_v6: None,
         passwords: Default::default(),
     };
     let conf = reachlab::lab::frr::config(&router, &dir.join("frr.log"));

@@ -167,6 +167,7 @@ impl Node {
             networks: vec!["10.0.1.0/24".parse().unwrap()],
             connect_retry: 2,
             lan_source: Some("10.0.1.1".parse().unwrap()),
+            lan_source_v6: None,
             passwords: Default::default(),
         };
         let conf = reachlab::lab::frr::config(&r, &self.dir.join("frr.log"));

@@ -329,6 +329,8 @@ pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[
                     Request::RoutesSummary {
                         circuit: c.name.clone(),
                         path,
+                        // Whether a link carries is its IPv4 session's word.
+                        family: Some(crate::control::proto::Family::Ipv4),
                     },
                 )?)?;
                 carries[i] = pingall::carries(carries[i], Some(&summary));

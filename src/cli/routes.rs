@@ -1,5 +1,5 @@
-//! `reachlab routes CIRCUIT [--path primary|secondary] [--summary]`: the MSEE's route table, or
-//! its BGP neighbours (az's route table summary).
+//! `reachlab routes CIRCUIT [--path primary|secondary] [--family ipv4|ipv6] [--summary]`: the
+//! MSEE's route table, or its BGP neighbours (az's route table summary).
 
 use super::{call, decode, print_az, print_table, LiveArgs, Output};
 use crate::control::proto::{Request, RouteSummary, RouteTable};
@@ -16,17 +16,29 @@ pub struct RoutesArgs {
     /// UpDown, StatePfxRcd)
     #[arg(long)]
     pub summary: bool,
+    /// Only this family's routes (with --summary: its BGP neighbours and sessions); both
+    /// when not given, IPv4 first
+    #[arg(long, value_enum)]
+    pub family: Option<crate::control::proto::Family>,
     #[command(flatten)]
     pub to: LiveArgs,
 }
 
 pub fn run(a: RoutesArgs) -> i32 {
-    let (circuit, path, summary, to) = (&a.circuit[..], a.path, a.summary, &a.to);
+    let (circuit, path, summary, family, to) = (&a.circuit[..], a.path, a.summary, a.family, &a.to);
     let circuit = circuit.to_string();
     let req = if summary {
-        Request::RoutesSummary { circuit, path }
+        Request::RoutesSummary {
+            circuit,
+            path,
+            family,
+        }
     } else {
-        Request::Routes { circuit, path }
+        Request::Routes {
+            circuit,
+            path,
+            family,
+        }
     };
     let v = match call(to.lab.as_deref(), req) {
         Ok(v) => v,

@@ -27,6 +27,21 @@ pub enum Path {
     Secondary = 1,
 }
 
+/// An address family, as `--family` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// Whether a prefix or address of this family (`v6`) is wanted by `want` (None: both).
+    pub fn admits(want: Option<Family>, v6: bool) -> bool {
+        want.is_none_or(|f| (f == Family::Ipv6) == v6)
+    }
+}
+
 /// What a request answers, typed; made JSON only at the edges (the control server's
 /// `Response`, the web's bodies), in the rows' own shapes (untagged).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,6 +136,9 @@ pub enum Request {
         circuit: String,
         #[serde(default)]
         path: Path,
+        /// Only this family's routes (both when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<Family>,
     },
     /// Serve the live view of this lab on `listen` (`reachlab web`).
     WebServe {
@@ -139,6 +157,9 @@ pub enum Request {
         circuit: String,
         #[serde(default)]
         path: Path,
+        /// Only this family's neighbours (both when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<Family>,
     },
     Stats {
         circuit: String,
@@ -388,6 +409,7 @@ pub struct RouteRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeighborRow {
     pub neighbor: String,
+    /// The BGP version (4), as az prints it.
     pub v: u8,
     pub asn: u32,
     /// How long the session has been in its state: "00:12:34", "3d04h", or "never".

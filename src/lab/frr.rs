@@ -168,6 +168,8 @@ mod tests {
             neighbors: vec![
                 "192.168.100.2".parse().unwrap(),
                 "192.168.100.6".parse().unwrap(),
+                "fd00:100::2".parse().unwrap(),
+                "fd00:100::6".parse().unwrap(),
             ],
             networks: vec![
                 "10.0.1.0/24".parse().unwrap(),
@@ -175,9 +177,13 @@ mod tests {
             ],
             connect_retry: 2,
             lan_source: Some("10.0.1.1".parse().unwrap()),
-            passwords: [("192.168.100.6".parse().unwrap(), "s3cret".to_string())]
-                .into_iter()
-                .collect(),
+            lan_source_v6: Some("fd00:1::1".parse().unwrap()),
+            passwords: [
+                ("192.168.100.6".parse().unwrap(), "s3cret".to_string()),
+                ("fd00:100::6".parse().unwrap(), "s3cret".to_string()),
+            ]
+            .into_iter()
+            .collect(),
         };
         let c = config(&r, Path::new("/run/reachlab/lab/frr/sf/frr.log"));
         for line in [
@@ -193,7 +199,15 @@ mod tests {
             "  detect-multiplier 3",
             "  network 10.0.1.0/24",
             "  network fd00:1::/64",
-            "  neighbor 192.168.100.2 activate",
+            " neighbor fd00:100::2 remote-as 12076",
+            " neighbor fd00:100::6 update-source fd00:100::5",
+            " neighbor fd00:100::6 password s3cret",
+            " neighbor fd00:100::2 bfd profile msee",
+            "  no neighbor fd00:100::2 activate",
+            "  neighbor fd00:100::6 activate",
+            "  neighbor fd00:100::6 filter-list reachlab-own out",
+            " set src fd00:1::1",
+            "ipv6 protocol bgp route-map reachlab-lan-source-v6",
             "bgp as-path access-list reachlab-own permit ^$",
             "  neighbor 192.168.100.6 filter-list reachlab-own out",
             "  maximum-paths 2",
@@ -202,5 +216,12 @@ mod tests {
         ] {
             assert!(c.lines().any(|l| l == line), "missing {line:?} in\n{c}");
         }
+        // Each session carries its own family only; two paths in each.
+        let v6_af = c.split(" address-family ipv6 unicast").nth(1).unwrap();
+        assert!(!v6_af.contains("192.168.100.2"), "{c}");
+        let v4_af = c.split(" address-family ipv4 unicast").nth(1).unwrap();
+        let v4_af = v4_af.split("exit-address-family").next().unwrap();
+        assert!(!v4_af.contains("fd00:100::2 filter-list"), "{c}");
+        assert_eq!(c.matches("  maximum-paths 2").count(), 2, "{c}");
     }
 }

@@ -242,10 +242,11 @@ fn bgp_sessions(o: &mut String, lab: &str, sessions: &[SessionMetrics]) {
     for s in sessions {
         let _ = writeln!(
             o,
-            "reachlab_bgp_session_established{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\",neighbor=\"{}\"}} {}",
+            "reachlab_bgp_session_established{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\",family=\"{}\",neighbor=\"{}\"}} {}",
             esc(&s.circuit),
             s.link,
             esc(&s.site),
+            s.family,
             s.neighbor,
             u8::from(s.established)
         );
@@ -288,10 +289,11 @@ fn bgp_sessions(o: &mut String, lab: &str, sessions: &[SessionMetrics]) {
         for s in sessions {
             let _ = writeln!(
                 o,
-                "{name}{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\"}} {}",
+                "{name}{{lab=\"{lab}\",circuit=\"{}\",link=\"{}\",site=\"{}\",family=\"{}\"}} {}",
                 esc(&s.circuit),
                 s.link,
                 esc(&s.site),
+                s.family,
                 value(s)
             );
         }

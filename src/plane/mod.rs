@@ -499,26 +499,37 @@ pub struct Neighbor {
     pub prefixes_received: usize,
 }
 
-/// The neighbours of the MSEE of `circuit`'s link `link`, as the route-table summary lists
-/// them: its customer's router, its VNets' gateways (AS 65515), its Global Reach peers' MSEEs
-/// (AS 12076, iBGP).
-pub fn neighbors(t: &Topology, routing: &Routing, circuit: usize, link: usize) -> Vec<Neighbor> {
+/// The neighbours of the MSEE of `circuit`'s link `link` in one family (`v6`), as the
+/// route-table summary lists them: its customer's router, its VNets' gateways (AS 65515), its
+/// Global Reach peers' MSEEs (AS 12076, iBGP); each with the prefixes it gave in that family.
+/// IPv6 neighbours are those with an IPv6 address: the customer on a circuit with an IPv6
+/// peering, a VNet with an IPv6 prefix, a connection with an IPv6 /125.
+pub fn neighbors(
+    t: &Topology,
+    routing: &Routing,
+    circuit: usize,
+    link: usize,
+    v6: bool,
+) -> Vec<Neighbor> {
     let name = &t.circuit[circuit].name;
     let rib = &routing.msee[circuit][link];
     let count = |o: &dyn Fn(&Origin) -> bool| {
         rib.iter()
+            .filter(|(p, _)| matches!(p, IpNet::V6(_)) == v6)
             .flat_map(|(_, v)| v.iter())
             .filter(|r| o(&r.origin))
             .count()
     };
     let mut v = Vec::new();
-    for (i, s) in t.site.iter().enumerate().filter(|(_, s)| s.on(name)) {
-        v.push(Neighbor {
-            address: IpAddr::V4(ce_address(t, circuit, link)),
-            asn: s.asn.unwrap_or(0),
-            peer: Peer::Customer { site: i },
-            prefixes_received: count(&|o| *o == Origin::Customer { site: i }),
-        });
+    if let Some((ce, _)) = link_addresses(t, circuit, link, v6) {
+        for (i, s) in t.site.iter().enumerate().filter(|(_, s)| s.on(name)) {
+            v.push(Neighbor {
+                address: ce,
+                asn: s.asn.unwrap_or(0),
+                peer: Peer::Customer { site: i },
+                prefixes_received: count(&|o| *o == Origin::Customer { site: i }),
+            });
+        }
     }
     for (j, n) in t
         .vnet
@@ -526,8 +537,11 @@ pub fn neighbors(t: &Topology, routing: &Routing, circuit: usize, link: usize) -
         .enumerate()
         .filter(|(_, n)| n.circuits.contains(name))
     {
+        let Some(first) = n.prefixes.iter().find(|p| matches!(p, IpNet::V6(_)) == v6) else {
+            continue;
+        };
         v.push(Neighbor {
-            address: gateway_address(&n.prefixes[0]),
+            address: gateway_address(first),
             asn: GATEWAY_ASN,
             peer: Peer::Gateway { vnet: j },
             prefixes_received: count(&|o| *o == Origin::Gateway { vnet: j }),
@@ -537,7 +551,7 @@ pub fn neighbors(t: &Topology, routing: &Routing, circuit: usize, link: usize) -
         let Some(other) = conn.circuits.iter().position(|c| c != name) else {
             continue;
         };
-        if !conn.circuits.contains(name) {
+        if !conn.circuits.contains(name) || (v6 && conn.ipv6_address_prefix.is_none()) {
             continue;
         }
         let peer = t
@@ -546,7 +560,7 @@ pub fn neighbors(t: &Topology, routing: &Routing, circuit: usize, link: usize) -
             .position(|c| c.name == conn.circuits[other])
             .expect("validated topology: circuit exists");
         v.push(Neighbor {
-            address: gr_address(t, g, peer, link, false),
+            address: gr_address(t, g, peer, link, v6),
             asn: MICROSOFT_ASN,
             peer: Peer::GlobalReach { peer, gr: g },
             prefixes_received: count(&|o| *o == Origin::GlobalReach { peer, gr: g }),

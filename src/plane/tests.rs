@@ -214,7 +214,7 @@ fn a_vnet_on_both_circuits_prefers_the_direct_path() {
 fn the_summary_lists_customer_gateways_and_global_reach_peers() {
     let t = seed(true);
     let r = routing(&t, &AdjRibIn::static_routers(&t));
-    let n = neighbors(&t, &r, 0, 0);
+    let n = neighbors(&t, &r, 0, 0, false);
     let rows: Vec<(String, u32, usize)> = n
         .iter()
         .map(|x| (x.address.to_string(), x.asn, x.prefixes_received))
@@ -230,7 +230,7 @@ fn the_summary_lists_customer_gateways_and_global_reach_peers() {
         ]
     );
     // The secondary link's peers: .5 customer, .6 the peer MSEE on the /29.
-    let sec = neighbors(&t, &r, 0, 1);
+    let sec = neighbors(&t, &r, 0, 1, false);
     assert_eq!(sec[0].address.to_string(), "192.168.100.5");
     assert_eq!(sec[3].address.to_string(), "192.168.8.6");
 }

@@ -8,7 +8,7 @@
 //! UDP 3784 of the MSEE's address), running while BGP is Established: when it leaves Up the
 //! BGP session is closed with Cease / BFD Down.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,12 +50,8 @@ fn listen_in(ns: &str, addr: SocketAddr) -> std::io::Result<tokio::net::TcpListe
 }
 
 /// Makes `listener` require TCP MD5 signatures (RFC 2385) keyed `key` on connections from
-/// `peer` (Linux TCP_MD5SIG; no crate wraps it).
-fn require_md5(
-    listener: &tokio::net::TcpListener,
-    peer: Ipv4Addr,
-    key: &str,
-) -> std::io::Result<()> {
+/// `peer`, IPv4 or IPv6 (Linux TCP_MD5SIG; no crate wraps it).
+fn require_md5(listener: &tokio::net::TcpListener, peer: IpAddr, key: &str) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     /// Linux's `struct tcp_md5sig` (include/uapi/linux/tcp.h).
     #[repr(C)]
@@ -70,22 +66,35 @@ fn require_md5(
     if key.len() > libc::TCP_MD5SIG_MAXKEYLEN {
         return Err(std::io::Error::other("MD5 key longer than 80 bytes"));
     }
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(peer).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
     // SAFETY: all-zero bytes are a valid sockaddr_storage and TcpMd5Sig (plain integers).
     let mut sig: TcpMd5Sig = unsafe { std::mem::zeroed() };
-    // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned for it.
-    unsafe {
-        std::ptr::write(
-            std::ptr::from_mut(&mut sig.addr).cast::<libc::sockaddr_in>(),
-            sin,
-        );
+    let at = std::ptr::from_mut(&mut sig.addr);
+    match peer {
+        IpAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(a).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and aligned for it.
+            unsafe { std::ptr::write(at.cast::<libc::sockaddr_in>(), sin) };
+        }
+        IpAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and aligned for it.
+            unsafe { std::ptr::write(at.cast::<libc::sockaddr_in6>(), sin6) };
+        }
     }
     sig.keylen = key.len() as u16;
     sig.key[..key.len()].copy_from_slice(key.as_bytes());
@@ -173,15 +182,41 @@ fn md5_reason(delta: [u64; 3], keyed: bool) -> Option<&'static str> {
     }
 }
 
-/// A UDP socket made inside namespace `ns`, bound to `addr`, sending with TTL 255 (RFC 5881).
+/// A UDP socket made inside namespace `ns`, bound to `addr`, sending with TTL (IPv4) or hop
+/// limit (IPv6) 255 (RFC 5881 section 5).
 fn udp_in(ns: &str, addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     let s = in_netns(ns, move || {
         let s = std::net::UdpSocket::bind(addr)?;
-        s.set_ttl(255)?;
+        if addr.is_ipv6() {
+            set_unicast_hops_255(&s)?;
+        } else {
+            s.set_ttl(255)?;
+        }
         s.set_nonblocking(true)?;
         Ok(s)
     })?;
     tokio::net::UdpSocket::from_std(s)
+}
+
+/// IPV6_UNICAST_HOPS 255 on an IPv6 socket (std has no setter for it).
+fn set_unicast_hops_255(s: &std::net::UdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let hops: libc::c_int = 255;
+    // SAFETY: the pointer and length describe `hops`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            std::ptr::from_ref(&hops).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn lock(live: &Arc<Mutex<LiveLab>>) -> std::sync::MutexGuard<'_, LiveLab> {
@@ -198,14 +233,14 @@ pub fn spawn(
     let ns = names::msee_netns_name(lab);
     let mut handles = Vec::new();
     for (i, l) in links.into_iter().enumerate() {
-        let listener = listen_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 179))?;
+        let listener = listen_in(&ns, SocketAddr::new(l.msee, 179))?;
         let key = lock(live).topology().circuit[l.circuit].shared_key.clone();
         if let Some(key) = &key {
             require_md5(&listener, l.ce, key)?;
         }
-        let bfd_rx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), bfd::PORT))?;
+        let bfd_rx = udp_in(&ns, SocketAddr::new(l.msee, bfd::PORT))?;
         // RFC 5881: from a source port in 49152-65535, the same for the session's life.
-        let bfd_tx = udp_in(&ns, SocketAddr::new(IpAddr::V4(l.msee), 49152 + i as u16))?;
+        let bfd_tx = udp_in(&ns, SocketAddr::new(l.msee, 49152 + i as u16))?;
         let announce_rx = lock(live).announce(l.site, l.circuit, l.path);
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (bfd_down_tx, bfd_down) = watch::channel(0u64);
@@ -214,7 +249,7 @@ pub fn spawn(
         // up, and a session already Up would see that as a failure.
         let (bgp_up_tx, bgp_up) = watch::channel(false);
         let counters = Arc::new(watch::channel(Counters::default()).0);
-        lock(live).watch_session(l.site, l.circuit, l.path, counters.subscribe());
+        lock(live).watch_session(&l, counters.subscribe());
         let io = speaker::Io {
             epoch,
             announce: announce_rx,
@@ -222,7 +257,7 @@ pub fn spawn(
             bfd_down,
             counters,
         };
-        let mut config = Config::msee(l.msee, l.asn, l.premium);
+        let mut config = Config::msee(l.router_id, l.asn, l.premium).only(l.v6);
         if let Some(d) = lock(live).topology().lab.prefix_limit_restart {
             config.prefix_limit_restart = d.0;
         }
@@ -233,7 +268,7 @@ pub fn spawn(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                if peer.ip() != IpAddr::V4(l.ce) {
+                if peer.ip() != l.ce {
                     // Only the customer's router on this link peers here.
                     continue;
                 }
@@ -271,7 +306,7 @@ pub fn spawn(
                 for l in lv.router_links() {
                     let keyed = lv.topology().circuit[l.circuit].shared_key.is_some();
                     if let Some(reason) = md5_reason(delta, keyed) {
-                        if lv.session_down_because(l.site, l.circuit, l.path, reason) {
+                        if lv.session_down_because(&l, reason) {
                             warn!(msee = %l.msee, reason, "BGP session cannot connect");
                         }
                     }
@@ -289,7 +324,7 @@ pub fn spawn(
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let mut lv = lock(&live_v);
                 for (l, reason) in lv.vlan_reasons(&mut seen) {
-                    if lv.session_down_because(l.site, l.circuit, l.path, &reason) {
+                    if lv.session_down_because(&l, &reason) {
                         warn!(msee = %l.msee, reason, "BGP session cannot connect");
                     }
                 }
@@ -315,7 +350,7 @@ async fn run_bfd(
     let mut session = fresh();
     let now = || epoch.elapsed();
     let mut buf = [0u8; 128];
-    let peer = SocketAddr::new(IpAddr::V4(l.ce), bfd::PORT);
+    let peer = SocketAddr::new(l.ce, bfd::PORT);
     loop {
         while let Some(p) = session.poll_transmit() {
             let _ = bfd_tx.send_to(&p, peer).await;
@@ -325,10 +360,10 @@ async fn run_bfd(
             match e {
                 bfd::Event::Up => {
                     info!(msee = %l.msee, "BFD session up");
-                    lv.set_bfd(l.site, l.circuit, l.path, session.state());
+                    lv.set_bfd(&l, session.state());
                 }
                 bfd::Event::Down { diag, admin } => {
-                    lv.set_bfd(l.site, l.circuit, l.path, session.state());
+                    lv.set_bfd(&l, session.state());
                     if admin {
                         // The router is reconfiguring BFD, the path is fine: BGP stays.
                         info!(msee = %l.msee, "BFD session down: the peer signalled AdminDown");
@@ -345,7 +380,7 @@ async fn run_bfd(
         tokio::select! {
             r = bfd_rx.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
-                    if from.ip() == IpAddr::V4(l.ce) && *bgp_up.borrow() {
+                    if from.ip() == l.ce && *bgp_up.borrow() {
                         session.receive(now(), &buf[..n]);
                     }
                 }
@@ -358,7 +393,7 @@ async fn run_bfd(
                 if !*bgp_up.borrow_and_update() {
                     // BGP went down: its BFD session goes with it, silently.
                     session = fresh();
-                    lock(&live_b).set_bfd(l.site, l.circuit, l.path, session.state());
+                    lock(&live_b).set_bfd(&l, session.state());
                 }
             }
         }
@@ -386,7 +421,7 @@ async fn follow_reports(
             note_event(&l, &mut lv, r, &bgp_up_tx);
         }
         let received = batch.pop().map(|r| r.received).unwrap_or_default();
-        lv.set_customer(l.site, l.circuit, l.path, received);
+        lv.set_customer(&l, received);
     }
 }
 
@@ -400,12 +435,12 @@ fn note_event(
     match &r.event {
         Event::Established => {
             info!(msee = %l.msee, "BGP session established");
-            lv.set_session(l.site, l.circuit, l.path, "Established", None);
+            lv.set_session(l, "Established", None);
             bgp_up_tx.send_replace(true);
         }
         Event::Down { reason, .. } => {
             warn!(msee = %l.msee, %reason, "BGP session down");
-            lv.set_session(l.site, l.circuit, l.path, "Idle", Some(reason.clone()));
+            lv.set_session(l, "Idle", Some(reason.clone()));
             bgp_up_tx.send_replace(false);
         }
         Event::PrefixWarning { count, limit, .. } => {

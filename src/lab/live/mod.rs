@@ -42,9 +42,9 @@ pub struct LiveLab {
     wall_epoch: SystemTime,
     /// The engine's zero.
     epoch: Instant,
-    /// BGP sessions with sites' routers, per (site, circuit, link): state, since when, why last down,
-    /// BFD state, message counters.
-    sessions: BTreeMap<(usize, usize, usize), SessionState>,
+    /// BGP sessions with sites' routers, per (site, circuit, link, IPv6): state, since when,
+    /// why last down, BFD state, message counters.
+    sessions: BTreeMap<sessions::SessionKey, SessionState>,
     /// Per router link, what its MSEE announces, as its BGP speaker watches it.
     announcers: BTreeMap<CustomerLink, tokio::sync::watch::Sender<Announced>>,
     /// When (on the engine's clock) the tables, an advertisement or a session's state last
@@ -140,10 +140,16 @@ impl LiveLab {
             Request::VnetUnlink { vnet, circuit } => {
                 Reply::VnetCircuits(self.vnet_link(vnet, circuit, false, None)?)
             }
-            Request::Routes { circuit, path } => Reply::Routes(self.routes(&circuit, path)?),
-            Request::RoutesSummary { circuit, path } => {
-                Reply::Summary(self.routes_summary(&circuit, path)?)
-            }
+            Request::Routes {
+                circuit,
+                path,
+                family,
+            } => Reply::Routes(self.routes(&circuit, path, family)?),
+            Request::RoutesSummary {
+                circuit,
+                path,
+                family,
+            } => Reply::Summary(self.routes_summary(&circuit, path, family)?),
             Request::Stats { circuit } => Reply::Stats(Box::new(self.stats(&circuit)?)),
             Request::Export => Reply::Export(self.export()),
             Request::Settle => Reply::Settle(self.settle()),
@@ -297,15 +303,16 @@ impl LiveLab {
         }
     }
 
-    /// What site `site`'s router now announces on link `path` (its session's accepted
-    /// routes): the RIBs, the engine's tables and what the MSEEs announce follow.
-    pub fn set_customer(&mut self, site: usize, circuit: usize, path: usize, routes: Announced) {
+    /// What site `l.site`'s router now announces on link `l.path` in `l`'s family (that
+    /// session's accepted routes): the RIBs, the engine's tables and what the MSEEs announce
+    /// follow.
+    pub fn set_customer(&mut self, l: &RouterLink, routes: Announced) {
         let link = CustomerLink {
-            site,
-            circuit,
-            link: path,
+            site: l.site,
+            circuit: l.circuit,
+            link: l.path,
         };
-        let effects = self.plane.set_customer(link, routes);
+        let effects = self.plane.set_customer_family(link, l.v6, routes);
         self.carry_out(effects);
     }
 

@@ -1,8 +1,9 @@
 //! The running lab's book of BGP and BFD sessions with the sites' routers: which circuit links
-//! have a real router (`RouterLink`), each session's state, since when, why it last went
-//! down, its BFD state and message counters, as the route summary and the metrics show them.
+//! have a real router (`RouterLink`: one per link and family, IPv6 on circuits with an IPv6
+//! peering), each session's state, since when, why it last went down, its BFD state and
+//! message counters, as the route summary and the metrics show them.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use super::LiveLab;
@@ -11,17 +12,41 @@ use crate::plane::CustomerLink;
 
 use super::show::path_name;
 
-/// One circuit link whose customer end is a real router.
+/// One BGP session's ends: a circuit link whose customer end is a real router, in one family
+/// (the MSEE's IPv4 and IPv6 sessions are separate, each over its own family's addresses).
 #[derive(Debug, Clone, Copy)]
 pub struct RouterLink {
     pub site: usize,
     pub circuit: usize,
     pub path: usize,
-    pub ce: Ipv4Addr,
-    pub msee: Ipv4Addr,
+    /// The session's family: IPv6 (routes and transport) or IPv4.
+    pub v6: bool,
+    pub ce: IpAddr,
+    pub msee: IpAddr,
+    /// The MSEE's BGP identifier: its IPv4 link address, in either family's session.
+    pub router_id: Ipv4Addr,
     pub asn: u32,
     pub premium: bool,
 }
+
+impl RouterLink {
+    /// The session book's key.
+    pub fn key(&self) -> SessionKey {
+        (self.site, self.circuit, self.path, self.v6)
+    }
+
+    /// "IPv4" or "IPv6".
+    pub fn family(&self) -> &'static str {
+        if self.v6 {
+            "IPv6"
+        } else {
+            "IPv4"
+        }
+    }
+}
+
+/// A session in the book: (site, circuit, link, IPv6).
+pub type SessionKey = (usize, usize, usize, bool);
 
 /// A BGP session with a site's router, as the metrics show it.
 #[derive(Debug, Clone)]
@@ -30,6 +55,8 @@ pub struct SessionMetrics {
     pub link: &'static str,
     pub site: String,
     pub neighbor: String,
+    /// "ipv4" or "ipv6".
+    pub family: &'static str,
     pub established: bool,
     pub received: usize,
     pub advertised: usize,
@@ -62,20 +89,28 @@ impl Default for SessionState {
 }
 
 impl LiveLab {
-    /// The circuit links whose customer end is a real router.
+    /// The BGP sessions with real routers: per circuit link whose customer end is one, an
+    /// IPv4 session, and an IPv6 session when the circuit has an IPv6 peering.
     pub fn router_links(&self) -> Vec<RouterLink> {
         let topo = self.plane.topology();
         self.plane
             .router_links()
             .into_iter()
-            .map(|l| RouterLink {
-                site: l.site,
-                circuit: l.circuit,
-                path: l.link,
-                ce: crate::plane::ce_address(topo, l.circuit, l.link),
-                msee: crate::plane::msee_address(topo, l.circuit, l.link),
-                asn: topo.site[l.site].asn.unwrap_or(0),
-                premium: topo.circuit[l.circuit].sku == crate::topology::Sku::Premium,
+            .flat_map(|l| {
+                [false, true].into_iter().filter_map(move |v6| {
+                    let (ce, msee) = crate::plane::link_addresses(topo, l.circuit, l.link, v6)?;
+                    Some(RouterLink {
+                        site: l.site,
+                        circuit: l.circuit,
+                        path: l.link,
+                        v6,
+                        ce,
+                        msee,
+                        router_id: crate::plane::msee_address(topo, l.circuit, l.link),
+                        asn: topo.site[l.site].asn.unwrap_or(0),
+                        premium: topo.circuit[l.circuit].sku == crate::topology::Sku::Premium,
+                    })
+                })
             })
             .collect()
     }
@@ -86,13 +121,12 @@ impl LiveLab {
         // Sessions on a failed link are expected down.
         let up: Vec<bool> = {
             let e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            self.plane
-                .router_links()
+            self.router_links()
                 .into_iter()
-                .filter(|l| e.links(l.circuit)[l.link])
+                .filter(|l| e.links(l.circuit)[l.path])
                 .map(|l| {
                     self.sessions
-                        .get(&(l.site, l.circuit, l.link))
+                        .get(&l.key())
                         .is_some_and(|s| s.state == "Established")
                 })
                 .collect()
@@ -110,7 +144,7 @@ impl LiveLab {
         self.router_links()
             .into_iter()
             .map(|l| {
-                let session = self.sessions.get(&(l.site, l.circuit, l.path));
+                let session = self.sessions.get(&l.key());
                 let counters = session
                     .and_then(|s| s.counters.as_ref())
                     .map(|c| *c.borrow())
@@ -126,6 +160,7 @@ impl LiveLab {
                 }),
                 site: topo.site[l.site].name.clone(),
                 neighbor: l.ce.to_string(),
+                family: if l.v6 { "ipv6" } else { "ipv4" },
                 established: session.is_some_and(|s| s.state == "Established"),
                 messages_in: counters.messages_in,
                 messages_out: counters.messages_out,
@@ -134,36 +169,31 @@ impl LiveLab {
                     .plane
                     .adj_rib_in()
                     .get(l.site, l.circuit, l.path)
-                    .map_or(0, |a| a.len()),
-                advertised: self
-                    .plane
-                    .advertised(CustomerLink {
+                    .map_or(0, |a| in_family(a, l.v6)),
+                advertised: in_family(
+                    &self.plane.advertised(CustomerLink {
                         site: l.site,
                         circuit: l.circuit,
                         link: l.path,
-                    })
-                    .len(),
+                    }),
+                    l.v6,
+                ),
             })
             .collect()
     }
 
-    /// Where the session on (`site`, `path`) publishes its message counters.
+    /// Where session `l` publishes its message counters.
     pub fn watch_session(
         &mut self,
-        site: usize,
-        circuit: usize,
-        path: usize,
+        l: &RouterLink,
         counters: tokio::sync::watch::Receiver<crate::bgp::session::Counters>,
     ) {
-        self.sessions
-            .entry((site, circuit, path))
-            .or_default()
-            .counters = Some(counters);
+        self.sessions.entry(l.key()).or_default().counters = Some(counters);
     }
 
-    /// Records the state of the BFD session on (`site`, `path`).
-    pub fn set_bfd(&mut self, site: usize, circuit: usize, path: usize, state: crate::bfd::State) {
-        self.sessions.entry((site, circuit, path)).or_default().bfd = state;
+    /// Records the state of the BFD session beside session `l`.
+    pub fn set_bfd(&mut self, l: &RouterLink, state: crate::bfd::State) {
+        self.sessions.entry(l.key()).or_default().bfd = state;
     }
 
     /// Gives a session that is not Established the reason it stays down; whether it did.
@@ -217,14 +247,8 @@ impl LiveLab {
         out
     }
 
-    pub fn session_down_because(
-        &mut self,
-        site: usize,
-        circuit: usize,
-        path: usize,
-        reason: &str,
-    ) -> bool {
-        let s = self.sessions.entry((site, circuit, path)).or_default();
+    pub fn session_down_because(&mut self, l: &RouterLink, reason: &str) -> bool {
+        let s = self.sessions.entry(l.key()).or_default();
         if s.state == "Established" || s.last_error.as_deref() == Some(reason) {
             return false;
         }
@@ -232,17 +256,10 @@ impl LiveLab {
         true
     }
 
-    /// Records a BGP session's state for the route-table summary.
-    pub fn set_session(
-        &mut self,
-        site: usize,
-        circuit: usize,
-        path: usize,
-        state: &'static str,
-        last_error: Option<String>,
-    ) {
+    /// Records session `l`'s state for the route-table summary.
+    pub fn set_session(&mut self, l: &RouterLink, state: &'static str, last_error: Option<String>) {
         let now = self.now();
-        let s = self.sessions.entry((site, circuit, path)).or_default();
+        let s = self.sessions.entry(l.key()).or_default();
         if s.state != state {
             s.since = Some(now);
             // A session coming up or going down is routing about to change.
@@ -253,4 +270,12 @@ impl LiveLab {
             s.last_error = last_error;
         }
     }
+}
+
+/// How many of `routes` are IPv6 (`v6`) or IPv4.
+fn in_family(routes: &crate::plane::Announced, v6: bool) -> usize {
+    routes
+        .keys()
+        .filter(|p| matches!(p, ipnet::IpNet::V6(_)) == v6)
+        .count()
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::LiveLab;
 use crate::catalogue::catalogue;
@@ -440,13 +440,22 @@ impl LiveLab {
         })
     }
 
-    pub fn routes(&self, name: &str, path: Path) -> Result<RouteTable, String> {
+    /// The route table of `name`'s MSEE on `path`, or of VNet `name`'s gateway, in `family`
+    /// (both when None).
+    pub fn routes(
+        &self,
+        name: &str,
+        path: Path,
+        family: Option<Family>,
+    ) -> Result<RouteTable, String> {
+        let wanted = |p: &IpNet| Family::admits(family, matches!(p, IpNet::V6(_)));
         let topo = self.plane.topology();
         if let Some(v) = topo.vnet.iter().position(|v| v.name == name) {
             // A VNet's gateway: every path it learned from its circuits' MSEEs, best first.
             let routing = self.plane.routing();
             let rows = routing.gateway[v]
                 .iter()
+                .filter(|(p, _)| wanted(p))
                 .flat_map(|(_, paths)| paths.iter())
                 .map(|(_, r)| RouteRow {
                     network: r.prefix.to_string(),
@@ -468,6 +477,7 @@ impl LiveLab {
         let routing = self.plane.routing();
         let rows = routing.msee[ci][link]
             .iter()
+            .filter(|(p, _)| wanted(p))
             .flat_map(|(_, paths)| paths.iter())
             .map(|r| RouteRow {
                 network: r.prefix.to_string(),
@@ -484,21 +494,34 @@ impl LiveLab {
         })
     }
 
-    pub fn routes_summary(&self, name: &str, path: Path) -> Result<RouteSummary, String> {
+    /// The BGP neighbours of `name`'s MSEE on `path` in `family` (both when None: IPv4's
+    /// first), as az's route table summary lists them.
+    pub fn routes_summary(
+        &self,
+        name: &str,
+        path: Path,
+        family: Option<Family>,
+    ) -> Result<RouteSummary, String> {
         let (ci, link) = self.link_of(name, path)?;
         let routing = self.plane.routing();
         // The built-in sessions are up since the lab came up; a real router's is as BGP says.
         let now = self.now();
-        let neighbors = crate::plane::neighbors(self.plane.topology(), routing, ci, link)
+        let neighbors = [false, true]
             .into_iter()
-            .map(|n| {
+            .filter(|v6| Family::admits(family, *v6))
+            .flat_map(|v6| {
+                crate::plane::neighbors(self.plane.topology(), routing, ci, link, v6)
+                    .into_iter()
+                    .map(move |n| (n, v6))
+            })
+            .map(|(n, v6)| {
                 let session = match n.peer {
                     crate::plane::Peer::Customer { site }
                         if self.plane.topology().site[site].router.is_real() =>
                     {
                         Some(
                             self.sessions
-                                .get(&(site, ci, link))
+                                .get(&(site, ci, link, v6))
                                 .cloned()
                                 .unwrap_or_default(),
                         )
@@ -601,7 +624,9 @@ impl LiveLab {
                 let routed = crate::lab::pingall::routed(self.topology(), c);
                 let mut carries = up;
                 for (k, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
-                    let summary = routed.then(|| self.routes_summary(c, path).ok()).flatten();
+                    let summary = routed
+                        .then(|| self.routes_summary(c, path, Some(Family::Ipv4)).ok())
+                        .flatten();
                     carries[k] = crate::lab::pingall::carries(up[k], summary.as_ref());
                 }
                 carries

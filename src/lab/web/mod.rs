@@ -443,7 +443,7 @@ fn snapshot(app: &App) -> serde_json::Value {
             let sessions: Vec<serde_json::Value> = [Path::Primary, Path::Secondary]
                 .into_iter()
                 .map(|path| {
-                    lv.routes_summary(&c, path)
+                    lv.routes_summary(&c, path, None)
                         .map(|s| serde_json::to_value(s).unwrap_or_default())
                         .unwrap_or_default()
                 })
