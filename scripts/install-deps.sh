@@ -2,7 +2,8 @@
 # Installs what the build, the demo and the tests need, when missing: a C toolchain and linker
 # (build-essential: cargo links with cc), ping, traceroute, iperf3, ip, jq, tcpdump (reads the
 # pcap `reachlab capture` writes), FRR (the real router of the demo and the BGP tests); for the
-# tests also curl and Chromium (the browser the live view's tests drive, headless).
+# tests also curl, Chromium (the browser the live view's tests drive, headless) and BIRD 2 (a
+# second BGP implementation, as an external site's router).
 #
 #   scripts/install-deps.sh          everything (the tests, CI)
 #   scripts/install-deps.sh demo     only what scripts/demo.sh uses, so a first run is short
@@ -23,6 +24,7 @@ command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 if [ "${1:-}" != demo ]; then
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v bird >/dev/null 2>&1 || missing+=(bird2)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -37,3 +39,8 @@ echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
+# bird2's package enables and starts a BIRD in the root namespace where systemd runs; the tests
+# start their own, in lab namespaces, so the one just installed is stopped and disabled.
+if [[ " ${missing[*]} " == *" bird2 "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now bird.service >/dev/null 2>&1 || true
+fi

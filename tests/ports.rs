@@ -439,14 +439,8 @@ fn attach_and_cross(tag: &str, vlan: Option<u16>) {
     let (rx, text) = node.ping("10.0.2.1", 5);
     assert_eq!(rx, 5, "{text}");
     // The modelled round trip Silicon Valley - London is well over 100 ms.
-    let avg: f64 = text
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .and_then(|l| l.split('=').nth(1))
-        .and_then(|v| v.trim().split('/').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    let expected = lab_rtt_ms(&lab);
+    let avg = common::ping_avg_ms(&text);
+    let expected = common::modelled_rtt_ms(&lab, "er-sv", "london");
     assert!(
         (avg - expected).abs() < 0.1 * expected + 2.0,
         "ping avg {avg} ms, modelled {expected} ms"
@@ -514,16 +508,6 @@ fn attach_and_cross(tag: &str, vlan: Option<u16>) {
     assert!(out.status.success());
     assert_eq!([node.host_end(0), node.host_end(1)], before);
     drop(node);
-}
-
-/// The round trip from er-sv's site to London as the lab models it (`circuit show`).
-fn lab_rtt_ms(lab: &Lab) -> f64 {
-    let text = lab.ok(&["circuit", "show", "er-sv"]);
-    text.lines()
-        .find(|l| l.split_whitespace().next() == Some("london"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no modelled RTT to london in\n{text}"))
 }
 
 #[test]

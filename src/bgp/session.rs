@@ -495,11 +495,14 @@ impl Session {
                 // (RFC 4486).
                 let mut data = vec![0, if ipv6 { 2 } else { 1 }, 1];
                 data.extend((limit as u32).to_be_bytes());
-                self.fail(now, Notification::of(notify::MAXIMUM_PREFIXES, data));
-                self.last_error = Some(format!(
+                let n = Notification::of(notify::MAXIMUM_PREFIXES, data);
+                self.send(&Message::Notification(n.clone()));
+                // The reason says how many, of which family, against which limit.
+                let reason = format!(
                     "{count} IPv{} prefixes received, over the limit of {limit}: sent Cease/Maximum Number of Prefixes Reached (6/1)",
                     if ipv6 { 6 } else { 4 }
-                ));
+                );
+                self.down(now, reason, Some((Direction::Sent, n)));
                 self.idle_until = Some(now + self.cfg.prefix_limit_restart);
                 return;
             }

@@ -158,6 +158,22 @@ impl Lab {
         String::from_utf8_lossy(&self.exec(site, &["vtysh", "-c", cmd]).stdout).into_owned()
     }
 
+    /// Configuration lines into a router site's FRR (`configure terminal`, then each line),
+    /// which must be accepted.
+    pub fn vtysh_conf(&self, site: &str, lines: &[&str]) {
+        let mut args = vec!["vtysh", "-c", "configure terminal"];
+        for l in lines {
+            args.extend(["-c", l]);
+        }
+        let out = self.exec(site, &args);
+        assert!(
+            out.status.success(),
+            "{lines:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `reachlab ARGS --lab NAME`, whatever the outcome.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd()
@@ -413,14 +429,21 @@ pub fn within(secs: u64, mut ok: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
-/// The customer session's StatePfxRcd on a circuit link (a number when Established).
+/// The customer's IPv4 session's StatePfxRcd on a circuit link (a number when Established).
 pub fn state_pfx_rcd(lab: &Lab, circuit: &str, path: &str) -> String {
+    state_pfx_rcd_in(lab, circuit, path, "ipv4")
+}
+
+/// The customer's session's StatePfxRcd on a circuit link in `family` ("ipv4", "ipv6").
+pub fn state_pfx_rcd_in(lab: &Lab, circuit: &str, path: &str, family: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(&lab.ok(&[
         "routes",
         circuit,
         "--summary",
         "--path",
         path,
+        "--family",
+        family,
         "--output",
         "json",
     ]))
@@ -431,15 +454,40 @@ pub fn state_pfx_rcd(lab: &Lab, circuit: &str, path: &str) -> String {
         .to_string()
 }
 
-/// How many of the circuits' customer sessions (both links each) are Established with routes
-/// received: the router has announced its prefixes (FRR waits about a second after the
+/// How many of the circuits' customer IPv4 sessions (both links each) are Established with
+/// routes received: the router has announced its prefixes (FRR waits about a second after the
 /// session comes up), so the MSEE forwards for the site.
 pub fn established(lab: &Lab, circuits: &[&str]) -> usize {
+    established_in(lab, circuits, "ipv4")
+}
+
+/// `established` for the sessions of `family` ("ipv4", "ipv6").
+pub fn established_in(lab: &Lab, circuits: &[&str], family: &str) -> usize {
     circuits
         .iter()
-        .flat_map(|c| ["primary", "secondary"].map(|p| state_pfx_rcd(lab, c, p)))
+        .flat_map(|c| ["primary", "secondary"].map(|p| state_pfx_rcd_in(lab, c, p, family)))
         .filter(|s| s.parse::<u32>().is_ok_and(|n| n > 0))
         .count()
+}
+
+/// The round trip from `circuit`'s site to `to` as the lab models it (`circuit show`), in ms.
+pub fn modelled_rtt_ms(lab: &Lab, circuit: &str, to: &str) -> f64 {
+    let text = lab.ok(&["circuit", "show", circuit]);
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(to))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no modelled RTT to {to} in\n{text}"))
+}
+
+/// The average round trip in a ping summary ("rtt min/avg/max/mdev = ..."), in ms.
+pub fn ping_avg_ms(text: &str) -> f64 {
+    text.lines()
+        .find(|l| l.contains("min/avg/max"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no round trip in\n{text}"))
 }
 
 /// How many of `site`'s FRR BFD sessions are up (they start once BGP is Established on a
