@@ -168,16 +168,22 @@ pub fn export(topo: &Topology, opts: &Options, source: &str) -> Result<Bundle, S
             for path in 0..2 {
                 let eth = format!("eth{}", 2 * k + path + 1);
                 let (ce, _) = tables.circuits[ci].link_v4[path];
-                match c.vlan_id {
+                let dev = match c.vlan_id {
                     Some(v) => {
                         let sub = format!("{eth}.{v}");
                         exec.push(format!(
                             "ip link add link {eth} name {sub} type vlan id {v}"
                         ));
-                        exec.push(format!("ip addr add {ce}/30 dev {sub}"));
                         exec.push(format!("ip link set {sub} up"));
+                        sub
                     }
-                    None => exec.push(format!("ip addr add {ce}/30 dev {eth}")),
+                    None => eth.clone(),
+                };
+                exec.push(format!("ip addr add {ce}/30 dev {dev}"));
+                // The IPv6 peering's /126 on the same interface (nodad: the BGP session binds
+                // to it at once).
+                if let Some(l) = tables.circuits[ci].link_v6 {
+                    exec.push(format!("ip addr add {}/126 dev {dev} nodad", l[path].0));
                 }
                 let endpoint = Endpoint {
                     node: s.name.clone(),

@@ -134,6 +134,18 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
     assert!(last.contains("fd00:2::1"), "{trace}");
     assert!(trace.contains("fd00:8::"), "over the /125: {trace}");
 
+    // `path --family ipv6` walks the IPv6 tables: over the /125 to London's address.
+    let path = lab.ok(&["path", "sf", "london", "--family", "ipv6"]);
+    assert!(path.contains("sf -> london (fd00:2::1)"), "{path}");
+    assert!(path.contains("over Global Reach"), "{path}");
+    assert!(!path.contains("does not arrive"), "{path}");
+    // `circuit show` lists the IPv6 peering's /126s.
+    let show = lab.ok(&["circuit", "show", "er-sv"]);
+    assert!(
+        show.contains("fd00:100::/126 (customer fd00:100::1, Microsoft fd00:100::2)"),
+        "{show}"
+    );
+
     // `reachlab test`: every pair, both families, as the rules say.
     let matrix = lab.test_passes();
     // Four endpoints, twelve ordered pairs, each in IPv4 and IPv6.

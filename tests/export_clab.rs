@@ -264,3 +264,53 @@ fn a_tagged_circuit_gets_the_vlan_sub_interface_on_the_node() {
         "{london:?}"
     );
 }
+
+#[test]
+fn a_dual_stack_lab_exports_its_ipv6_peering_and_sessions() {
+    let dir = Dir::new("dual");
+    let out = reachlab()
+        .args([
+            "export",
+            "topologies/global-reach-frr-dual-stack.toml",
+            "-o",
+            "containerlab",
+            "--dir",
+        ])
+        .arg(&dir.0)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = yaml(&dir.0.join("global-reach-frr-dual-stack.clab.yml"));
+    let v = clab_validator();
+    assert!(errors(&v, &doc).is_empty(), "{:?}", errors(&v, &doc));
+    let exec: Vec<&str> = doc["topology"]["nodes"]["sf"]["exec"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    for line in [
+        "ip addr add fd00:1::1/64 dev lo",
+        "ip addr add 192.168.100.1/30 dev eth1",
+        "ip addr add fd00:100::1/126 dev eth1 nodad",
+        "ip addr add fd00:100::5/126 dev eth2 nodad",
+    ] {
+        assert!(exec.contains(&line), "{line} in {exec:?}");
+    }
+    // The node's FRR peers with each MSEE in both families, each session its own family.
+    let conf = std::fs::read_to_string(dir.0.join("sf").join("frr.conf")).unwrap();
+    for line in [
+        " neighbor fd00:100::2 remote-as 12076",
+        " neighbor fd00:100::6 update-source fd00:100::5",
+        "  neighbor fd00:100::2 activate",
+        "  no neighbor fd00:100::2 activate",
+        "  network fd00:1::/64",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "{line:?} in\n{conf}");
+    }
+}

@@ -1,8 +1,10 @@
 //! BGP bytes into an MSEE's session: whatever arrives, nothing panics; a session that ends
 //! because of what it read says why with a NOTIFICATION it sent (or one it received); a
 //! second session beside it is untouched (IPv4 and IPv6: MP_REACH / MP_UNREACH, with a
-//! dictionary in fuzz/dicts/bgp.dict). Also feeds the message decoder directly, and BFD
-//! datagrams to an MSEE's BFD session that is Up (a discarded one changes nothing).
+//! dictionary in fuzz/dicts/bgp.dict). The fuzzed session is, as in the lab, one family's:
+//! IPv4 or IPv6 as the input's first byte says, and it never holds the other family's routes.
+//! Also feeds the message decoder directly, and BFD datagrams to an MSEE's BFD session that is
+//! Up (a discarded one changes nothing; the datagram is the same over IPv4 and IPv6).
 
 #![no_main]
 
@@ -39,8 +41,9 @@ fn pump(a: &mut Session, b: &mut Session, now: Duration) {
     }
 }
 
-fn established() -> (Session, Session) {
-    let mut msee = Config::msee("192.168.100.2".parse().unwrap(), 65001, false);
+/// A customer and an MSEE's session for one family (`ipv6`), Established.
+fn established(ipv6: bool) -> (Session, Session) {
+    let mut msee = Config::msee("192.168.100.2".parse().unwrap(), 65001, false).only(ipv6);
     msee.prefix_limit = [Some(50), Some(10)];
     let (mut a, mut b) = (Session::new(customer()), Session::new(msee));
     a.connected(Duration::ZERO);
@@ -89,8 +92,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = wire::decode(&m, false);
     }
 
-    let (_, mut msee) = established();
-    let (mut other_cust, mut other) = established();
+    let v6 = data.first().is_some_and(|b| b & 1 == 1);
+    let (_, mut msee) = established(v6);
+    let (mut other_cust, mut other) = established(false);
     let mut routes = BTreeMap::new();
     routes.insert(
         "10.0.1.0/24".parse().unwrap(),
@@ -115,16 +119,35 @@ fuzz_target!(|data: &[u8]| {
         match op % 4 {
             // Raw bytes, as a peer could send them.
             0 => msee.receive(now, chunk),
-            // A well-framed UPDATE built from the bytes: prefixes and a path.
+            // A well-framed UPDATE built from the bytes: prefixes (of either family, as the
+            // byte says: IPv6 in MP_REACH) and a path.
             1 => {
                 let prefixes = chunk
                     .chunks(5)
                     .filter(|c| c.len() == 5)
                     .filter_map(|c| {
-                        let len = c[4] % 33;
-                        ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]), len)
-                            .ok()
-                            .map(|n| ipnet::IpNet::V4(n.trunc()))
+                        if c[4] & 0x80 == 0 {
+                            let len = c[4] % 33;
+                            let a = std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]);
+                            ipnet::Ipv4Net::new(a, len)
+                                .ok()
+                                .map(|n| ipnet::IpNet::V4(n.trunc()))
+                        } else {
+                            let len = (c[4] & 0x7f) % 129;
+                            let a = std::net::Ipv6Addr::new(
+                                0xfd00,
+                                u16::from_be_bytes([c[0], c[1]]),
+                                u16::from_be_bytes([c[2], c[3]]),
+                                0,
+                                0,
+                                0,
+                                0,
+                                0,
+                            );
+                            ipnet::Ipv6Net::new(a, len)
+                                .ok()
+                                .map(|n| ipnet::IpNet::V6(n.trunc()))
+                        }
                     })
                     .collect::<Vec<_>>();
                 let path: Vec<u32> = chunk
@@ -180,6 +203,14 @@ fuzz_target!(|data: &[u8]| {
         if msee.state() == State::Established {
             assert!(msee.received().len() <= 60);
         }
+        // One family's session holds that family's routes only.
+        assert!(
+            msee.received()
+                .keys()
+                .all(|p| matches!(p, ipnet::IpNet::V6(_)) == v6),
+            "a {} session took the other family's routes",
+            if v6 { "IPv6" } else { "IPv4" }
+        );
     }
     assert_eq!(other.state(), State::Established);
     assert_eq!(other.received(), &other_before);

@@ -331,11 +331,28 @@ pub struct Peering {
     pub primary_peer_address_prefix: String,
     #[serde(rename = "secondaryPeerAddressPrefix")]
     pub secondary_peer_address_prefix: Option<String>,
+    /// The IPv6 private peering, when the circuit has one.
+    #[serde(
+        rename = "ipv6PeeringConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv6_peering_config: Option<Ipv6PeeringConfig>,
     pub state: String,
     #[serde(rename = "vlanId")]
     pub vlan_id: u16,
     #[serde(flatten)]
     pub resource: Resource,
+}
+
+/// A private peering's IPv6 addresses, as az shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ipv6PeeringConfig {
+    #[serde(rename = "primaryPeerAddressPrefix")]
+    pub primary_peer_address_prefix: String,
+    #[serde(rename = "secondaryPeerAddressPrefix")]
+    pub secondary_peer_address_prefix: String,
+    pub state: String,
 }
 
 /// The circuit resource's Azure region: the peering location's nearest region per the
@@ -403,6 +420,11 @@ pub fn circuit(scope: &Scope, c: &CircuitInfo) -> Circuit {
             peering_type: "AzurePrivatePeering".into(),
             primary_peer_address_prefix: c.primary.prefix.clone(),
             secondary_peer_address_prefix: c.secondary.as_ref().map(|s| s.prefix.clone()),
+            ipv6_peering_config: c.ipv6.as_ref().map(|[p, s]| Ipv6PeeringConfig {
+                primary_peer_address_prefix: p.prefix.clone(),
+                secondary_peer_address_prefix: s.prefix.clone(),
+                state: "Enabled".into(),
+            }),
             state: "Enabled".into(),
             vlan_id: c.vlan_id,
         }],
@@ -596,6 +618,7 @@ mod tests {
             peer_asn: Some(65002),
             primary: link("192.168.100.8/30"),
             secondary: Some(link("192.168.100.12/30")),
+            ipv6: Some([link("fd00:200::/126"), link("fd00:200::4/126")]),
             sites: vec!["london".into()],
             vnet_links: vec![],
             global_reach: vec![gr()],
@@ -669,6 +692,14 @@ mod tests {
             ],
         );
         assert_eq!(p["vlanId"], 101);
+        assert_eq!(
+            p["ipv6PeeringConfig"],
+            serde_json::json!({
+                "primaryPeerAddressPrefix": "fd00:200::/126",
+                "secondaryPeerAddressPrefix": "fd00:200::4/126",
+                "state": "Enabled",
+            })
+        );
         assert_eq!(p["azureASN"], 12076);
         assert_eq!(p["peerASN"], 65002);
         // Configured on er-sv: er-london sees it as peered.

@@ -159,6 +159,23 @@ fn show(circuit: String, to: &LiveArgs) -> i32 {
                 })
                 .unwrap_or_else(|| "-".into()),
         ),
+        (
+            "Ipv6Peering",
+            c.ipv6
+                .as_ref()
+                .map(|l| {
+                    l.iter()
+                        .map(|s| {
+                            format!(
+                                "{} (customer {}, Microsoft {})",
+                                s.prefix, s.customer, s.microsoft
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_else(|| "-".into()),
+        ),
         ("Sites", join(&c.sites)),
         (
             "VnetLinks",

@@ -1,4 +1,4 @@
-//! `reachlab path SRC DST`: the way packets take between two sites or VNets, both directions,
+//! `reachlab path SRC DST [--family ipv4|ipv6]`: the way packets take between two sites or VNets, both directions,
 //! hop by hop from the tables in force (site, circuit link, MSEE, Global Reach, VNet
 //! gateway), and whether the two directions differ (the asymmetry a stateful firewall breaks
 //! on).
@@ -13,6 +13,9 @@ pub struct PathArgs {
     pub src: String,
     /// Where they go (a site or VNet)
     pub dst: String,
+    /// The family to trace (default: IPv4 when both ends have it, else IPv6)
+    #[arg(long, value_enum)]
+    pub family: Option<crate::control::proto::Family>,
     #[command(flatten)]
     pub to: LiveArgs,
 }
@@ -24,6 +27,7 @@ pub fn run(a: PathArgs) -> i32 {
         Request::Path {
             from: src.to_string(),
             to: dst.to_string(),
+            family: a.family,
         },
     ) {
         Ok(v) => v,

@@ -151,6 +151,9 @@ pub enum Request {
     Path {
         from: String,
         to: String,
+        /// The family to trace (IPv4 when both ends have it, else IPv6, when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<Family>,
     },
     /// The MSEE's BGP neighbours, as `az network express-route list-route-tables-summary`.
     RoutesSummary {
@@ -459,6 +462,9 @@ pub struct CircuitInfo {
     pub peer_asn: Option<u32>,
     pub primary: LinkAddresses,
     pub secondary: Option<LinkAddresses>,
+    /// The IPv6 peering's /126s (primary, secondary), when the circuit has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<[LinkAddresses; 2]>,
     pub sites: Vec<String>,
     pub vnet_links: Vec<String>,
     pub global_reach: Vec<GrRow>,

@@ -153,7 +153,9 @@ impl LiveLab {
             Request::Stats { circuit } => Reply::Stats(Box::new(self.stats(&circuit)?)),
             Request::Export => Reply::Export(self.export()),
             Request::Settle => Reply::Settle(self.settle()),
-            Request::Path { from, to } => Reply::Path(Box::new(self.path(&from, &to)?)),
+            Request::Path { from, to, family } => {
+                Reply::Path(Box::new(self.path(&from, &to, family)?))
+            }
             Request::WebServe { listen, control } => match &self.web {
                 Some(start) => Reply::Web(start(&listen, control)?),
                 None => return Err("this lab cannot serve a live view".into()),

@@ -121,9 +121,9 @@ impl LiveLab {
     }
 
     /// `reachlab path`: both directions between two endpoints, from the tables in force.
-    pub fn path(&self, from: &str, to: &str) -> Result<PathInfo, String> {
-        let there = self.way(from, to)?;
-        let back = self.way(to, from)?;
+    pub fn path(&self, from: &str, to: &str, family: Option<Family>) -> Result<PathInfo, String> {
+        let there = self.way(from, to, family)?;
+        let back = self.way(to, from, family)?;
         let circuits = |w: &PathWay| -> Vec<String> {
             let mut v: Vec<String> = w
                 .links
@@ -155,9 +155,10 @@ impl LiveLab {
         })
     }
 
-    /// One direction: from endpoint `from` to endpoint `to`'s first address (IPv4 when both
-    /// have one). A site with a real router chooses its own link: traced from its first.
-    pub fn way(&self, from: &str, to: &str) -> Result<PathWay, String> {
+    /// One direction: from endpoint `from` to endpoint `to`'s first address in `family` (when
+    /// None: IPv4 when both have one, else IPv6). A site with a real router chooses its own
+    /// link: traced from its first.
+    pub fn way(&self, from: &str, to: &str, family: Option<Family>) -> Result<PathWay, String> {
         let ep = |n: &str| {
             self.endpoints.iter().find(|e| e.name == n).ok_or_else(|| {
                 let known: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
@@ -174,12 +175,23 @@ impl LiveLab {
                 .filter_map(|a| a.split('/').next()?.parse::<std::net::IpAddr>().ok())
                 .find(|a| a.is_ipv6() == v6)
         };
-        let (src, dst) = match (addr(a, false), addr(b, false)) {
-            (Some(s), Some(d)) => (s, d),
-            _ => match (addr(a, true), addr(b, true)) {
-                (Some(s), Some(d)) => (s, d),
-                _ => return Err(format!("{from} and {to} share no address family")),
-            },
+        let pair = |v6: bool| addr(a, v6).zip(addr(b, v6));
+        let (src, dst) = match family {
+            None => pair(false)
+                .or_else(|| pair(true))
+                .ok_or_else(|| format!("{from} and {to} share no address family"))?,
+            Some(f) => {
+                let v6 = f == Family::Ipv6;
+                let name = if v6 { "IPv6" } else { "IPv4" };
+                for (e, n) in [(a, from), (b, to)] {
+                    if addr(e, v6).is_none() {
+                        return Err(format!(
+                            "{n} has no {name} address (its prefixes are in the other family)"
+                        ));
+                    }
+                }
+                pair(v6).expect("both checked")
+            }
         };
         let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         let t = engine.tables();
@@ -391,6 +403,16 @@ impl LiveLab {
                 .and_then(|s| s.asn),
             primary: link_addresses(pp, 0),
             secondary: (pp.prefix_len() <= 29).then(|| link_addresses(pp, 4)),
+            ipv6: c.peering_prefix_v6.map(|v6| {
+                [0, 1].map(|path| {
+                    let (customer, microsoft) = v6.addresses(path);
+                    LinkAddresses {
+                        prefix: v6.link(path).to_string(),
+                        customer: customer.to_string(),
+                        microsoft: microsoft.to_string(),
+                    }
+                })
+            }),
             sites: self
                 .plane
                 .topology()
