@@ -96,6 +96,12 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
     assert!(has_route(&table, "fd00:1::/64", "12076 i"), "{table}");
     assert!(has_route(&table, "fd00:3::/64", "12076 i"), "{table}");
     // The MSEE's IPv6 table in az's columns: SF's prefix from its CE's IPv6 address.
+    // A VNet's gateway table holds both families.
+    let gateway = lab.ok(&["routes", "uswest"]);
+    assert!(
+        gateway.contains("10.0.1.0/24") && gateway.contains("fd00:1::/64"),
+        "{gateway}"
+    );
     let msee = lab.ok(&["routes", "er-sv", "--family", "ipv6"]);
     assert!(
         msee.lines()
@@ -246,8 +252,9 @@ fn a_bird_router_over_the_ipv6_prefix_limit_loses_its_ipv6_session_only() {
     if Command::new("bird").arg("--version").output().is_err() {
         panic!("BIRD 2 is needed (Debian package bird2; scripts/install-deps.sh installs it)");
     }
-    // An external site (its router is the test's BIRD) on a dual-stack circuit, a VNet on
-    // that circuit only, London static and dual-stack across Global Reach.
+    // An external site (its router is the test's BIRD) on a dual-stack circuit keyed for TCP
+    // MD5 (both sessions signed), a VNet on that circuit only, London static and dual-stack
+    // across Global Reach.
     let lab = Lab::new_with(
         "bird6",
         r#"
@@ -258,6 +265,7 @@ bandwidth = "1Gbps"
 sku = "Premium"
 peering_prefix = "192.168.100.0/29"
 peering_prefix_v6 = "fd00:100::/125"
+shared_key = "Key123"
 [[circuit]]
 name = "er-london"
 peering_location = "London"
@@ -288,7 +296,7 @@ ipv6_address_prefix = "fd00:8::/125"
     lab.up_detached();
     let dir = lab.file.with_file_name("bird");
     std::fs::create_dir_all(&dir).unwrap();
-    let write_conf = |v6_prefixes: usize| {
+    let write_conf = |v6_prefixes: usize, v6_key: &str| {
         let statics: String = (0..v6_prefixes)
             .map(|i| format!("  route fd00:9:{i:x}::/64 unreachable;\n"))
             .collect();
@@ -306,6 +314,7 @@ protocol bgp msee4 {{
   neighbor 192.168.100.2 as 12076;
   connect retry time 1;
   error wait time 1, 2;
+  password "Key123";
   ipv4 {{ import all; export where source = RTS_STATIC; }};
 }}
 protocol bgp msee6 {{
@@ -313,13 +322,14 @@ protocol bgp msee6 {{
   neighbor fd00:100::2 as 12076;
   connect retry time 1;
   error wait time 1, 2;
+  password "{v6_key}";
   ipv6 {{ import all; export where source = RTS_STATIC; }};
 }}
 "#
         );
         std::fs::write(dir.join("bird.conf"), conf).unwrap();
     };
-    write_conf(100);
+    write_conf(100, "Key123");
     let ns = format!("rl-{}-edge", lab.name);
     let ctl = dir.join("bird.ctl");
     let _bird = Bird(
@@ -362,7 +372,7 @@ protocol bgp msee6 {{
     assert_eq!(rx, 2, "{text}");
 
     // The 101st: Cease / Maximum Number of Prefixes on the IPv6 session; IPv4 stays.
-    write_conf(101);
+    write_conf(101, "Key123");
     birdc("configure");
     let why = within(10, || pfx("ipv6").parse::<u32>().is_err());
     let summary = lab.ok(&["routes", "er-sv", "--summary", "--family", "ipv6"]);
@@ -377,11 +387,25 @@ protocol bgp msee6 {{
     assert_eq!(pfx("ipv4"), "1", "the IPv4 session stays up");
     assert!(birdc("show protocols msee4").contains("Established"));
     // Back to 100: after the restart delay (2 s here) the IPv6 session returns.
-    write_conf(100);
+    write_conf(100, "Key123");
     birdc("configure");
     assert!(
         within(15, || pfx("ipv6") == "100").is_some(),
         "{}",
         lab.ok(&["routes", "er-sv", "--summary"])
     );
+    // The IPv6 session is signed too: BIRD with another key for it gets no IPv6 session,
+    // and the summary says why, while IPv4 stays.
+    write_conf(100, "Other99");
+    birdc("configure");
+    let refused = within(10, || {
+        lab.ok(&["routes", "er-sv", "--summary", "--family", "ipv6"])
+            .contains("TCP MD5 signature mismatch")
+    });
+    assert!(
+        refused.is_some(),
+        "{}",
+        lab.ok(&["routes", "er-sv", "--summary"])
+    );
+    assert_eq!(pfx("ipv4"), "1", "the IPv4 session stays up");
 }
