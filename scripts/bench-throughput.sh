@@ -6,7 +6,9 @@
 #
 # Sets up (1) the kernel baseline: host A - veth - router namespace (ip_forward=1) - veth -
 # host B, and (2) a reachlab lab (topologies/bench-unshaped.toml: SF <-> London over Global
-# Reach, unshaped). Then, alternating kernel / reachlab each round: iperf3 single stream and
+# Reach, unshaped) with the default forwarding workers (the machine's cores, at most 4), and the
+# same lab with `--workers 1` ("1 worker"). Then, alternating kernel / reachlab each round:
+# iperf3 single stream and
 # -P 4 (10 s each), 64-byte UDP (packets/s delivered and loss, 10 s), ping -i 0.01 -c 500;
 # then ping again against a lab started with --busy-poll. A third system, "viewed", is the
 # same lab started with --web and watched the whole time as the live page watches it, harder:
@@ -31,12 +33,14 @@ TAG="rlb$$"
 KA="$TAG-a"; KR="$TAG-r"; KB="$TAG-b"
 LAB="bench$$"
 VLAB="benchv$$"
+W1LAB="bench1w$$"
 WORK=$(mktemp -d)
 VIEWERS=()
 cleanup() {
   for p in "${VIEWERS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   $R down "$LAB" >/dev/null 2>&1 || true
   $R down "$VLAB" >/dev/null 2>&1 || true
+  $R down "$W1LAB" >/dev/null 2>&1 || true
   for ns in "$KA" "$KR" "$KB"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
@@ -57,6 +61,10 @@ ip netns exec "$KR" sysctl -qw net.ipv4.ip_forward=1
 # (2) reachlab
 sed "s/^name = \"bench\"/name = \"$LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench.toml"
 $R up "$WORK/bench.toml" --detach >/dev/null
+# up's default: the machine's cores, at most 4 (lab::run::default_workers).
+WORKERS=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+sed "s/^name = \"bench\"/name = \"$W1LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench1w.toml"
+$R up "$WORK/bench1w.toml" --detach --workers 1 >/dev/null
 # (3) the same lab, watched through its live view.
 sed "s/^name = \"bench\"/name = \"$VLAB\"/" topologies/bench-unshaped.toml > "$WORK/benchv.toml"
 $R up "$WORK/benchv.toml" --detach --web 127.0.0.1:0 >/dev/null
@@ -88,7 +96,7 @@ r_dst=10.0.2.1
 measure() {
   local sys=$1 what=$2 ex dst
   if [ "$sys" = kernel ]; then ex=k_exec; dst=$k_dst; else ex=r_exec; dst=$r_dst; fi
-  if [ "$sys" = viewed ]; then RLAB=$VLAB; else RLAB=$LAB; fi
+  case $sys in viewed) RLAB=$VLAB ;; w1) RLAB=$W1LAB ;; *) RLAB=$LAB ;; esac
   start_server "$sys"
   local srv=$SRV
   for _ in $(seq 50); do $ex b ss -Hltn 'sport = :5301' | grep -q . && break; sleep 0.1; done
@@ -111,7 +119,7 @@ declare -A RES
 tests=(tcp1 tcp4 udp64 ping)
 for round in $(seq "$ROUNDS"); do
   for t in "${tests[@]}"; do
-    for sys in kernel reachlab viewed; do
+    for sys in kernel reachlab w1 viewed; do
       # (measure runs in a subshell: RLAB is set there, per system.)
       v=$(measure $sys $t)
       RES[$sys,$t]+="$v "
@@ -125,6 +133,7 @@ done
 for p in "${VIEWERS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 VIEWERS=()
 $R down "$VLAB" >/dev/null
+$R down "$W1LAB" >/dev/null
 $R down "$LAB" >/dev/null
 $R up "$WORK/bench.toml" --detach --busy-poll >/dev/null
 for round in $(seq "$ROUNDS"); do
@@ -148,6 +157,13 @@ printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[kern
 printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[kernel,udploss]}" "${MED[reachlab,udploss]}"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[kernel,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "  same, reachlab up --busy-poll" "${MED[kernelb,ping]}" "${MED[busy,ping]}" "$(awk -v a="${MED[busy,ping]}" -v b="${MED[kernelb,ping]}" 'BEGIN{print a-b}')"
+printf '\n%-34s %14s %14s %10s\n' "forwarding workers" "1 worker" "$WORKERS workers" ratio
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[w1,tcp1]}" "${MED[reachlab,tcp1]}" "$(ratio "${MED[reachlab,tcp1]}" "${MED[w1,tcp1]}")"
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[w1,tcp4]}" "${MED[reachlab,tcp4]}" "$(ratio "${MED[reachlab,tcp4]}" "${MED[w1,tcp4]}")"
+printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[w1,udp64]}" "${MED[reachlab,udp64]}" "$(ratio "${MED[reachlab,udp64]}" "${MED[w1,udp64]}")"
+printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[w1,udploss]}" "${MED[reachlab,udploss]}"
+printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[w1,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[w1,ping]}" 'BEGIN{print a-b}')"
+printf '%-34s %14.2f %14.2f %9sx\n' "  TCP 4 streams against the kernel" "$(ratio "${MED[w1,tcp4]}" "${MED[kernel,tcp4]}")" "$(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}")" ""
 printf '\n%-34s %14s %14s %10s\n' "the live view's cost" reachlab "page open" ratio
 printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[reachlab,tcp1]}" "${MED[viewed,tcp1]}" "$(ratio "${MED[viewed,tcp1]}" "${MED[reachlab,tcp1]}")"
 printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[reachlab,tcp4]}" "${MED[viewed,tcp4]}" "$(ratio "${MED[viewed,tcp4]}" "${MED[reachlab,tcp4]}")"
@@ -159,8 +175,8 @@ out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
 {
   echo "{"
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"rounds\": $ROUNDS, \"seconds\": $SECS,"
-  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc),"
-  for sys in kernel reachlab viewed; do
+  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc), \"workers\": $WORKERS,"
+  for sys in kernel reachlab w1 viewed; do
     echo "  \"$sys\": {"
     echo "    \"tcp1_gbps\": ${MED[$sys,tcp1]}, \"tcp4_gbps\": ${MED[$sys,tcp4]},"
     echo "    \"udp64_pps\": ${MED[$sys,udp64]}, \"udp64_loss_pct\": ${MED[$sys,udploss]},"

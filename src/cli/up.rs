@@ -30,6 +30,11 @@ pub struct UpArgs {
     /// for comparison, and what reachlab falls back to when the kernel refuses offload
     #[arg(long)]
     pub no_offload: bool,
+    /// Forwarding workers, each reading its own queue of every TUN (flows are spread over
+    /// them by the kernel's flow hash; a flow stays on one). Default: the machine's cores, at
+    /// most 4. A lab with Ethernet ports forwards on one
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
     /// Serve Prometheus metrics (per circuit and link: bytes, packets, queue depth, drops by
     /// reason; Global Reach state; modelled RTTs) at http://ADDR/metrics, e.g.
     /// 127.0.0.1:9464
@@ -94,6 +99,7 @@ pub fn run_args(a: UpArgs, verbose: u8, quiet: bool) -> i32 {
             detach: a.detach,
             busy_poll: a.busy_poll,
             no_offload: a.no_offload,
+            workers: a.workers,
             notify_ready: a.notify_ready,
             verbose,
             quiet,
@@ -110,6 +116,8 @@ pub struct Options {
     pub detach: bool,
     pub busy_poll: bool,
     pub no_offload: bool,
+    /// Forwarding workers (None: `run::default_workers`).
+    pub workers: Option<u16>,
     pub notify_ready: bool,
     /// -v count, handed on to a detached lab process.
     pub verbose: u8,
@@ -245,6 +253,9 @@ fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
                 lab::run::Poll::Sleep
             },
             offload: !opts.no_offload,
+            workers: opts
+                .workers
+                .map_or_else(lab::run::default_workers, usize::from),
         };
         let mut progress = progress_reporter(&opts);
         let run_opts = lab::RunOptions {
@@ -303,6 +314,9 @@ fn detach_run(file: &Path, topo: &Topology, opts: Options) -> i32 {
     }
     if opts.no_offload {
         cmd.arg("--no-offload");
+    }
+    if let Some(w) = opts.workers {
+        cmd.arg("--workers").arg(w.to_string());
     }
     if let Some(m) = opts.metrics {
         cmd.arg("--metrics").arg(m.to_string());

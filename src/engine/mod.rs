@@ -64,6 +64,9 @@ pub struct Engine {
     taps: Taps,
     /// Per port, its link layer when it is an Ethernet port (frames, not IP packets).
     ether: Vec<Option<EtherPort>>,
+    /// The lane the packets handled next are queued in, and `poll_transmit` and
+    /// `poll_timeout` serve (`use_lane`).
+    lane: usize,
 }
 
 /// What a frame read from an Ethernet port comes to (`Engine::frame_in`).
@@ -98,7 +101,24 @@ impl Engine {
             lateness: Lateness::default(),
             taps: Taps::default(),
             ether: Vec::new(),
+            lane: 0,
         }
+    }
+
+    /// Queues in `lanes` lanes (at least one): each a queue of its own for delayed and shaped
+    /// packets, so that several callers, each serving one lane, hand out in order what went in
+    /// through their lane. The shapers and counters are the lab's, across lanes.
+    pub fn set_lanes(&mut self, lanes: usize) {
+        self.sched.set_lanes(lanes);
+        if self.lane >= self.sched.lanes() {
+            self.lane = 0;
+        }
+    }
+
+    /// The lane the following calls (`handle_at`, `poll_transmit`, `poll_timeout`) queue into
+    /// and serve; lane 0 when there is no such lane.
+    pub fn use_lane(&mut self, lane: usize) {
+        self.lane = if lane < self.sched.lanes() { lane } else { 0 };
     }
 
     /// Bytes in front of each IP packet (or Ethernet frame) handed in and out.
@@ -219,7 +239,7 @@ impl Engine {
     pub fn poll_transmit(&mut self, now: Duration) -> Option<(PortId, Vec<u8>)> {
         let next = self
             .sched
-            .poll(now, &self.tables, self.prefix, &mut self.taps);
+            .poll(self.lane, now, &self.tables, self.prefix, &mut self.taps);
         for (c, n) in self.sched.drops.iter_mut().enumerate() {
             self.circuits[c].drops[DropReason::QueueFull.index()] += std::mem::take(n);
         }
@@ -302,7 +322,7 @@ impl Engine {
 
     /// When `poll_transmit` next has something to do.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.sched.next_deadline()
+        self.sched.next_deadline(self.lane)
     }
 
     /// How long a packet reaching `circuit`'s shaper on `path` in direction `dir` (0 up, 1
@@ -507,6 +527,7 @@ impl Engine {
             return Verdict::Forward { port, len };
         }
         self.sched.push(
+            self.lane,
             now,
             timing::InFlight {
                 frame: frame[..self.prefix + len].to_vec(),
@@ -523,6 +544,7 @@ impl Engine {
     /// Queues a packet that is due now (one of several a single input became).
     fn push_now(&mut self, now: Duration, frame: &[u8], port: PortId, len: usize, wire: Wire) {
         self.sched.push(
+            self.lane,
             now,
             timing::InFlight {
                 frame: frame[..self.prefix + len].to_vec(),
@@ -543,6 +565,7 @@ impl Engine {
         frame.extend_from_slice(out);
         self.ports[ingress].tx.add(Wire::single(out.len()));
         self.sched.push(
+            self.lane,
             now,
             timing::InFlight {
                 frame,

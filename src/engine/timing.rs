@@ -249,10 +249,13 @@ impl Ord for Event {
     }
 }
 
-/// The events of one lab.
+/// The events of one lab, in lanes: each lane is a queue of its own, polled on its own (one per
+/// forwarding worker of the shell), so what goes in through one lane comes out of it in
+/// order; the shapers, loss and jitter state are the lab's, whatever the lane.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    heap: BinaryHeap<Event>,
+    /// Per lane, its events.
+    heaps: Vec<BinaryHeap<Event>>,
     seq: u64,
     /// `[circuit][path][direction]`.
     pub shapers: Vec<[[Shaper; 2]; 2]>,
@@ -341,7 +344,7 @@ impl LinkState {
 impl Scheduler {
     pub fn new(circuits: usize) -> Self {
         Scheduler {
-            heap: BinaryHeap::new(),
+            heaps: vec![BinaryHeap::new()],
             seq: 0,
             shapers: vec![[[Shaper::default(); 2]; 2]; circuits],
             drops: vec![0; circuits],
@@ -351,27 +354,44 @@ impl Scheduler {
         }
     }
 
-    pub fn push(&mut self, at: Duration, item: InFlight) {
+    /// Sets how many lanes there are (at least one); events in lanes that go are moved to
+    /// lane 0.
+    pub fn set_lanes(&mut self, n: usize) {
+        let n = n.max(1);
+        while self.heaps.len() > n {
+            let gone = self.heaps.pop().expect("more than n");
+            self.heaps[0].extend(gone);
+        }
+        self.heaps.resize_with(n, BinaryHeap::new);
+    }
+
+    pub fn lanes(&self) -> usize {
+        self.heaps.len()
+    }
+
+    /// Queues `item` in `lane` (lane 0 if there is no such lane), due at `at`.
+    pub fn push(&mut self, lane: usize, at: Duration, item: InFlight) {
         self.seq += 1;
-        self.heap.push(Event {
+        let lane = if lane < self.heaps.len() { lane } else { 0 };
+        self.heaps[lane].push(Event {
             at,
             seq: self.seq,
             item: Box::new(item),
         });
     }
 
-    /// Packets in flight.
+    /// Packets in flight, in all lanes.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heaps.iter().map(BinaryHeap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heaps.iter().all(BinaryHeap::is_empty)
     }
 
-    /// When the next event is due.
-    pub fn next_deadline(&self) -> Option<Duration> {
-        self.heap.peek().map(|e| e.at)
+    /// When the next event of `lane` is due.
+    pub fn next_deadline(&self, lane: usize) -> Option<Duration> {
+        self.heaps.get(lane)?.peek().map(|e| e.at)
     }
 
     /// Runs events due at or before `now` until one yields a packet to transmit (its port and
@@ -379,13 +399,17 @@ impl Scheduler {
     /// Also returns when the packet was due (`now` minus that is how late the caller polled).
     pub fn poll(
         &mut self,
+        lane: usize,
         now: Duration,
         t: &Tables,
         prefix: usize,
         taps: &mut Taps,
     ) -> Option<(PortId, Vec<u8>, Duration)> {
-        while self.heap.peek().is_some_and(|e| e.at <= now) {
-            let Event { at, mut item, .. } = self.heap.pop().expect("peeked");
+        if lane >= self.heaps.len() {
+            return None;
+        }
+        while self.heaps[lane].peek().is_some_and(|e| e.at <= now) {
+            let Event { at, mut item, .. } = self.heaps[lane].pop().expect("peeked");
             let stages = item.plan.stages();
             let Some(stage) = stages.get(usize::from(item.next)).copied() else {
                 return Some((item.egress, std::mem::take(&mut item.frame), at));
@@ -471,7 +495,7 @@ impl Scheduler {
             };
             self.seq += 1;
             let seq = self.seq;
-            self.heap.push(Event {
+            self.heaps[lane].push(Event {
                 at: next_at,
                 seq,
                 item,
@@ -683,20 +707,67 @@ mod tests {
             plan: Plan::just_delay(Duration::from_millis(d)),
             next: 0,
         };
-        s.push(Duration::ZERO, item(1, 5));
-        s.push(Duration::ZERO, item(2, 3));
-        s.push(Duration::ZERO, item(3, 3));
+        s.push(0, Duration::ZERO, item(1, 5));
+        s.push(0, Duration::ZERO, item(2, 3));
+        s.push(0, Duration::ZERO, item(3, 3));
         assert!(
-            s.poll(Duration::from_millis(2), &t, 0, &mut Taps::default())
+            s.poll(0, Duration::from_millis(2), &t, 0, &mut Taps::default())
                 .is_none(),
             "nothing due at 2 ms"
         );
-        assert_eq!(s.next_deadline(), Some(Duration::from_millis(3)));
-        let order: Vec<PortId> =
-            std::iter::from_fn(|| s.poll(Duration::from_millis(10), &t, 0, &mut Taps::default()))
-                .map(|(p, _, _)| p)
-                .collect();
+        assert_eq!(s.next_deadline(0), Some(Duration::from_millis(3)));
+        let order: Vec<PortId> = std::iter::from_fn(|| {
+            s.poll(0, Duration::from_millis(10), &t, 0, &mut Taps::default())
+        })
+        .map(|(p, _, _)| p)
+        .collect();
         assert_eq!(order, [2, 3, 1]);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn each_lane_keeps_its_own_events_in_order_and_only_its_own() {
+        let t = Tables {
+            circuits: vec![],
+            ports: vec![],
+            gr: vec![],
+            backbone: vec![],
+            vnet_delay: vec![],
+            seed: 1,
+            msee_port: None,
+        };
+        let mut s = Scheduler::new(0);
+        s.set_lanes(2);
+        let item = |port, d: u64| InFlight {
+            frame: vec![port as u8],
+            egress: port,
+            wire: Wire::single(1),
+            plan: Plan::just_delay(Duration::from_millis(d)),
+            next: 0,
+        };
+        // Lane 1's packets are due first, but lane 0 hands out only its own.
+        s.push(0, Duration::ZERO, item(1, 5));
+        s.push(1, Duration::ZERO, item(2, 1));
+        s.push(1, Duration::ZERO, item(3, 2));
+        s.push(0, Duration::ZERO, item(4, 5));
+        assert_eq!(s.len(), 4);
+        // (Queued at 0: their delay stage runs when first polled.)
+        assert_eq!(s.next_deadline(0), Some(Duration::ZERO));
+        assert_eq!(s.next_deadline(1), Some(Duration::ZERO));
+        assert_eq!(s.next_deadline(2), None, "no such lane");
+        let drain = |s: &mut Scheduler, lane| -> Vec<PortId> {
+            std::iter::from_fn(|| {
+                s.poll(lane, Duration::from_millis(10), &t, 0, &mut Taps::default())
+            })
+            .map(|(p, _, _)| p)
+            .collect()
+        };
+        assert_eq!(drain(&mut s, 0), [1, 4]);
+        assert_eq!(drain(&mut s, 1), [2, 3]);
+        // A lane that goes hands its events to lane 0; an unknown lane has none.
+        s.push(1, Duration::ZERO, item(5, 1));
+        s.set_lanes(1);
+        assert_eq!(drain(&mut s, 1), Vec::<PortId>::new());
+        assert_eq!(drain(&mut s, 0), [5]);
     }
 }

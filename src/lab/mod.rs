@@ -446,6 +446,16 @@ async fn make(
     let hosts = hosts(topo, &st.lab);
     let mut devices = Vec::new();
     let mut offload = offload_choice(topo, io);
+    // One forwarding worker per TUN queue. Ethernet ports have one packet socket each, read
+    // by one worker: a lab with ports forwards on one.
+    let queues = if topo.site.iter().any(|s| s.has_ports()) {
+        if io.workers > 1 {
+            info!("the lab has Ethernet ports: forwarding on one worker");
+        }
+        1
+    } else {
+        io.workers.max(1)
+    };
     for endpoint in endpoints(topo) {
         // A site whose router is behind Ethernet ports has its LAN elsewhere.
         if topo
@@ -464,6 +474,7 @@ async fn make(
             &all,
             &hosts,
             &mut offload,
+            queues,
         )?));
         progress(st.endpoints.len(), total);
         fail_point(st.endpoints.len())?;
@@ -472,10 +483,15 @@ async fn make(
     // Sites with a real router: each circuit link's customer end as an interface in the site's
     // namespace; the MSEEs' own addresses in a namespace of the lab's.
     let tables = crate::plane::tables(topo);
-    let (links, ether, msee_addrs) = make_router_links(topo, st, &tables, offload)?;
+    let (links, ether, msee_addrs) = make_router_links(topo, st, &tables, offload, queues)?;
     devices.extend(links);
     if tables.msee_port.is_some() {
-        devices.push(run::Device::Tun(make_msee(st, offload, &msee_addrs)?));
+        devices.push(run::Device::Tun(make_msee(
+            st,
+            offload,
+            &msee_addrs,
+            queues,
+        )?));
         // Each site's FRR, once its links exist (it connects to the MSEEs, retrying).
         for (i, s) in topo.site.iter().enumerate() {
             if s.router == crate::topology::Router::Frr {
@@ -492,8 +508,8 @@ async fn make(
     for (port, link) in ether {
         engine.set_ether(port, link);
     }
-    info!(offload, poll = ?io.poll, "forwarding");
-    run::Forwarder::spawn(engine, devices, offload, io.poll)
+    info!(offload, poll = ?io.poll, workers = queues, "forwarding");
+    run::Forwarder::spawn(engine, devices, offload, io.poll, queues)
         .map_err(io_err("starting the forwarding thread"))
 }
 
@@ -571,7 +587,8 @@ fn offload_choice(topo: &Topology, io: run::IoOptions) -> Option<bool> {
 }
 
 /// A site's or VNet's namespace and TUN, addressed and routed, each step recorded in the
-/// state before it is taken (`down` after a crash finds it); the TUN registered with tokio.
+/// state before it is taken (`down` after a crash finds it); the TUN's `queues` descriptors.
+#[allow(clippy::too_many_arguments)]
 fn make_endpoint(
     topo: &Topology,
     st: &mut LabState,
@@ -579,7 +596,8 @@ fn make_endpoint(
     all: &[IpNet],
     hosts: &str,
     offload: &mut Option<bool>,
-) -> Result<tun_rs::AsyncDevice, LabError> {
+    queues: usize,
+) -> Result<Vec<std::os::fd::OwnedFd>, LabError> {
     let Endpoint {
         name,
         kind,
@@ -600,8 +618,8 @@ fn make_endpoint(
         return Err(e.into());
     }
     let dev = match *offload {
-        Some(o) => netns::create_tun(&ns, &tun, o, mtu)?,
-        None => match netns::create_tun(&ns, &tun, true, mtu) {
+        Some(o) => netns::create_tun(&ns, &tun, o, mtu, queues)?,
+        None => match netns::create_tun(&ns, &tun, true, mtu, queues) {
             Ok(d) => {
                 *offload = Some(true);
                 d
@@ -609,7 +627,7 @@ fn make_endpoint(
             Err(e) => {
                 warn!(error = %e, "TUN offload refused by the kernel; using plain I/O, one packet per read");
                 *offload = Some(false);
-                netns::create_tun(&ns, &tun, false, mtu)?
+                netns::create_tun(&ns, &tun, false, mtu, queues)?
             }
         },
     };
@@ -640,8 +658,6 @@ fn make_endpoint(
         .map(|p| (topo.host_address(name, p), p.prefix_len()))
         .collect();
     let addresses = netns::configure(&ns, &tun, &own_addresses, &others, !routed)?;
-    let dev = tun_rs::AsyncDevice::new(dev)
-        .map_err(io_err(format!("registering TUN {tun} of {ns} with tokio")))?;
     st.endpoints.push(EndpointState {
         name: name.to_string(),
         kind: kind.to_string(),
@@ -703,6 +719,7 @@ fn make_router_links(
     st: &mut LabState,
     tables: &crate::engine::Tables,
     offload: bool,
+    queues: usize,
 ) -> Result<
     (
         Vec<run::Device>,
@@ -749,14 +766,18 @@ fn make_router_links(
         let ns = names::netns_name(&st.lab, &s.name);
         let name = s.link_interface(&c.name, path);
         let name = name.as_str();
-        let dev = netns::create_tun(&ns, name, offload, tables.circuits[circuit].timing.mtu)?;
+        let dev = netns::create_tun(
+            &ns,
+            name,
+            offload,
+            tables.circuits[circuit].timing.mtu,
+            queues,
+        )?;
         netns::configure_link(&ns, name, &format!("{ce}/30"))?;
         if let Some((ce6, _)) = link_v6 {
             netns::configure_link(&ns, name, &format!("{ce6}/126"))?;
         }
-        devices.push(run::Device::Tun(tun_rs::AsyncDevice::new(dev).map_err(
-            io_err(format!("registering TUN {name} of {ns} with tokio")),
-        )?));
+        devices.push(run::Device::Tun(dev));
     }
     Ok((devices, ether, msee_addrs))
 }
@@ -766,17 +787,17 @@ fn make_msee(
     st: &mut LabState,
     offload: bool,
     msee_addrs: &[String],
-) -> Result<tun_rs::AsyncDevice, LabError> {
+    queues: usize,
+) -> Result<Vec<std::os::fd::OwnedFd>, LabError> {
     let ns = names::msee_netns_name(&st.lab);
     st.namespaces.push(ns.clone());
     st.save().map_err(io_err("recording the lab state"))?;
     netns::add(&ns)?;
-    let dev = netns::create_tun(&ns, "msee", offload, netns::VNET_MTU)?;
+    let dev = netns::create_tun(&ns, "msee", offload, netns::VNET_MTU, queues)?;
     for a in msee_addrs {
         netns::configure_link(&ns, "msee", a)?;
     }
-    tun_rs::AsyncDevice::new(dev)
-        .map_err(io_err(format!("registering TUN msee of {ns} with tokio")))
+    Ok(dev)
 }
 
 /// Site `i`'s FRR in its namespace: the user's `router_config`, or one generated to peer

@@ -100,30 +100,50 @@ pub fn del(name: &str) -> Result<(), NetnsError> {
     )
 }
 
-/// Opens a TUN device named `tun` inside namespace `ns`. With `offload`, the device carries a
-/// virtio-net header in front of every packet and exchanges GSO super-packets (IFF_VNET_HDR,
-/// TUNSETOFFLOAD with checksum, TSO4/6 and USO where the kernel has it).
+/// Opens a TUN device named `tun` inside namespace `ns`, with `queues` queues (IFF_MULTI_QUEUE
+/// when more than one: the kernel spreads what the namespace sends over them by flow hash, so a
+/// flow's packets stay on one queue). With `offload`, the device carries a virtio-net header in
+/// front of every packet and exchanges GSO super-packets (IFF_VNET_HDR, TUNSETOFFLOAD with
+/// checksum, TSO4/6 and USO where the kernel has it). Returns each queue's descriptor,
+/// non-blocking.
 pub fn create_tun(
     ns: &str,
     tun: &str,
     offload: bool,
     mtu: u16,
-) -> Result<tun_rs::SyncDevice, NetnsError> {
+    queues: usize,
+) -> Result<Vec<std::os::fd::OwnedFd>, NetnsError> {
+    use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
     let (ns, tun) = (ns.to_string(), tun.to_string());
     let what = format!("creating TUN {tun} in namespace {ns}");
-    std::thread::spawn(move || -> std::io::Result<tun_rs::SyncDevice> {
-        // This thread enters the namespace and dies afterwards; the device's fd keeps working
+    let queues = queues.max(1);
+    std::thread::spawn(move || -> std::io::Result<Vec<OwnedFd>> {
+        // This thread enters the namespace and dies afterwards; the device's fds keep working
         // from any thread.
         let f = std::fs::File::open(netns_path(&ns))?;
         nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(std::io::Error::from)?;
-        tun_rs::DeviceBuilder::new()
+        let first = tun_rs::DeviceBuilder::new()
             .name(&tun)
             .mtu(mtu)
             .tx_queue_len(TUN_TXQUEUELEN)
             .packet_information(false)
             .offload(offload)
-            .build_sync()
+            .multi_queue(queues > 1)
+            .build_sync()?;
+        let mut devs = Vec::with_capacity(queues);
+        for _ in 1..queues {
+            devs.push(first.try_clone()?);
+        }
+        devs.insert(0, first);
+        devs.into_iter()
+            .map(|d| {
+                d.set_nonblocking(true)?;
+                // SAFETY: `into_raw_fd` hands over the descriptor the device owned; nothing
+                // else holds or closes it.
+                Ok(unsafe { OwnedFd::from_raw_fd(d.into_raw_fd()) })
+            })
+            .collect()
     })
     .join()
     .map_err(|_| NetnsError::Command {

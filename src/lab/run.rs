@@ -1,7 +1,11 @@
-//! The forwarding loop: one task, on a thread and runtime of its own (the control plane runs
-//! beside it, not in its way), drains every TUN of the lab in turn, hands each packet to the
-//! engine and writes what the engine returns straight to the TUN it names (no channel hop, no
-//! hand-off between threads). Plumbing only; every decision is the engine's.
+//! The forwarding loop: one worker per TUN queue, each a task on a thread and runtime of its
+//! own (the control plane runs beside them, not in their way). A worker drains its queue of
+//! every TUN of the lab in turn (the kernel spreads flows over the queues by hash, so a flow's
+//! packets meet one worker, in order), hands each packet to the engine and writes what the
+//! engine returns straight to the TUN it names (no channel hop, no hand-off between threads).
+//! The engine is shared, behind one lock held only while a packet is looked up; each worker
+//! serves its own lane of the engine's delay lines, so what a worker queued it writes, in
+//! order. Plumbing only; every decision is the engine's.
 //!
 //! Waiting: the lab's TUNs sit in one epoll set, and each pass reads only those that hold
 //! packets. After a packet the loop polls the set again at once, so a reply that the
@@ -18,7 +22,7 @@
 //! originates get a zeroed header (no GSO, checksums complete).
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +30,6 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, trace, warn};
-use tun_rs::AsyncDevice;
 
 use crate::engine::{Engine, FrameIn, PortId, Verdict};
 
@@ -47,6 +50,8 @@ struct Plumbing {
     l2: Vec<u8>,
     /// The engine's clock: time since this instant.
     epoch: Instant,
+    /// The engine lane this worker queues into and serves.
+    lane: usize,
 }
 
 /// How a packet leaves: as it is, behind the link header in `Plumbing::l2`, or not at all
@@ -78,6 +83,7 @@ impl Plumbing {
         }
         let (verdict, start, framing) = {
             let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            e.use_lane(self.lane);
             let now = self.epoch.elapsed();
             let start = match e.frame_in(now, port, pkt, &mut self.out) {
                 FrameIn::Ip { start } => start,
@@ -177,6 +183,7 @@ impl Plumbing {
         loop {
             let (next, framing) = {
                 let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+                e.use_lane(self.lane);
                 let now = self.epoch.elapsed();
                 let next = e.poll_transmit(now);
                 let framed = match &next {
@@ -200,7 +207,8 @@ impl Plumbing {
 
     /// How long until the engine next has a packet due (None: nothing queued).
     fn until_due(&self) -> Option<Duration> {
-        let e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        e.use_lane(self.lane);
         e.poll_timeout()
             .map(|d| d.saturating_sub(self.epoch.elapsed()))
     }
@@ -334,12 +342,26 @@ pub struct IoOptions {
     pub poll: Poll,
     /// Try TUN offload (GSO super-packets); false: plain I/O, one packet per read.
     pub offload: bool,
+    /// Forwarding workers, each with its own queue of every TUN (at least one).
+    pub workers: usize,
 }
+
+/// The default number of forwarding workers: the machine's cores, at most `MAX_WORKERS`.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_WORKERS)
+}
+
+/// More workers than this measured no gain (see scripts/bench-throughput.sh and the README's
+/// Performance section).
+pub const MAX_WORKERS: usize = 4;
 
 /// What is behind one port of the engine.
 pub enum Device {
-    /// A TUN in an endpoint's namespace: IP packets.
-    Tun(AsyncDevice),
+    /// A TUN in an endpoint's namespace (IP packets): one descriptor per queue, non-blocking;
+    /// worker `i` reads the `i`th.
+    Tun(Vec<OwnedFd>),
     /// A packet socket bound to an Ethernet interface (non-blocking): frames.
     Packet(OwnedFd),
     /// Nothing on this host: the port is never read and what the engine sends it is dropped.
@@ -352,8 +374,8 @@ pub struct Forwarder {
     /// The engine's clock: its `now` is the time since this instant.
     pub epoch: Instant,
     stop: watch::Sender<bool>,
-    /// Told when the loop has ended and dropped the devices.
-    done: oneshot::Receiver<()>,
+    /// Per worker, told when its loop has ended and dropped its devices.
+    done: Vec<oneshot::Receiver<()>>,
     /// Hands the loop a packet socket for a port whose interface came back.
     pub attach: mpsc::UnboundedSender<(PortId, OwnedFd)>,
     /// Ports whose interface went away (the loop closed their socket); `None` once taken.
@@ -361,55 +383,86 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Starts forwarding on a thread of its own (its own single-threaded runtime), so the
+    /// Starts forwarding on `workers` threads (each its own single-threaded runtime), so the
     /// control plane's work (RIBs, BGP, BFD, the control socket) never holds a packet up and
     /// a packet burst never holds up a BFD timer; `devices[i]` is port `i` of the engine.
+    /// Worker `w` reads queue `w` of each TUN (a TUN with fewer queues is read by worker 0
+    /// only); Ethernet ports are worker 0's, and a lab with them should run one worker.
     pub fn spawn(
-        engine: Engine,
+        mut engine: Engine,
         devices: Vec<Device>,
         offload: bool,
         poll: Poll,
+        workers: usize,
     ) -> io::Result<Forwarder> {
+        let workers = workers.max(1);
+        engine.set_lanes(workers);
         let engine = Arc::new(Mutex::new(engine));
         let (stop, rx) = watch::channel(false);
-        let (done_tx, done) = oneshot::channel();
         let epoch = Instant::now();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        // Out of the runtime that made them: its reactor would otherwise wake this thread
-        // on every packet that arrives, for nothing (the loop watches the TUNs itself).
-        let frames: Vec<bool> = devices
-            .iter()
-            .map(|d| matches!(d, Device::Packet(_)))
+        // Per worker, per port: the descriptor it reads and writes.
+        let mut per_worker: Vec<Vec<Option<OwnedFd>>> = (0..workers)
+            .map(|_| Vec::with_capacity(devices.len()))
             .collect();
-        let devices = devices
-            .into_iter()
-            .map(|d| match d {
-                Device::Tun(d) => d.into_fd().map(|fd| {
-                    // SAFETY: `into_fd` hands over the descriptor it owned; nothing else
-                    // holds or closes it.
-                    Some(unsafe { OwnedFd::from_raw_fd(fd) })
-                }),
-                Device::Packet(fd) => Ok(Some(fd)),
-                Device::Absent => Ok(None),
-            })
-            .collect::<io::Result<Vec<Option<OwnedFd>>>>()?;
-        let shared = Arc::clone(&engine);
+        let mut frames = Vec::with_capacity(devices.len());
+        for d in devices {
+            frames.push(matches!(d, Device::Packet(_)));
+            match d {
+                Device::Tun(queues) => {
+                    let mut queues = queues.into_iter();
+                    let first = queues.next();
+                    let mut rest: Vec<OwnedFd> = queues.collect();
+                    rest.truncate(workers - 1);
+                    let more = rest.len();
+                    per_worker[0].push(first);
+                    for (w, q) in rest.into_iter().enumerate() {
+                        per_worker[w + 1].push(Some(q));
+                    }
+                    for list in per_worker.iter_mut().skip(1 + more) {
+                        list.push(None);
+                    }
+                }
+                Device::Packet(fd) => {
+                    per_worker[0].push(Some(fd));
+                    for list in per_worker.iter_mut().skip(1) {
+                        list.push(None);
+                    }
+                }
+                Device::Absent => {
+                    for list in per_worker.iter_mut() {
+                        list.push(None);
+                    }
+                }
+            }
+        }
         let (attach, attach_rx) = mpsc::unbounded_channel();
         let (detach_tx, detached) = mpsc::unbounded_channel();
-        let ports = Ports {
-            devices,
-            frames,
-            attach: attach_rx,
-            detached: detach_tx,
-        };
-        std::thread::Builder::new()
-            .name("reachlab-fwd".into())
-            .spawn(move || {
-                rt.block_on(forward(shared, ports, offload, poll, epoch, rx));
-                let _ = done_tx.send(());
-            })?;
+        let mut attach_rx = Some(attach_rx);
+        let mut done = Vec::with_capacity(workers);
+        for (lane, devices) in per_worker.into_iter().enumerate() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (done_tx, done_rx) = oneshot::channel();
+            // Only worker 0 attaches Ethernet ports again; the others get a closed channel.
+            let attach = attach_rx
+                .take()
+                .unwrap_or_else(|| mpsc::unbounded_channel().1);
+            let ports = Ports {
+                devices,
+                frames: frames.clone(),
+                attach,
+                detached: detach_tx.clone(),
+            };
+            let (shared, rx) = (Arc::clone(&engine), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("reachlab-fwd{lane}"))
+                .spawn(move || {
+                    rt.block_on(forward(shared, ports, offload, poll, epoch, rx, lane));
+                    let _ = done_tx.send(());
+                })?;
+            done.push(done_rx);
+        }
         Ok(Forwarder {
             engine,
             epoch,
@@ -420,11 +473,13 @@ impl Forwarder {
         })
     }
 
-    /// Stops forwarding and waits for it; the devices are closed when this returns.
+    /// Stops forwarding and waits for every worker; the devices are closed when this returns.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        // An error: the thread is gone already (it panicked), and its devices with it.
-        let _ = self.done.await;
+        // An error: that thread is gone already (it panicked), and its devices with it.
+        for d in self.done {
+            let _ = d.await;
+        }
     }
 }
 
@@ -463,6 +518,7 @@ async fn forward(
     poll: Poll,
     epoch: Instant,
     mut stop: watch::Receiver<bool>,
+    lane: usize,
 ) {
     let Ports {
         devices,
@@ -492,6 +548,7 @@ async fn forward(
         out: Vec::with_capacity(1500),
         l2: Vec::with_capacity(64),
         epoch,
+        lane,
     };
     let mut timer = match DueTimer::new() {
         Ok(t) => Some(t),
