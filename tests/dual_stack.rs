@@ -203,6 +203,14 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
     assert!(down.is_some(), "{summary}");
     assert_eq!(summary.matches("BFD Down").count(), 2, "{summary}");
     assert_eq!(established_in(&lab, &["er-sv"], "ipv6"), 1, "{summary}");
+    // Once sf's FRR has dropped the primary's paths too (its own BFD), IPv6 goes over the
+    // secondary.
+    let rerouted = within(5, || ping6(&lab, "sf", "fd00:2::1", 1).0 == 1);
+    assert!(
+        rerouted.is_some(),
+        "{}",
+        lab.vtysh("sf", "show bgp ipv6 unicast")
+    );
     assert_eq!(ping6(&lab, "sf", "fd00:2::1", 2).0, 2);
     lab.ok(&["circuit", "restore", "er-sv", "primary"]);
     assert!(
