@@ -3,6 +3,7 @@
 # compared with what the model says they should show.
 #
 #   scripts/bench-circuits.sh        (as root)
+#   UP_ARGS="--workers 2" scripts/bench-circuits.sh   (the labs started so)
 #
 # For each case a lab from topologies/global-reach.toml with the circuits' bandwidth changed:
 #   - iperf3 -t 10 -O 3 SF -> London over 100 Mbit/s, 1 Gbit/s, and 50 Mbit/s paired with
@@ -34,7 +35,8 @@ up() { # name bw-sv bw-london [topology]
     /^name = "er-sv"/ { c = a } /^name = "er-london"/ { c = b }
     /^bandwidth = / { print "bandwidth = \"" c "\""; next } { print }' \
     "${4:-topologies/global-reach.toml}" > "$WORK/$1.toml"
-  $R up "$WORK/$1.toml" --detach >/dev/null
+  # shellcheck disable=SC2086 # UP_ARGS is words for `up`, e.g. "--workers 2"
+  $R up "$WORK/$1.toml" --detach ${UP_ARGS:-} >/dev/null
   if [ "$1" = c1g ]; then
     for ep in sf london; do
       $R exec --lab "$LAB" $ep -- sysctl -qw net.ipv4.tcp_rmem="4096 131072 67108864" net.ipv4.tcp_wmem="4096 131072 67108864"

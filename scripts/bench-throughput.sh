@@ -6,8 +6,8 @@
 #
 # Sets up (1) the kernel baseline: host A - veth - router namespace (ip_forward=1) - veth -
 # host B, and (2) a reachlab lab (topologies/bench-unshaped.toml: SF <-> London over Global
-# Reach, unshaped) with the default forwarding workers (the machine's cores, at most 4), and the
-# same lab with `--workers 1` ("1 worker"). Then, alternating kernel / reachlab each round:
+# Reach, unshaped) on up's default forwarding workers, and the same lab on another count
+# ("alt": one worker when the default is more, else as many as cores; or BENCH_WORKERS). Then, alternating kernel / reachlab each round:
 # iperf3 single stream and
 # -P 4 (10 s each), 64-byte UDP (packets/s delivered and loss, 10 s), ping -i 0.01 -c 500;
 # then ping again against a lab started with --busy-poll. A third system, "viewed", is the
@@ -60,11 +60,15 @@ ip netns exec "$KR" sysctl -qw net.ipv4.ip_forward=1
 
 # (2) reachlab
 sed "s/^name = \"bench\"/name = \"$LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench.toml"
+# up's default workers (half the cores, 1 to 4: lab::run::default_workers), and the same lab
+# on another count to compare: one worker when the default is more, else as many workers as
+# cores (at most 4).
+N=$(nproc)
+WORKERS=$(( N / 2 < 1 ? 1 : (N / 2 > 4 ? 4 : N / 2) ))
+ALT=${BENCH_WORKERS:-$(( WORKERS > 1 ? 1 : (N > 4 ? 4 : N) ))}
 $R up "$WORK/bench.toml" --detach >/dev/null
-# up's default: the machine's cores, at most 4 (lab::run::default_workers).
-WORKERS=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 sed "s/^name = \"bench\"/name = \"$W1LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench1w.toml"
-$R up "$WORK/bench1w.toml" --detach --workers 1 >/dev/null
+$R up "$WORK/bench1w.toml" --detach --workers "$ALT" >/dev/null
 # (3) the same lab, watched through its live view.
 sed "s/^name = \"bench\"/name = \"$VLAB\"/" topologies/bench-unshaped.toml > "$WORK/benchv.toml"
 $R up "$WORK/benchv.toml" --detach --web 127.0.0.1:0 >/dev/null
@@ -96,7 +100,7 @@ r_dst=10.0.2.1
 measure() {
   local sys=$1 what=$2 ex dst
   if [ "$sys" = kernel ]; then ex=k_exec; dst=$k_dst; else ex=r_exec; dst=$r_dst; fi
-  case $sys in viewed) RLAB=$VLAB ;; w1) RLAB=$W1LAB ;; *) RLAB=$LAB ;; esac
+  case $sys in viewed) RLAB=$VLAB ;; alt) RLAB=$W1LAB ;; *) RLAB=$LAB ;; esac
   start_server "$sys"
   local srv=$SRV
   for _ in $(seq 50); do $ex b ss -Hltn 'sport = :5301' | grep -q . && break; sleep 0.1; done
@@ -119,7 +123,7 @@ declare -A RES
 tests=(tcp1 tcp4 udp64 ping)
 for round in $(seq "$ROUNDS"); do
   for t in "${tests[@]}"; do
-    for sys in kernel reachlab w1 viewed; do
+    for sys in kernel reachlab alt viewed; do
       # (measure runs in a subshell: RLAB is set there, per system.)
       v=$(measure $sys $t)
       RES[$sys,$t]+="$v "
@@ -157,13 +161,13 @@ printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[kern
 printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[kernel,udploss]}" "${MED[reachlab,udploss]}"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[kernel,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[kernel,ping]}" 'BEGIN{print a-b}')"
 printf '%-34s %14.1f %14.1f %+9.1f us\n' "  same, reachlab up --busy-poll" "${MED[kernelb,ping]}" "${MED[busy,ping]}" "$(awk -v a="${MED[busy,ping]}" -v b="${MED[kernelb,ping]}" 'BEGIN{print a-b}')"
-printf '\n%-34s %14s %14s %10s\n' "forwarding workers" "1 worker" "$WORKERS workers" ratio
-printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[w1,tcp1]}" "${MED[reachlab,tcp1]}" "$(ratio "${MED[reachlab,tcp1]}" "${MED[w1,tcp1]}")"
-printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[w1,tcp4]}" "${MED[reachlab,tcp4]}" "$(ratio "${MED[reachlab,tcp4]}" "${MED[w1,tcp4]}")"
-printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[w1,udp64]}" "${MED[reachlab,udp64]}" "$(ratio "${MED[reachlab,udp64]}" "${MED[w1,udp64]}")"
-printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[w1,udploss]}" "${MED[reachlab,udploss]}"
-printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[w1,ping]}" "${MED[reachlab,ping]}" "$(awk -v a="${MED[reachlab,ping]}" -v b="${MED[w1,ping]}" 'BEGIN{print a-b}')"
-printf '%-34s %14.2f %14.2f %9sx\n' "  TCP 4 streams against the kernel" "$(ratio "${MED[w1,tcp4]}" "${MED[kernel,tcp4]}")" "$(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}")" ""
+printf '\n%-34s %14s %14s %10s\n' "forwarding workers (ratio: B/A)" "A: $WORKERS (default)" "B: $ALT" ratio
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[reachlab,tcp1]}" "${MED[alt,tcp1]}" "$(ratio "${MED[alt,tcp1]}" "${MED[reachlab,tcp1]}")"
+printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[reachlab,tcp4]}" "${MED[alt,tcp4]}" "$(ratio "${MED[alt,tcp4]}" "${MED[reachlab,tcp4]}")"
+printf '%-34s %14.0f %14.0f %9sx\n' "UDP 64 B delivered (packets/s)" "${MED[reachlab,udp64]}" "${MED[alt,udp64]}" "$(ratio "${MED[alt,udp64]}" "${MED[reachlab,udp64]}")"
+printf '%-34s %14.2f %14.2f\n' "UDP 64 B loss (%)" "${MED[reachlab,udploss]}" "${MED[alt,udploss]}"
+printf '%-34s %14.1f %14.1f %+9.1f us\n' "ping -i 0.01 avg RTT (us)" "${MED[reachlab,ping]}" "${MED[alt,ping]}" "$(awk -v a="${MED[alt,ping]}" -v b="${MED[reachlab,ping]}" 'BEGIN{print a-b}')"
+printf '%-34s %14.2f %14.2f %9sx\n' "  TCP 4 streams against the kernel" "$(ratio "${MED[reachlab,tcp4]}" "${MED[kernel,tcp4]}")" "$(ratio "${MED[alt,tcp4]}" "${MED[kernel,tcp4]}")" ""
 printf '\n%-34s %14s %14s %10s\n' "the live view's cost" reachlab "page open" ratio
 printf '%-34s %14.2f %14.2f %9sx\n' "TCP single stream (Gbit/s)" "${MED[reachlab,tcp1]}" "${MED[viewed,tcp1]}" "$(ratio "${MED[viewed,tcp1]}" "${MED[reachlab,tcp1]}")"
 printf '%-34s %14.2f %14.2f %9sx\n' "TCP 4 streams (Gbit/s)" "${MED[reachlab,tcp4]}" "${MED[viewed,tcp4]}" "$(ratio "${MED[viewed,tcp4]}" "${MED[reachlab,tcp4]}")"
@@ -175,8 +179,8 @@ out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
 {
   echo "{"
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"rounds\": $ROUNDS, \"seconds\": $SECS,"
-  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc), \"workers\": $WORKERS,"
-  for sys in kernel reachlab w1 viewed; do
+  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc), \"workers\": $WORKERS, \"alt_workers\": $ALT,"
+  for sys in kernel reachlab alt viewed; do
     echo "  \"$sys\": {"
     echo "    \"tcp1_gbps\": ${MED[$sys,tcp1]}, \"tcp4_gbps\": ${MED[$sys,tcp4]},"
     echo "    \"udp64_pps\": ${MED[$sys,udp64]}, \"udp64_loss_pct\": ${MED[$sys,udploss]},"

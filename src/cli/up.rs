@@ -31,8 +31,9 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_offload: bool,
     /// Forwarding workers, each reading its own queue of every TUN (flows are spread over
-    /// them by the kernel's flow hash; a flow stays on one). Default: the machine's cores, at
-    /// most 4. A lab with Ethernet ports forwards on one
+    /// them by the kernel's flow hash; a flow stays on one). Default: half the machine's
+    /// cores (the lab's own senders and receivers need the rest), 1 to 4. A lab with Ethernet
+    /// ports forwards on one
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
     /// Serve Prometheus metrics (per circuit and link: bytes, packets, queue depth, drops by
