@@ -106,3 +106,69 @@ fn two_workers_keep_each_flow_in_order_and_count_every_packet() {
     assert!(total > 4 * 10_000, "{total} datagrams");
     assert!(lab.down().status.success());
 }
+
+/// A 64-byte UDP flood from a router site, far beyond what the lab forwards: the excess is
+/// dropped, but the router's BGP and BFD (on their link TUNs' control queue, read first) get
+/// through, so its sessions stay up and its routes stay, rather than the flood taking them
+/// down with it.
+#[test]
+fn a_flood_from_a_router_site_leaves_its_sessions_up() {
+    if !root_or_skip("a_flood_from_a_router_site_leaves_its_sessions_up") {
+        return;
+    }
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/global-reach-frr.toml"),
+    )
+    .unwrap()
+    // Unshaped for the flood's sake: what limits it is reachlab, not a circuit.
+    .replace("bandwidth = \"1Gbps\"", "bandwidth = \"10Gbps\"");
+    let lab = Lab::new_with("flood", &text, "latency = \"none\"");
+    lab.up_detached();
+    let up = |lab: &Lab| {
+        ["primary", "secondary"].iter().all(|p| {
+            common::state_pfx_rcd(lab, "er-sv", p)
+                .parse::<u32>()
+                .is_ok()
+        })
+    };
+    assert!(common::within(15, || up(&lab)).is_some());
+    // Once sf's FRR has London's route.
+    assert!(common::within(10, || lab.ping("sf", "10.0.2.1", 1).0 == 1).is_some());
+    // Its control queue: one more than the lab's one worker on each link TUN.
+    let out = lab.exec("sf", &["ls", "/sys/class/net/primary/queues"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rx-1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (flood, samples) = std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            lab.iperf3_args(
+                "sf",
+                "london",
+                "10.0.2.1",
+                5301,
+                &["-u", "-l", "64", "-b", "0", "-t", "8"],
+            )
+        });
+        let mut samples = Vec::new();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        while !flood.is_finished() {
+            samples.push(up(&lab));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        (flood.join().unwrap(), samples)
+    });
+    let lost = flood["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
+    assert!(lost > 20.0, "not an overload: {lost}% lost\n{flood}");
+    assert!(samples.len() > 10, "{samples:?}");
+    assert!(
+        samples.iter().all(|u| *u),
+        "sessions went down during the flood ({lost:.0}% of it lost): {samples:?}\n{}",
+        lab.ok(&["routes", "er-sv", "--summary"])
+    );
+    let log =
+        std::fs::read_to_string(lab.run_dir.join(format!("{}.log", lab.name))).unwrap_or_default();
+    assert!(!log.contains("BFD session down"), "{log}");
+    assert!(lab.down().status.success());
+}

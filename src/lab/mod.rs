@@ -13,6 +13,7 @@ pub mod pingall;
 pub mod port;
 pub mod run;
 pub mod state;
+pub mod steer;
 pub mod web;
 
 use std::future::Future;
@@ -467,7 +468,7 @@ async fn make(
             progress(st.endpoints.len(), total);
             continue;
         }
-        devices.push(run::Device::Tun(make_endpoint(
+        devices.push(run::Device::tun(make_endpoint(
             topo,
             st,
             &endpoint,
@@ -486,7 +487,7 @@ async fn make(
     let (links, ether, msee_addrs) = make_router_links(topo, st, &tables, offload, queues)?;
     devices.extend(links);
     if tables.msee_port.is_some() {
-        devices.push(run::Device::Tun(make_msee(
+        devices.push(run::Device::tun(make_msee(
             st,
             offload,
             &msee_addrs,
@@ -766,18 +767,33 @@ fn make_router_links(
         let ns = names::netns_name(&st.lab, &s.name);
         let name = s.link_interface(&c.name, path);
         let name = name.as_str();
-        let dev = netns::create_tun(
+        // One more queue than workers: the router's BGP and BFD on it, read first.
+        let mut dev = netns::create_tun(
             &ns,
             name,
             offload,
             tables.circuits[circuit].timing.mtu,
-            queues,
+            queues + 1,
         )?;
+        let control = dev.pop();
+        let control = control.filter(|_| {
+            match steer::load(queues as u32).and_then(|prog| steer::attach(&dev[0], &prog)) {
+                Ok(()) => true,
+                Err(e) => {
+                    // Closing the extra queue removes it: the TUN hashes over the rest.
+                    warn!(error = %e, tun = name, "no control queue: BGP and BFD share the link's queue with its traffic");
+                    false
+                }
+            }
+        });
         netns::configure_link(&ns, name, &format!("{ce}/30"))?;
         if let Some((ce6, _)) = link_v6 {
             netns::configure_link(&ns, name, &format!("{ce6}/126"))?;
         }
-        devices.push(run::Device::Tun(dev));
+        devices.push(run::Device::Tun {
+            queues: dev,
+            control,
+        });
     }
     Ok((devices, ether, msee_addrs))
 }

@@ -364,12 +364,26 @@ pub const MAX_WORKERS: usize = 4;
 /// What is behind one port of the engine.
 pub enum Device {
     /// A TUN in an endpoint's namespace (IP packets): one descriptor per queue, non-blocking;
-    /// worker `i` reads the `i`th.
-    Tun(Vec<OwnedFd>),
+    /// worker `i` reads the `i`th. `control`: a queue that only control traffic reaches (a
+    /// router link's BGP and BFD, `steer`), read first by worker 0.
+    Tun {
+        queues: Vec<OwnedFd>,
+        control: Option<OwnedFd>,
+    },
     /// A packet socket bound to an Ethernet interface (non-blocking): frames.
     Packet(OwnedFd),
     /// Nothing on this host: the port is never read and what the engine sends it is dropped.
     Absent,
+}
+
+impl Device {
+    /// A TUN's queues, without a control queue.
+    pub fn tun(queues: Vec<OwnedFd>) -> Device {
+        Device::Tun {
+            queues,
+            control: None,
+        }
+    }
 }
 
 /// The running forwarding loop of one lab, on a thread of its own.
@@ -404,37 +418,61 @@ impl Forwarder {
         let engine = Arc::new(Mutex::new(engine));
         let (stop, rx) = watch::channel(false);
         let epoch = Instant::now();
-        // Per worker, per port: the descriptor it reads and writes.
-        let mut per_worker: Vec<Vec<Option<OwnedFd>>> = (0..workers)
-            .map(|_| Vec::with_capacity(devices.len()))
+        // Per worker, per port: the descriptor it writes, whether it also reads it, and a
+        // control queue it reads first.
+        let n = devices.len();
+        let mut per_worker: Vec<Ports> = (0..workers)
+            .map(|_| Ports {
+                devices: Vec::with_capacity(n),
+                reads: Vec::with_capacity(n),
+                control: (0..n).map(|_| None).collect(),
+                frames: Vec::with_capacity(n),
+                attach: mpsc::unbounded_channel().1,
+                detached: mpsc::unbounded_channel().0,
+            })
             .collect();
-        let mut frames = Vec::with_capacity(devices.len());
-        for d in devices {
-            frames.push(matches!(d, Device::Packet(_)));
+        for (port, d) in devices.into_iter().enumerate() {
+            let frames = matches!(d, Device::Packet(_));
+            for w in per_worker.iter_mut() {
+                w.frames.push(frames);
+            }
             match d {
-                Device::Tun(queues) => {
-                    let mut queues = queues.into_iter();
-                    let first = queues.next();
-                    let mut rest: Vec<OwnedFd> = queues.collect();
-                    rest.truncate(workers - 1);
-                    let more = rest.len();
-                    per_worker[0].push(first);
-                    for (w, q) in rest.into_iter().enumerate() {
-                        per_worker[w + 1].push(Some(q));
+                Device::Tun { queues, control } => {
+                    let mut queues: Vec<Option<OwnedFd>> = queues.into_iter().map(Some).collect();
+                    for (w, ports) in per_worker.iter_mut().enumerate() {
+                        match queues.get_mut(w).and_then(Option::take) {
+                            Some(q) => {
+                                ports.devices.push(Some(q));
+                                ports.reads.push(true);
+                            }
+                            // Fewer queues than workers: this one writes through a copy of
+                            // queue 0 and reads nothing there.
+                            None => {
+                                let copy = per_worker_first(&ports.devices, port)
+                                    .or_else(|| first_queue(&queues));
+                                ports.devices.push(copy);
+                                ports.reads.push(false);
+                            }
+                        }
                     }
-                    for list in per_worker.iter_mut().skip(1 + more) {
-                        list.push(None);
-                    }
+                    per_worker[0].control[port] = control;
                 }
                 Device::Packet(fd) => {
-                    per_worker[0].push(Some(fd));
-                    for list in per_worker.iter_mut().skip(1) {
-                        list.push(None);
+                    for (w, ports) in per_worker.iter_mut().enumerate() {
+                        // Worker 0 reads it; the others write through a copy.
+                        let fd = if w == 0 {
+                            Some(fd.try_clone()?)
+                        } else {
+                            fd.try_clone().ok()
+                        };
+                        ports.devices.push(fd);
+                        ports.reads.push(w == 0);
                     }
                 }
                 Device::Absent => {
-                    for list in per_worker.iter_mut() {
-                        list.push(None);
+                    for ports in per_worker.iter_mut() {
+                        ports.devices.push(None);
+                        ports.reads.push(false);
                     }
                 }
             }
@@ -443,21 +481,16 @@ impl Forwarder {
         let (detach_tx, detached) = mpsc::unbounded_channel();
         let mut attach_rx = Some(attach_rx);
         let mut done = Vec::with_capacity(workers);
-        for (lane, devices) in per_worker.into_iter().enumerate() {
+        for (lane, mut ports) in per_worker.into_iter().enumerate() {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let (done_tx, done_rx) = oneshot::channel();
-            // Only worker 0 attaches Ethernet ports again; the others get a closed channel.
-            let attach = attach_rx
-                .take()
-                .unwrap_or_else(|| mpsc::unbounded_channel().1);
-            let ports = Ports {
-                devices,
-                frames: frames.clone(),
-                attach,
-                detached: detach_tx.clone(),
-            };
+            // Only worker 0 attaches Ethernet ports again; the others keep a closed channel.
+            if let Some(rx) = attach_rx.take() {
+                ports.attach = rx;
+            }
+            ports.detached = detach_tx.clone();
             let (shared, rx) = (Arc::clone(&engine), rx.clone());
             std::thread::Builder::new()
                 .name(format!("reachlab-fwd{lane}"))
@@ -503,9 +536,23 @@ fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     }
 }
 
+/// A copy of the descriptor this worker already holds for `port` (none yet: None).
+fn per_worker_first(devices: &[Option<OwnedFd>], port: PortId) -> Option<OwnedFd> {
+    devices.get(port)?.as_ref()?.try_clone().ok()
+}
+
+/// A copy of the first queue still in `queues` (one another worker has not taken).
+fn first_queue(queues: &[Option<OwnedFd>]) -> Option<OwnedFd> {
+    queues.iter().flatten().next()?.try_clone().ok()
+}
+
 /// What the loop reads and writes, and how Ethernet ports come and go.
 struct Ports {
+    /// Per port, the descriptor the worker writes to (and reads, where `reads` says).
     devices: Vec<Option<OwnedFd>>,
+    reads: Vec<bool>,
+    /// Per port, a queue only control traffic reaches, read before the others.
+    control: Vec<Option<OwnedFd>>,
     /// `frames[i]`: port `i` is a packet socket (frames, 802.1Q tags in metadata).
     frames: Vec<bool>,
     /// Sockets for ports whose interface came back.
@@ -526,15 +573,23 @@ async fn forward(
 ) {
     let Ports {
         devices,
+        reads,
+        control,
         frames,
         attach: mut attached,
         detached,
     } = ports;
+    // What this worker reads: its queue of each TUN (where it has one), and control queues.
     let mut fds: Vec<Option<RawFd>> = devices
         .iter()
-        .map(|d| d.as_ref().map(|d| d.as_raw_fd()))
+        .zip(&reads)
+        .map(|(d, r)| d.as_ref().filter(|_| *r).map(|d| d.as_raw_fd()))
         .collect();
-    let mut ready = match ReadySet::new(&fds) {
+    let control_fds: Vec<Option<RawFd>> = control
+        .iter()
+        .map(|c| c.as_ref().map(|c| c.as_raw_fd()))
+        .collect();
+    let mut ready = match ReadySet::new(&fds, &control_fds) {
         Ok(r) => r,
         Err(e) => {
             warn!(error = %e, "no epoll set for the lab's TUNs; nothing is forwarded");
@@ -568,9 +623,15 @@ async fn forward(
     let mut attach_closed = false;
     loop {
         let mut moved = 0usize;
+        // Control queues come first: a router's BGP and BFD never wait behind a flood.
         for i in 0..ready.poll() {
             let port = ready.port(i);
-            let Some(fd) = fds.get(port).copied().flatten() else {
+            let fd = if ready.is_control(i) {
+                control_fds.get(port).copied().flatten()
+            } else {
+                fds.get(port).copied().flatten()
+            };
+            let Some(fd) = fd else {
                 continue;
             };
             for _ in 0..BATCH {
@@ -677,6 +738,9 @@ async fn forward(
     }
 }
 
+/// Marks a control queue's epoll data (the port in the low bits).
+const CONTROL: u64 = 1 << 32;
+
 /// The lab's TUNs in one level-triggered epoll set, itself registered with tokio: a pass
 /// reads only the TUNs that hold packets, not every TUN of the lab, and the loop sleeps on
 /// this one descriptor.
@@ -686,21 +750,34 @@ struct ReadySet {
 }
 
 impl ReadySet {
-    /// A set over `fds`; port `i` is `fds[i]` (none: nothing to read).
-    fn new(fds: &[Option<RawFd>]) -> io::Result<ReadySet> {
+    /// A set over `fds` and `control` (port `i` is `fds[i]` and, for its control queue,
+    /// `control[i]`; none: nothing to read).
+    fn new(fds: &[Option<RawFd>], control: &[Option<RawFd>]) -> io::Result<ReadySet> {
         let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        for (port, fd) in fds.iter().enumerate() {
-            let Some(fd) = *fd else { continue };
-            // SAFETY: `fd` belongs to an `AsyncDevice` that the forwarding loop owns and
-            // keeps open for as long as this set lives.
+        let all = fds
+            .iter()
+            .enumerate()
+            .map(|(port, fd)| (port as u64, *fd))
+            .chain(
+                control
+                    .iter()
+                    .enumerate()
+                    .map(|(port, fd)| (port as u64 | CONTROL, *fd)),
+            );
+        let mut n = 0;
+        for (data, fd) in all {
+            let Some(fd) = fd else { continue };
+            // SAFETY: `fd` belongs to a device that the forwarding loop owns and keeps open
+            // for as long as this set lives.
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            ep.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, port as u64))?;
+            ep.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, data))?;
+            n += 1;
         }
         let raw = ep.0.as_raw_fd();
         let fd = register(ep, raw)?;
         Ok(ReadySet {
             fd,
-            events: vec![EpollEvent::empty(); fds.len().max(1)],
+            events: vec![EpollEvent::empty(); n.max(fds.len()).max(1)],
         })
     }
 
@@ -715,17 +792,29 @@ impl ReadySet {
             .map_err(io::Error::from)
     }
 
-    /// How many TUNs hold packets now (without waiting); `port(i)` names them.
+    /// How many TUNs hold packets now (without waiting); `port(i)` names them, control
+    /// queues first.
     fn poll(&mut self) -> usize {
-        self.fd
+        let n = self
+            .fd
             .get_ref()
             .0
             .wait(&mut self.events, EpollTimeout::ZERO)
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let ready = &mut self.events[..n];
+        if ready.iter().any(|e| e.data() & CONTROL != 0) {
+            ready.sort_unstable_by_key(|e| e.data() & CONTROL == 0);
+        }
+        n
     }
 
     fn port(&self, i: usize) -> PortId {
-        self.events[i].data() as PortId
+        (self.events[i].data() & !CONTROL) as PortId
+    }
+
+    /// Whether the `i`th ready descriptor is a control queue.
+    fn is_control(&self, i: usize) -> bool {
+        self.events[i].data() & CONTROL != 0
     }
 
     /// Stops watching a TUN that can no longer be read (it would be reported ready forever).
