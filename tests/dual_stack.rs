@@ -11,30 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    bfd_up, established_in, modelled_rtt_ms, ping_avg_ms, ping_received, root_or_skip,
-    state_pfx_rcd_in, within, Lab,
+    bfd_up, established_in, modelled_rtt_ms, ping_avg_ms, root_or_skip, state_pfx_rcd_in, within,
+    Lab,
 };
-
-/// `ping -6` from an endpoint: (received, stdout).
-fn ping6(lab: &Lab, from: &str, to: &str, count: u32) -> (u32, String) {
-    let out = lab.exec(
-        from,
-        &[
-            "ping",
-            "-6",
-            "-n",
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            to,
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (ping_received(&text), text)
-}
 
 /// Whether a line of FRR's `show bgp ipv6 unicast` for `prefix` ends with `path`.
 fn has_route(table: &str, prefix: &str, path: &str) -> bool {
@@ -111,9 +90,9 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
     assert!(!msee.contains("10.0.1.0/24"), "{msee}");
 
     // ping -6 and traceroute -6 SF -> London with the modelled round trip.
-    let crossed = within(5, || ping6(&lab, "sf", "fd00:2::1", 1).0 == 1);
-    assert!(crossed.is_some(), "{}", ping6(&lab, "sf", "fd00:2::1", 1).1);
-    let (rx, text) = ping6(&lab, "sf", "fd00:2::1", 5);
+    let crossed = within(5, || lab.ping6("sf", "fd00:2::1", 1).0 == 1);
+    assert!(crossed.is_some(), "{}", lab.ping6("sf", "fd00:2::1", 1).1);
+    let (rx, text) = lab.ping6("sf", "fd00:2::1", 5);
     assert_eq!(rx, 5, "{text}");
     let (avg, expected) = (ping_avg_ms(&text), modelled_rtt_ms(&lab, "er-sv", "london"));
     assert!(
@@ -205,13 +184,13 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
     assert_eq!(established_in(&lab, &["er-sv"], "ipv6"), 1, "{summary}");
     // Once sf's FRR has dropped the primary's paths too (its own BFD), IPv6 goes over the
     // secondary.
-    let rerouted = within(5, || ping6(&lab, "sf", "fd00:2::1", 1).0 == 1);
+    let rerouted = within(5, || lab.ping6("sf", "fd00:2::1", 1).0 == 1);
     assert!(
         rerouted.is_some(),
         "{}",
         lab.vtysh("sf", "show bgp ipv6 unicast")
     );
-    assert_eq!(ping6(&lab, "sf", "fd00:2::1", 2).0, 2);
+    assert_eq!(lab.ping6("sf", "fd00:2::1", 2).0, 2);
     lab.ok(&["circuit", "restore", "er-sv", "primary"]);
     assert!(
         within(15, || established_in(&lab, &["er-sv"], "ipv6") == 2
@@ -237,7 +216,7 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
         lab.vtysh("london", "show bgp ipv6 unicast")
     );
     eprintln!("SF's prefixes left London's FRR {gone:?} after global-reach remove");
-    assert_eq!(ping6(&lab, "sf", "fd00:2::1", 1).0, 0);
+    assert_eq!(lab.ping6("sf", "fd00:2::1", 1).0, 0);
     assert!(lab.down().status.success());
     assert!(lab.namespaces().is_empty());
 }
@@ -376,7 +355,7 @@ protocol bgp msee6 {{
     // `reachlab test` on this lab: every pair, both families; London reaches the VNet on
     // er-sv over one Global Reach hop in IPv6 too.
     lab.test_passes();
-    let (rx, text) = ping6(&lab, "london", "fd00:3::1", 2);
+    let (rx, text) = lab.ping6("london", "fd00:3::1", 2);
     assert_eq!(rx, 2, "{text}");
 
     // The 101st: Cease / Maximum Number of Prefixes on the IPv6 session; IPv4 stays.

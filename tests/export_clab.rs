@@ -24,6 +24,16 @@ fn yaml(path: &Path) -> serde_json::Value {
     serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A node's `exec` lines.
+fn exec_lines<'a>(doc: &'a serde_json::Value, node: &str) -> Vec<&'a str> {
+    doc["topology"]["nodes"][node]["exec"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect()
+}
+
 fn errors(v: &jsonschema::Validator, doc: &serde_json::Value) -> Vec<String> {
     v.iter_errors(doc)
         .map(|e| format!("{e} at {}", e.instance_path))
@@ -238,12 +248,7 @@ fn a_tagged_circuit_gets_the_vlan_sub_interface_on_the_node() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc = yaml(&dir.0.join("global-reach-frr.clab.yml"));
-    let exec: Vec<&str> = doc["topology"]["nodes"]["sf"]["exec"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.as_str())
-        .collect();
+    let exec: Vec<&str> = exec_lines(&doc, "sf");
     for line in [
         "ip link add link eth1 name eth1.100 type vlan id 100",
         "ip addr add 192.168.100.1/30 dev eth1.100",
@@ -253,12 +258,7 @@ fn a_tagged_circuit_gets_the_vlan_sub_interface_on_the_node() {
         assert!(exec.contains(&line), "{line} in {exec:?}");
     }
     // London's circuit has no VLAN: its addresses on the interfaces themselves.
-    let london: Vec<&str> = doc["topology"]["nodes"]["london"]["exec"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.as_str())
-        .collect();
+    let london: Vec<&str> = exec_lines(&doc, "london");
     assert!(
         london.iter().any(|l| l.ends_with("/30 dev eth1")),
         "{london:?}"
@@ -288,12 +288,7 @@ fn a_dual_stack_lab_exports_its_ipv6_peering_and_sessions() {
     let doc = yaml(&dir.0.join("global-reach-frr-dual-stack.clab.yml"));
     let v = clab_validator();
     assert!(errors(&v, &doc).is_empty(), "{:?}", errors(&v, &doc));
-    let exec: Vec<&str> = doc["topology"]["nodes"]["sf"]["exec"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.as_str())
-        .collect();
+    let exec: Vec<&str> = exec_lines(&doc, "sf");
     for line in [
         "ip addr add fd00:1::1/64 dev lo",
         "ip addr add 192.168.100.1/30 dev eth1",

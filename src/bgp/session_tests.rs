@@ -379,37 +379,23 @@ fn a_collision_keeps_the_connection_of_the_higher_identifier_on_both_sides() {
 #[test]
 fn a_one_family_session_neither_takes_nor_sends_the_other_family() {
     // The customer offers both families (as FRR does when ipv4 unicast stays activated on an
-    // IPv6 neighbour); the MSEE's IPv6 session negotiates IPv6 only.
-    let (mut a, mut b) = up(customer(65001, 180), msee().only(true));
-    assert_eq!(a.families(), [false, true]);
-    assert_eq!(b.families(), [false, true]);
-    a.advertise(routes(&[
-        ("10.0.1.0/24", &[65001]),
-        ("2001:db8:1::/48", &[65001]),
-    ]));
-    b.advertise(routes(&[
-        ("10.0.3.0/24", &[12076]),
-        ("2001:db8:3::/48", &[12076]),
-    ]));
-    pump(&mut a, &mut b, S);
-    let got: Vec<String> = b.received().keys().map(|p| p.to_string()).collect();
-    assert_eq!(got, ["2001:db8:1::/48"]);
-    let got: Vec<String> = a.received().keys().map(|p| p.to_string()).collect();
-    assert_eq!(got, ["2001:db8:3::/48"]);
-    // And the IPv4 session the other way round.
-    let (mut a, mut b) = up(customer(65001, 180), msee().only(false));
-    assert_eq!(b.families(), [true, false]);
-    a.advertise(routes(&[
-        ("10.0.1.0/24", &[65001]),
-        ("2001:db8:1::/48", &[65001]),
-    ]));
-    b.advertise(routes(&[
-        ("10.0.3.0/24", &[12076]),
-        ("2001:db8:3::/48", &[12076]),
-    ]));
-    pump(&mut a, &mut b, S);
-    let got: Vec<String> = b.received().keys().map(|p| p.to_string()).collect();
-    assert_eq!(got, ["10.0.1.0/24"]);
-    let got: Vec<String> = a.received().keys().map(|p| p.to_string()).collect();
-    assert_eq!(got, ["10.0.3.0/24"]);
+    // IPv6 neighbour); the MSEE's IPv6 session negotiates IPv6 only, its IPv4 one IPv4 only.
+    for v6 in [true, false] {
+        let (mut a, mut b) = up(customer(65001, 180), msee().only(v6));
+        assert_eq!(a.families(), [!v6, v6]);
+        assert_eq!(b.families(), [!v6, v6]);
+        a.advertise(routes(&[
+            ("10.0.1.0/24", &[65001]),
+            ("2001:db8:1::/48", &[65001]),
+        ]));
+        b.advertise(routes(&[
+            ("10.0.3.0/24", &[12076]),
+            ("2001:db8:3::/48", &[12076]),
+        ]));
+        pump(&mut a, &mut b, S);
+        let got: Vec<String> = b.received().keys().map(|p| p.to_string()).collect();
+        assert_eq!(got, [if v6 { "2001:db8:1::/48" } else { "10.0.1.0/24" }]);
+        let got: Vec<String> = a.received().keys().map(|p| p.to_string()).collect();
+        assert_eq!(got, [if v6 { "2001:db8:3::/48" } else { "10.0.3.0/24" }]);
+    }
 }

@@ -688,9 +688,9 @@ mod tests {
         assert_eq!((f[1], f[4], f[5]), (0, 0, 0), "one segment: no longer GSO");
     }
 
-    #[test]
-    fn events_leave_in_time_order_and_fifo_on_ties() {
-        let t = Tables {
+    /// Tables of a lab without circuits or ports (delays only).
+    fn no_tables() -> Tables {
+        Tables {
             circuits: vec![],
             ports: vec![],
             gr: vec![],
@@ -698,7 +698,12 @@ mod tests {
             vnet_delay: vec![],
             seed: 1,
             msee_port: None,
-        };
+        }
+    }
+
+    #[test]
+    fn events_leave_in_time_order_and_fifo_on_ties() {
+        let t = no_tables();
         let mut s = Scheduler::new(0);
         let item = |port, d: u64| InFlight {
             frame: vec![port as u8],
@@ -727,15 +732,7 @@ mod tests {
 
     #[test]
     fn each_lane_keeps_its_own_events_in_order_and_only_its_own() {
-        let t = Tables {
-            circuits: vec![],
-            ports: vec![],
-            gr: vec![],
-            backbone: vec![],
-            vnet_delay: vec![],
-            seed: 1,
-            msee_port: None,
-        };
+        let t = no_tables();
         let mut s = Scheduler::new(0);
         s.set_lanes(2);
         let item = |port, d: u64| InFlight {

@@ -205,20 +205,21 @@ impl Lab {
 
     /// `ping -c N -W 1` from an endpoint; returns (received, stdout).
     pub fn ping(&self, from: &str, to: &str, count: u32) -> (u32, String) {
-        let out = self.exec(
-            from,
-            &[
-                "ping",
-                "-n",
-                "-c",
-                &count.to_string(),
-                "-i",
-                "0.2",
-                "-W",
-                "1",
-                to,
-            ],
-        );
+        self.ping_in(from, to, count, false)
+    }
+
+    /// `ping -6 -c N -W 1` from an endpoint; returns (received, stdout).
+    pub fn ping6(&self, from: &str, to: &str, count: u32) -> (u32, String) {
+        self.ping_in(from, to, count, true)
+    }
+
+    fn ping_in(&self, from: &str, to: &str, count: u32, v6: bool) -> (u32, String) {
+        let count = count.to_string();
+        let mut args = vec!["ping", "-n", "-c", &count, "-i", "0.2", "-W", "1", to];
+        if v6 {
+            args.insert(1, "-6");
+        }
+        let out = self.exec(from, &args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         (ping_received(&text), text)
     }
