@@ -217,6 +217,33 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
     );
     eprintln!("SF's prefixes left London's FRR {gone:?} after global-reach remove");
     assert_eq!(lab.ping6("sf", "fd00:2::1", 1).0, 0);
+
+    // With sf's IPv6 sessions shut down, `reachlab test` expects sf cut off in IPv6 only (a
+    // link carries a family while that family's session is up): no mismatch. (It first waits
+    // its 30 s for the two sessions that stay down.)
+    lab.vtysh_conf(
+        "sf",
+        &[
+            "router bgp 65001",
+            "neighbor fd00:100::2 shutdown",
+            "neighbor fd00:100::6 shutdown",
+        ],
+    );
+    assert!(
+        within(5, || established_in(&lab, &["er-sv"], "ipv6") == 0).is_some(),
+        "{}",
+        lab.ok(&["routes", "er-sv", "--summary"])
+    );
+    let matrix = lab.test_passes();
+    let sf = matrix
+        .lines()
+        .find(|l| l.starts_with("sf "))
+        .unwrap_or_default();
+    assert_eq!(
+        sf.split_whitespace().collect::<Vec<_>>(),
+        ["sf", "-", "..", "Y.", "Y."],
+        "{matrix}"
+    );
     assert!(lab.down().status.success());
     assert!(lab.namespaces().is_empty());
 }

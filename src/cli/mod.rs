@@ -299,9 +299,17 @@ pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value,
 }
 
 /// A running lab as it is now (live changes included), and whether each circuit's [primary,
-/// secondary] link carries, in the topology's circuit order: up, and where a site's own router
-/// is at the customer end, its BGP session Established.
+/// secondary] link carries IPv4, in the topology's circuit order: up, and where a site's own
+/// router is at the customer end, its BGP session Established.
 pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
+    running_lab_in(lab, false)
+}
+
+/// `running_lab` for the links' carrying of one family (`v6`: the router's IPv6 session).
+pub(crate) fn running_lab_in(
+    lab: &str,
+    v6: bool,
+) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
     use crate::control::proto::{CircuitStatsInfo, Path, RouteSummary};
     use crate::lab::pingall;
     let text = match call(Some(lab), Request::Export)? {
@@ -329,11 +337,10 @@ pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[
                     Request::RoutesSummary {
                         circuit: c.name.clone(),
                         path,
-                        // Whether a link carries is its IPv4 session's word.
-                        family: Some(crate::control::proto::Family::Ipv4),
+                        family: None,
                     },
                 )?)?;
-                carries[i] = pingall::carries(carries[i], Some(&summary));
+                carries[i] = pingall::carries(carries[i], Some(&summary), v6);
             }
         }
         links.push(carries);

@@ -36,10 +36,21 @@ pub fn run(o: TestArgs, quiet: bool) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    // IPv6 crosses a router's link while its IPv6 session is Established.
+    let links6 = match super::running_lab_in(&lab, true) {
+        Ok((_, l)) => l,
+        Err(code) => return code,
+    };
     let up: BTreeMap<String, bool> = topo
         .circuit
         .iter()
         .zip(&links)
+        .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
+        .collect();
+    let up6: BTreeMap<String, bool> = topo
+        .circuit
+        .iter()
+        .zip(&links6)
         .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
         .collect();
     if !quiet && o.output == Output::Table {
@@ -51,7 +62,7 @@ pub fn run(o: TestArgs, quiet: bool) -> i32 {
     let probes = pingall::run(
         &st,
         &topo,
-        &|c: &str| up.get(c).copied().unwrap_or(false),
+        &|c: &str, v6: bool| if v6 { &up6 } else { &up }.get(c).copied().unwrap_or(false),
         o.count,
         16,
     );

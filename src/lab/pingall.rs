@@ -47,13 +47,20 @@ pub fn routed(t: &Topology, circuit: &str) -> bool {
     t.site.iter().any(|s| s.on(circuit) && s.router.is_real())
 }
 
-/// Whether a circuit link carries traffic, for the matrix and the picture: it is up and, on a
-/// routed circuit, its customer session (the first neighbour `routes --summary` lists) has a
-/// prefix count, that is, is Established. `summary` is None on a circuit that is not routed.
-pub fn carries(up: bool, summary: Option<&crate::control::proto::RouteSummary>) -> bool {
+/// Whether a circuit link carries traffic of one family (`v6`), for the matrix and the
+/// picture: it is up and, on a routed circuit, its customer session of that family (the IPv4
+/// one where the circuit has no IPv6 peering) has a prefix count, that is, is Established.
+/// `summary` (both families' neighbours, or one's) is None on a circuit that is not routed.
+pub fn carries(up: bool, summary: Option<&crate::control::proto::RouteSummary>, v6: bool) -> bool {
     up && summary.is_none_or(|s| {
-        s.neighbors
-            .first()
+        let customer = |v6: bool| {
+            s.neighbors
+                .iter()
+                .find(|n| n.role.starts_with("customer ") && n.neighbor.contains(':') == v6)
+        };
+        customer(v6)
+            .or_else(|| customer(false))
+            .or(s.neighbors.first())
             .is_some_and(|n| n.state_pfx_rcd.parse::<u64>().is_ok())
     })
 }
@@ -69,11 +76,11 @@ fn address(ep: &EndpointState, v6: bool) -> Option<String> {
 
 /// Pings every ordered pair (both families where both ends have one), `parallel` at a time.
 /// A reply to any of `count` echo requests counts as reached (so a lossy lab does not look
-/// partitioned).
+/// partitioned). `circuit_up(circuit, v6)`: whether the circuit carries that family.
 pub fn run(
     st: &LabState,
     t: &Topology,
-    circuit_up: &dyn Fn(&str) -> bool,
+    circuit_up: &dyn Fn(&str, bool) -> bool,
     count: u32,
     parallel: usize,
 ) -> Vec<Probe> {
@@ -95,7 +102,7 @@ pub fn run(
                         to: b.name.clone(),
                         family,
                         address: addr,
-                        expected: expected(t, circuit_up, &a.name, &b.name),
+                        expected: expected(t, &|c| circuit_up(c, v6), &a.name, &b.name),
                         reached: false,
                         shadowed_by,
                     });
@@ -132,4 +139,53 @@ pub fn run(
         }
     }
     todo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::proto::{NeighborRow, Path, RouteSummary};
+
+    fn row(neighbor: &str, role: &str, state: &str) -> NeighborRow {
+        NeighborRow {
+            neighbor: neighbor.into(),
+            v: 4,
+            asn: 65001,
+            up_down: "00:00:01".into(),
+            state_pfx_rcd: state.into(),
+            role: role.into(),
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_link_carries_a_family_while_that_familys_session_is_established() {
+        let summary = |v4: &str, v6: Option<&str>| RouteSummary {
+            circuit: "er-sv".into(),
+            path: Path::Primary,
+            neighbors: [
+                Some(row("192.168.100.1", "customer sf", v4)),
+                Some(row("10.0.3.254", "vnet uswest", "1")),
+                v6.map(|s| row("fd00:100::1", "customer sf", s)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
+        // The IPv6 session down (a prefix limit, a shutdown): IPv6 no longer crosses the link,
+        // IPv4 does.
+        let s = summary("1", Some("Idle"));
+        assert!(carries(true, Some(&s), false));
+        assert!(!carries(true, Some(&s), true));
+        let s = summary("Idle", Some("1"));
+        assert!(!carries(true, Some(&s), false));
+        assert!(carries(true, Some(&s), true));
+        // Without an IPv6 peering there is no IPv6 session: the IPv4 one decides.
+        let s = summary("1", None);
+        assert!(carries(true, Some(&s), true));
+        assert!(!carries(true, Some(&summary("Idle", None)), true));
+        // A failed link carries nothing; an unrouted circuit carries while up.
+        assert!(!carries(false, Some(&summary("1", Some("1"))), true));
+        assert!(carries(true, None, true));
+    }
 }

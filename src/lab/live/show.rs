@@ -628,9 +628,10 @@ impl LiveLab {
         )
     }
 
-    /// Per circuit (file order), whether its primary and secondary links carry traffic, as
-    /// `reachlab test` and `reachlab graph LAB` count them (`pingall::carries`).
-    pub fn carrying_links(&mut self) -> Vec<[bool; 2]> {
+    /// Per circuit (file order), whether its primary and secondary links carry traffic of a
+    /// family (`v6`), as `reachlab test` and `reachlab graph LAB` count them
+    /// (`pingall::carries`).
+    pub fn carrying_links(&mut self, v6: bool) -> Vec<[bool; 2]> {
         let names: Vec<String> = self
             .topology()
             .circuit
@@ -647,9 +648,9 @@ impl LiveLab {
                 let mut carries = up;
                 for (k, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
                     let summary = routed
-                        .then(|| self.routes_summary(c, path, Some(Family::Ipv4)).ok())
+                        .then(|| self.routes_summary(c, path, None).ok())
                         .flatten();
-                    carries[k] = crate::lab::pingall::carries(up[k], summary.as_ref());
+                    carries[k] = crate::lab::pingall::carries(up[k], summary.as_ref(), v6);
                 }
                 carries
             })
@@ -660,7 +661,8 @@ impl LiveLab {
     /// draws it, for the live view: with `removed` Global Reach connections and labels for the
     /// rates.
     pub fn graph_svg(&mut self, removed: Vec<crate::topology::GlobalReach>) -> String {
-        let links = self.carrying_links();
+        // The picture draws a link as IPv4 carries it.
+        let links = self.carrying_links(false);
         let topo = self.plane.topology();
         let view = crate::graph::View {
             topo,

@@ -520,7 +520,7 @@ async fn reachability(State(app): State<App>, headers: HeaderMap) -> Response {
     }
     let (topo, links) = {
         let mut lv = app.live();
-        let links = lv.carrying_links();
+        let links = [lv.carrying_links(false), lv.carrying_links(true)];
         (lv.topology().clone(), links)
     };
     let lab = topo.lab.name.clone();
@@ -534,11 +534,11 @@ async fn reachability(State(app): State<App>, headers: HeaderMap) -> Response {
         }
     };
     let probes = tokio::task::spawn_blocking(move || {
-        let up = |c: &str| {
+        let up = |c: &str, v6: bool| {
             topo.circuit
                 .iter()
                 .position(|x| x.name == c)
-                .is_some_and(|i| links[i] != [false, false])
+                .is_some_and(|i| links[usize::from(v6)][i] != [false, false])
         };
         super::pingall::run(&st, &topo, &up, 1, 16)
     })
