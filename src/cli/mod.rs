@@ -302,14 +302,17 @@ pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value,
 /// secondary] link carries IPv4, in the topology's circuit order: up, and where a site's own
 /// router is at the customer end, its BGP session Established.
 pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
-    running_lab_in(lab, false)
+    running_lab_families(lab).map(|(topo, [v4, _])| (topo, v4))
 }
 
-/// `running_lab` for the links' carrying of one family (`v6`: the router's IPv6 session).
-pub(crate) fn running_lab_in(
+/// Per family (IPv4, IPv6), per circuit, whether its [primary, secondary] link carries it.
+pub(crate) type Carrying = [Vec<[bool; 2]>; 2];
+
+/// `running_lab` with the links' carrying per family (IPv4, IPv6: each the router's session
+/// of that family).
+pub(crate) fn running_lab_families(
     lab: &str,
-    v6: bool,
-) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
+) -> Result<(crate::topology::Topology, Carrying), i32> {
     use crate::control::proto::{CircuitStatsInfo, Path, RouteSummary};
     use crate::lab::pingall;
     let text = match call(Some(lab), Request::Export)? {
@@ -321,7 +324,7 @@ pub(crate) fn running_lab_in(
         lab,
     )
     .map_err(|e| fail(format!("the running lab's topology does not load: {e}")))?;
-    let mut links = Vec::new();
+    let mut links = [Vec::new(), Vec::new()];
     for c in &topo.circuit {
         let s: CircuitStatsInfo = decode(call(
             Some(lab),
@@ -329,7 +332,8 @@ pub(crate) fn running_lab_in(
                 circuit: c.name.clone(),
             },
         )?)?;
-        let mut carries = [s.primary_up, s.secondary_up];
+        let up = [s.primary_up, s.secondary_up];
+        let mut carries = [up, up];
         if pingall::routed(&topo, &c.name) {
             for (i, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
                 let summary: RouteSummary = decode(call(
@@ -340,10 +344,14 @@ pub(crate) fn running_lab_in(
                         family: None,
                     },
                 )?)?;
-                carries[i] = pingall::carries(carries[i], Some(&summary), v6);
+                for (v6, family) in carries.iter_mut().enumerate() {
+                    family[i] = pingall::carries(up[i], Some(&summary), v6 == 1);
+                }
             }
         }
-        links.push(carries);
+        for (v6, family) in carries.into_iter().enumerate() {
+            links[v6].push(family);
+        }
     }
     Ok((topo, links))
 }

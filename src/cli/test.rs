@@ -32,27 +32,19 @@ pub fn run(o: TestArgs, quiet: bool) -> i32 {
         return code;
     }
     // The lab as it runs now, not as its file was.
-    let (topo, links) = match super::running_lab(&lab) {
+    // IPv6 crosses a router's link while its IPv6 session is Established.
+    let (topo, links) = match super::running_lab_families(&lab) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    // IPv6 crosses a router's link while its IPv6 session is Established.
-    let links6 = match super::running_lab_in(&lab, true) {
-        Ok((_, l)) => l,
-        Err(code) => return code,
+    let carrying = |links: &[[bool; 2]]| -> BTreeMap<String, bool> {
+        topo.circuit
+            .iter()
+            .zip(links)
+            .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
+            .collect()
     };
-    let up: BTreeMap<String, bool> = topo
-        .circuit
-        .iter()
-        .zip(&links)
-        .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
-        .collect();
-    let up6: BTreeMap<String, bool> = topo
-        .circuit
-        .iter()
-        .zip(&links6)
-        .map(|(c, l)| (c.name.clone(), l[0] || l[1]))
-        .collect();
+    let [up, up6] = [carrying(&links[0]), carrying(&links[1])];
     if !quiet && o.output == Output::Table {
         eprintln!(
             "reachlab: pinging every pair of {} sites and VNets in lab {lab} ...",

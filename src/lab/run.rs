@@ -438,36 +438,27 @@ impl Forwarder {
             }
             match d {
                 Device::Tun { queues, control } => {
-                    let mut queues: Vec<Option<OwnedFd>> = queues.into_iter().map(Some).collect();
-                    for (w, ports) in per_worker.iter_mut().enumerate() {
-                        match queues.get_mut(w).and_then(Option::take) {
-                            Some(q) => {
-                                ports.devices.push(Some(q));
-                                ports.reads.push(true);
-                            }
-                            // Fewer queues than workers: this one writes through a copy of
-                            // queue 0 and reads nothing there.
-                            None => {
-                                let copy = per_worker_first(&ports.devices, port)
-                                    .or_else(|| first_queue(&queues));
-                                ports.devices.push(copy);
-                                ports.reads.push(false);
-                            }
-                        }
+                    // Worker `w` reads queue `w`; a worker without a queue of its own writes
+                    // through a copy of queue 0 and reads nothing there.
+                    let first = queues.first().and_then(|q| q.try_clone().ok());
+                    let mut queues = queues.into_iter();
+                    for ports in per_worker.iter_mut() {
+                        let own = queues.next();
+                        ports.reads.push(own.is_some());
+                        ports
+                            .devices
+                            .push(own.or_else(|| first.as_ref().and_then(|f| f.try_clone().ok())));
                     }
                     per_worker[0].control[port] = control;
                 }
                 Device::Packet(fd) => {
-                    for (w, ports) in per_worker.iter_mut().enumerate() {
-                        // Worker 0 reads it; the others write through a copy.
-                        let fd = if w == 0 {
-                            Some(fd.try_clone()?)
-                        } else {
-                            fd.try_clone().ok()
-                        };
-                        ports.devices.push(fd);
-                        ports.reads.push(w == 0);
+                    // Worker 0 reads it; the others write through a copy.
+                    for ports in per_worker.iter_mut().skip(1) {
+                        ports.devices.push(fd.try_clone().ok());
+                        ports.reads.push(false);
                     }
+                    per_worker[0].devices.push(Some(fd));
+                    per_worker[0].reads.push(true);
                 }
                 Device::Absent => {
                     for ports in per_worker.iter_mut() {
@@ -534,16 +525,6 @@ fn read_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     } else {
         Err(e)
     }
-}
-
-/// A copy of the descriptor this worker already holds for `port` (none yet: None).
-fn per_worker_first(devices: &[Option<OwnedFd>], port: PortId) -> Option<OwnedFd> {
-    devices.get(port)?.as_ref()?.try_clone().ok()
-}
-
-/// A copy of the first queue still in `queues` (one another worker has not taken).
-fn first_queue(queues: &[Option<OwnedFd>]) -> Option<OwnedFd> {
-    queues.iter().flatten().next()?.try_clone().ok()
 }
 
 /// What the loop reads and writes, and how Ethernet ports come and go.

@@ -628,10 +628,10 @@ impl LiveLab {
         )
     }
 
-    /// Per circuit (file order), whether its primary and secondary links carry traffic of a
-    /// family (`v6`), as `reachlab test` and `reachlab graph LAB` count them
+    /// Per family (IPv4, IPv6), per circuit (file order), whether its primary and secondary
+    /// links carry that family, as `reachlab test` and `reachlab graph LAB` count them
     /// (`pingall::carries`).
-    pub fn carrying_links(&mut self, v6: bool) -> Vec<[bool; 2]> {
+    pub fn carrying_links(&mut self) -> [Vec<[bool; 2]>; 2] {
         let names: Vec<String> = self
             .topology()
             .circuit
@@ -639,22 +639,24 @@ impl LiveLab {
             .map(|c| c.name.clone())
             .collect();
         let engine = self.engine();
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let up = engine.lock().unwrap_or_else(|p| p.into_inner()).links(i);
-                let routed = crate::lab::pingall::routed(self.topology(), c);
-                let mut carries = up;
-                for (k, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
-                    let summary = routed
-                        .then(|| self.routes_summary(c, path, None).ok())
-                        .flatten();
-                    carries[k] = crate::lab::pingall::carries(up[k], summary.as_ref(), v6);
+        let mut out = [Vec::new(), Vec::new()];
+        for (i, c) in names.iter().enumerate() {
+            let up = engine.lock().unwrap_or_else(|p| p.into_inner()).links(i);
+            let routed = crate::lab::pingall::routed(self.topology(), c);
+            let mut carries = [up, up];
+            for (k, path) in [Path::Primary, Path::Secondary].into_iter().enumerate() {
+                let summary = routed
+                    .then(|| self.routes_summary(c, path, None).ok())
+                    .flatten();
+                for (v6, family) in carries.iter_mut().enumerate() {
+                    family[k] = crate::lab::pingall::carries(up[k], summary.as_ref(), v6 == 1);
                 }
-                carries
-            })
-            .collect()
+            }
+            for (v6, family) in carries.into_iter().enumerate() {
+                out[v6].push(family);
+            }
+        }
+        out
     }
 
     /// The lab's picture as it is now (links that carry nothing drawn as failed), as `graph LAB`
@@ -662,7 +664,7 @@ impl LiveLab {
     /// rates.
     pub fn graph_svg(&mut self, removed: Vec<crate::topology::GlobalReach>) -> String {
         // The picture draws a link as IPv4 carries it.
-        let links = self.carrying_links(false);
+        let [links, _] = self.carrying_links();
         let topo = self.plane.topology();
         let view = crate::graph::View {
             topo,

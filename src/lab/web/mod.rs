@@ -520,7 +520,7 @@ async fn reachability(State(app): State<App>, headers: HeaderMap) -> Response {
     }
     let (topo, links) = {
         let mut lv = app.live();
-        let links = [lv.carrying_links(false), lv.carrying_links(true)];
+        let links = lv.carrying_links();
         (lv.topology().clone(), links)
     };
     let lab = topo.lab.name.clone();
