@@ -187,3 +187,78 @@ fn a_flood_from_a_router_site_leaves_its_sessions_up() {
     assert!(!log.contains("BFD session down"), "{log}");
     assert!(lab.down().status.success());
 }
+
+/// The packets each worker has handed to the engine, from the lab's metrics.
+fn per_worker(addr: &str) -> Vec<u64> {
+    let (_, body) = common::scrape(addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with("reachlab_worker_packets_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// A router site's traffic spreads over the workers too: its link TUNs steer BGP and BFD to
+/// their control queue and every other flow, by a hash of its addresses and ports, to one
+/// worker's queue. Sixteen UDP flows from sf's FRR over 141 ms: both workers forward some,
+/// no flow is reordered, and the sessions stay up.
+#[test]
+fn a_router_sites_flows_spread_over_the_workers_in_order() {
+    if !root_or_skip("a_router_sites_flows_spread_over_the_workers_in_order") {
+        return;
+    }
+    let _alone = alone();
+    let lab = Lab::from_file("wkfrr", "topologies/global-reach-frr.toml");
+    lab.up_with(&["--workers", "2", "--metrics", "127.0.0.1:0"]);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let addr = state["metrics"]
+        .as_str()
+        .expect("metrics address")
+        .to_string();
+    assert!(
+        common::within(20, || common::established(&lab, &["er-sv", "er-london"])
+            == 4)
+        .is_some()
+    );
+    assert!(common::within(10, || lab.ping("sf", "10.0.2.1", 1).0 == 1).is_some());
+    // Each link TUN: a queue per worker and the control queue.
+    let out = lab.exec("sf", &["ls", "/sys/class/net/primary/queues"]);
+    let queues = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        ["rx-0", "rx-1", "rx-2"].iter().all(|q| queues.contains(q)),
+        "{queues}"
+    );
+    let before = per_worker(&addr);
+    assert_eq!(before.len(), 2, "one count per worker: {before:?}");
+    let v = lab.iperf3_args(
+        "sf",
+        "london",
+        "10.0.2.1",
+        5201,
+        &["-u", "-t", "3", "-b", "3M", "-l", "1200", "-P", "16"],
+    );
+    let streams = v["end"]["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 16, "{v}");
+    for s in streams {
+        let udp = &s["udp"];
+        assert_eq!(udp["out_of_order"].as_u64(), Some(0), "{udp}");
+        assert!(
+            udp["lost_percent"].as_f64().is_some_and(|l| l < 1.0),
+            "{udp}"
+        );
+    }
+    let after = per_worker(&addr);
+    let moved: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // 16 flows of about 940 datagrams, each on the worker its ports hash to: each worker
+    // gets some (all sixteen on one worker: 1 in 32,768).
+    let total: u64 = moved.iter().sum();
+    assert!(total > 16 * 800, "{moved:?}");
+    assert!(
+        moved.iter().all(|n| *n > 500),
+        "the flows did not spread over the workers: {moved:?}"
+    );
+    assert_eq!(common::established(&lab, &["er-sv", "er-london"]), 4);
+    assert!(lab.down().status.success());
+}

@@ -67,6 +67,9 @@ pub struct Engine {
     /// The lane the packets handled next are queued in, and `poll_transmit` and
     /// `poll_timeout` serve (`use_lane`).
     lane: usize,
+    /// Per lane, the packets handed in through it (`handle_at`): how the lab's workers
+    /// share the load.
+    lane_packets: Vec<u64>,
 }
 
 /// What a frame read from an Ethernet port comes to (`Engine::frame_in`).
@@ -102,6 +105,7 @@ impl Engine {
             taps: Taps::default(),
             ether: Vec::new(),
             lane: 0,
+            lane_packets: vec![0],
         }
     }
 
@@ -110,9 +114,15 @@ impl Engine {
     /// through their lane. The shapers and counters are the lab's, across lanes.
     pub fn set_lanes(&mut self, lanes: usize) {
         self.sched.set_lanes(lanes);
+        self.lane_packets.resize(self.sched.lanes(), 0);
         if self.lane >= self.sched.lanes() {
             self.lane = 0;
         }
+    }
+
+    /// Per lane, the packets handed in through it so far.
+    pub fn lane_packets(&self) -> &[u64] {
+        &self.lane_packets
     }
 
     /// The lane the following calls (`handle_at`, `poll_transmit`, `poll_timeout`) queue into
@@ -462,6 +472,7 @@ impl Engine {
         if ingress >= self.ports.len() || frame.len() < self.prefix {
             return Verdict::Drop(DropReason::NotIp);
         }
+        self.lane_packets[self.lane] += 1;
         let pkt_len = frame.len() - self.prefix;
         let wire = Wire::segments(&frame[self.prefix..], pkt_len, gso_size);
         self.ports[ingress].rx.add(wire);

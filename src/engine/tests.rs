@@ -76,6 +76,26 @@ fn sf_reaches_london_over_global_reach_with_four_hops() {
 }
 
 #[test]
+fn each_lane_counts_the_packets_handed_in_through_it() {
+    let mut e = engine(SEED);
+    assert_eq!(e.lane_packets(), &[0]);
+    e.set_lanes(3);
+    let sf = port(&e, "sf");
+    let mut out = Vec::new();
+    for (lane, n) in [(0, 2), (2, 5)] {
+        e.use_lane(lane);
+        for _ in 0..n {
+            let mut pkt = echo([10, 0, 1, 1], [10, 0, 2, 1], 64);
+            e.handle(sf, &mut pkt, &mut out);
+        }
+    }
+    assert_eq!(e.lane_packets(), &[2, 0, 5]);
+    // Fewer lanes: the counts of the lanes kept stay.
+    e.set_lanes(2);
+    assert_eq!(e.lane_packets(), &[2, 0]);
+}
+
+#[test]
 fn traceroute_hops_answer_from_their_addresses() {
     let mut e = engine(SEED);
     let sf = port(&e, "sf");

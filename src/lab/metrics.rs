@@ -345,6 +345,18 @@ fn model(o: &mut String, lab: &str, e: &Engine) {
     );
     family(
         o,
+        "reachlab_worker_packets_total",
+        "counter",
+        "Packets each forwarding worker read and handed to the engine (how flows spread).",
+    );
+    for (w, n) in e.lane_packets().iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "reachlab_worker_packets_total{{lab=\"{lab}\",worker=\"{w}\"}} {n}"
+        );
+    }
+    family(
+        o,
         "reachlab_in_flight_packets",
         "gauge",
         "Packets now in delay lines and shaper queues.",

@@ -1,9 +1,10 @@
 //! Control traffic on a queue of its own: a router link's TUN gets one more queue than the
 //! lab has workers, and a steering program (TUNSETSTEERINGEBPF) puts BGP (TCP port 179) and
-//! BFD (UDP 3784, 3785, 4784) of either family on that last queue, everything else on queue 0.
-//! The forwarding worker reads the control queue first; a flood from the site fills and
-//! overflows queue 0's ring only, so the router's sessions do not go down with the flood's
-//! dropped packets.
+//! BFD (UDP 3784, 3785, 4784) of either family on that last queue, and everything else on
+//! the workers' queues by a hash of its addresses and ports (a flow stays on one queue, so
+//! its packets stay in order). Worker 0 reads the control queue first; a flood from the
+//! site fills and overflows the data queues' rings only, so the router's sessions do not go
+//! down with the flood's dropped packets.
 //!
 //! The program is a handful of eBPF instructions (a socket filter reading the packet with
 //! LD_ABS / LD_IND), assembled here and loaded with the bpf(2) system call: no crate loads raw
@@ -39,70 +40,160 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 // Opcodes (linux/bpf_common.h, linux/bpf.h).
 const MOV64_X: u8 = 0xbf;
 const MOV64_K: u8 = 0xb7;
+const XOR64_X: u8 = 0xaf;
 const RSH64_K: u8 = 0x77;
 const AND64_K: u8 = 0x57;
 const LSH64_K: u8 = 0x67;
+const MUL32_K: u8 = 0x24;
+const RSH32_K: u8 = 0x74;
+const MOD32_K: u8 = 0x94;
 const LD_ABS_B: u8 = 0x30;
+const LD_ABS_H: u8 = 0x28;
+const LD_ABS_W: u8 = 0x20;
 const LD_IND_H: u8 = 0x48;
+const LD_IND_W: u8 = 0x40;
 const JEQ_K: u8 = 0x15;
+const JSET_K: u8 = 0x45;
 const JA: u8 = 0x05;
 const EXIT: u8 = 0x95;
 
-/// The steering program: `control` for BGP and BFD, 0 for the rest. Registers: r6 the
-/// packet (LD_ABS/LD_IND read it), r7 the transport protocol, r8 the transport header's
-/// offset.
-fn program(control: u32) -> Vec<Insn> {
-    let ctl = control as i32;
-    let mut p = vec![
-        insn(MOV64_X, 6, 1, 0, 0),  // 0: r6 = ctx
-        insn(LD_ABS_B, 0, 0, 0, 0), // 1: r0 = version/IHL byte
-        insn(RSH64_K, 0, 0, 0, 4),  // 2: r0 = IP version
-        insn(JEQ_K, 0, 0, 3, 4),    // 3: IPv4 -> 7
-        insn(JEQ_K, 0, 0, 9, 6),    // 4: IPv6 -> 14
-        insn(MOV64_K, 0, 0, 0, 0),  // 5: other: data
-        insn(EXIT, 0, 0, 0, 0),     // 6
-        // IPv4: protocol at 9, header length from IHL.
-        insn(LD_ABS_B, 0, 0, 0, 9),  // 7
-        insn(MOV64_X, 7, 0, 0, 0),   // 8: r7 = protocol
-        insn(LD_ABS_B, 0, 0, 0, 0),  // 9
-        insn(AND64_K, 0, 0, 0, 0xf), // 10
-        insn(LSH64_K, 0, 0, 0, 2),   // 11: r0 = IHL * 4
-        insn(MOV64_X, 8, 0, 0, 0),   // 12: r8 = transport offset
-    ];
-    p.push(insn(JA, 0, 0, 3, 0)); // 13: IPv4 skips the IPv6 part -> 17
-                                  // IPv6: next header at 6, transport right after the fixed header (no extension headers:
-                                  // BGP and BFD carry none).
-    p.push(insn(LD_ABS_B, 0, 0, 0, 6)); // 14
-    p.push(insn(MOV64_X, 7, 0, 0, 0)); // 15
-    p.push(insn(MOV64_K, 8, 0, 0, 40)); // 16
-                                        // 17: the transport.
-    p.push(insn(JEQ_K, 7, 0, 2, 17)); // 17: UDP -> 20
-    p.push(insn(JEQ_K, 7, 0, 6, 6)); // 18: TCP -> 25
-    p.push(insn(JA, 0, 0, 9, 0)); // 19: -> data (29)
-                                  // UDP: destination port.
-    p.push(insn(LD_IND_H, 0, 8, 0, 2)); // 20
-    p.push(insn(JEQ_K, 0, 0, 9, i32::from(BFD_PORTS[0]))); // 21 -> 31
-    p.push(insn(JEQ_K, 0, 0, 8, i32::from(BFD_PORTS[1]))); // 22 -> 31
-    p.push(insn(JEQ_K, 0, 0, 7, i32::from(BFD_PORTS[2]))); // 23 -> 31
-    p.push(insn(JA, 0, 0, 4, 0)); // 24: -> data (29)
-                                  // TCP: either port.
-    p.push(insn(LD_IND_H, 0, 8, 0, 0)); // 25
-    p.push(insn(JEQ_K, 0, 0, 4, i32::from(BGP_PORT))); // 26 -> 31
-    p.push(insn(LD_IND_H, 0, 8, 0, 2)); // 27
-    p.push(insn(JEQ_K, 0, 0, 2, i32::from(BGP_PORT))); // 28 -> 31
-                                                       // Data.
-    p.push(insn(MOV64_K, 0, 0, 0, 0)); // 29
-    p.push(insn(EXIT, 0, 0, 0, 0)); // 30
-                                    // Control.
-    p.push(insn(MOV64_K, 0, 0, 0, ctl)); // 31
-    p.push(insn(EXIT, 0, 0, 0, 0)); // 32
-    p
+/// A few lines of assembler: instructions, and jumps to named labels resolved at the end.
+#[derive(Default)]
+struct Asm {
+    insns: Vec<Insn>,
+    labels: Vec<(&'static str, usize)>,
+    jumps: Vec<(usize, &'static str)>,
 }
 
-/// Loads the steering program (BPF_PROG_TYPE_SOCKET_FILTER) for a TUN whose control queue is
-/// `control`; the verifier's log in the error when it is refused.
-pub fn load(control: u32) -> io::Result<OwnedFd> {
-    let insns = program(control);
+impl Asm {
+    fn op(&mut self, code: u8, dst: u8, src: u8, imm: i32) {
+        self.insns.push(insn(code, dst, src, 0, imm));
+    }
+
+    /// `code` (JEQ_K, JSET_K, JA) on `dst` and `imm`, to `to`.
+    fn jump(&mut self, code: u8, dst: u8, imm: i32, to: &'static str) {
+        self.jumps.push((self.insns.len(), to));
+        self.insns.push(insn(code, dst, 0, 0, imm));
+    }
+
+    fn label(&mut self, name: &'static str) {
+        self.labels.push((name, self.insns.len()));
+    }
+
+    fn ret(&mut self, value: i32) {
+        self.op(MOV64_K, 0, 0, value);
+        self.op(EXIT, 0, 0, 0);
+    }
+
+    fn finish(mut self) -> Vec<Insn> {
+        for (at, to) in self.jumps {
+            let target = self
+                .labels
+                .iter()
+                .find(|(n, _)| *n == to)
+                .unwrap_or_else(|| panic!("no label {to}"))
+                .1;
+            self.insns[at].off = (target as i64 - at as i64 - 1) as i16;
+        }
+        self.insns
+    }
+}
+
+/// Multiplier of the flow hash (Knuth's multiplicative hashing: 2^32 / the golden ratio).
+const GOLDEN: u32 = 0x9e37_79b1;
+
+/// The steering program for a TUN read by `workers` workers: BGP and BFD to queue `workers`
+/// (the control queue); any other packet to a queue in `0..workers` by a hash of its
+/// addresses and, for TCP and UDP outside IPv4 fragments, its ports, so each flow stays on
+/// one queue (one worker, in order). Registers: r6 the packet (LD_ABS/LD_IND read it), r7
+/// the transport protocol (0 for an IPv4 fragment: no ports), r8 the transport header's
+/// offset, r9 the IP version, then the hash.
+fn program(workers: u32) -> Vec<Insn> {
+    let mut a = Asm::default();
+    a.op(MOV64_X, 6, 1, 0); // r6 = ctx
+    a.op(LD_ABS_B, 0, 0, 0); // version/IHL byte
+    a.op(RSH64_K, 0, 0, 4);
+    a.op(MOV64_X, 9, 0, 0); // r9 = IP version
+    a.jump(JEQ_K, 0, 4, "v4");
+    a.jump(JEQ_K, 0, 6, "v6");
+    a.ret(0); // neither: queue 0
+              // IPv4: protocol at 9, header length from IHL; a fragment has no ports to read.
+    a.label("v4");
+    a.op(LD_ABS_B, 0, 0, 9);
+    a.op(MOV64_X, 7, 0, 0);
+    a.op(LD_ABS_B, 0, 0, 0);
+    a.op(AND64_K, 0, 0, 0xf);
+    a.op(LSH64_K, 0, 0, 2);
+    a.op(MOV64_X, 8, 0, 0);
+    a.op(LD_ABS_H, 0, 0, 6); // flags and fragment offset
+    a.jump(JSET_K, 0, 0x3fff, "fragment"); // MF, or an offset
+    a.jump(JA, 0, 0, "transport");
+    a.label("fragment");
+    a.op(MOV64_K, 7, 0, 0);
+    a.jump(JA, 0, 0, "transport");
+    // IPv6: next header at 6, the transport right after the fixed header (BGP and BFD carry
+    // no extension headers; a packet with one is data, hashed by its addresses).
+    a.label("v6");
+    a.op(LD_ABS_B, 0, 0, 6);
+    a.op(MOV64_X, 7, 0, 0);
+    a.op(MOV64_K, 8, 0, 40);
+    a.label("transport");
+    a.jump(JEQ_K, 7, 17, "udp");
+    a.jump(JEQ_K, 7, 6, "tcp");
+    a.jump(JA, 0, 0, "data");
+    // UDP: BFD by its destination port.
+    a.label("udp");
+    a.op(LD_IND_H, 0, 8, 2);
+    for port in BFD_PORTS {
+        a.jump(JEQ_K, 0, i32::from(port), "control");
+    }
+    a.jump(JA, 0, 0, "data");
+    // TCP: BGP by either port.
+    a.label("tcp");
+    a.op(LD_IND_H, 0, 8, 0);
+    a.jump(JEQ_K, 0, i32::from(BGP_PORT), "control");
+    a.op(LD_IND_H, 0, 8, 2);
+    a.jump(JEQ_K, 0, i32::from(BGP_PORT), "control");
+    a.label("data");
+    if workers <= 1 {
+        a.ret(0);
+    } else {
+        a.jump(JEQ_K, 9, 6, "hash6");
+        a.op(LD_ABS_W, 0, 0, 12); // source
+        a.op(MOV64_X, 9, 0, 0);
+        a.op(LD_ABS_W, 0, 0, 16); // destination
+        a.op(XOR64_X, 9, 0, 0);
+        a.jump(JA, 0, 0, "ports");
+        a.label("hash6");
+        a.op(MOV64_K, 9, 0, 0);
+        for word in (8..40).step_by(4) {
+            a.op(LD_ABS_W, 0, 0, word); // both addresses, a word at a time
+            a.op(XOR64_X, 9, 0, 0);
+        }
+        a.label("ports");
+        a.jump(JEQ_K, 7, 6, "with-ports");
+        a.jump(JEQ_K, 7, 17, "with-ports");
+        a.jump(JA, 0, 0, "mix");
+        a.label("with-ports");
+        a.op(LD_IND_W, 0, 8, 0); // both ports
+        a.op(XOR64_X, 9, 0, 0);
+        a.label("mix");
+        a.op(MOV64_X, 0, 9, 0);
+        a.op(MUL32_K, 0, 0, GOLDEN as i32);
+        a.op(RSH32_K, 0, 0, 16);
+        a.op(MOD32_K, 0, 0, workers as i32);
+        a.op(EXIT, 0, 0, 0);
+    }
+    a.label("control");
+    a.ret(workers as i32);
+    a.finish()
+}
+
+/// Loads the steering program (BPF_PROG_TYPE_SOCKET_FILTER) for a TUN with a queue for each
+/// of `workers` workers and a control queue after them; the verifier's log in the error when
+/// it is refused.
+pub fn load(workers: u32) -> io::Result<OwnedFd> {
+    let insns = program(workers);
     let license = c"GPL";
     let mut log = vec![0u8; 16 * 1024];
     // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
@@ -219,46 +310,79 @@ mod tests {
 
     #[test]
     fn the_program_is_well_formed() {
-        let p = program(1);
-        assert_eq!(p.len(), 33);
-        // Every jump lands inside the program.
-        for (i, x) in p.iter().enumerate() {
-            if x.code == JEQ_K || x.code == JA {
-                let to = i as i64 + 1 + i64::from(x.off);
-                assert!((0..p.len() as i64).contains(&to), "insn {i} jumps to {to}");
+        for workers in [1, 2, 4] {
+            let p = program(workers);
+            // Every jump lands forward, inside the program (the verifier wants no loops).
+            for (i, x) in p.iter().enumerate() {
+                if [JEQ_K, JSET_K, JA].contains(&x.code) {
+                    let to = i as i64 + 1 + i64::from(x.off);
+                    assert!(x.off >= 0 && to < p.len() as i64, "insn {i} jumps to {to}");
+                }
             }
+            assert_eq!(p.last().map(|x| x.code), Some(EXIT));
         }
-        assert_eq!(p.last().map(|x| x.code), Some(EXIT));
+        // One worker: no hash to compute.
+        assert!(program(1).len() < program(2).len());
     }
 
     /// In the kernel (root, BPF_PROG_TEST_RUN): BGP and BFD of both families go to the
-    /// control queue, everything else to queue 0.
+    /// control queue; everything else to the workers' queues, a flow always to the same one,
+    /// and flows spread over all of them.
     #[test]
-    fn bgp_and_bfd_are_steered_to_the_control_queue() {
+    fn bgp_and_bfd_go_to_the_control_queue_and_flows_spread_over_the_workers() {
         if !nix::unistd::geteuid().is_root() {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("loading a BPF program needs root, and CI runs as root");
             }
-            eprintln!("\n*** SKIPPED bgp_and_bfd_are_steered_to_the_control_queue: needs root (bpf) ***\n");
+            eprintln!("\n*** SKIPPED bgp_and_bfd_go_to_the_control_queue: needs root (bpf) ***\n");
             return;
         }
-        let prog = load(2).expect("the verifier takes it");
-        for v6 in [false, true] {
-            let q = |proto, s, d| test_run(&prog, &packet(v6, proto, s, d)).unwrap();
-            assert_eq!(q(6, 40000, 179), 2, "BGP to the MSEE, v6 {v6}");
-            assert_eq!(q(6, 179, 40000), 2, "BGP from the MSEE");
-            assert_eq!(q(17, 49152, 3784), 2, "BFD");
-            assert_eq!(q(17, 49152, 4784), 2, "multihop BFD");
-            assert_eq!(q(17, 49152, 3785), 2, "BFD echo");
-            assert_eq!(q(17, 40000, 5201), 0, "iperf3 UDP");
-            assert_eq!(q(6, 40000, 5201), 0, "iperf3 TCP");
-            assert_eq!(q(17, 3784, 40000), 0, "only BFD's destination port");
-            assert_eq!(q(1, 0, 0), 0, "ICMP");
+        for workers in [1u32, 2, 3] {
+            let prog = load(workers).expect("the verifier takes it");
+            let ctl = workers;
+            for v6 in [false, true] {
+                let q = |proto, s, d| test_run(&prog, &packet(v6, proto, s, d)).unwrap();
+                assert_eq!(q(6, 40000, 179), ctl, "BGP to the MSEE, v6 {v6}");
+                assert_eq!(q(6, 179, 40000), ctl, "BGP from the MSEE");
+                assert_eq!(q(17, 49152, 3784), ctl, "BFD");
+                assert_eq!(q(17, 49152, 4784), ctl, "multihop BFD");
+                assert_eq!(q(17, 49152, 3785), ctl, "BFD echo");
+                assert!(q(17, 3784, 40000) < workers, "only BFD's destination port");
+                assert!(q(1, 0, 0) < workers, "ICMP");
+                // A flow's packets always meet the same queue; flows meet every queue.
+                let mut seen = vec![0; workers as usize];
+                for sport in 40000..40064 {
+                    for proto in [6, 17] {
+                        let first = q(proto, sport, 5201);
+                        assert!(first < workers, "data to a control queue: {first}");
+                        assert_eq!(q(proto, sport, 5201), first, "the same flow moved");
+                        seen[first as usize] += 1;
+                    }
+                }
+                assert!(
+                    seen.iter().all(|n| *n > 0),
+                    "{workers} workers, v6 {v6}: {seen:?}"
+                );
+            }
+            // An IPv4 header with options: the ports are found after it.
+            let mut p = packet(false, 17, 1, 3784);
+            p[0] = 0x46;
+            p.splice(20..20, [0u8; 4]);
+            assert_eq!(test_run(&prog, &p).unwrap(), ctl);
+            // IPv4 fragments of one datagram (the first with ports, a later one with payload
+            // where ports would be) meet the same queue.
+            let mut first = packet(false, 17, 40001, 5201);
+            first[6] = 0x20; // more fragments
+            let mut later = packet(false, 17, 7777, 9999);
+            later[7] = 0xb9; // an offset
+            for sport in 0..16u16 {
+                first[20..22].copy_from_slice(&(40000 + sport).to_be_bytes());
+                assert_eq!(
+                    test_run(&prog, &first).unwrap(),
+                    test_run(&prog, &later).unwrap(),
+                    "fragments split, {workers} workers"
+                );
+            }
         }
-        // An IPv4 header with options: the ports are found after it.
-        let mut p = packet(false, 17, 1, 3784);
-        p[0] = 0x46;
-        p.splice(20..20, [0u8; 4]);
-        assert_eq!(test_run(&prog, &p).unwrap(), 2);
     }
 }
