@@ -264,7 +264,7 @@ impl Tagger {
                 // SAFETY: a valid NUL-terminated name.
                 let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
                 assert!(idx > 0, "no {}", name.to_string_lossy());
-                let sock = reachlab::lab::port::open(None, idx, true).unwrap();
+                let sock = reachlab::lab::port::open_one(None, idx, true).unwrap();
                 (tap, sock)
             });
             let tap = Arc::new(tap);
@@ -775,4 +775,66 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
         "{}",
         String::from_utf8_lossy(&promisc.stdout)
     );
+}
+
+/// With two workers a port has a packet socket per worker in one fanout group, and one more
+/// that only the link's BGP and BFD reach: sixteen UDP flows from the node's LAN to London
+/// reach both workers, none out of order, and the CE's sessions stay up.
+#[test]
+fn a_port_spreads_its_flows_over_the_workers() {
+    if !root_or_skip("a_port_spreads_its_flows_over_the_workers") {
+        return;
+    }
+    let mut node = Node::new("wk", None);
+    let lab = Lab::new("wk", &topology(&node, None));
+    let out = lab.try_up(&["--workers", "2", "--metrics", "127.0.0.1:0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.start_frr();
+    within(20, || established(&lab, &["er-sv", "er-london"]) == 4)
+        .unwrap_or_else(|| panic!("{}", lab.ok(&["routes", "er-sv", "--summary"])));
+    within(10, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
+    let log =
+        std::fs::read_to_string(lab.run_dir.join(format!("{}.log", lab.name))).unwrap_or_default();
+    assert!(!log.contains("no fanout group"), "{log}");
+    let addr = common::metrics_addr(&lab);
+    let before = common::worker_packets(&addr);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let v = lab.iperf3_via(
+        ("london", "10.0.2.1", 5201),
+        &[
+            "-u", "-t", "3", "-b", "3M", "-l", "1200", "-P", "16", "-B", "10.0.1.1",
+        ],
+        |args| {
+            Command::new("ip")
+                .args(["netns", "exec", &node.ns])
+                .args(args)
+                .output()
+                .unwrap()
+        },
+    );
+    let streams = v["end"]["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 16, "{v}");
+    for s in streams {
+        let udp = &s["udp"];
+        assert_eq!(udp["out_of_order"].as_u64(), Some(0), "{udp}");
+        assert!(
+            udp["lost_percent"].as_f64().is_some_and(|l| l < 1.0),
+            "{udp}"
+        );
+    }
+    let after = common::worker_packets(&addr);
+    let moved: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // As in tests/workers.rs: each worker gets some (all sixteen on one: 1 in 32,768).
+    assert!(moved.iter().sum::<u64>() > 16 * 800, "{moved:?}");
+    assert!(
+        moved.iter().all(|n| *n > 500),
+        "the flows did not spread over the workers: {moved:?}"
+    );
+    assert_eq!(established(&lab, &["er-sv", "er-london"]), 4);
+    assert!(lab.down().status.success());
+    drop(node);
 }

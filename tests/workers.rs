@@ -188,15 +188,6 @@ fn a_flood_from_a_router_site_leaves_its_sessions_up() {
     assert!(lab.down().status.success());
 }
 
-/// The packets each worker has handed to the engine, from the lab's metrics.
-fn per_worker(addr: &str) -> Vec<u64> {
-    let (_, body) = common::scrape(addr, "/metrics");
-    body.lines()
-        .filter(|l| l.starts_with("reachlab_worker_packets_total{"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect()
-}
-
 /// A router site's traffic spreads over the workers too: its link TUNs steer BGP and BFD to
 /// their control queue and every other flow, by a hash of its addresses and ports, to one
 /// worker's queue. Sixteen UDP flows from sf's FRR over 141 ms: both workers forward some,
@@ -230,7 +221,7 @@ fn a_router_sites_flows_spread_over_the_workers_in_order() {
         ["rx-0", "rx-1", "rx-2"].iter().all(|q| queues.contains(q)),
         "{queues}"
     );
-    let before = per_worker(&addr);
+    let before = common::worker_packets(&addr);
     assert_eq!(before.len(), 2, "one count per worker: {before:?}");
     let v = lab.iperf3_args(
         "sf",
@@ -249,7 +240,7 @@ fn a_router_sites_flows_spread_over_the_workers_in_order() {
             "{udp}"
         );
     }
-    let after = per_worker(&addr);
+    let after = common::worker_packets(&addr);
     let moved: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     // 16 flows of about 940 datagrams, each on the worker its ports hash to: each worker
     // gets some (all sixteen on one worker: 1 in 32,768).

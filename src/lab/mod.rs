@@ -17,7 +17,6 @@ pub mod steer;
 pub mod web;
 
 use std::future::Future;
-use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
@@ -278,7 +277,7 @@ fn link_ports(
 async fn reattach(
     mut detached: tokio::sync::mpsc::UnboundedReceiver<crate::engine::PortId>,
     watch: std::collections::BTreeMap<crate::engine::PortId, (Option<String>, String)>,
-    attach: tokio::sync::mpsc::UnboundedSender<(crate::engine::PortId, OwnedFd)>,
+    attach: run::Attacher,
     vnet: bool,
 ) {
     let mut pending = std::collections::BTreeSet::new();
@@ -298,10 +297,10 @@ async fn reattach(
                         name: name.clone(),
                     };
                     let Ok(found) = port::find(&spec) else { return true };
-                    match port::open(ns.as_deref(), found.ifindex, vnet) {
-                        Ok(fd) => {
+                    match port::open(ns.as_deref(), found.ifindex, vnet, attach.workers()) {
+                        Ok(sockets) => {
                             info!(port = %spec, "interface back; attaching the port again");
-                            attach.send((*port, fd)).is_err()
+                            !attach.attach(*port, sockets)
                         }
                         Err(e) => {
                             warn!(port = %spec, error = %e, "interface back but not attached");
@@ -447,16 +446,8 @@ async fn make(
     let hosts = hosts(topo, &st.lab);
     let mut devices = Vec::new();
     let mut offload = offload_choice(topo, io);
-    // One forwarding worker per TUN queue. Ethernet ports have one packet socket each, read
-    // by one worker: a lab with ports forwards on one.
-    let queues = if topo.site.iter().any(|s| s.has_ports()) {
-        if io.workers > 1 {
-            info!("the lab has Ethernet ports: forwarding on one worker");
-        }
-        1
-    } else {
-        io.workers.max(1)
-    };
+    // One forwarding worker per TUN queue and per packet socket of an Ethernet port.
+    let queues = io.workers.max(1);
     for endpoint in endpoints(topo) {
         // A site whose router is behind Ethernet ports has its LAN elsewhere.
         if topo
@@ -678,7 +669,8 @@ fn attach(
     spec: &crate::topology::PortSpec,
     link: String,
     offload: bool,
-) -> Result<OwnedFd, LabError> {
+    workers: usize,
+) -> Result<port::Sockets, LabError> {
     let ns = spec.netns().map(String::from);
     let name = match spec {
         crate::topology::PortSpec::Interface { name, .. } => name.clone(),
@@ -701,7 +693,7 @@ fn attach(
         name,
     })?;
     Ok(
-        port::open(ns.as_deref(), found.ifindex, offload).map_err(|source| {
+        port::open(ns.as_deref(), found.ifindex, offload, workers).map_err(|source| {
             port::PortError::Io {
                 port: spec.to_string(),
                 what: "opening a packet socket".into(),
@@ -745,7 +737,7 @@ fn make_router_links(
             let link = format!("{}/{}", c.name, ["primary", "secondary"][path & 1]);
             devices.push(match s.port(&c.name, path) {
                 Some(spec) => {
-                    let fd = attach(st, &s.name, spec, link.clone(), offload)?;
+                    let sockets = attach(st, &s.name, spec, link.clone(), offload, queues)?;
                     ether.push((
                         id,
                         crate::engine::ether::EtherPort::new(
@@ -757,7 +749,10 @@ fn make_router_links(
                         .with_v6(link_v6.map(|(_, m)| vec![m]).unwrap_or_default()),
                     ));
                     info!(%link, port = %spec, "Ethernet port attached");
-                    run::Device::Packet(fd)
+                    run::Device::Packet {
+                        sockets: sockets.data,
+                        control: sockets.control,
+                    }
                 }
                 // Not wired to anything here: the link stays dark.
                 _ => run::Device::Absent,

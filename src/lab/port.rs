@@ -233,22 +233,125 @@ pub fn vxlan_remove(ns: Option<&str>, name: &str) -> io::Result<()> {
     }
 }
 
-/// A non-blocking packet socket on interface `ifindex` in namespace `ns` (None: ours): every
-/// frame the interface receives (not those sent from this host), the virtio-net header in
-/// front of each when `vnet_hdr` (GSO super-frames both ways, as on an offloading TUN).
-pub fn open(ns: Option<&str>, ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {
-    let ns = ns.map(String::from);
-    std::thread::spawn(move || -> io::Result<OwnedFd> {
-        // This thread enters the namespace and dies afterwards; the socket stays bound to
-        // the interface it was bound to there.
-        if let Some(ns) = ns {
-            let f = std::fs::File::open(netns::netns_path(&ns))?;
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+/// A port's packet sockets: one per forwarding worker, and one that only the link's BGP and
+/// BFD reach (read first), all in one fanout group that the steering program (`steer`)
+/// demultiplexes: a flow's frames meet one worker, in order. Where the kernel refuses the
+/// group (no BPF), one socket for everything.
+pub struct Sockets {
+    pub data: Vec<OwnedFd>,
+    pub control: Option<OwnedFd>,
+}
+
+/// Non-blocking packet sockets on interface `ifindex` in namespace `ns` (None: ours), for
+/// `workers` workers: every frame the interface receives (not those sent from this host), the
+/// virtio-net header in front of each when `vnet_hdr` (GSO super-frames both ways, as on an
+/// offloading TUN).
+pub fn open(ns: Option<&str>, ifindex: u32, vnet_hdr: bool, workers: usize) -> io::Result<Sockets> {
+    in_netns(ns, move || match group(ifindex, vnet_hdr, workers.max(1)) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            tracing::warn!(ifindex, error = %e, "no fanout group on the port: one socket, read by one worker, BGP and BFD with the traffic");
+            Ok(Sockets {
+                data: vec![socket(ifindex, vnet_hdr)?],
+                control: None,
+            })
         }
-        socket(ifindex, vnet_hdr)
+    })
+}
+
+/// One packet socket as `open` makes them, alone (no group): every frame of the interface.
+pub fn open_one(ns: Option<&str>, ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {
+    in_netns(ns, move || socket(ifindex, vnet_hdr))
+}
+
+/// Runs `f` on a thread inside namespace `ns` (None: ours). The thread dies afterwards; a
+/// socket made there stays bound to the interface it was bound to (and a fanout group is
+/// that namespace's).
+fn in_netns<T: Send + 'static>(
+    ns: Option<&str>,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let ns = ns.map(String::from);
+    std::thread::spawn(move || -> io::Result<T> {
+        if let Some(ns) = ns {
+            let file = std::fs::File::open(netns::netns_path(&ns))?;
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(io::Error::from)?;
+        }
+        f()
     })
     .join()
     .map_err(|_| io::Error::other("the namespace thread panicked"))?
+}
+
+/// `workers` data sockets and a control socket joined, in that order, to a new fanout group
+/// (PACKET_FANOUT_EBPF: the steering program's answer is the member's index).
+fn group(ifindex: u32, vnet_hdr: bool, workers: usize) -> io::Result<Sockets> {
+    let prog = super::steer::load(workers as u32)?;
+    // Frames this host sends out of the interface are not the CE's: the group's own hook
+    // must skip them too (a member's PACKET_IGNORE_OUTGOING is its own hook's).
+    let flags = libc::PACKET_FANOUT_EBPF | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+    let mut members = Vec::with_capacity(workers + 1);
+    let mut id = 0u32;
+    for i in 0..=workers {
+        let fd = socket(ifindex, vnet_hdr)?;
+        if i == 0 {
+            // The kernel picks an id unused in this namespace; the others join it.
+            set_int(
+                &fd,
+                libc::PACKET_FANOUT,
+                ((flags | libc::PACKET_FANOUT_FLAG_UNIQUEID) << 16) as libc::c_int,
+            )?;
+            id = get_int(&fd, libc::PACKET_FANOUT)? as u32 & 0xffff;
+            set_int(&fd, libc::PACKET_FANOUT_DATA, prog.as_raw_fd())?;
+        } else {
+            set_int(&fd, libc::PACKET_FANOUT, (id | flags << 16) as libc::c_int)?;
+        }
+        members.push(fd);
+    }
+    let control = members.pop();
+    Ok(Sockets {
+        data: members,
+        control,
+    })
+}
+
+fn set_int(fd: &OwnedFd, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: the option's value is one int, read from a live local.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn get_int(fd: &OwnedFd, opt: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the live local `v`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            opt,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(v)
+    }
 }
 
 fn socket(ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {

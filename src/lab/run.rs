@@ -370,8 +370,13 @@ pub enum Device {
         queues: Vec<OwnedFd>,
         control: Option<OwnedFd>,
     },
-    /// A packet socket bound to an Ethernet interface (non-blocking): frames.
-    Packet(OwnedFd),
+    /// Packet sockets bound to an Ethernet interface (non-blocking): frames. One per worker
+    /// (a fanout group spreads the flows) or one in all; `control`: the group's member that
+    /// only the link's BGP and BFD reach, read first by worker 0.
+    Packet {
+        sockets: Vec<OwnedFd>,
+        control: Option<OwnedFd>,
+    },
     /// Nothing on this host: the port is never read and what the engine sends it is dropped.
     Absent,
 }
@@ -394,8 +399,8 @@ pub struct Forwarder {
     stop: watch::Sender<bool>,
     /// Per worker, told when its loop has ended and dropped its devices.
     done: Vec<oneshot::Receiver<()>>,
-    /// Hands the loop a packet socket for a port whose interface came back.
-    pub attach: mpsc::UnboundedSender<(PortId, OwnedFd)>,
+    /// Hands the workers the packet sockets of a port whose interface came back.
+    pub attach: Attacher,
     /// Ports whose interface went away (the loop closed their socket); `None` once taken.
     pub detached: Option<mpsc::UnboundedReceiver<PortId>>,
 }
@@ -404,8 +409,8 @@ impl Forwarder {
     /// Starts forwarding on `workers` threads (each its own single-threaded runtime), so the
     /// control plane's work (RIBs, BGP, BFD, the control socket) never holds a packet up and
     /// a packet burst never holds up a BFD timer; `devices[i]` is port `i` of the engine.
-    /// Worker `w` reads queue `w` of each TUN (a TUN with fewer queues is read by worker 0
-    /// only); Ethernet ports are worker 0's, and a lab with them should run one worker.
+    /// Worker `w` reads queue `w` of each TUN and socket `w` of each Ethernet port (with
+    /// fewer, the rest is read by worker 0 only); worker 0 reads the control queues.
     pub fn spawn(
         mut engine: Engine,
         devices: Vec<Device>,
@@ -432,33 +437,21 @@ impl Forwarder {
             })
             .collect();
         for (port, d) in devices.into_iter().enumerate() {
-            let frames = matches!(d, Device::Packet(_));
+            let frames = matches!(d, Device::Packet { .. });
             for w in per_worker.iter_mut() {
                 w.frames.push(frames);
             }
             match d {
-                Device::Tun { queues, control } => {
-                    // Worker `w` reads queue `w`; a worker without a queue of its own writes
-                    // through a copy of queue 0 and reads nothing there.
-                    let first = queues.first().and_then(|q| q.try_clone().ok());
-                    let mut queues = queues.into_iter();
-                    for ports in per_worker.iter_mut() {
-                        let own = queues.next();
-                        ports.reads.push(own.is_some());
-                        ports
-                            .devices
-                            .push(own.or_else(|| first.as_ref().and_then(|f| f.try_clone().ok())));
+                Device::Tun { queues, control }
+                | Device::Packet {
+                    sockets: queues,
+                    control,
+                } => {
+                    for (ports, a) in per_worker.iter_mut().zip(share(queues, control, workers)) {
+                        ports.reads.push(a.reads);
+                        ports.devices.push(a.fd);
+                        ports.control[port] = a.control;
                     }
-                    per_worker[0].control[port] = control;
-                }
-                Device::Packet(fd) => {
-                    // Worker 0 reads it; the others write through a copy.
-                    for ports in per_worker.iter_mut().skip(1) {
-                        ports.devices.push(fd.try_clone().ok());
-                        ports.reads.push(false);
-                    }
-                    per_worker[0].devices.push(Some(fd));
-                    per_worker[0].reads.push(true);
                 }
                 Device::Absent => {
                     for ports in per_worker.iter_mut() {
@@ -468,19 +461,17 @@ impl Forwarder {
                 }
             }
         }
-        let (attach, attach_rx) = mpsc::unbounded_channel();
         let (detach_tx, detached) = mpsc::unbounded_channel();
-        let mut attach_rx = Some(attach_rx);
+        let mut attach = Vec::with_capacity(workers);
         let mut done = Vec::with_capacity(workers);
         for (lane, mut ports) in per_worker.into_iter().enumerate() {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let (done_tx, done_rx) = oneshot::channel();
-            // Only worker 0 attaches Ethernet ports again; the others keep a closed channel.
-            if let Some(rx) = attach_rx.take() {
-                ports.attach = rx;
-            }
+            let (to_worker, from_up) = mpsc::unbounded_channel();
+            attach.push(to_worker);
+            ports.attach = from_up;
             ports.detached = detach_tx.clone();
             let (shared, rx) = (Arc::clone(&engine), rx.clone());
             std::thread::Builder::new()
@@ -496,7 +487,7 @@ impl Forwarder {
             epoch,
             stop,
             done,
-            attach,
+            attach: Attacher(attach),
             detached: Some(detached),
         })
     }
@@ -508,6 +499,54 @@ impl Forwarder {
         for d in self.done {
             let _ = d.await;
         }
+    }
+}
+
+/// What one worker gets of a device: the descriptor it writes (and reads, when `reads`) and
+/// a control queue it reads first.
+struct Share {
+    fd: Option<OwnedFd>,
+    reads: bool,
+    control: Option<OwnedFd>,
+}
+
+/// A device's queues (or sockets) shared out over `workers` workers: worker `w` reads the
+/// `w`th; one without a queue of its own writes through a copy of the first and reads
+/// nothing; the control queue is worker 0's.
+fn share(queues: Vec<OwnedFd>, control: Option<OwnedFd>, workers: usize) -> Vec<Share> {
+    let first = queues.first().and_then(|q| q.try_clone().ok());
+    let mut queues = queues.into_iter();
+    let mut control = control;
+    (0..workers)
+        .map(|_| {
+            let own = queues.next();
+            Share {
+                reads: own.is_some(),
+                fd: own.or_else(|| first.as_ref().and_then(|f| f.try_clone().ok())),
+                control: control.take(),
+            }
+        })
+        .collect()
+}
+
+/// Hands the workers the sockets of an Ethernet port whose interface came back.
+#[derive(Clone)]
+pub struct Attacher(Vec<mpsc::UnboundedSender<(PortId, Share)>>);
+
+impl Attacher {
+    /// How many workers it hands sockets to.
+    pub fn workers(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Gives each worker its share of port `port`'s new sockets; false when the workers are
+    /// gone.
+    pub fn attach(&self, port: PortId, sockets: super::port::Sockets) -> bool {
+        let shares = share(sockets.data, sockets.control, self.0.len());
+        self.0
+            .iter()
+            .zip(shares)
+            .all(|(tx, s)| tx.send((port, s)).is_ok())
     }
 }
 
@@ -536,8 +575,8 @@ struct Ports {
     control: Vec<Option<OwnedFd>>,
     /// `frames[i]`: port `i` is a packet socket (frames, 802.1Q tags in metadata).
     frames: Vec<bool>,
-    /// Sockets for ports whose interface came back.
-    attach: mpsc::UnboundedReceiver<(PortId, OwnedFd)>,
+    /// Shares of the sockets of ports whose interface came back.
+    attach: mpsc::UnboundedReceiver<(PortId, Share)>,
     /// Told of a port whose interface went away.
     detached: mpsc::UnboundedSender<PortId>,
 }
@@ -555,7 +594,7 @@ async fn forward(
     let Ports {
         devices,
         reads,
-        control,
+        mut control,
         frames,
         attach: mut attached,
         detached,
@@ -566,7 +605,7 @@ async fn forward(
         .zip(&reads)
         .map(|(d, r)| d.as_ref().filter(|_| *r).map(|d| d.as_raw_fd()))
         .collect();
-    let control_fds: Vec<Option<RawFd>> = control
+    let mut control_fds: Vec<Option<RawFd>> = control
         .iter()
         .map(|c| c.as_ref().map(|c| c.as_raw_fd()))
         .collect();
@@ -600,7 +639,7 @@ async fn forward(
     let mut buf = vec![0u8; BUF_SIZE];
     let mut spin = Spin::default();
     let mut since_yield = 0usize;
-    let mut incoming: Option<(PortId, OwnedFd)> = None;
+    let mut incoming: Option<(PortId, Share)> = None;
     let mut attach_closed = false;
     loop {
         let mut moved = 0usize;
@@ -634,10 +673,17 @@ async fn forward(
                     Err(e) if frames[port] => {
                         // Its interface is gone (a container stopped): the link is down
                         // until an interface of that name is back and attached anew.
-                        warn!(port, error = %e, "an Ethernet port lost its interface; its link is down until it returns");
-                        ready.forget(fd);
-                        fds[port] = None;
+                        if lane == 0 {
+                            warn!(port, error = %e, "an Ethernet port lost its interface; its link is down until it returns");
+                        }
+                        for fd in [fds[port].take(), control_fds[port].take()]
+                            .into_iter()
+                            .flatten()
+                        {
+                            ready.forget(fd);
+                        }
                         p.devices[port] = None;
+                        control[port] = None;
                         p.engine
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -657,16 +703,36 @@ async fn forward(
         if stop.has_changed().unwrap_or(true) {
             break;
         }
-        while let Some((port, fd)) = incoming.take().or_else(|| attached.try_recv().ok()) {
-            if port < fds.len() && ready.add(fd.as_raw_fd(), port).is_ok() {
-                info!(port, "an Ethernet port has its interface again");
-                fds[port] = Some(fd.as_raw_fd());
-                p.devices[port] = Some(fd);
-                p.engine
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .set_attached(port, true);
+        while let Some((port, share)) = incoming.take().or_else(|| attached.try_recv().ok()) {
+            if port >= fds.len() {
+                continue;
             }
+            // What it still had (sockets the interface's return made stale) goes first.
+            for fd in [fds[port].take(), control_fds[port].take()]
+                .into_iter()
+                .flatten()
+            {
+                ready.forget(fd);
+            }
+            control[port] = None;
+            let Some(fd) = share.fd else { continue };
+            if share.reads && ready.add(fd.as_raw_fd(), port as u64).is_ok() {
+                fds[port] = Some(fd.as_raw_fd());
+            }
+            if let Some(c) = share.control {
+                if ready.add(c.as_raw_fd(), port as u64 | CONTROL).is_ok() {
+                    control_fds[port] = Some(c.as_raw_fd());
+                    control[port] = Some(c);
+                }
+            }
+            p.devices[port] = Some(fd);
+            if lane == 0 {
+                info!(port, "an Ethernet port has its interface again");
+            }
+            p.engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_attached(port, true);
         }
         if moved > 0 {
             spin.moved(Instant::now());
@@ -762,14 +828,14 @@ impl ReadySet {
         })
     }
 
-    /// Watches one more descriptor, as port `port`.
-    fn add(&self, fd: RawFd, port: PortId) -> io::Result<()> {
+    /// Watches one more descriptor: `data` is its port, with `CONTROL` for a control queue.
+    fn add(&self, fd: RawFd, data: u64) -> io::Result<()> {
         // SAFETY: the descriptor is open and owned by the loop's devices while watched.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         self.fd
             .get_ref()
             .0
-            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, port as u64))
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, data))
             .map_err(io::Error::from)
     }
 

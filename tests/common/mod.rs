@@ -352,6 +352,17 @@ impl Lab {
         port: u16,
         extra: &[&str],
     ) -> serde_json::Value {
+        self.iperf3_via((server, addr, port), extra, |args| self.exec(client, args))
+    }
+
+    /// `iperf3_args` with a client that `run` starts, given iperf3's arguments (from a
+    /// namespace that is not the lab's, say).
+    pub fn iperf3_via(
+        &self,
+        (server, addr, port): (&str, &str, u16),
+        extra: &[&str],
+        run: impl FnOnce(&[&str]) -> Output,
+    ) -> serde_json::Value {
         let port_s = port.to_string();
         let mut srv = self
             .cmd()
@@ -376,7 +387,7 @@ impl Lab {
         }
         let mut args = vec!["iperf3", "-c", addr, "-p", &port_s, "-J"];
         args.extend_from_slice(extra);
-        let out = self.exec(client, &args);
+        let out = run(&args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let _ = srv.kill();
         let _ = srv.wait();
@@ -393,6 +404,27 @@ impl Lab {
         );
         v
     }
+}
+
+/// The address a lab started with `--metrics` serves its metrics on (from its state file).
+pub fn metrics_addr(lab: &Lab) -> String {
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.run_dir.join(&lab.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    state["metrics"]
+        .as_str()
+        .expect("the metrics address is recorded")
+        .to_string()
+}
+
+/// The packets each forwarding worker has handed to the engine, from the lab's metrics.
+pub fn worker_packets(addr: &str) -> Vec<u64> {
+    let (_, body) = scrape(addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with("reachlab_worker_packets_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// GET `path` from a lab's metrics address: (status line, body).
