@@ -29,6 +29,18 @@ fn ip_ok(args: &[&str]) {
     );
 }
 
+/// One test here floods the machine on purpose and judges what it sees under that load: it
+/// runs alone, the others beside each other.
+static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    LOAD.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    LOAD.write().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A containerlab-style node: namespace `ns` holding eth1 and eth2, whose peers `host[0]`,
 /// `host[1]` are in the root namespace (as containerlab's host links leave them), and FRR as
 /// the CE of circuit er-sv. Everything removed on drop.
@@ -515,6 +527,7 @@ fn a_containerlab_node_attaches_untagged_and_crosses_global_reach() {
     if !root_or_skip("a_containerlab_node_attaches_untagged") {
         return;
     }
+    let _load = beside_others();
     attach_and_cross("cu", None);
 }
 
@@ -523,6 +536,7 @@ fn a_containerlab_node_attaches_on_the_peerings_vlan() {
     if !root_or_skip("a_containerlab_node_attaches_on_the_peerings_vlan") {
         return;
     }
+    let _load = beside_others();
     attach_and_cross("ct", Some(100));
 }
 
@@ -531,6 +545,7 @@ fn a_ce_on_the_wrong_vlan_stays_down_and_the_drops_say_why() {
     if !root_or_skip("a_ce_on_the_wrong_vlan_stays_down") {
         return;
     }
+    let _load = beside_others();
     let (node, lab) = up_with_node("cw", Some(100), Some(200));
     let dropped = within(10, || {
         stats_drops(&lab, "er-sv")["wrong-vlan"]
@@ -559,6 +574,7 @@ fn a_missing_or_busy_interface_is_refused_and_nothing_is_made() {
     if !root_or_skip("a_missing_or_busy_interface_is_refused") {
         return;
     }
+    let _load = beside_others();
     let node = Node::new("cm", None);
     let mut topo = topology(&node, None);
     topo = topo.replace(&node.host[1], "rpnosuchif");
@@ -602,6 +618,7 @@ fn a_node_on_another_host_attaches_over_vxlan_and_down_removes_only_the_vxlan() 
     if !root_or_skip("a_node_on_another_host_attaches_over_vxlan") {
         return;
     }
+    let _load = beside_others();
     let mut node = Node::over_vxlan("cx");
     let hosta = node.hosts.as_ref().unwrap()[0].clone();
     let links = |ns: &str| -> Vec<String> {
@@ -680,6 +697,7 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
     if !root_or_skip("a_port_fails_over_captures_its_tag") {
         return;
     }
+    let _load = beside_others();
     let (node, lab) = up_with_node("cr", Some(100), Some(100));
     within(20, || established(&lab, &["er-sv", "er-london"]) == 4).expect("4 sessions");
     within(5, || {
@@ -785,6 +803,7 @@ fn a_port_spreads_its_flows_over_the_workers() {
     if !root_or_skip("a_port_spreads_its_flows_over_the_workers") {
         return;
     }
+    let _load = beside_others();
     let mut node = Node::new("wk", None);
     let lab = Lab::new("wk", &topology(&node, None));
     let out = lab.try_up(&["--workers", "2", "--metrics", "127.0.0.1:0"]);
@@ -835,6 +854,71 @@ fn a_port_spreads_its_flows_over_the_workers() {
         "the flows did not spread over the workers: {moved:?}"
     );
     assert_eq!(established(&lab, &["er-sv", "er-london"]), 4);
+    assert!(lab.down().status.success());
+    drop(node);
+}
+
+/// A 64-byte UDP flood from the node's LAN, far beyond what the lab forwards: the excess is
+/// dropped at the port's data socket, but the CE's BGP and BFD reach the socket only they
+/// reach (read first), so its sessions stay up through the flood.
+#[test]
+fn a_flood_through_a_port_leaves_the_ces_sessions_up() {
+    if !root_or_skip("a_flood_through_a_port_leaves_the_ces_sessions_up") {
+        return;
+    }
+    let _load = alone();
+    let mut node = Node::new("fl", None);
+    let lab = Lab::new_with(
+        "fl",
+        // Unshaped for the flood's sake: what limits it is reachlab, not a circuit.
+        &topology(&node, None).replace("bandwidth = \"1Gbps\"", "bandwidth = \"10Gbps\""),
+        "latency = \"none\"",
+    );
+    lab.up_detached();
+    node.start_frr();
+    let up = |lab: &Lab| {
+        ["primary", "secondary"].iter().all(|p| {
+            common::state_pfx_rcd(lab, "er-sv", p)
+                .parse::<u32>()
+                .is_ok()
+        })
+    };
+    within(20, || up(&lab))
+        .unwrap_or_else(|| panic!("{}", lab.ok(&["routes", "er-sv", "--summary"])));
+    within(10, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
+    let (flood, samples) = std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            lab.iperf3_via(
+                ("london", "10.0.2.1", 5301),
+                &["-u", "-l", "64", "-b", "0", "-t", "8", "-B", "10.0.1.1"],
+                |args| {
+                    Command::new("ip")
+                        .args(["netns", "exec", &node.ns])
+                        .args(args)
+                        .output()
+                        .unwrap()
+                },
+            )
+        });
+        let mut samples = Vec::new();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        while !flood.is_finished() {
+            samples.push(up(&lab));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        (flood.join().unwrap(), samples)
+    });
+    let lost = flood["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
+    assert!(lost > 20.0, "not an overload: {lost}% lost\n{flood}");
+    assert!(samples.len() > 10, "{samples:?}");
+    assert!(
+        samples.iter().all(|u| *u),
+        "sessions went down during the flood ({lost:.0}% of it lost): {samples:?}\n{}",
+        lab.ok(&["routes", "er-sv", "--summary"])
+    );
+    let log =
+        std::fs::read_to_string(lab.run_dir.join(format!("{}.log", lab.name))).unwrap_or_default();
+    assert!(!log.contains("BFD session down"), "{log}");
     assert!(lab.down().status.success());
     drop(node);
 }

@@ -1,10 +1,12 @@
 //! A circuit link's Ethernet port on the host: the interface a topology's `ports` names,
-//! found where it is (in its namespace, or reachlab's own) and read and written through a
-//! packet socket, without changing it. Nothing here is set on the interface: no address, no
-//! MTU, no state. Promiscuous mode (the MSEE has a MAC of its own, which a NIC would filter)
-//! is a membership of the socket, so the kernel takes it back when the socket closes, also
-//! when the process is killed. The link layer (MACs, 802.1Q, ARP) is the engine's
-//! (`engine::ether`); this module owns only the socket and the checks before `up`.
+//! found where it is (in its namespace, or reachlab's own) and read and written through
+//! packet sockets (one per forwarding worker and one for the link's BGP and BFD, in one
+//! fanout group that `steer`'s program demultiplexes), without changing it. Nothing here is
+//! set on the interface: no address, no MTU, no state. Promiscuous mode (the MSEE has a MAC
+//! of its own, which a NIC would filter) is a membership of the sockets, so the kernel takes
+//! it back when they close, also when the process is killed. The link layer (MACs, 802.1Q,
+//! ARP) is the engine's (`engine::ether`); this module owns only the sockets and the checks
+//! before `up`.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -6,6 +6,9 @@
 //! site fills and overflows the data queues' rings only, so the router's sessions do not go
 //! down with the flood's dropped packets.
 //!
+//! An Ethernet port's packet sockets use the same program to pick a member of their fanout
+//! group (`port`): there too the packet starts at its IP header.
+//!
 //! The program is a handful of eBPF instructions (a socket filter reading the packet with
 //! LD_ABS / LD_IND), assembled here and loaded with the bpf(2) system call: no crate loads raw
 //! instructions without an ELF object and a BPF toolchain, and this is all it needs.
