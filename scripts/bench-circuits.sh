@@ -6,15 +6,16 @@
 #   UP_ARGS="--workers 2" scripts/bench-circuits.sh   (the labs started so)
 #
 # For each case a lab from topologies/global-reach.toml with the circuits' bandwidth changed:
-#   - iperf3 -t 10 -O 3 SF -> London over 100 Mbit/s, 1 Gbit/s, and 50 Mbit/s paired with
-#     1 Gbit/s, with CUBIC and BBR: the receiver's goodput (slow start omitted) against the
+#   - iperf3 -t 10 -O 3 SF -> London over 100 Mbit/s, 1 Gbit/s, 10 Gbit/s, and 50 Mbit/s
+#     paired with 1 Gbit/s, with CUBIC and BBR: the receiver's goodput (slow start omitted) against the
 #     ideal, rate x MSS / (MSS + 52 bytes of headers), and retransmits;
 #   - ping SF -> London: RTT against the modelled value `circuit show` reports, and mdev;
 #   - traceroute SF -> London: the RTT growing hop by hop;
 #   - the same at 100 Mbit/s with FRR at both sites (topologies/global-reach-frr.toml): BGP in
 #     the path must cost neither RTT nor goodput.
 # For the 1 Gbit/s case TCP buffers in the lab's namespaces are raised to 64 MB so one flow
-# can fill 1 Gbit/s over 141 ms (a 17.6 MB bandwidth-delay product); the others use defaults.
+# can fill 1 Gbit/s over 141 ms (a 17.6 MB bandwidth-delay product), for 10 Gbit/s to 512 MB
+# (176 MB); the others use defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -37,9 +38,11 @@ up() { # name bw-sv bw-london [topology]
     "${4:-topologies/global-reach.toml}" > "$WORK/$1.toml"
   # shellcheck disable=SC2086 # UP_ARGS is words for `up`, e.g. "--workers 2"
   $R up "$WORK/$1.toml" --detach ${UP_ARGS:-} >/dev/null
-  if [ "$1" = c1g ]; then
+  local max=""
+  case $1 in c1g) max=67108864 ;; c10g) max=536870912 ;; esac
+  if [ -n "$max" ]; then
     for ep in sf london; do
-      $R exec --lab "$LAB" $ep -- sysctl -qw net.ipv4.tcp_rmem="4096 131072 67108864" net.ipv4.tcp_wmem="4096 131072 67108864"
+      $R exec --lab "$LAB" $ep -- sysctl -qw net.ipv4.tcp_rmem="4096 131072 $max" net.ipv4.tcp_wmem="4096 131072 $max"
     done
   fi
 }
@@ -60,7 +63,7 @@ goodput() { # rate_mbps congestion-control
 }
 
 printf '%-40s %9s %9s %9s %8s\n' "iperf3 -t 10 -O 3 SF -> London, Mbit/s" "goodput" "ideal" "of ideal" "retrans"
-for case in "c100 100Mbps 100Mbps 100" "c1g 1Gbps 1Gbps 1000" "c50 50Mbps 1Gbps 50"; do
+for case in "c100 100Mbps 100Mbps 100" "c1g 1Gbps 1Gbps 1000" "c10g 10Gbps 10Gbps 10000" "c50 50Mbps 1Gbps 50"; do
   set -- $case
   up "$1" "$2" "$3"
   if [ "$1" = c1g ]; then

@@ -30,10 +30,10 @@ pub struct UpArgs {
     /// for comparison, and what reachlab falls back to when the kernel refuses offload
     #[arg(long)]
     pub no_offload: bool,
-    /// Forwarding workers, each reading its own queue of every TUN (flows are spread over
-    /// them by the kernel's flow hash; a flow stays on one). Default: half the machine's
-    /// cores (the lab's own senders and receivers need the rest), 1 to 4. A lab with Ethernet
-    /// ports forwards on one
+    /// Forwarding workers, each reading its own queue of every TUN and its own packet socket
+    /// of every Ethernet port (flows are spread over them by hash; a flow stays on one).
+    /// Default: half the machine's cores (the lab's own senders and receivers need the
+    /// rest), 1 to 4
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
     /// Serve Prometheus metrics (per circuit and link: bytes, packets, queue depth, drops by
@@ -215,9 +215,8 @@ fn check_ports(file: &Path, topo: &Topology) -> Result<(), i32> {
 fn foreground(file: &Path, topo: &Topology, opts: Options) -> i32 {
     let notify_ready = opts.notify_ready;
     // The control plane (BGP, BFD, the RIBs, the control socket) runs on this thread; the
-    // forwarding loop runs on one thread of its own (lab::run), so neither holds the other up.
-    // One forwarding thread: measured on 2 cores, it matched two workers on TCP and did ~15%
-    // better on small packets (no hand-off between workers).
+    // forwarding workers run on threads of their own (lab::run), so neither holds the other
+    // up.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
