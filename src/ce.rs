@@ -162,7 +162,10 @@ pub fn config(r: &SiteRouter, log: &Path) -> String {
             .iter()
             .filter(|p| matches!(p, IpNet::V6(_)) == v6)
             .collect();
-        if nets.is_empty() && v6 {
+        // No IPv6 block without IPv6 to carry; with IPv6 neighbours it is needed even when the
+        // site announces no IPv6 prefix of its own (they are activated there, and learn the
+        // VNets' and the peers' IPv6 routes).
+        if v6 && nets.is_empty() && !r.neighbors.iter().any(IpAddr::is_ipv6) {
             continue;
         }
         let _ = writeln!(c, " address-family {family} unicast");

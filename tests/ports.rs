@@ -165,16 +165,19 @@ impl Node {
         node
     }
 
-    /// The CE's FRR, configured as reachlab configures its own (both MSEEs, BFD, own routes
-    /// only).
+    /// The CE's FRR, configured as reachlab configures its own (both MSEEs in both families,
+    /// BFD, own routes only).
     fn start_frr(&mut self) {
         let r = reachlab::lab::frr::SiteRouter {
             hostname: "ce".into(),
             asn: 65001,
             router_id: "192.168.100.1".parse().unwrap(),
+            // Both families: an IPv6 session on each link too (the circuit's IPv6 peering).
             neighbors: vec![
                 "192.168.100.2".parse().unwrap(),
                 "192.168.100.6".parse().unwrap(),
+                "fd00:100::2".parse().unwrap(),
+                "fd00:100::6".parse().unwrap(),
             ],
             networks: vec!["10.0.1.0/24".parse().unwrap()],
             connect_retry: 2,
@@ -438,8 +441,27 @@ fn attach_and_cross(tag: &str, vlan: Option<u16>) {
         )
     });
     eprintln!("the CE's sessions and London's: Established {up:?} after up");
+    // The CE's IPv6 sessions over the port too (BGP over IPv6 reaches the port's control
+    // socket by the steering program's IPv6 path), and London's FRR's, though neither site
+    // announces an IPv6 prefix of its own.
+    let v6 = within(20, || {
+        ["er-sv", "er-london"].iter().all(|c| {
+            ["primary", "secondary"].iter().all(|p| {
+                common::state_pfx_rcd_in(&lab, c, p, "ipv6")
+                    .parse::<u32>()
+                    .is_ok()
+            })
+        })
+    });
+    assert!(
+        v6.is_some(),
+        "{}\n{}\nCE: {}",
+        lab.ok(&["routes", "er-sv", "--summary", "--family", "ipv6"]),
+        lab.ok(&["routes", "er-london", "--summary", "--family", "ipv6"]),
+        node.vtysh("show bgp ipv6 unicast summary")
+    );
     let bfd = within(5, || {
-        node.vtysh("show bfd peers brief").matches(" up ").count() == 2
+        node.vtysh("show bfd peers brief").matches(" up ").count() == 4
     });
     assert!(bfd.is_some(), "{}", node.vtysh("show bfd peers"));
     // Over Global Reach: London's FRR learns the CE's LAN, the CE's LAN reaches London.
@@ -701,7 +723,7 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
     let (node, lab) = up_with_node("cr", Some(100), Some(100));
     within(20, || established(&lab, &["er-sv", "er-london"]) == 4).expect("4 sessions");
     within(5, || {
-        node.vtysh("show bfd peers brief").matches(" up ").count() == 2
+        node.vtysh("show bfd peers brief").matches(" up ").count() == 4
     })
     .expect("BFD");
     within(5, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
@@ -748,7 +770,7 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
         lab.ok(&["circuit", "restore", "er-sv", path]);
         within(20, || established(&lab, &["er-sv"]) == 2).expect("the link back");
         within(5, || {
-            node.vtysh("show bfd peers brief").matches(" up ").count() == 2
+            node.vtysh("show bfd peers brief").matches(" up ").count() == 4
         })
         .expect("BFD back");
     }
@@ -835,24 +857,10 @@ fn a_port_spreads_its_flows_over_the_workers() {
                 .unwrap()
         },
     );
-    let streams = v["end"]["streams"].as_array().expect("streams");
-    assert_eq!(streams.len(), 16, "{v}");
-    for s in streams {
-        let udp = &s["udp"];
-        assert_eq!(udp["out_of_order"].as_u64(), Some(0), "{udp}");
-        assert!(
-            udp["lost_percent"].as_f64().is_some_and(|l| l < 1.0),
-            "{udp}"
-        );
-    }
-    let after = common::worker_packets(&addr);
-    let moved: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     // As in tests/workers.rs: each worker gets some (all sixteen on one: 1 in 32,768).
-    assert!(moved.iter().sum::<u64>() > 16 * 800, "{moved:?}");
-    assert!(
-        moved.iter().all(|n| *n > 500),
-        "the flows did not spread over the workers: {moved:?}"
-    );
+    let total = common::udp_flows_in_order(&v, 16);
+    assert!(total > 16 * 800, "{total} datagrams");
+    common::spread_over_workers(&before, &common::worker_packets(&addr), 500);
     assert_eq!(established(&lab, &["er-sv", "er-london"]), 4);
     assert!(lab.down().status.success());
     drop(node);

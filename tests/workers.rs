@@ -65,6 +65,10 @@ fn two_workers_keep_each_flow_in_order_and_count_every_packet() {
     for w in ["reachlab-fwd0", "reachlab-fwd1"] {
         assert!(names.iter().any(|n| n == w), "{w} in {names:?}");
     }
+    // `status` says so (this test's run directory holds this lab alone).
+    let status = lab.cmd().arg("status").output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("forwarding: 2 workers"), "{status}");
     let out = lab.exec("sf", &["ls", "/sys/class/net/rl-sf/queues"]);
     let queues = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -102,20 +106,7 @@ fn two_workers_keep_each_flow_in_order_and_count_every_packet() {
         5201,
         &["-u", "-t", "3", "-b", "10M", "-l", "1200", "-P", "4"],
     );
-    let streams = v["end"]["streams"].as_array().expect("streams");
-    assert_eq!(streams.len(), 4, "{v}");
-    let mut total = 0;
-    for s in streams {
-        let udp = &s["udp"];
-        total += udp["packets"].as_u64().unwrap_or(0);
-        assert_eq!(udp["out_of_order"].as_u64(), Some(0), "{udp}");
-        // Order is the property; a debug build on a busy 2-core CI machine may drop a few
-        // (an overloaded moment), never reorder.
-        assert!(
-            udp["lost_percent"].as_f64().is_some_and(|l| l < 1.0),
-            "{udp}"
-        );
-    }
+    let total = common::udp_flows_in_order(&v, 4);
     // 10 Mbit/s per flow of 1,200-byte datagrams for 3 s: about 3,125 each.
     assert!(total > 4 * 2_500, "{total} datagrams");
     assert!(lab.down().status.success());
@@ -177,6 +168,21 @@ fn a_flood_from_a_router_site_leaves_its_sessions_up() {
     let lost = flood["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
     assert!(lost > 20.0, "not an overload: {lost}% lost\n{flood}");
     assert!(samples.len() > 10, "{samples:?}");
+    // Where the excess went: the kernel dropped it at sf's link TUNs, whose rings reachlab
+    // did not empty in time, and `stats` reports that as `ring-full`; every such packet is
+    // one iperf3 counted lost, and most of what it lost is such a packet.
+    let lost_packets = flood["end"]["sum"]["lost_packets"].as_u64().unwrap_or(0);
+    let drops: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["stats", "er-sv", "--output", "json"])).unwrap();
+    let ring = drops["drops"]["ring-full"]
+        .as_u64()
+        .expect("ring-full in stats");
+    eprintln!("flood: {lost_packets} datagrams lost, {ring} at sf's link TUNs' rings (ring-full)");
+    // Most of the loss is accounted for there (by hand: 4,775,194 of 4,808,048).
+    assert!(
+        ring * 2 > lost_packets && ring <= lost_packets,
+        "ring-full {ring}, iperf3 lost {lost_packets}"
+    );
     assert!(
         samples.iter().all(|u| *u),
         "sessions went down during the flood ({lost:.0}% of it lost): {samples:?}\n{}",
@@ -230,26 +236,11 @@ fn a_router_sites_flows_spread_over_the_workers_in_order() {
         5201,
         &["-u", "-t", "3", "-b", "3M", "-l", "1200", "-P", "16"],
     );
-    let streams = v["end"]["streams"].as_array().expect("streams");
-    assert_eq!(streams.len(), 16, "{v}");
-    for s in streams {
-        let udp = &s["udp"];
-        assert_eq!(udp["out_of_order"].as_u64(), Some(0), "{udp}");
-        assert!(
-            udp["lost_percent"].as_f64().is_some_and(|l| l < 1.0),
-            "{udp}"
-        );
-    }
-    let after = common::worker_packets(&addr);
-    let moved: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     // 16 flows of about 940 datagrams, each on the worker its ports hash to: each worker
     // gets some (all sixteen on one worker: 1 in 32,768).
-    let total: u64 = moved.iter().sum();
-    assert!(total > 16 * 800, "{moved:?}");
-    assert!(
-        moved.iter().all(|n| *n > 500),
-        "the flows did not spread over the workers: {moved:?}"
-    );
+    let total = common::udp_flows_in_order(&v, 16);
+    assert!(total > 16 * 800, "{total} datagrams");
+    common::spread_over_workers(&before, &common::worker_packets(&addr), 500);
     assert_eq!(common::established(&lab, &["er-sv", "er-london"]), 4);
     assert!(lab.down().status.success());
 }

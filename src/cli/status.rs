@@ -45,6 +45,10 @@ pub fn run(a: StatusArgs) -> i32 {
                     st.lab, st.pid, state, st.file
                 );
                 print_endpoints(st);
+                if st.workers > 0 {
+                    let s = if st.workers == 1 { "" } else { "s" };
+                    println!("  forwarding: {} worker{s}", st.workers);
+                }
                 if let Some(m) = &st.metrics {
                     println!("  metrics: http://{m}/metrics");
                 }

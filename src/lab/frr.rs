@@ -159,6 +159,37 @@ pub fn stop(dir: &Path) {
 mod tests {
     use super::*;
 
+    /// A site that announces IPv4 only, on a circuit with an IPv6 peering: its IPv6 sessions
+    /// are still activated (in IPv6 unicast), so they come up and learn IPv6 routes.
+    #[test]
+    fn ipv6_neighbours_are_activated_without_ipv6_prefixes_of_the_sites_own() {
+        let mut r = SiteRouter {
+            hostname: "sf".into(),
+            asn: 65001,
+            router_id: "192.168.100.1".parse().unwrap(),
+            neighbors: vec![
+                "192.168.100.2".parse().unwrap(),
+                "fd00:100::2".parse().unwrap(),
+            ],
+            networks: vec!["10.0.1.0/24".parse().unwrap()],
+            connect_retry: 2,
+            lan_source: None,
+            lan_source_v6: None,
+            passwords: Default::default(),
+        };
+        let c = config(&r, Path::new("/tmp/frr.log"));
+        let v6 = c
+            .split(" address-family ipv6 unicast\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no IPv6 block:\n{c}"));
+        assert!(v6.contains("  neighbor fd00:100::2 activate\n"), "{c}");
+        assert!(!v6.contains("network"), "{c}");
+        // Neither IPv6 neighbours nor prefixes: no IPv6 block at all.
+        r.neighbors.pop();
+        let c = config(&r, Path::new("/tmp/frr.log"));
+        assert!(!c.contains("address-family ipv6"), "{c}");
+    }
+
     #[test]
     fn a_site_config_peers_with_both_msees_and_announces_its_own_prefixes_only() {
         let r = SiteRouter {

@@ -2,6 +2,7 @@
 //! rendered from the live lab on each scrape, and a minimal HTTP/1.1 endpoint serving it at
 //! `/metrics`. Counters are the engine's own (the numbers `stats` shows); nothing is sampled.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use tracing::debug;
 use super::live::{LiveLab, SessionMetrics};
 use crate::engine::table::PortKind;
 use crate::engine::DropReason;
-use crate::engine::Engine;
+use crate::engine::{Engine, PortId};
 use crate::topology::GlobalReach;
 
 /// Writes one metric family's header.
@@ -38,11 +39,12 @@ pub fn render(live: &LiveLab) -> String {
     let gr = live.gr_states();
     // Before the engine is locked below: this reads the engine too.
     let sessions = live.bgp_sessions();
+    let ring = live.ring_drops();
     let engine = live.engine();
     let e = engine.lock().unwrap_or_else(|p| p.into_inner());
     let mut o = String::with_capacity(8192);
-    circuits(&mut o, &lab, &e, now);
-    endpoints(&mut o, &lab, &e);
+    circuits(&mut o, &lab, &e, now, &ring);
+    endpoints(&mut o, &lab, &e, &ring);
     global_reach(&mut o, &lab, &gr);
     if !sessions.is_empty() {
         bgp_sessions(&mut o, &lab, &sessions);
@@ -53,8 +55,9 @@ pub fn render(live: &LiveLab) -> String {
 
 const PATHS: [&str; 2] = ["primary", "secondary"];
 
-/// Per circuit link: bytes, packets, up, shaper queue, drops by reason.
-fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration) {
+/// Per circuit link: bytes, packets, up, shaper queue, drops by reason (with `ring`, the
+/// kernel's drops at each port's TUN ring: its router links' count for a circuit).
+fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration, ring: &BTreeMap<PortId, u64>) {
     let t = e.tables();
     let paths = PATHS;
     family(
@@ -138,7 +141,7 @@ fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration) {
         o,
         "reachlab_circuit_drops_total",
         "counter",
-        "Packets dropped at a circuit's MSEE or on its links, by reason.",
+        "Packets dropped at a circuit's MSEE or on its links, by reason (ring-full: by the kernel, at a router link's TUN, before reachlab read them).",
     );
     for (i, c) in e.circuit_stats().iter().enumerate() {
         let name = esc(&t.circuits[i].name);
@@ -150,11 +153,22 @@ fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration) {
                 c.drops[r.index()]
             );
         }
+        let full: u64 = ring
+            .iter()
+            .filter(|(p, _)| matches!(t.ports[**p].kind, PortKind::Link { circuit, .. } if circuit == i))
+            .map(|(_, n)| n)
+            .sum();
+        let _ = writeln!(
+            o,
+            "reachlab_circuit_drops_total{{lab=\"{lab}\",circuit=\"{name}\",reason=\"{}\"}} {full}",
+            super::rings::RING_FULL
+        );
     }
 }
 
-/// Per site and VNet: what it sent and received, and its drops by reason.
-fn endpoints(o: &mut String, lab: &str, e: &Engine) {
+/// Per site and VNet: what it sent and received, and its drops by reason (with `ring`, the
+/// kernel's drops at its TUN's ring).
+fn endpoints(o: &mut String, lab: &str, e: &Engine, ring: &BTreeMap<PortId, u64>) {
     let t = e.tables();
     family(
         o,
@@ -172,7 +186,7 @@ fn endpoints(o: &mut String, lab: &str, e: &Engine) {
         o,
         "reachlab_endpoint_drops_total",
         "counter",
-        "Packets a site or VNet sent that were dropped, by reason.",
+        "Packets a site or VNet sent that were dropped, by reason (ring-full: by the kernel, at its TUN, before reachlab read them).",
     );
     for (i, s) in e.port_stats().iter().enumerate() {
         let p = &t.ports[i];
@@ -207,6 +221,13 @@ fn endpoints(o: &mut String, lab: &str, e: &Engine) {
                     r.name()
                 );
             }
+        }
+        if let Some(n) = ring.get(&i).filter(|n| **n > 0) {
+            let _ = writeln!(
+                o,
+                "reachlab_endpoint_drops_total{{{labels},reason=\"{}\"}} {n}",
+                super::rings::RING_FULL
+            );
         }
     }
 }

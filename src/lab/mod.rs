@@ -11,6 +11,7 @@ pub mod names;
 pub mod netns;
 pub mod pingall;
 pub mod port;
+pub mod rings;
 pub mod run;
 pub mod state;
 pub mod steer;
@@ -113,7 +114,7 @@ pub async fn run(
         progress,
     } = opts;
     let mut st = prepare(topo, file)?;
-    let forwarder = match make(topo, &mut st, io, progress).await {
+    let (forwarder, rings) = match make(topo, &mut st, io, progress).await {
         Ok(f) => f,
         Err(e) => {
             teardown(&st);
@@ -122,6 +123,7 @@ pub async fn run(
     };
     let mut running = Running {
         forwarder,
+        rings: Some(rings),
         tasks: Vec::new(),
     };
     match start(topo, &mut st, &mut running, metrics, web).await {
@@ -143,6 +145,8 @@ pub async fn run(
 /// sessions, metrics, live view). Stopped in one place.
 struct Running {
     forwarder: run::Forwarder,
+    /// The kernel's drops at the TUNs' rings, until the live lab takes them.
+    rings: Option<rings::Rings>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -175,7 +179,8 @@ async fn start(
             Arc::clone(&forwarder.engine),
             st.endpoints.clone(),
         )
-        .with_clock(forwarder.epoch),
+        .with_clock(forwarder.epoch)
+        .with_rings(running.rings.take().unwrap_or_default()),
     ));
     live.lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -382,6 +387,7 @@ fn prepare(topo: &Topology, file: &str) -> Result<LabState, LabError> {
         web: None,
         web_control: false,
         web_token: None,
+        workers: 0,
     };
     st.save().map_err(io_err(format!(
         "recording the lab state in {}",
@@ -440,7 +446,7 @@ async fn make(
     st: &mut LabState,
     io: run::IoOptions,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<run::Forwarder, LabError> {
+) -> Result<(run::Forwarder, rings::Rings), LabError> {
     let total = topo.endpoint_names().count();
     let all: Vec<IpNet> = topo.all_prefixes().into_iter().map(|(p, _)| p).collect();
     let hosts = hosts(topo, &st.lab);
@@ -448,6 +454,7 @@ async fn make(
     let mut offload = offload_choice(topo, io);
     // One forwarding worker per TUN queue and per packet socket of an Ethernet port.
     let queues = io.workers.max(1);
+    st.workers = queues;
     for endpoint in endpoints(topo) {
         // A site whose router is behind Ethernet ports has its LAN elsewhere.
         if topo
@@ -496,13 +503,50 @@ async fn make(
     } else {
         0
     };
+    let rings = rings::Rings::open(&tun_names(topo, &st.lab, &tables, &devices));
     let mut engine = Engine::new(tables).with_frame_prefix(prefix);
     for (port, link) in ether {
         engine.set_ether(port, link);
     }
     info!(offload, poll = ?io.poll, workers = queues, "forwarding");
-    run::Forwarder::spawn(engine, devices, offload, io.poll, queues)
-        .map_err(io_err("starting the forwarding thread"))
+    let forwarder = run::Forwarder::spawn(engine, devices, offload, io.poll, queues)
+        .map_err(io_err("starting the forwarding thread"))?;
+    Ok((forwarder, rings))
+}
+
+/// Each port with a TUN: (port, its namespace, the TUN's name).
+fn tun_names(
+    topo: &Topology,
+    lab: &str,
+    tables: &crate::engine::Tables,
+    devices: &[run::Device],
+) -> Vec<(crate::engine::PortId, String, String)> {
+    use crate::engine::table::PortKind;
+    tables
+        .ports
+        .iter()
+        .zip(devices)
+        .enumerate()
+        .filter(|(_, (_, d))| matches!(d, run::Device::Tun { .. }))
+        .map(|(id, (p, _))| {
+            let (ns, tun) = match p.kind {
+                PortKind::Link {
+                    site,
+                    circuit,
+                    path,
+                } => {
+                    let s = &topo.site[site];
+                    (
+                        names::netns_name(lab, &s.name),
+                        s.link_interface(&topo.circuit[circuit].name, path),
+                    )
+                }
+                PortKind::Msee => (names::msee_netns_name(lab), "msee".to_string()),
+                _ => (names::netns_name(lab, &p.name), names::tun_name(&p.name)),
+            };
+            (id, ns, tun)
+        })
+        .collect()
 }
 
 /// A site or VNet to make: its name, kind ("site" or "vnet"), prefixes and MTU.

@@ -100,6 +100,20 @@ pub fn del(name: &str) -> Result<(), NetnsError> {
     )
 }
 
+/// Namespace `ns`'s `/proc/net/dev`, opened from inside it: read later from any thread, it
+/// reports that namespace's interfaces (a proc net file keeps the namespace it was opened in).
+pub fn open_dev_counters(ns: &str) -> std::io::Result<std::fs::File> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || -> std::io::Result<std::fs::File> {
+        let f = std::fs::File::open(netns_path(&ns))?;
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)?;
+        std::fs::File::open("/proc/thread-self/net/dev")
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the namespace thread panicked"))?
+}
+
 /// Opens a TUN device named `tun` inside namespace `ns`, with `queues` queues (IFF_MULTI_QUEUE
 /// when more than one: the kernel spreads what the namespace sends over them by flow hash, so a
 /// flow's packets stay on one queue). With `offload`, the device carries a virtio-net header in

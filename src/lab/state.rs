@@ -74,6 +74,14 @@ pub struct LabState {
     /// root's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_token: Option<String>,
+    /// Forwarding workers the lab runs (0: not yet known, or a lab from before they were
+    /// recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub workers: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl LabState {

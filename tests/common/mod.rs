@@ -406,6 +406,36 @@ impl Lab {
     }
 }
 
+/// Checks an iperf3 UDP report of `flows` sequence-numbered streams: not one datagram out of
+/// order within its stream, and each under 1% lost (order is the property; a debug build on a
+/// busy 2-core CI machine may drop a few, never reorder). The datagrams sent in all.
+pub fn udp_flows_in_order(v: &serde_json::Value, flows: usize) -> u64 {
+    let streams = v["end"]["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), flows, "{v}");
+    let mut total = 0;
+    for s in streams {
+        let udp = &s["udp"];
+        total += udp["packets"].as_u64().unwrap_or(0);
+        assert_eq!(udp["out_of_order"].as_u64(), Some(0), "{udp}");
+        assert!(
+            udp["lost_percent"].as_f64().is_some_and(|l| l < 1.0),
+            "{udp}"
+        );
+    }
+    total
+}
+
+/// Checks that every worker handed the engine more than `min` packets between two readings
+/// of `worker_packets`.
+pub fn spread_over_workers(before: &[u64], after: &[u64], min: u64) {
+    assert_eq!(before.len(), after.len(), "{before:?} {after:?}");
+    let moved: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert!(
+        moved.iter().all(|n| *n > min),
+        "the flows did not spread over the workers: {moved:?}"
+    );
+}
+
 /// The address a lab started with `--metrics` serves its metrics on (from its state file).
 pub fn metrics_addr(lab: &Lab) -> String {
     let state: serde_json::Value = serde_json::from_slice(

@@ -38,6 +38,8 @@ pub struct LiveLab {
     web: Option<WebStarter>,
     engine: Arc<Mutex<Engine>>,
     endpoints: Vec<EndpointState>,
+    /// The kernel's drops at the TUNs' rings, per port.
+    rings: crate::lab::rings::Rings,
     /// The wall-clock time of the engine's zero (captures are stamped with wall time).
     wall_epoch: SystemTime,
     /// The engine's zero.
@@ -59,12 +61,24 @@ impl LiveLab {
             web: None,
             engine,
             endpoints,
+            rings: Default::default(),
             wall_epoch: SystemTime::now(),
             epoch: Instant::now(),
             sessions: BTreeMap::new(),
             announcers: BTreeMap::new(),
             routing_changed: Duration::ZERO,
         }
+    }
+
+    /// Reports the kernel's drops at these TUNs' rings (`ring-full`).
+    pub fn with_rings(mut self, rings: crate::lab::rings::Rings) -> Self {
+        self.rings = rings;
+        self
+    }
+
+    /// Per port with a TUN, the packets the kernel dropped at its full ring.
+    pub fn ring_drops(&self) -> BTreeMap<crate::engine::PortId, u64> {
+        self.rings.dropped()
     }
 
     /// Sets the engine's clock: its `now` counts from `epoch`.

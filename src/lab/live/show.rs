@@ -594,10 +594,24 @@ impl LiveLab {
         let ci = self.circuit_index(name)?;
         let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         let s = &engine.circuit_stats()[ci];
-        let drops: BTreeMap<String, u64> = DropReason::ALL
+        let mut drops: BTreeMap<String, u64> = DropReason::ALL
             .iter()
             .map(|r| (r.name().to_string(), s.drops[r.index()]))
             .collect();
+        // What the kernel dropped at the circuit's router-link TUNs' rings, before reachlab
+        // read it (a router site's flood beyond what the lab forwards).
+        let ring: u64 = self
+            .ring_drops()
+            .iter()
+            .filter(|(port, _)| {
+                matches!(
+                    engine.tables().ports[**port].kind,
+                    crate::engine::table::PortKind::Link { circuit, .. } if circuit == ci
+                )
+            })
+            .map(|(_, n)| n)
+            .sum();
+        drops.insert(crate::lab::rings::RING_FULL.to_string(), ring);
         let links = engine.links(ci);
         Ok(CircuitStatsInfo {
             circuit: name.to_string(),
