@@ -166,7 +166,7 @@ out="benches/results/ports-$(date -u +%Y%m%dT%H%M%SZ).json"
 {
   echo "{"
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"rounds\": $ROUNDS, \"seconds\": $SECS,"
-  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc),"
+  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"binary\": \"${REACHLAB:-target/release/reachlab}\", \"cores\": $(nproc),"
   for sys in tun port; do
     echo "  \"$sys\": {\"tcp1_gbps\": ${MED[$sys,tcp1]}, \"tcp4_gbps\": ${MED[$sys,tcp4]}, \"udp64_pps\": ${MED[$sys,udp64]}, \"ping_avg_us\": ${MED[$sys,ping]},"
     echo "    \"samples\": {\"tcp1\": [$(echo ${RES[$sys,tcp1]} | tr ' ' ',')], \"tcp4\": [$(echo ${RES[$sys,tcp4]} | tr ' ' ',')], \"udp64\": [$(echo ${RES[$sys,udp64]} | tr ' ' ',')], \"ping\": [$(echo ${RES[$sys,ping]} | tr ' ' ',')]}},"

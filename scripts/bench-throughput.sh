@@ -179,7 +179,7 @@ out="benches/results/throughput-$(date -u +%Y%m%dT%H%M%SZ).json"
 {
   echo "{"
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"rounds\": $ROUNDS, \"seconds\": $SECS,"
-  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"cores\": $(nproc), \"workers\": $WORKERS, \"alt_workers\": $ALT,"
+  echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"binary\": \"${REACHLAB:-target/release/reachlab}\", \"cores\": $(nproc), \"workers\": $WORKERS, \"alt_workers\": $ALT,"
   for sys in kernel reachlab alt viewed; do
     echo "  \"$sys\": {"
     echo "    \"tcp1_gbps\": ${MED[$sys,tcp1]}, \"tcp4_gbps\": ${MED[$sys,tcp4]},"

@@ -400,12 +400,12 @@ fn topology(node: &Node, vlan: Option<u16>) -> String {
     )
 }
 
-/// A node (its CE sending on `wire` for a circuit on `vlan`), the lab up with its ports, and
-/// the CE's FRR started.
-fn up_with_node(tag: &str, vlan: Option<u16>, wire: Option<u16>) -> (Node, Lab) {
+/// A node (its CE sending on `wire` for a circuit on `vlan`), the lab up with its ports (and
+/// `up`'s `extra` arguments), and the CE's FRR started.
+fn up_with_node(tag: &str, vlan: Option<u16>, wire: Option<u16>, extra: &[&str]) -> (Node, Lab) {
     let mut node = Node::new(tag, vlan.zip(wire));
     let lab = Lab::new(tag, &topology(&node, vlan));
-    let out = lab.try_up(&[]);
+    let out = lab.try_up(extra);
     assert!(
         out.status.success(),
         "{}",
@@ -568,7 +568,7 @@ fn a_ce_on_the_wrong_vlan_stays_down_and_the_drops_say_why() {
         return;
     }
     let _load = beside_others();
-    let (node, lab) = up_with_node("cw", Some(100), Some(200));
+    let (node, lab) = up_with_node("cw", Some(100), Some(200), &[]);
     let dropped = within(10, || {
         stats_drops(&lab, "er-sv")["wrong-vlan"]
             .as_u64()
@@ -720,7 +720,8 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
         return;
     }
     let _load = beside_others();
-    let (node, lab) = up_with_node("cr", Some(100), Some(100));
+    // Two workers: when the node comes back, each gets its socket of the port's new group.
+    let (node, lab) = up_with_node("cr", Some(100), Some(100), &["--workers", "2"]);
     within(20, || established(&lab, &["er-sv", "er-london"]) == 4).expect("4 sessions");
     within(5, || {
         node.vtysh("show bfd peers brief").matches(" up ").count() == 4
@@ -796,6 +797,11 @@ fn a_port_fails_over_captures_its_tag_and_survives_its_node_going_away() {
     eprintln!("ports attached again {back:?} after the node came back");
     node.start_frr();
     within(20, || established(&lab, &["er-sv"]) == 2).expect("sessions back");
+    // BFD too, through the new group's control socket, in both families.
+    within(10, || {
+        node.vtysh("show bfd peers brief").matches(" up ").count() == 4
+    })
+    .unwrap_or_else(|| panic!("BFD after re-attaching: {}", node.vtysh("show bfd peers")));
     within(5, || node.ping("10.0.2.1", 1).0 == 1).expect("London again");
 
     // kill -9, then `down`: the interfaces are as the node made them.
