@@ -130,14 +130,7 @@ fn a_flood_from_a_router_site_leaves_its_sessions_up() {
     .replace("bandwidth = \"1Gbps\"", "bandwidth = \"10Gbps\"");
     let lab = Lab::new_with("flood", &text, "latency = \"none\"");
     lab.up_detached();
-    let up = |lab: &Lab| {
-        ["primary", "secondary"].iter().all(|p| {
-            common::state_pfx_rcd(lab, "er-sv", p)
-                .parse::<u32>()
-                .is_ok()
-        })
-    };
-    assert!(common::within(15, || up(&lab)).is_some());
+    assert!(common::within(15, || common::both_links_up(&lab, "er-sv")).is_some());
     // Once sf's FRR has London's route.
     assert!(common::within(10, || lab.ping("sf", "10.0.2.1", 1).0 == 1).is_some());
     // Its control queue: one more than the lab's one worker on each link TUN.
@@ -147,27 +140,15 @@ fn a_flood_from_a_router_site_leaves_its_sessions_up() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let (flood, samples) = std::thread::scope(|s| {
-        let flood = s.spawn(|| {
-            lab.iperf3_args(
-                "sf",
-                "london",
-                "10.0.2.1",
-                5301,
-                &["-u", "-l", "64", "-b", "0", "-t", "8"],
-            )
-        });
-        let mut samples = Vec::new();
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        while !flood.is_finished() {
-            samples.push(up(&lab));
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-        (flood.join().unwrap(), samples)
+    let flood = common::sessions_stay_up_through(&lab, || {
+        lab.iperf3_args(
+            "sf",
+            "london",
+            "10.0.2.1",
+            5301,
+            &["-u", "-l", "64", "-b", "0", "-t", "8"],
+        )
     });
-    let lost = flood["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
-    assert!(lost > 20.0, "not an overload: {lost}% lost\n{flood}");
-    assert!(samples.len() > 10, "{samples:?}");
     // Where the excess went: the kernel dropped it at sf's link TUNs, whose rings reachlab
     // did not empty in time, and `stats` reports that as `ring-full`; every such packet is
     // one iperf3 counted lost, and most of what it lost is such a packet.
@@ -183,14 +164,6 @@ fn a_flood_from_a_router_site_leaves_its_sessions_up() {
         ring * 2 > lost_packets && ring <= lost_packets,
         "ring-full {ring}, iperf3 lost {lost_packets}"
     );
-    assert!(
-        samples.iter().all(|u| *u),
-        "sessions went down during the flood ({lost:.0}% of it lost): {samples:?}\n{}",
-        lab.ok(&["routes", "er-sv", "--summary"])
-    );
-    let log =
-        std::fs::read_to_string(lab.run_dir.join(format!("{}.log", lab.name))).unwrap_or_default();
-    assert!(!log.contains("BFD session down"), "{log}");
     assert!(lab.down().status.success());
 }
 

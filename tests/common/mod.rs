@@ -436,6 +436,45 @@ pub fn spread_over_workers(before: &[u64], after: &[u64], min: u64) {
     );
 }
 
+/// Whether both of `circuit`'s IPv4 sessions are Established.
+pub fn both_links_up(lab: &Lab, circuit: &str) -> bool {
+    ["primary", "secondary"]
+        .iter()
+        .all(|p| state_pfx_rcd(lab, circuit, p).parse::<u32>().is_ok())
+}
+
+/// Runs `flood` (an iperf3 run far beyond what the lab forwards) while sampling er-sv's
+/// sessions every 300 ms: the flood must be an overload (over 20% lost), and the sessions
+/// must stay Established in every sample with no BFD down in the lab's log. The flood's
+/// report.
+pub fn sessions_stay_up_through(
+    lab: &Lab,
+    flood: impl FnOnce() -> serde_json::Value + Send,
+) -> serde_json::Value {
+    let (flood, samples) = std::thread::scope(|s| {
+        let flood = s.spawn(flood);
+        let mut samples = Vec::new();
+        std::thread::sleep(Duration::from_millis(500));
+        while !flood.is_finished() {
+            samples.push(both_links_up(lab, "er-sv"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        (flood.join().unwrap(), samples)
+    });
+    let lost = flood["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
+    assert!(lost > 20.0, "not an overload: {lost}% lost\n{flood}");
+    assert!(samples.len() > 10, "{samples:?}");
+    assert!(
+        samples.iter().all(|u| *u),
+        "sessions went down during the flood ({lost:.0}% of it lost): {samples:?}\n{}",
+        lab.ok(&["routes", "er-sv", "--summary"])
+    );
+    let log =
+        std::fs::read_to_string(lab.run_dir.join(format!("{}.log", lab.name))).unwrap_or_default();
+    assert!(!log.contains("BFD session down"), "{log}");
+    flood
+}
+
 /// The address a lab started with `--metrics` serves its metrics on (from its state file).
 pub fn metrics_addr(lab: &Lab) -> String {
     let state: serde_json::Value = serde_json::from_slice(
