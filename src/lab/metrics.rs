@@ -153,11 +153,7 @@ fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration, ring: &BTreeMa
                 c.drops[r.index()]
             );
         }
-        let full: u64 = ring
-            .iter()
-            .filter(|(p, _)| matches!(t.ports[**p].kind, PortKind::Link { circuit, .. } if circuit == i))
-            .map(|(_, n)| n)
-            .sum();
+        let full = super::rings::circuit_total(ring, t, i);
         let _ = writeln!(
             o,
             "reachlab_circuit_drops_total{{lab=\"{lab}\",circuit=\"{name}\",reason=\"{}\"}} {full}",

@@ -61,6 +61,24 @@ impl Rings {
     }
 }
 
+/// Of `dropped` (per port), what circuit `circuit`'s router-link TUNs dropped.
+pub fn circuit_total(
+    dropped: &BTreeMap<PortId, u64>,
+    tables: &crate::engine::Tables,
+    circuit: crate::engine::table::CircuitId,
+) -> u64 {
+    dropped
+        .iter()
+        .filter(|(port, _)| {
+            matches!(
+                tables.ports.get(**port).map(|p| &p.kind),
+                Some(crate::engine::table::PortKind::Link { circuit: c, .. }) if *c == circuit
+            )
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
 fn read_all(file: &Mutex<File>) -> io::Result<String> {
     let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
     f.rewind()?;

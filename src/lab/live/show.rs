@@ -592,6 +592,8 @@ impl LiveLab {
 
     pub fn stats(&self, name: &str) -> Result<CircuitStatsInfo, String> {
         let ci = self.circuit_index(name)?;
+        // Read from the kernel before the engine is locked (the workers wait on that lock).
+        let ring = self.ring_drops();
         let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         let s = &engine.circuit_stats()[ci];
         let mut drops: BTreeMap<String, u64> = DropReason::ALL
@@ -600,18 +602,10 @@ impl LiveLab {
             .collect();
         // What the kernel dropped at the circuit's router-link TUNs' rings, before reachlab
         // read it (a router site's flood beyond what the lab forwards).
-        let ring: u64 = self
-            .ring_drops()
-            .iter()
-            .filter(|(port, _)| {
-                matches!(
-                    engine.tables().ports[**port].kind,
-                    crate::engine::table::PortKind::Link { circuit, .. } if circuit == ci
-                )
-            })
-            .map(|(_, n)| n)
-            .sum();
-        drops.insert(crate::lab::rings::RING_FULL.to_string(), ring);
+        drops.insert(
+            crate::lab::rings::RING_FULL.to_string(),
+            crate::lab::rings::circuit_total(&ring, engine.tables(), ci),
+        );
         let links = engine.links(ci);
         Ok(CircuitStatsInfo {
             circuit: name.to_string(),
