@@ -141,7 +141,7 @@ fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration, ring: &BTreeMa
         o,
         "reachlab_circuit_drops_total",
         "counter",
-        "Packets dropped at a circuit's MSEE or on its links, by reason (ring-full: by the kernel, at a router link's TUN, before reachlab read them).",
+        "Packets dropped at a circuit's MSEE or on its links, by reason (ring-full: by the kernel, at a router link's TUN or Ethernet port's socket, before reachlab read them).",
     );
     for (i, c) in e.circuit_stats().iter().enumerate() {
         let name = esc(&t.circuits[i].name);
@@ -182,7 +182,7 @@ fn endpoints(o: &mut String, lab: &str, e: &Engine, ring: &BTreeMap<PortId, u64>
         o,
         "reachlab_endpoint_drops_total",
         "counter",
-        "Packets a site or VNet sent that were dropped, by reason (ring-full: by the kernel, at its TUN, before reachlab read them).",
+        "Packets a site or VNet sent that were dropped, by reason (ring-full: by the kernel, at its TUN or Ethernet port's socket, before reachlab read them).",
     );
     for (i, s) in e.port_stats().iter().enumerate() {
         let p = &t.ports[i];

@@ -511,6 +511,7 @@ async fn make(
     info!(offload, poll = ?io.poll, workers = queues, "forwarding");
     let forwarder = run::Forwarder::spawn(engine, devices, offload, io.poll, queues)
         .map_err(io_err("starting the forwarding thread"))?;
+    let rings = rings.with_sockets(Arc::clone(&forwarder.socket_drops));
     Ok((forwarder, rings))
 }
 

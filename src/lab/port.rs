@@ -430,6 +430,31 @@ fn socket(ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {
     }
 }
 
+/// Frames the kernel dropped at packet socket `fd` (its receive buffer full) since the last
+/// call: the kernel's count starts again from zero when read (PACKET_STATISTICS).
+pub fn take_drops(fd: RawFd) -> io::Result<u64> {
+    let mut st = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the live local `st`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(u64::from(st.tp_drops))
+    }
+}
+
 /// Headroom `recv` wants in front of a frame: room to put back an 802.1Q tag.
 pub const TAG_ROOM: usize = 4;
 

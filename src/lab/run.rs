@@ -31,6 +31,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, trace, warn};
 
+use super::rings::SocketDrops;
 use crate::engine::{Engine, FrameIn, PortId, Verdict};
 
 /// What the loop needs to move one packet: the engine, the devices, the clock and the reply
@@ -403,6 +404,8 @@ pub struct Forwarder {
     pub attach: Attacher,
     /// Ports whose interface went away (the loop closed their socket); `None` once taken.
     pub detached: Option<mpsc::UnboundedReceiver<PortId>>,
+    /// Per Ethernet port, what the kernel dropped at its sockets, as the workers collect it.
+    pub socket_drops: Arc<SocketDrops>,
 }
 
 impl Forwarder {
@@ -426,6 +429,7 @@ impl Forwarder {
         // Per worker, per port: the descriptor it writes, whether it also reads it, and a
         // control queue it reads first.
         let n = devices.len();
+        let socket_drops = Arc::new(SocketDrops::new(n));
         let mut per_worker: Vec<Ports> = (0..workers)
             .map(|_| Ports {
                 devices: Vec::with_capacity(n),
@@ -434,6 +438,7 @@ impl Forwarder {
                 frames: Vec::with_capacity(n),
                 attach: mpsc::unbounded_channel().1,
                 detached: mpsc::unbounded_channel().0,
+                drops: Arc::clone(&socket_drops),
             })
             .collect();
         for (port, d) in devices.into_iter().enumerate() {
@@ -489,6 +494,7 @@ impl Forwarder {
             done,
             attach: Attacher(attach),
             detached: Some(detached),
+            socket_drops,
         })
     }
 
@@ -579,6 +585,8 @@ struct Ports {
     attach: mpsc::UnboundedReceiver<(PortId, Share)>,
     /// Told of a port whose interface went away.
     detached: mpsc::UnboundedSender<PortId>,
+    /// Where the drops at the packet sockets it reads are added up.
+    drops: Arc<SocketDrops>,
 }
 
 /// The loop.
@@ -598,7 +606,10 @@ async fn forward(
         frames,
         attach: mut attached,
         detached,
+        drops,
     } = ports;
+    // Whether any port is a packet socket, whose drops this worker collects.
+    let sockets = frames.iter().any(|f| *f);
     // What this worker reads: its queue of each TUN (where it has one), and control queues.
     let mut fds: Vec<Option<RawFd>> = devices
         .iter()
@@ -641,6 +652,9 @@ async fn forward(
     let mut since_yield = 0usize;
     let mut incoming: Option<(PortId, Share)> = None;
     let mut attach_closed = false;
+    // When the sockets' drops were last collected, and whether packets moved since.
+    let mut drops_read = Instant::now();
+    let mut drops_unread = false;
     loop {
         let mut moved = 0usize;
         // Control queues come first: a router's BGP and BFD never wait behind a flood.
@@ -676,6 +690,7 @@ async fn forward(
                         if lane == 0 {
                             warn!(port, error = %e, "an Ethernet port lost its interface; its link is down until it returns");
                         }
+                        collect_drops(port, &fds, &control_fds, &drops);
                         for fd in [fds[port].take(), control_fds[port].take()]
                             .into_iter()
                             .flatten()
@@ -708,6 +723,7 @@ async fn forward(
                 continue;
             }
             // What it still had (sockets the interface's return made stale) goes first.
+            collect_drops(port, &fds, &control_fds, &drops);
             for fd in [fds[port].take(), control_fds[port].take()]
                 .into_iter()
                 .flatten()
@@ -737,8 +753,13 @@ async fn forward(
         if moved > 0 {
             spin.moved(Instant::now());
             since_yield += moved;
+            drops_unread = sockets;
             if since_yield >= YIELD_EVERY {
                 since_yield = 0;
+                if sockets && drops_read.elapsed() >= DROPS_EVERY {
+                    collect_all_drops(&frames, &fds, &control_fds, &drops);
+                    drops_read = Instant::now();
+                }
                 tokio::task::yield_now().await;
             }
             continue;
@@ -759,6 +780,12 @@ async fn forward(
                 continue;
             }
             Poll::Sleep => {}
+        }
+        // Before sleeping: what a burst left dropped is counted now, not at the next one.
+        if drops_unread {
+            collect_all_drops(&frames, &fds, &control_fds, &drops);
+            drops_read = Instant::now();
+            drops_unread = false;
         }
         let wake = async {
             match (due, &mut timer) {
@@ -782,6 +809,43 @@ async fn forward(
         }
         let now = Instant::now();
         spin.woke(now, now - slept);
+    }
+}
+
+/// How often a busy worker collects the drops at the packet sockets it reads (an idle one
+/// does before it sleeps).
+const DROPS_EVERY: Duration = Duration::from_millis(100);
+
+/// Adds what the kernel dropped at port `port`'s packet sockets that this worker reads (its
+/// data socket and control socket, `fds` and `control`) to `drops`.
+fn collect_drops(
+    port: PortId,
+    fds: &[Option<RawFd>],
+    control: &[Option<RawFd>],
+    drops: &SocketDrops,
+) {
+    for fd in [fds.get(port), control.get(port)]
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(n) = super::port::take_drops(*fd) {
+            if n > 0 {
+                drops.add(port, n);
+            }
+        }
+    }
+}
+
+/// `collect_drops` for every port that is a packet socket (`frames`).
+fn collect_all_drops(
+    frames: &[bool],
+    fds: &[Option<RawFd>],
+    control: &[Option<RawFd>],
+    drops: &SocketDrops,
+) {
+    for (port, _) in frames.iter().enumerate().filter(|(_, f)| **f) {
+        collect_drops(port, fds, control, drops);
     }
 }
 

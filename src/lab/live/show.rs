@@ -600,8 +600,8 @@ impl LiveLab {
             .iter()
             .map(|r| (r.name().to_string(), s.drops[r.index()]))
             .collect();
-        // What the kernel dropped at the circuit's router-link TUNs' rings, before reachlab
-        // read it (a router site's flood beyond what the lab forwards).
+        // What the kernel dropped at the circuit's router-link TUNs' rings or its Ethernet
+        // ports' sockets, before reachlab read it (a flood beyond what the lab forwards).
         drops.insert(
             crate::lab::rings::RING_FULL.to_string(),
             crate::lab::rings::circuit_total(&ring, engine.tables(), ci),
