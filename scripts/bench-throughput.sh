@@ -47,16 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 # (1) kernel baseline
-for ns in "$KA" "$KR" "$KB"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-ip link add "$TAG-a0" netns "$KA" type veth peer name "$TAG-r0" netns "$KR"
-ip link add "$TAG-b0" netns "$KB" type veth peer name "$TAG-r1" netns "$KR"
-ip -n "$KA" addr add 10.99.1.1/24 dev "$TAG-a0"; ip -n "$KA" link set "$TAG-a0" up
-ip -n "$KB" addr add 10.99.2.1/24 dev "$TAG-b0"; ip -n "$KB" link set "$TAG-b0" up
-ip -n "$KR" addr add 10.99.1.254/24 dev "$TAG-r0"; ip -n "$KR" link set "$TAG-r0" up
-ip -n "$KR" addr add 10.99.2.254/24 dev "$TAG-r1"; ip -n "$KR" link set "$TAG-r1" up
-ip -n "$KA" route add default via 10.99.1.254
-ip -n "$KB" route add default via 10.99.2.254
-ip netns exec "$KR" sysctl -qw net.ipv4.ip_forward=1
+kernel_path "$TAG"
 
 # (2) reachlab
 sed "s/^name = \"bench\"/name = \"$LAB\"/" topologies/bench-unshaped.toml > "$WORK/bench.toml"

@@ -50,3 +50,21 @@ require_root() {
     exit 1
   fi
 }
+
+# The kernel's own forwarding, to measure reachlab against: namespaces $1-a (host A,
+# 10.99.1.1), $1-r (a router, ip_forward on) and $1-b (host B, 10.99.2.1), joined by veths
+# $1-a0/$1-r0 and $1-b0/$1-r1. The caller removes the namespaces (ip netns del), veths with
+# them.
+kernel_path() {
+  local tag=$1 ka=$1-a kr=$1-r kb=$1-b ns
+  for ns in "$ka" "$kr" "$kb"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  ip link add "$tag-a0" netns "$ka" type veth peer name "$tag-r0" netns "$kr"
+  ip link add "$tag-b0" netns "$kb" type veth peer name "$tag-r1" netns "$kr"
+  ip -n "$ka" addr add 10.99.1.1/24 dev "$tag-a0"; ip -n "$ka" link set "$tag-a0" up
+  ip -n "$kb" addr add 10.99.2.1/24 dev "$tag-b0"; ip -n "$kb" link set "$tag-b0" up
+  ip -n "$kr" addr add 10.99.1.254/24 dev "$tag-r0"; ip -n "$kr" link set "$tag-r0" up
+  ip -n "$kr" addr add 10.99.2.254/24 dev "$tag-r1"; ip -n "$kr" link set "$tag-r1" up
+  ip -n "$ka" route add default via 10.99.1.254
+  ip -n "$kb" route add default via 10.99.2.254
+  ip netns exec "$kr" sysctl -qw net.ipv4.ip_forward=1
+}

@@ -936,18 +936,9 @@ fn a_flood_through_a_port_leaves_the_ces_sessions_up() {
         )
     });
     // Where the excess went: the port's sockets had no room for it (the kernel counts that
-    // per socket, the workers collect it), and `stats` reports it as `ring-full`.
-    let lost = flood["end"]["sum"]["lost_packets"].as_u64().unwrap_or(0);
-    let stats: serde_json::Value =
-        serde_json::from_str(&lab.ok(&["stats", "er-sv", "--output", "json"])).unwrap();
-    let ring = stats["drops"]["ring-full"]
-        .as_u64()
-        .expect("ring-full in stats");
-    eprintln!("flood: {lost} datagrams lost, {ring} at the port's sockets (ring-full)");
-    assert!(
-        ring * 2 > lost && ring <= lost,
-        "ring-full {ring}, iperf3 lost {lost}"
-    );
+    // per socket, the workers collect it), and `stats` reports it as `ring-full` (by hand:
+    // 3,645,257 of 3,653,810).
+    common::ring_full_accounts_for(&lab, &flood, "the port's sockets");
     assert!(lab.down().status.success());
     drop(node);
 }

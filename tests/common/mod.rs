@@ -475,6 +475,24 @@ pub fn sessions_stay_up_through(
     flood
 }
 
+/// After a flood (`flood`: iperf3's JSON) from er-sv's side: `stats er-sv` counts as
+/// `ring-full` most of what iperf3 lost, and no more (what the kernel dropped in front of
+/// reachlab, `at`: where, for the message). Returns (lost, ring-full).
+pub fn ring_full_accounts_for(lab: &Lab, flood: &serde_json::Value, at: &str) -> (u64, u64) {
+    let lost = flood["end"]["sum"]["lost_packets"].as_u64().unwrap_or(0);
+    let stats: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["stats", "er-sv", "--output", "json"])).unwrap();
+    let ring = stats["drops"]["ring-full"]
+        .as_u64()
+        .expect("ring-full in stats");
+    eprintln!("flood: {lost} datagrams lost, {ring} at {at} (ring-full)");
+    assert!(
+        ring * 2 > lost && ring <= lost,
+        "ring-full {ring} at {at}, iperf3 lost {lost}"
+    );
+    (lost, ring)
+}
+
 /// The address a lab started with `--metrics` serves its metrics on (from its state file).
 pub fn metrics_addr(lab: &Lab) -> String {
     let state: serde_json::Value = serde_json::from_slice(
