@@ -244,6 +244,26 @@ fn dual_stack_frr_sites_peer_in_both_families_and_ipv6_crosses_global_reach() {
         ["sf", "-", "..", "Y.", "Y."],
         "{matrix}"
     );
+    // `graph` draws er-sv's links up (they carry IPv4) and names them IPv4 only; London's
+    // carry both, unnamed.
+    let out = lab.cmd().args(["graph", &lab.name]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = String::from_utf8(out.stdout).unwrap();
+    let line = |link: &str| {
+        svg.lines()
+            .find(|l| l.starts_with("<line") && l.contains(&format!("data-link=\"{link}\"")))
+            .unwrap_or_else(|| panic!("{link} in\n{svg}"))
+            .to_string()
+    };
+    for link in ["er-sv/primary", "er-sv/secondary", "er-london/primary"] {
+        assert!(line(link).contains("data-up=\"true\""), "{}", line(link));
+    }
+    assert_eq!(svg.matches("· IPv4 only").count(), 2, "{svg}");
+    assert!(!svg.contains("IPv6 only"), "{svg}");
     assert!(lab.down().status.success());
     assert!(lab.namespaces().is_empty());
 }

@@ -36,11 +36,11 @@ pub struct GraphArgs {
 pub fn run(a: GraphArgs) -> i32 {
     let (what, format, out) = (&a.what[..], a.output, a.file.as_deref());
     // A file when one exists under that name, else a running lab.
-    let (topo, links) = if Path::new(what).is_file() {
+    let (topo, carrying) = if Path::new(what).is_file() {
         match Topology::load(Path::new(what)) {
             Ok(t) => {
                 let n = t.circuit.len();
-                (t, vec![[true, true]; n])
+                (t, [vec![[true, true]; n], vec![[true, true]; n]])
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -53,12 +53,7 @@ pub fn run(a: GraphArgs) -> i32 {
             Err(c) => return c,
         }
     };
-    let view = View {
-        topo: &topo,
-        links,
-        removed: Vec::new(),
-        live: false,
-    };
+    let view = View::carrying(&topo, carrying);
     let text = match format {
         Format::Svg => graph::svg(&view),
         Format::Dot => graph::dot(&view),
@@ -76,8 +71,8 @@ pub fn run(a: GraphArgs) -> i32 {
     }
 }
 
-/// The running lab `name`: its topology now, and each circuit's link states.
-fn running(name: &str) -> Result<(Topology, Vec<[bool; 2]>), i32> {
+/// The running lab `name`: its topology now, and what each circuit's links carry, per family.
+fn running(name: &str) -> Result<(Topology, super::Carrying), i32> {
     let labs = lab::state::list_labs();
     if !labs.iter().any(|l| l == name) {
         return Err(fail(format!(
@@ -89,5 +84,5 @@ fn running(name: &str) -> Result<(Topology, Vec<[bool; 2]>), i32> {
             }
         )));
     }
-    super::running_lab(name)
+    super::running_lab_families(name)
 }

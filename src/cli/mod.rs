@@ -298,18 +298,13 @@ pub(crate) fn call(lab: Option<&str>, req: Request) -> Result<serde_json::Value,
     }
 }
 
-/// A running lab as it is now (live changes included), and whether each circuit's [primary,
-/// secondary] link carries IPv4, in the topology's circuit order: up, and where a site's own
-/// router is at the customer end, its BGP session Established.
-pub(crate) fn running_lab(lab: &str) -> Result<(crate::topology::Topology, Vec<[bool; 2]>), i32> {
-    running_lab_families(lab).map(|(topo, [v4, _])| (topo, v4))
-}
-
 /// Per family (IPv4, IPv6), per circuit, whether its [primary, secondary] link carries it.
 pub(crate) type Carrying = [Vec<[bool; 2]>; 2];
 
-/// `running_lab` with the links' carrying per family (IPv4, IPv6: each the router's session
-/// of that family).
+/// A running lab as it is now (live changes included), and whether each circuit's [primary,
+/// secondary] link carries each family (IPv4, IPv6), in the topology's circuit order: up,
+/// and where a site's own router is at the customer end, its BGP session of that family
+/// Established (a circuit without IPv6 peering: the IPv4 one for both).
 pub(crate) fn running_lab_families(
     lab: &str,
 ) -> Result<(crate::topology::Topology, Carrying), i32> {

@@ -21,8 +21,12 @@ use crate::topology::Topology;
 /// What to draw: a topology, and the state of its links when drawn from a running lab.
 pub struct View<'a> {
     pub topo: &'a Topology,
-    /// Per circuit (file order): whether its primary and secondary links are up.
+    /// Per circuit (file order): whether its primary and secondary links are up (carry some
+    /// traffic).
     pub links: Vec<[bool; 2]>,
+    /// Per circuit: a link that carries one family of the two (a dual-stack router's session
+    /// of the other is down), named "IPv4 only" or "IPv6 only" on its label.
+    pub only: Vec<[Option<&'static str>; 2]>,
     /// Global Reach connections removed while a live view watched, drawn as removed.
     pub removed: Vec<crate::topology::GlobalReach>,
     /// Drawn for the live view: labels for its rates on the circuit links.
@@ -35,6 +39,32 @@ impl<'a> View<'a> {
         View {
             topo,
             links: vec![[true, true]; topo.circuit.len()],
+            only: vec![[None, None]; topo.circuit.len()],
+            removed: Vec::new(),
+            live: false,
+        }
+    }
+
+    /// A running lab's topology with what its links carry, per family (IPv4, IPv6; per
+    /// circuit, [primary, secondary]): a link is drawn up while it carries either, and named
+    /// when it carries one only. (A circuit without IPv6 peering carries the same in both.)
+    pub fn carrying(topo: &'a Topology, [v4, v6]: [Vec<[bool; 2]>; 2]) -> View<'a> {
+        let pairs = v4.iter().zip(&v6);
+        View {
+            topo,
+            links: pairs
+                .clone()
+                .map(|(a, b)| [a[0] || b[0], a[1] || b[1]])
+                .collect(),
+            only: pairs
+                .map(|(a, b)| {
+                    [0, 1].map(|k| match (a[k], b[k]) {
+                        (true, false) => Some("IPv4 only"),
+                        (false, true) => Some("IPv6 only"),
+                        _ => None,
+                    })
+                })
+                .collect(),
             removed: Vec::new(),
             live: false,
         }

@@ -177,17 +177,15 @@ fn site_links(o: &mut String, v: &View, l: &Layout) {
             );
             let (mx, my) = ((x1 + x2) / 2.0, (sb.mid_y() + cb.mid_y()) / 2.0);
             let out = if k == 0 { -1.0 } else { 1.0 };
-            label(
-                o,
-                mx,
-                my + out * 22.0,
-                &pair(
-                    crate::plane::ce_address(t, c, k).into(),
-                    crate::plane::msee_address(t, c, k).into(),
-                ),
-                "#323130",
-                TEXT,
+            let mut text = pair(
+                crate::plane::ce_address(t, c, k).into(),
+                crate::plane::msee_address(t, c, k).into(),
             );
+            // A dual-stack link with one family's session down carries the other.
+            if let Some(only) = v.only.get(c).and_then(|o| o[k]) {
+                text = format!("{text} · {only}");
+            }
+            label(o, mx, my + out * 22.0, &text, "#323130", TEXT);
             if rates && v.live {
                 label_with(
                     o,

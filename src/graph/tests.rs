@@ -237,3 +237,32 @@ fn the_layout_gives_crossing_connections_a_lane_each_under_every_box_and_bracket
     assert_eq!(lanes.len(), 2, "one lane per crossing connection");
     assert!(l.legend_y > l.backbone_bottom && l.height > l.legend_y);
 }
+
+#[test]
+fn a_link_carrying_one_family_of_two_is_drawn_up_and_named_and_one_carrying_none_failed() {
+    let t = seed();
+    // er-sv (circuit 0): primary carries IPv6 only (its IPv4 session down), secondary
+    // nothing; er-london (1) both families on both links.
+    let v4 = vec![[false, false], [true, true]];
+    let v6 = vec![[true, false], [true, true]];
+    let v = View::carrying(&t, [v4, v6]);
+    assert_eq!(v.links, [[true, false], [true, true]]);
+    let s = svg(&v);
+    let line = |link: &str| {
+        s.lines()
+            .find(|l| l.starts_with("<line") && l.contains(&format!("data-link=\"{link}\"")))
+            .unwrap_or_else(|| panic!("{link} in\n{s}"))
+            .to_string()
+    };
+    assert!(line("er-sv/primary").contains("data-up=\"true\""));
+    assert!(!line("er-sv/primary").contains("stroke-dasharray"));
+    assert!(line("er-sv/secondary").contains("data-up=\"false\""));
+    assert_eq!(s.matches("· IPv6 only").count(), 1, "{s}");
+    assert!(!s.contains("IPv4 only"));
+    // The circuit still carries: its site's line is not dashed, Global Reach is Connected.
+    assert!(!s.contains("Disconnected"));
+    assert!(!dot(&v).contains("style=dashed"), "{}", dot(&v));
+    // Both families alike (or a circuit without IPv6: the same in both): no name.
+    let same = View::carrying(&t, [vec![[true, false]; 2], vec![[true, false]; 2]]);
+    assert!(!svg(&same).contains(" only"));
+}

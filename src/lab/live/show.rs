@@ -667,19 +667,14 @@ impl LiveLab {
         out
     }
 
-    /// The lab's picture as it is now (links that carry nothing drawn as failed), as `graph LAB`
-    /// draws it, for the live view: with `removed` Global Reach connections and labels for the
-    /// rates.
+    /// The lab's picture as it is now (links that carry nothing drawn as failed, those that
+    /// carry one family of two named so), as `graph LAB` draws it, for the live view: with
+    /// `removed` Global Reach connections and labels for the rates.
     pub fn graph_svg(&mut self, removed: Vec<crate::topology::GlobalReach>) -> String {
-        // The picture draws a link as IPv4 carries it.
-        let [links, _] = self.carrying_links();
-        let topo = self.plane.topology();
-        let view = crate::graph::View {
-            topo,
-            links,
-            removed,
-            live: true,
-        };
+        let carrying = self.carrying_links();
+        let mut view = crate::graph::View::carrying(self.plane.topology(), carrying);
+        view.removed = removed;
+        view.live = true;
         crate::graph::svg(&view)
     }
 }
