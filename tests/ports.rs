@@ -209,6 +209,19 @@ impl Node {
         (ping_received(&text), text)
     }
 
+    /// iperf3 from the CE's LAN (bound to 10.0.1.1) to a server on London (10.0.2.1, `port`)
+    /// with `args`: its JSON.
+    fn iperf3_to_london(&self, lab: &Lab, port: u16, args: &[&str]) -> serde_json::Value {
+        let args: Vec<&str> = args.iter().copied().chain(["-B", "10.0.1.1"]).collect();
+        lab.iperf3_via(("london", "10.0.2.1", port), &args, |a| {
+            Command::new("ip")
+                .args(["netns", "exec", &self.ns])
+                .args(a)
+                .output()
+                .unwrap()
+        })
+    }
+
     /// What `ip -d -j link show` says about a host end (ifindex, MTU, state, addresses).
     fn host_end(&self, i: usize) -> serde_json::Value {
         let out = ip(&["-j", "addr", "show", "dev", &self.host[i]]);
@@ -879,18 +892,10 @@ fn a_port_spreads_its_flows_over_the_workers() {
     let addr = common::metrics_addr(&lab);
     let before = common::worker_packets(&addr);
     assert_eq!(before.len(), 2, "{before:?}");
-    let v = lab.iperf3_via(
-        ("london", "10.0.2.1", 5201),
-        &[
-            "-u", "-t", "3", "-b", "3M", "-l", "1200", "-P", "16", "-B", "10.0.1.1",
-        ],
-        |args| {
-            Command::new("ip")
-                .args(["netns", "exec", &node.ns])
-                .args(args)
-                .output()
-                .unwrap()
-        },
+    let v = node.iperf3_to_london(
+        &lab,
+        5201,
+        &["-u", "-t", "3", "-b", "3M", "-l", "1200", "-P", "16"],
     );
     // As in tests/workers.rs: each worker gets some (all sixteen on one: 1 in 32,768).
     let total = common::udp_flows_in_order(&v, 16);
@@ -923,17 +928,7 @@ fn a_flood_through_a_port_leaves_the_ces_sessions_up() {
         .unwrap_or_else(|| panic!("{}", lab.ok(&["routes", "er-sv", "--summary"])));
     within(10, || node.ping("10.0.2.1", 1).0 == 1).expect("the CE's LAN reaches London");
     let flood = common::sessions_stay_up_through(&lab, || {
-        lab.iperf3_via(
-            ("london", "10.0.2.1", 5301),
-            &["-u", "-l", "64", "-b", "0", "-t", "8", "-B", "10.0.1.1"],
-            |args| {
-                Command::new("ip")
-                    .args(["netns", "exec", &node.ns])
-                    .args(args)
-                    .output()
-                    .unwrap()
-            },
-        )
+        node.iperf3_to_london(&lab, 5301, &["-u", "-l", "64", "-b", "0", "-t", "8"])
     });
     // Where the excess went: the port's sockets had no room for it (the kernel counts that
     // per socket, the workers collect it), and `stats` reports it as `ring-full` (by hand:
