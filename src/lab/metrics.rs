@@ -56,7 +56,8 @@ pub fn render(live: &LiveLab) -> String {
 const PATHS: [&str; 2] = ["primary", "secondary"];
 
 /// Per circuit link: bytes, packets, up, shaper queue, drops by reason (with `ring`, the
-/// kernel's drops at each port's TUN ring: its router links' count for a circuit).
+/// kernel's drops in front of reachlab per port, at a TUN's ring or a port's sockets: its
+/// router links' count for a circuit).
 fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration, ring: &BTreeMap<PortId, u64>) {
     let t = e.tables();
     let paths = PATHS;
@@ -162,8 +163,8 @@ fn circuits(o: &mut String, lab: &str, e: &Engine, now: Duration, ring: &BTreeMa
     }
 }
 
-/// Per site and VNet: what it sent and received, and its drops by reason (with `ring`, the
-/// kernel's drops at its TUN's ring).
+/// Per site and VNet (and router link): what it sent and received, and its drops by reason
+/// (with `ring`, the kernel's drops at its TUN's ring or its Ethernet port's sockets).
 fn endpoints(o: &mut String, lab: &str, e: &Engine, ring: &BTreeMap<PortId, u64>) {
     let t = e.tables();
     family(
